@@ -1,0 +1,108 @@
+"""Assembly of the gateway: one ASGI app carrying every subsystem's routes.
+
+The app owns the metadata database for its lifetime (opened and migrated at start-up) and
+renders every error as Google's JSON error body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import cloudlet
+from cloudlet.core.db import open_database
+from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
+from cloudlet.core.paths import DataDir
+from cloudlet.core.settings import Settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def _routers() -> list[Any]:
+    from cloudlet.appengine.api import router as appengine
+    from cloudlet.projects.api import router as projects
+
+    return [projects, appengine]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.load()
+    data = DataDir(settings.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        data.ensure()
+        app.state.db = open_database(settings.database_url, data.database)
+        logger.info("metadata store: %s", app.state.db.kind)
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="cloudlet",
+        version=cloudlet.__version__,
+        description="A local-first Python cloud: App Engine, Cloud Storage and Dataflow.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.data = data
+    for router in _routers():
+        app.include_router(router)
+
+    @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
+    def status(request: Request) -> dict[str, Any]:
+        return {
+            "version": cloudlet.__version__,
+            "dataDir": str(data.root),
+            "database": request.app.state.db.kind,
+            "url": settings.url,
+        }
+
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CloudletError)
+    async def cloudlet_error(request: Request, exc: CloudletError) -> JSONResponse:
+        return JSONResponse(exc.to_body(), status_code=exc.code, headers=exc.headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        message = "Invalid request: " + "; ".join(parts)
+        return JSONResponse(error_body(400, message, "INVALID_ARGUMENT", "invalid"), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status, reason = HTTP_STATUS_NAMES.get(exc.status_code, ("UNKNOWN", "backendError"))
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No such resource: {request.method} {request.url.path}"
+        return JSONResponse(
+            error_body(exc.status_code, message, status, reason),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        message = f"Internal error: {type(exc).__name__}. See the gateway log for the traceback."
+        return JSONResponse(error_body(500, message, "INTERNAL", "backendError"), 500)

@@ -1,0 +1,8 @@
+"""Imports every subsystem's tables so that Base.metadata knows them all (for migrations)."""
+
+from __future__ import annotations
+
+from cloudlet.appengine import models as appengine_models
+from cloudlet.projects import models as projects_models
+
+__all__ = ["appengine_models", "projects_models"]
