@@ -36,7 +36,7 @@ def _routers() -> list[Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
-    data = DataDir(settings.data_dir)
+    data = DataDir(settings.root)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

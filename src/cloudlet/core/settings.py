@@ -26,10 +26,11 @@ class Setting:
     default: Any
     help: str
     type: type = str
+    env_name: str = ""
 
     @property
     def env(self) -> str:
-        return "CLOUDLET_" + self.name.upper()
+        return self.env_name or "CLOUDLET_" + self.name.upper()
 
     @property
     def flag(self) -> str:
@@ -59,17 +60,18 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
-        "home",
+        "data_dir",
         "~/.cloudlet",
         "Data dir: metadata database, blobs, app sources, venvs, "
         "logs and the pid file all live under it.",
         str,
+        env_name="CLOUDLET_HOME",
     ),
     Setting(
         "database_url",
         "",
         "SQLAlchemy URL of the metadata store. Empty means SQLite "
-        "(WAL) at HOME/cloudlet.db; postgresql://user:pw@host/db uses PostgreSQL.",
+        "(WAL) in the data dir; postgresql://user:pw@host/db uses PostgreSQL.",
         str,
     ),
     Setting(
@@ -91,7 +93,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    home: str = "~/.cloudlet"
+    data_dir: str = "~/.cloudlet"
     database_url: str = ""
     enforce_services: bool = True
     log_level: str = "info"
@@ -112,8 +114,9 @@ class Settings:
         return cls(**values)
 
     @property
-    def data_dir(self) -> Path:
-        return Path(self.home).expanduser().resolve()
+    def root(self) -> Path:
+        """The data dir as an absolute path."""
+        return Path(self.data_dir).expanduser().resolve()
 
     @property
     def url(self) -> str:

@@ -1,0 +1,118 @@
+"""State shared by every CLI command: global flags, the gateway client and error reporting."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import httpx
+
+from cloudlet.cli.config import Config
+
+__all__ = ["ApiError", "CliError", "Gateway", "State", "fail", "state"]
+
+
+class CliError(Exception):
+    """An error to print as `ERROR: (cloudlet.group.command) message` with exit status 1."""
+
+
+class ApiError(CliError):
+    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body or {}
+
+
+def fail(message: str) -> NoReturn:
+    raise CliError(message)
+
+
+def gateway_url() -> str:
+    url = os.environ.get("CLOUDLET_API_URL") or Config().get("gateway/url")
+    if url:
+        return url.rstrip("/")
+    host = os.environ.get("CLOUDLET_HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{os.environ.get('CLOUDLET_PORT') or 8080}"
+
+
+class Gateway:
+    """A thin HTTP client of the gateway's REST API that turns error bodies into ApiError."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or gateway_url()
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60, connect=5))
+        return self._client
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise CliError(
+                f"The cloudlet gateway is not running at {self.url}. Start it with: cloudlet start"
+            ) from None
+        except httpx.TimeoutException:
+            raise CliError(f"The cloudlet gateway at {self.url} did not answer in time.") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message = body["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                body, message = None, f"HTTP {response.status_code}: {response.text[:500]}"
+            raise ApiError(response.status_code, message, body)
+        if not response.content:
+            return {}
+        return response.json()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+@dataclass
+class State:
+    """Global flags, which gcloud accepts anywhere on the command line."""
+
+    project: str | None = None
+    format: str = ""
+    quiet: bool = False
+    _gateway: Gateway | None = field(default=None, repr=False)
+
+    @property
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            self._gateway = Gateway()
+        return self._gateway
+
+    def require_project(self) -> str:
+        project = self.project or Config().get("core/project")
+        if not project:
+            fail(
+                "The required property [project] is not currently set. Set it with "
+                "`cloudlet config set project PROJECT_ID` or pass --project PROJECT_ID."
+            )
+        return project
+
+    def status(self, message: str) -> None:
+        """Progress and confirmations go to stderr, as gcloud's do, so stdout stays parseable."""
+        if not self.quiet:
+            print(message, file=sys.stderr)
+
+
+state = State()

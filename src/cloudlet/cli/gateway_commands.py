@@ -1,0 +1,121 @@
+"""`cloudlet serve | start | stop | status`, with options generated from the settings table."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from cloudlet.core.settings import SETTINGS, Settings
+
+__all__ = ["register_gateway_commands"]
+
+
+def _with_setting_options(func: Callable[[dict[str, Any]], None]) -> Callable[..., None]:
+    """Give `func` one option per row of the settings table (Typer reads __signature__)."""
+    params = []
+    for s in SETTINGS:
+        if s.type is bool:
+            decls = [f"{s.flag}/--no-{s.flag[2:]}"]
+            shown = "true" if s.default else "false"
+        else:
+            decls = [s.flag]
+            shown = s.default if s.default != "" else "(empty)"
+        option = typer.Option(
+            None, *decls, help=f"{s.help} [env {s.env}; default {shown}]", show_default=False
+        )
+        params.append(
+            inspect.Parameter(
+                s.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                annotation=s.type | None,
+            )
+        )  # fmt: skip
+
+    def wrapper(**values: Any) -> None:
+        func(values)
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _serve(values: dict[str, Any]) -> None:
+    """Run the gateway in the foreground (Ctrl-C stops it)."""
+    from cloudlet.core.server import serve
+
+    settings = Settings.load(values)
+    print(f"cloudlet gateway on {settings.url} (data dir {settings.root})", file=sys.stderr)
+    try:
+        serve(settings)
+    except RuntimeError as exc:
+        from cloudlet.cli.context import CliError
+
+        raise CliError(str(exc)) from None
+
+
+def _start(values: dict[str, Any]) -> None:
+    """Start the gateway in the background (pid and log file in the data dir)."""
+    from cloudlet.cli.context import CliError
+    from cloudlet.core.paths import DataDir
+    from cloudlet.core.server import start_daemon
+
+    settings = Settings.load(values)
+    print("Starting the cloudlet gateway...", file=sys.stderr)
+    try:
+        info, already = start_daemon(settings)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    verb = "is already running" if already else "is running"
+    print(f"The cloudlet gateway {verb} at {info.url} (pid {info.pid}).", file=sys.stderr)
+    print(f"Data dir: {info.home}. Log: {DataDir(settings.root).gateway_log}", file=sys.stderr)
+    print(f"API: {info.url}/api/v1/docs", file=sys.stderr)
+
+
+def stop(
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir [env CLOUDLET_HOME]."),
+) -> None:
+    """Stop the background gateway gracefully."""
+    from cloudlet.core.paths import DataDir
+    from cloudlet.core.server import stop_daemon
+
+    settings = Settings.load({"data_dir": data_dir})
+    info = stop_daemon(DataDir(settings.root))
+    if info is None:
+        print(f"No cloudlet gateway is running for {settings.root}.", file=sys.stderr)
+        return
+    print(f"Stopped the cloudlet gateway (pid {info.pid}).", file=sys.stderr)
+
+
+def status(
+    data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir [env CLOUDLET_HOME]."),
+) -> None:
+    """Say whether the gateway runs, where, and on which metadata store (exit 1 if not)."""
+    import httpx
+
+    from cloudlet.core.paths import DataDir
+    from cloudlet.core.server import read_pid_file
+
+    settings = Settings.load({"data_dir": data_dir})
+    info = read_pid_file(DataDir(settings.root))
+    if info is None:
+        print(f"The cloudlet gateway is not running (data dir {settings.root}). "
+              "Start it with: cloudlet start")  # fmt: skip
+        raise typer.Exit(1)
+    try:
+        body = httpx.get(f"{info.url}/api/v1/status", timeout=3).json()
+    except httpx.HTTPError:
+        print(f"The gateway process {info.pid} exists but does not answer at {info.url}.")
+        raise typer.Exit(1) from None
+    print(f"running: pid {info.pid} at {info.url}")
+    print(f"version: {body['version']}  database: {body['database']}")
+    print(f"data dir: {body['dataDir']}")
+
+
+def register_gateway_commands(app: typer.Typer) -> None:
+    app.command("serve")(_with_setting_options(_serve))
+    app.command("start")(_with_setting_options(_start))
+    app.command("stop")(stop)
+    app.command("status")(status)

@@ -1,0 +1,169 @@
+"""Running the gateway: in the foreground (`serve`) or as a daemon (`start`, `stop`, `status`).
+
+The foreground server owns a pid file in the data dir while it runs; the daemon commands read
+it. A second gateway on the same data dir is refused while the first is alive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloudlet.core.paths import DataDir
+from cloudlet.core.settings import Settings
+
+__all__ = ["GatewayInfo", "read_pid_file", "serve", "start_daemon", "stop_daemon"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewayInfo:
+    pid: int
+    url: str
+    home: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); ask psutil whether it really runs.
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def read_pid_file(data: DataDir) -> GatewayInfo | None:
+    """The running gateway of this data dir, or None (a stale pid file is ignored)."""
+    try:
+        raw = json.loads(data.pid_file.read_text())
+        info = GatewayInfo(int(raw["pid"]), str(raw["url"]), str(raw["home"]))
+    except (OSError, ValueError, KeyError):
+        return None
+    return info if _alive(info.pid) else None
+
+
+def _write_pid_file(data: DataDir, settings: Settings) -> None:
+    payload = {"pid": os.getpid(), "url": settings.url, "home": str(data.root)}
+    tmp = data.pid_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(data.pid_file)
+
+
+def serve(settings: Settings) -> None:
+    """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
+    import uvicorn
+
+    from cloudlet.core.gateway import create_app
+
+    data = DataDir(settings.root).ensure()
+    running = read_pid_file(data)
+    if running and running.pid != os.getpid():
+        raise RuntimeError(
+            f"A gateway (pid {running.pid}) already serves {data.root} at {running.url}. "
+            "Stop it with `cloudlet stop` or pass another --data-dir."
+        )
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    _write_pid_file(data, settings)
+    try:
+        server.run()
+    finally:
+        info = read_pid_file(data)
+        if info is None or info.pid == os.getpid():
+            data.pid_file.unlink(missing_ok=True)
+    if not server.started:
+        raise SystemExit(1)
+
+
+def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{url}/api/v1/status", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def start_daemon(settings: Settings, timeout: float = 60) -> tuple[GatewayInfo, bool]:
+    """Start `cloudlet serve` detached; return its info and whether it was already running."""
+    data = DataDir(settings.root).ensure()
+    running = read_pid_file(data)
+    if running:
+        return running, True
+    env = {**os.environ, **settings.as_env()}
+    log = data.gateway_log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudlet", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # survive the shell that started it
+    )
+    log.close()
+    if not wait_healthy(settings.url, timeout, proc):
+        if proc.poll() is None:
+            proc.terminate()
+        tail = _tail(data.gateway_log)
+        raise RuntimeError(
+            f"The gateway did not come up at {settings.url}. Last lines of "
+            f"{data.gateway_log}:\n{tail}"
+        )
+    return GatewayInfo(proc.pid, settings.url, str(data.root)), False
+
+
+def stop_daemon(data: DataDir, timeout: float = 30) -> GatewayInfo | None:
+    """SIGTERM the gateway of this data dir and wait for its graceful exit (SIGKILL after)."""
+    info = read_pid_file(data)
+    if info is None:
+        return None
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(info.pid):
+        time.sleep(0.1)
+    if _alive(info.pid):
+        logger.warning("gateway %s ignored SIGTERM for %ss; killing it", info.pid, timeout)
+        os.kill(info.pid, signal.SIGKILL)
+    data.pid_file.unlink(missing_ok=True)
+    return info
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

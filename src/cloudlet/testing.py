@@ -1,0 +1,199 @@
+"""Throwaway clouds for tests: cloudlet's own, and your project's.
+
+    from cloudlet.testing import Gateway
+
+    with Gateway.start(tmp_path) as gw:
+        httpx.get(gw.url + "/api/v1/projects")
+
+Or, as a pytest plugin (`pytest_plugins = ["cloudlet.testing"]`), take the `cloudlet_gateway`
+fixture: a real gateway subprocess on a free loopback port with a temporary data dir. The
+fixture fails the test if the gateway leaves any child process behind.
+
+When `CLOUDLET_TEST_DATABASE_URL` names a PostgreSQL server (an admin connection, such as
+postgresql://postgres@127.0.0.1/postgres), every gateway gets a fresh database on it, dropped
+when the gateway is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cloudlet.core.server import wait_healthy
+
+__all__ = ["Gateway", "cloudlet_gateway", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _make_test_database() -> tuple[str, str] | None:
+    admin = os.environ.get("CLOUDLET_TEST_DATABASE_URL")
+    if not admin:
+        return None
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = "cloudlet_test_" + uuid.uuid4().hex[:12]
+    url = make_url(admin)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return conninfo, url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_test_database(admin: str, url: str) -> None:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Gateway:
+    """A real `cloudlet serve` subprocess bound to loopback."""
+
+    data_dir: Path
+    port: int
+    database_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    _admin_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "logs" / "test-gateway.log"
+
+    @classmethod
+    def start(cls, data_dir: Path, env: dict[str, str] | None = None) -> Gateway:
+        made = _make_test_database()
+        gw = cls(Path(data_dir), free_port(), made[1] if made else "", dict(env or {}))
+        gw._admin_url = made[0] if made else None
+        gw.launch()
+        return gw
+
+    def child_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
+        env.update(
+            CLOUDLET_HOME=str(self.data_dir),
+            CLOUDLET_PORT=str(self.port),
+            CLOUDLET_HOST="127.0.0.1",
+            CLOUDLET_DATABASE_URL=self.database_url,
+        )
+        env.update(self.env)
+        return env
+
+    def launch(self, timeout: float = 60) -> None:
+        """Start (or restart) the gateway process and wait until it answers."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cloudlet", "serve"],
+                env=self.child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if not wait_healthy(self.url, timeout, self.proc):
+            self.kill()
+            raise RuntimeError(f"gateway did not start; log:\n{self.log_text()[-4000:]}")
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def descendants(self) -> list[psutil.Process]:
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 30) -> None:
+        """Graceful stop (SIGTERM); fail if it hangs or leaves a child process behind."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        children = self.descendants()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"gateway ignored SIGTERM for {timeout}s") from None
+        _, alive = psutil.wait_procs(children, timeout=10)
+        if alive:
+            for p in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            raise AssertionError(f"gateway leaked child processes: {alive}")
+
+    def kill(self) -> None:
+        """SIGKILL the gateway, as a crash would (its children are reaped, not checked)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        children = self.descendants()
+        self.proc.kill()
+        self.proc.wait()
+        for p in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+
+    def restart(self) -> None:
+        self.stop()
+        self.launch()
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            if self._admin_url:
+                _drop_test_database(self._admin_url, self.database_url)
+                self._admin_url = None
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _pytest_fixture() -> Any:
+    import pytest
+
+    @pytest.fixture
+    def cloudlet_gateway(tmp_path: Path) -> Iterator[Gateway]:
+        """A real cloudlet gateway on a free loopback port with a temporary data dir."""
+        with Gateway.start(tmp_path / "cloudlet") as gw:
+            yield gw
+
+    return cloudlet_gateway
+
+
+try:
+    cloudlet_gateway = _pytest_fixture()
+except ImportError:  # pytest is optional: only the plugin needs it
+    pass
