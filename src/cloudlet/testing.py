@@ -193,7 +193,5 @@ def _pytest_fixture() -> Any:
     return cloudlet_gateway
 
 
-try:
+with contextlib.suppress(ImportError):  # pytest is optional: only the plugin needs it
     cloudlet_gateway = _pytest_fixture()
-except ImportError:  # pytest is optional: only the plugin needs it
-    pass

@@ -32,7 +32,8 @@ def app_create(
     state.status(f"Creating App Engine application in project [{project}] and region [{region}]...")
     app = state.gateway.post("/api/v1/apps", json={"id": project, "locationId": region})
     state.status(
-        "Success! The app is now created. Please use `cloudlet app deploy` to deploy your first app."
+        "Success! The app is now created. "
+        "Please use `cloudlet app deploy` to deploy your first app."
     )
     if state.format:
         emit(app, state.format)

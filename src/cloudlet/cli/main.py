@@ -121,8 +121,8 @@ def init(
     print(f"Using the cloudlet gateway at {gw.url} (version {status['version']}).")
     project = project or state.project
     if project is None and sys.stdin.isatty():
-        ids = [p["projectId"] for p in gw.get("/api/v1/projects",
-                                             params={"filter": "lifecycleState:ACTIVE"})["projects"]]  # fmt: skip
+        listed = gw.get("/api/v1/projects", params={"filter": "lifecycleState:ACTIVE"})
+        ids = [p["projectId"] for p in listed["projects"]]
         if ids:
             print("Your projects: " + ", ".join(ids))
         project = typer.prompt("Project to use (an existing id, or a new one to create)")
@@ -204,7 +204,9 @@ def main(argv: list[str] | None = None) -> None:
         args = _lift_global_flags(raw)
         if state.format:
             parse_format(state.format)
-        group.main(args=args, prog_name="cloudlet", standalone_mode=False)
+        code = group.main(args=args, prog_name="cloudlet", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except CliError as exc:
         print(f"ERROR: ({where}) {exc}", file=sys.stderr)
         sys.exit(1)

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["Column", "emit", "lookup", "parse_format"]
 
 # A column: its heading and either a dotted field path or a function of the resource.
-Column = tuple[str, "str | Callable[[dict[str, Any]], Any]"]
+Column = tuple[str, str | Callable[[dict[str, Any]], Any]]
 
 _FORMAT = re.compile(r"^(?P<kind>table|json|yaml|value|csv)(?:\((?P<fields>[^)]*)\))?$")
 
@@ -87,7 +87,7 @@ def emit(
     """Print one resource (a dict) or a list of them in the requested format."""
     kind, fields = parse_format(fmt or default)
     is_list = not isinstance(data, dict)
-    rows: list[dict[str, Any]] = list(data) if is_list else [data]  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = [data] if isinstance(data, dict) else list(data)
     if kind == "json":
         print(json.dumps(rows if is_list else rows[0], indent=2, sort_keys=True))
         return

@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from cloudlet.cli.context import state
-from cloudlet.cli.output import emit
+from cloudlet.cli.context import fail, state
+from cloudlet.cli.output import Column, emit
 
 __all__ = ["billing_app", "projects_app", "services_app"]
 
@@ -28,7 +28,7 @@ PROJECT_COLUMNS = [
 # gcloud services list: NAME TITLE
 SERVICE_COLUMNS = [("NAME", "config.name"), ("TITLE", "config.title")]
 # gcloud billing accounts list: ACCOUNT_ID NAME OPEN MASTER_ACCOUNT_ID
-ACCOUNT_COLUMNS = [
+ACCOUNT_COLUMNS: list[Column] = [
     ("ACCOUNT_ID", lambda r: r["name"].removeprefix("billingAccounts/")),
     ("NAME", "displayName"),
     ("OPEN", "open"),
@@ -50,6 +50,13 @@ def projects_create(
     ),
 ) -> None:
     """Create a new project."""
+    from cloudlet.core.errors import InvalidArgument
+    from cloudlet.projects.naming import check_project_id
+
+    try:  # validate before contacting the gateway, as gcloud does
+        check_project_id(project_id)
+    except InvalidArgument as exc:
+        fail(exc.message)
     body: dict[str, Any] = {"projectId": project_id, "name": name}
     if labels:
         body["labels"] = dict(kv.split("=", 1) for kv in labels.split(","))
@@ -143,11 +150,10 @@ def billing_projects_link(
     billing_account: str = typer.Option(..., "--billing-account", help="ACCOUNT_ID to link."),
 ) -> None:
     """Link a project to a billing account."""
+    account = billing_account.removeprefix("billingAccounts/")
     info = state.gateway.put(
         f"/api/v1/projects/{project_id}/billingInfo",
-        json={
-            "billingAccountName": f"billingAccounts/{billing_account.removeprefix('billingAccounts/')}"
-        },
+        json={"billingAccountName": "billingAccounts/" + account},
     )
     emit(info, state.format, default="yaml")
 
