@@ -72,6 +72,7 @@ class Gateway:
 
     data_dir: Path
     port: int
+    grpc_port: int = 0
     database_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
@@ -88,7 +89,7 @@ class Gateway:
     @classmethod
     def start(cls, data_dir: Path, env: dict[str, str] | None = None) -> Gateway:
         made = _make_test_database()
-        gw = cls(Path(data_dir), free_port(), made[1] if made else "", dict(env or {}))
+        gw = cls(Path(data_dir), free_port(), free_port(), made[1] if made else "", dict(env or {}))
         gw._admin_url = made[0] if made else None
         gw.launch()
         return gw
@@ -98,6 +99,7 @@ class Gateway:
         env.update(
             CLOUDLET_HOME=str(self.data_dir),
             CLOUDLET_PORT=str(self.port),
+            CLOUDLET_GRPC_PORT=str(self.grpc_port),
             CLOUDLET_HOST="127.0.0.1",
             CLOUDLET_DATABASE_URL=self.database_url,
         )

@@ -37,6 +37,18 @@ class DataDir:
         return self.root / "apps"
 
     @property
+    def builds(self) -> Path:
+        return self.root / "builds"
+
+    @property
+    def venvs(self) -> Path:
+        return self.root / "venvs"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
     def tmp(self) -> Path:
         return self.root / "tmp"
 

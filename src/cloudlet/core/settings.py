@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "grpc_port",
+        8099,
+        "Port of the Beam Job API (gRPC) that PortableRunner submits to with "
+        "--job_endpoint localhost:PORT.",
+        int,
+    ),
+    Setting(
         "data_dir",
         "~/.cloudlet",
         "Data dir: metadata database, blobs, app sources, venvs, "
@@ -93,6 +100,7 @@ class Settings:
 
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int = 8099
     data_dir: str = "~/.cloudlet"
     database_url: str = ""
     enforce_services: bool = True
