@@ -54,6 +54,24 @@ class Gateway:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
+            return self._request(method, path, **kwargs)
+        except ApiError as exc:
+            disabled = _disabled_service(exc)
+            if disabled is None or not _may_prompt():
+                raise
+            service, project = disabled
+            answer = input(
+                f"API [{service}] not enabled on project [{project}]. Would you like to enable "
+                "and retry? (y/N)? "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                raise
+            self._request("POST", f"/api/v1/projects/{project}/services/{service}:enable")
+            print(f"Enabled [{service}] on project [{project}].", file=sys.stderr)
+            return self._request(method, path, **kwargs)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
             response = self.client.request(method, path, **kwargs)
         except httpx.ConnectError:
             raise CliError(
@@ -83,6 +101,23 @@ class Gateway:
 
     def delete(self, path: str, **kwargs: Any) -> Any:
         return self.request("DELETE", path, **kwargs)
+
+
+def _disabled_service(exc: ApiError) -> tuple[str, str] | None:
+    """(service, project) when the error is Google's SERVICE_DISABLED, else None."""
+    for detail in exc.body.get("error", {}).get("details", []):
+        if detail.get("reason") == "SERVICE_DISABLED":
+            meta = detail.get("metadata", {})
+            project = str(meta.get("consumer", "")).removeprefix("projects/")
+            return str(meta.get("service", "")), project
+    return None
+
+
+def _may_prompt() -> bool:
+    """gcloud offers to enable a disabled API only when it can ask a person."""
+    if state.quiet or not sys.stdin.isatty():
+        return False
+    return (Config().get("core/disable_prompts") or "").lower() not in ("1", "true", "yes")
 
 
 @dataclass
