@@ -1,0 +1,101 @@
+"""The console's way into the cloud: the same REST API the CLI uses, called over ASGI loopback.
+
+Pages never touch a subsystem's tables or services. They call the gateway's own HTTP routes
+in-process (httpx's ASGI transport on the running app), so what a page shows is exactly what
+`cloudlet ... --format json` would print, and an API error reaches the page as Google's error
+body. The caller's Authorization header is passed on, so the API applies the same rules to the
+console as to any other client.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+__all__ = ["ApiClient", "ApiError", "api_client"]
+
+_HOST = "console.internal"
+
+
+def _not_loopback_call(record: logging.LogRecord) -> bool:
+    # httpx logs every request at INFO; the console's in-process calls (one a second per
+    # live view) would drown the gateway log, which already records the page request.
+    return _HOST not in record.getMessage()
+
+
+logging.getLogger("httpx").addFilter(_not_loopback_call)
+
+
+@dataclass
+class ApiError(Exception):
+    """An API call that failed, carrying Google's error body fields."""
+
+    code: int
+    status: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.status}: {self.message}"
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        try:
+            error = response.json()["error"]
+            return cls(int(error["code"]), str(error.get("status", "")), str(error["message"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(response.status_code, "UNKNOWN", response.text[:500] or "no body")
+
+
+class ApiClient:
+    """Async JSON calls against the gateway's REST routes, raising `ApiError` on failure."""
+
+    def __init__(self, request: Request) -> None:
+        headers = {}
+        if auth := request.headers.get("authorization"):
+            headers["authorization"] = auth
+        transport = httpx.ASGITransport(app=request.app)
+        self._client = httpx.AsyncClient(
+            transport=transport, base_url=f"http://{_HOST}", headers=headers, timeout=30
+        )
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def call(
+        self, method: str, path: str, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        response = await self._client.request(method, path, params=clean, json=json)
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        if not response.content:
+            return {}
+        return response.json()
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self.call("GET", path, params)
+
+    async def get_or_error(
+        self, path: str, params: dict[str, Any] | None = None
+    ) -> tuple[Any, ApiError | None]:
+        """(body, None) on success, ({}, error) on failure: for page parts that may be absent."""
+        try:
+            return await self.get(path, params), None
+        except ApiError as exc:
+            return {}, exc
+
+    async def exists(self, path: str) -> bool:
+        """Whether a route answers at all (a subsystem not installed yet answers 404/405)."""
+        response = await self._client.request("GET", path)
+        return response.status_code < 400
+
+
+def api_client(request: Request) -> ApiClient:
+    return ApiClient(request)

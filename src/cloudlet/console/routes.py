@@ -1,0 +1,12 @@
+"""The console's router: every page module's routes under /console, and `/` → `/console`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cloudlet.console import home
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+router.include_router(home.router)

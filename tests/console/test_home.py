@@ -1,0 +1,81 @@
+"""Home page: projects with what they hold; creating a project from the UI."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.console.conftest import Tab, check_accessibility
+
+
+def test_root_redirects_to_console(api: httpx.Client) -> None:
+    response = api.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"].endswith("/console")
+
+
+def test_console_assets_are_served_from_the_package(api: httpx.Client) -> None:
+    for asset in ("vendor/htmx.min.js", "vendor/dagre.min.js", "vendor/uPlot.iife.min.js"):
+        assert api.get(f"/console/static/{asset}").status_code == 200
+    escape = api.get("/console/static/..%2F..%2Fcore%2Fsettings.py")
+    assert escape.status_code == 404
+
+
+def test_create_project_from_the_ui(gateway, tab: Tab, api: httpx.Client, project_id: str) -> None:
+    page = tab.page
+    page.goto(gateway.url + "/")
+    check_accessibility(page)
+    page.get_by_label("Project ID").fill(project_id)
+    page.get_by_label("Name (optional)").fill("From the console")
+    page.get_by_role("button", name="Create").click()
+    page.wait_for_url(f"**/console/projects/{project_id}")
+    assert page.get_by_role("heading", level=1).inner_text() == "From the console"
+    check_accessibility(page)
+    created = api.get(f"/api/v1/projects/{project_id}").json()
+    assert created["name"] == "From the console"
+
+    page.goto(gateway.url + "/console")
+    row = page.locator(f"tr[data-project='{project_id}']")
+    assert "storage" in row.inner_text()  # a default-enabled API
+    assert "Not linked" in row.inner_text()
+
+
+def test_bad_project_id_shows_the_cli_error_and_creates_nothing(
+    gateway, tab: Tab, api: httpx.Client, cli
+) -> None:
+    page = tab.page
+    page.goto(gateway.url + "/console")
+    page.get_by_label("Project ID").fill("Bad_Project")
+    page.get_by_role("button", name="Create").click()
+    alert = page.locator("#create-project [role=alert]")
+    alert.wait_for(state="visible")
+    shown = alert.inner_text()
+
+    result = cli("projects", "create", "Bad_Project")
+    assert result.returncode == 1
+    assert shown and shown in result.stderr
+    listed = api.get("/api/v1/projects").json().get("projects", [])
+    assert all(p["projectId"] != "Bad_Project" for p in listed)
+    assert page.url.endswith("/console")
+
+
+def test_project_page_enables_an_api_and_links_billing(
+    gateway, tab: Tab, api: httpx.Client, project_id: str
+) -> None:
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
+    page = tab.page
+    page.goto(f"{gateway.url}/console/projects/{project_id}")
+    page.get_by_role("button", name="Enable Dataflow API").click()
+    page.get_by_role("button", name="Disable Dataflow API").wait_for()
+    page.get_by_role("button", name="Link billing").click()
+    page.get_by_role("button", name="Unlink billing").wait_for()
+    services = api.get(
+        f"/api/v1/projects/{project_id}/services", params={"filter": "state:ENABLED"}
+    )
+    assert "dataflow.googleapis.com" in services.text
+    assert api.get(f"/api/v1/projects/{project_id}/billingInfo").json()["billingEnabled"] is True
+
+
+def test_unknown_project_page_shows_the_api_error(gateway, tab: Tab) -> None:
+    response = tab.page.goto(f"{gateway.url}/console/projects/no-such-project-x")
+    assert response is not None and response.status == 404
+    assert "no-such-project-x" in tab.page.get_by_role("alert").inner_text()
