@@ -21,6 +21,7 @@ from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.storage import open_store
 
 __all__ = ["create_app"]
 
@@ -31,8 +32,9 @@ def _routers() -> list[Any]:
     from cloudlet.appengine.api import router as appengine
     from cloudlet.console import router as console
     from cloudlet.projects.api import router as projects
+    from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, console]
+    return [projects, appengine, console, storage]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data.ensure()
         app.state.db = open_database(settings.database_url, data.database)
         logger.info("metadata store: %s", app.state.db.kind)
+        app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
         try:
             yield
         finally:

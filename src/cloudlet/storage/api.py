@@ -1,0 +1,435 @@
+"""The GCS JSON API v1, at the paths Google uses.
+
+https://cloud.google.com/storage/docs/json_api/v1
+- /storage/v1/b[/...]                  buckets and object metadata, copy/rewrite/compose
+- /upload/storage/v1/b/{bucket}/o      uploads: media, multipart, resumable
+- /download/storage/v1/b/{bucket}/o/…  media downloads (also `alt=media` on /storage/v1)
+- /batch/storage/v1                    multipart/mixed batches (see batch.py)
+
+Object names arrive percent-encoded (`a%2Fb`), so routes that carry one are parsed from the
+raw request path: a decoded `/` inside a name could otherwise pass for a path separator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from cloudlet.core.deps import requires_service
+from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
+from cloudlet.storage.batch import run_batch
+from cloudlet.storage.conditions import NotModified, parse_conditions
+from cloudlet.storage.naming import check_object_name
+from cloudlet.storage.resources import bucket_resource, object_resource
+from cloudlet.storage.service import MAX_LIST, Store
+from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["storage"])
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.storage
+    return store
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _int(request: Request, key: str, default: int | None = None) -> int | None:
+    value = request.query_params.get(key)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidArgument(f"Invalid value for {key}: '{value}' is not an integer.") from None
+
+
+def _bool(request: Request, key: str) -> bool:
+    return (request.query_params.get(key) or "").lower() in ("true", "1", "yes")
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = __import__("json").loads(raw)
+    except ValueError:
+        raise InvalidArgument("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("The request body must be a JSON object.")
+    return body
+
+
+# -- buckets -----------------------------------------------------------------------------------
+
+
+@router.get("/storage/v1/b", summary="buckets.list")
+def list_buckets(request: Request) -> dict[str, Any]:
+    project = request.query_params.get("project")
+    if not project:
+        raise InvalidArgument("Required parameter: project. Pass ?project=PROJECT_ID.")
+    max_results = min(_int(request, "maxResults", MAX_LIST) or MAX_LIST, MAX_LIST)
+    rows, token = store_of(request).list_buckets(
+        project,
+        request.query_params.get("prefix") or "",
+        max(1, max_results),
+        request.query_params.get("pageToken"),
+    )
+    out: dict[str, Any] = {
+        "kind": "storage#buckets",
+        "items": [bucket_resource(b, base_url(request)) for b in rows],
+    }
+    if token:
+        out["nextPageToken"] = token
+    return out
+
+
+@router.post(
+    "/storage/v1/b",
+    summary="buckets.insert",
+    dependencies=[Depends(requires_service("storage.googleapis.com"))],
+)
+async def insert_bucket(request: Request) -> dict[str, Any]:
+    project = request.query_params.get("project")
+    if not project:
+        raise InvalidArgument("Required parameter: project. Pass ?project=PROJECT_ID.")
+    body = await _json(request)
+    store = store_of(request)
+    bucket = await to_thread.run_sync(store.create_bucket, project, body)
+    return bucket_resource(bucket, base_url(request))
+
+
+@router.get("/storage/v1/b/{bucket}", summary="buckets.get")
+def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
+    found = store_of(request).get_bucket(bucket)
+    parse_conditions(request.query_params).check(
+        f"bucket {bucket}", 1, found.metageneration, read=True
+    )
+    return bucket_resource(found, base_url(request))
+
+
+@router.patch("/storage/v1/b/{bucket}", summary="buckets.patch")
+@router.put("/storage/v1/b/{bucket}", summary="buckets.update")
+async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    conditions = parse_conditions(request.query_params)
+    replace = request.method == "PUT"
+    store = store_of(request)
+    found = await to_thread.run_sync(
+        lambda: store.patch_bucket(bucket, body, conditions, replace=replace)
+    )
+    return bucket_resource(found, base_url(request))
+
+
+@router.delete("/storage/v1/b/{bucket}", summary="buckets.delete", status_code=204)
+def delete_bucket(bucket: str, request: Request) -> Response:
+    store_of(request).delete_bucket(bucket, parse_conditions(request.query_params))
+    return Response(status_code=204)
+
+
+# -- objects: list and the raw-path dispatcher -------------------------------------------------
+
+
+@router.get("/storage/v1/b/{bucket}/o", summary="objects.list")
+def list_objects(bucket: str, request: Request) -> dict[str, Any]:
+    q = request.query_params
+    page = store_of(request).list_objects(
+        bucket,
+        prefix=q.get("prefix") or "",
+        delimiter=q.get("delimiter") or "",
+        max_results=_int(request, "maxResults", MAX_LIST) or MAX_LIST,
+        page_token=q.get("pageToken") or None,
+        versions=_bool(request, "versions"),
+        start_offset=q.get("startOffset") or "",
+        end_offset=q.get("endOffset") or "",
+        match_glob=q.get("matchGlob") or "",
+        include_trailing_delimiter=_bool(request, "includeTrailingDelimiter"),
+    )
+    base = base_url(request)
+    out: dict[str, Any] = {
+        "kind": "storage#objects",
+        "items": [object_resource(o, base) for o in page.items],
+    }
+    if page.prefixes:
+        out["prefixes"] = page.prefixes
+    if page.next_token:
+        out["nextPageToken"] = page.next_token
+    return out
+
+
+_REWRITE = re.compile(r"^(?P<src>.+?)/(?P<op>copyTo|rewriteTo)/b/(?P<db>[^/]+)/o/(?P<dst>.+)$")
+_COMPOSE = re.compile(r"^(?P<dst>.+)/compose$")
+
+
+def _raw_tail(request: Request, marker: str) -> tuple[str, str]:
+    """(bucket, still-encoded rest) from the raw path `.../b/{bucket}/o/{rest}`."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    start = path.index(marker) + len(marker)
+    bucket, sep, rest = path[start:].partition("/o/")
+    if not sep or not rest:
+        raise NotFound(f"No such resource: {request.method} {request.url.path}")
+    return unquote(bucket), rest
+
+
+def _name(encoded: str) -> str:
+    return check_object_name(unquote(encoded, errors="surrogatepass"))
+
+
+@router.api_route(
+    "/storage/v1/b/{bucket}/o/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    summary="objects.get|patch|update|delete|copy|rewrite|compose",
+)
+async def object_route(request: Request) -> Response:
+    bucket, rest = _raw_tail(request, "/storage/v1/b/")
+    method = request.method
+    if method == "POST":
+        match = _REWRITE.match(rest)
+        if match:
+            body = await _json(request)
+            src, dst_bucket, dst = _name(match["src"]), unquote(match["db"]), _name(match["dst"])
+            op = match["op"]
+            return await to_thread.run_sync(
+                lambda: _copy_or_rewrite(request, bucket, src, dst_bucket, dst, op, body)
+            )
+        match = _COMPOSE.match(rest)
+        if match:
+            body = await _json(request)
+            return await to_thread.run_sync(
+                lambda: _compose(request, bucket, _name(match["dst"]), body)
+            )
+        raise NotFound(
+            f"No such resource: POST {request.url.path}. Object uploads go to "
+            f"/upload/storage/v1/b/{bucket}/o."
+        )
+    name = _name(rest)
+    store = store_of(request)
+    generation = _int(request, "generation")
+    conditions = parse_conditions(request.query_params)
+    if method == "GET":
+        if request.query_params.get("alt") == "media":
+            return await to_thread.run_sync(lambda: _download(request, bucket, name))
+        try:
+            obj = await to_thread.run_sync(
+                lambda: store.get_object(bucket, name, generation, conditions)
+            )
+        except NotModified:
+            return Response(status_code=304)
+        return JSONResponse(object_resource(obj, base_url(request)))
+    if method in ("PATCH", "PUT"):
+        body = await _json(request)
+        obj = await to_thread.run_sync(
+            lambda: store.patch_object(
+                bucket, name, generation, body, conditions, replace=method == "PUT"
+            )
+        )
+        return JSONResponse(object_resource(obj, base_url(request)))
+    await to_thread.run_sync(lambda: store.delete_object(bucket, name, generation, conditions))
+    return Response(status_code=204)
+
+
+def _copy_or_rewrite(
+    request: Request,
+    src_bucket: str,
+    src_name: str,
+    dst_bucket: str,
+    dst_name: str,
+    op: str,
+    body: dict[str, Any],
+) -> Response:
+    """objects.copy and objects.rewrite (one call, or several with maxBytesRewrittenPerCall).
+
+    https://cloud.google.com/storage/docs/json_api/v1/objects/rewrite
+    """
+    store = store_of(request)
+    q = request.query_params
+    src_generation = _int(request, "sourceGeneration")
+    src_conditions = parse_conditions(q, "ifSource")
+    conditions = parse_conditions(q)
+    base = base_url(request)
+    if op == "copyTo":
+        obj = store.copy_object(
+            src_bucket, src_name, src_generation, src_conditions, dst_bucket, dst_name, body,
+            conditions,
+        )  # fmt: skip
+        return JSONResponse(object_resource(obj, base))
+    source = store.get_object(src_bucket, src_name, src_generation, src_conditions)
+    per_call = _int(request, "maxBytesRewrittenPerCall")
+    token = q.get("rewriteToken")
+    done = 0
+    if token:
+        try:
+            token_gen, token_done = (int(x) for x in token.split("-", 1))
+        except ValueError:
+            raise InvalidArgument(f"Invalid rewriteToken [{token}].") from None
+        if token_gen != source.generation:
+            raise InvalidArgument(
+                "The rewriteToken belongs to another source generation; start the rewrite again."
+            )
+        done = token_done
+    if per_call and done + per_call < source.size:
+        # A large rewrite is done over several calls, as on Google Cloud: report progress.
+        done += per_call
+        return JSONResponse(
+            {
+                "kind": "storage#rewriteResponse",
+                "totalBytesRewritten": str(done),
+                "objectSize": str(source.size),
+                "done": False,
+                "rewriteToken": f"{source.generation}-{done}",
+            }
+        )
+    obj = store.copy_object(
+        src_bucket, src_name, source.generation, src_conditions, dst_bucket, dst_name, body,
+        conditions,
+    )  # fmt: skip
+    return JSONResponse(
+        {
+            "kind": "storage#rewriteResponse",
+            "totalBytesRewritten": str(obj.size),
+            "objectSize": str(obj.size),
+            "done": True,
+            "resource": object_resource(obj, base),
+        }
+    )
+
+
+def _compose(request: Request, bucket: str, name: str, body: dict[str, Any]) -> Response:
+    sources = body.get("sourceObjects")
+    if not isinstance(sources, list):
+        raise InvalidArgument("compose needs a sourceObjects list in the request body.")
+    obj = store_of(request).compose(
+        bucket,
+        name,
+        sources,
+        body.get("destination") or {},
+        parse_conditions(request.query_params),
+    )
+    return JSONResponse(object_resource(obj, base_url(request)))
+
+
+# -- downloads ---------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """[start, end) for a single `Range: bytes=` spec; None for the whole object."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or (not match[1] and not match[2]):
+        return None  # an unparsable Range is ignored, as HTTP says
+    if not match[1]:
+        suffix = int(match[2])
+        if suffix == 0:
+            raise RangeNotSatisfiable(
+                f"Requested range not satisfiable: {header}.",
+                headers={"Content-Range": f"bytes */{size}"},
+            )
+        return max(0, size - suffix), size
+    start = int(match[1])
+    end = min(int(match[2]) + 1, size) if match[2] else size
+    if start >= size or end <= start:
+        raise RangeNotSatisfiable(
+            f"Requested range not satisfiable: {header} of an object of {size} bytes.",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return start, end
+
+
+def _download(request: Request, bucket: str, name: str) -> Response:
+    store = store_of(request)
+    try:
+        opened = store.open_object(
+            bucket, name, _int(request, "generation"), parse_conditions(request.query_params)
+        )
+    except NotModified:
+        return Response(status_code=304)
+    obj = opened.obj
+    try:
+        span = _parse_range(request.headers.get("range"), obj.size)
+    except BaseException:
+        opened.file.close()
+        raise
+    fields = obj.fields or {}
+    hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5}" if obj.md5 else "")
+    headers = {
+        "x-goog-generation": str(obj.generation),
+        "x-goog-metageneration": str(obj.metageneration),
+        "x-goog-hash": hashes,
+        "x-goog-stored-content-length": str(obj.size),
+        "x-goog-stored-content-encoding": fields.get("contentEncoding") or "identity",
+        "x-goog-storage-class": fields.get("storageClass") or "STANDARD",
+        "ETag": f'"{obj.md5 or obj.crc32c}"',
+        "Accept-Ranges": "bytes",
+    }
+    for key, header in (
+        ("cacheControl", "Cache-Control"),
+        ("contentDisposition", "Content-Disposition"),
+        ("contentLanguage", "Content-Language"),
+    ):
+        if fields.get(key):
+            headers[header] = str(fields[key])
+    for key, value in (fields.get("metadata") or {}).items():
+        if str(key).isascii():
+            headers[f"x-goog-meta-{key}"] = str(value)
+    start, end = span if span else (0, obj.size)
+    headers["Content-Length"] = str(end - start)
+    status = 200
+    if span is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
+    media_type = fields.get("contentType") or "application/octet-stream"
+
+    def body() -> Iterator[bytes]:
+        from cloudlet.storage.blobs import read_open
+
+        try:
+            yield from read_open(opened.file, start, end)
+        finally:
+            opened.file.close()
+
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
+
+
+@router.get("/download/storage/v1/b/{bucket}/o/{rest:path}", summary="objects.get (media)")
+async def download(request: Request) -> Response:
+    bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
+    name = _name(rest)
+    return await to_thread.run_sync(lambda: _download(request, bucket, name))
+
+
+# -- uploads and batch -------------------------------------------------------------------------
+
+
+@router.post("/upload/storage/v1/b/{bucket}/o", summary="objects.insert (upload)")
+async def upload(bucket: str, request: Request) -> Response:
+    return await start_upload(request, store_of(request), bucket, base_url(request))
+
+
+@router.put("/upload/storage/v1/b/{bucket}/o", summary="resumable upload chunk")
+async def upload_chunk(bucket: str, request: Request) -> Response:
+    return await resumable_put(request, store_of(request), bucket, base_url(request))
+
+
+@router.delete("/upload/storage/v1/b/{bucket}/o", summary="cancel a resumable upload")
+async def upload_cancel(bucket: str, request: Request) -> Response:
+    return await cancel_upload(request, store_of(request))
+
+
+@router.post("/batch/storage/v1", summary="batch (multipart/mixed)")
+async def batch(request: Request) -> Response:
+    return await run_batch(request)

@@ -1,0 +1,717 @@
+"""Buckets and objects over the metadata store and the blob store.
+
+Every object mutation runs under one lock and one transaction: the blob file is already
+durable (see blobs.py) when the row that names it is committed, and a replaced generation's
+blob is only unlinked after the commit. So a crash leaves the old object or the new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import (
+    Aborted,
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+)
+from cloudlet.storage.blobs import BlobStore, BlobWriter, Digests
+from cloudlet.storage.conditions import Conditions
+from cloudlet.storage.globs import compile_glob
+from cloudlet.storage.models import Bucket, StoredObject, UploadSession
+from cloudlet.storage.naming import check_bucket_name, check_object_name
+from cloudlet.storage.resources import WRITABLE_OBJECT_FIELDS
+
+__all__ = ["ListPage", "OpenObject", "Store", "pick_fields"]
+
+logger = logging.getLogger(__name__)
+
+MAX_LIST = 1000
+_TOP = chr(0x10FFFF)  # sorts after every character: "prefix + _TOP" bounds a prefix range
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL")
+
+
+def pick_fields(resource: dict[str, Any] | None) -> dict[str, Any]:
+    """The writable fields of an object resource sent by a client."""
+    resource = resource or {}
+    out = {k: resource[k] for k in WRITABLE_OBJECT_FIELDS if resource.get(k) is not None}
+    metadata = out.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise InvalidArgument("Object metadata must be a JSON object of string values.")
+        out["metadata"] = {str(k): str(v) for k, v in metadata.items() if v is not None}
+    return out
+
+
+@dataclass
+class ListPage:
+    items: list[StoredObject]
+    prefixes: list[str]
+    next_token: str | None
+
+
+@dataclass
+class OpenObject:
+    """An object generation with its blob already open (so a concurrent delete can't race)."""
+
+    obj: StoredObject
+    file: BinaryIO
+
+
+def _encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def _decode_token(token: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        assert isinstance(data, dict)
+        return data
+    except Exception:
+        raise InvalidArgument(
+            f"Invalid pageToken [{token}]: pass back the nextPageToken of the previous page."
+        ) from None
+
+
+def _not_found_bucket(name: str) -> NotFound:
+    return NotFound(
+        f"The specified bucket does not exist: {name}. Create it with: "
+        f"cloudlet storage buckets create gs://{name}"
+    )
+
+
+def _not_found_object(bucket: str, name: str, generation: int | None = None) -> NotFound:
+    at = f" (generation {generation})" if generation else ""
+    return NotFound(f"No such object: {bucket}/{name}{at}")
+
+
+class Store:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.lock = threading.RLock()
+        self._last_generation = 0
+        # Running digests of resumable sessions, so a chunk need not rehash the partial file.
+        self.upload_digests: dict[str, Digests] = {}
+        self.upload_locks: dict[str, threading.Lock] = {}
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        """Remove what a crash can leave behind: temp files, orphan blobs, stale partials."""
+        self.blobs.ensure()
+        with self.db.session() as s:
+            referenced = set(s.scalars(select(StoredObject.blob_id)))
+            sessions = set(
+                s.scalars(select(UploadSession.upload_id).where(UploadSession.generation.is_(None)))
+            )
+            # A partial file holds at least the fsynced bytes a session counts; if it is
+            # shorter or gone, the session restarts from what is really there.
+            for upload in s.scalars(
+                select(UploadSession).where(UploadSession.generation.is_(None))
+            ):
+                path = self.blobs.upload_path(upload.upload_id)
+                if not path.exists():
+                    path.touch()
+                size = path.stat().st_size
+                if size < upload.received:
+                    upload.received = size
+        removed = self.blobs.sweep(referenced, sessions)
+        if removed:
+            logger.info("storage sweep removed %d orphan file(s)", removed)
+        return removed
+
+    # -- buckets -----------------------------------------------------------------------------
+
+    def _bucket(self, s: Session, name: str) -> Bucket:
+        bucket = s.get(Bucket, name)
+        if bucket is None:
+            raise _not_found_bucket(name)
+        return bucket
+
+    def get_bucket(self, name: str) -> Bucket:
+        with self.db.session() as s:
+            return self._bucket(s, name)
+
+    def create_bucket(self, project_id: str, body: dict[str, Any]) -> Bucket:
+        from cloudlet.projects.service import get_active_project
+
+        name = str(body.get("name") or "")
+        if not name:
+            raise InvalidArgument("Required field: name. Give the bucket a name.")
+        check_bucket_name(name)
+        storage_class = str(body.get("storageClass") or "STANDARD").upper()
+        if storage_class not in STORAGE_CLASSES:
+            raise InvalidArgument(
+                f"Invalid storageClass [{storage_class}]; use one of {', '.join(STORAGE_CLASSES)}."
+            )
+        now = utcnow()
+        with self.lock, self.db.session() as s:
+            project = get_active_project(s, project_id)
+            if s.get(Bucket, name) is not None:
+                raise AlreadyExists(
+                    f"The bucket name [{name}] is not available: bucket names are global. "
+                    "Try another name."
+                )
+            bucket = Bucket(
+                name=name,
+                project_id=project_id,
+                project_number=project.project_number,
+                location=str(body.get("location") or "US").upper(),
+                storage_class=storage_class,
+                versioning=bool((body.get("versioning") or {}).get("enabled", False)),
+                labels=dict(body.get("labels") or {}),
+                metageneration=1,
+                time_created=now,
+                updated=now,
+            )
+            s.add(bucket)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise AlreadyExists(f"The bucket name [{name}] is not available.") from None
+            return bucket
+
+    def list_buckets(
+        self, project_id: str, prefix: str, max_results: int, token: str | None
+    ) -> tuple[list[Bucket], str | None]:
+        from cloudlet.projects.service import get_project
+
+        with self.db.session() as s:
+            get_project(s, project_id)
+            query = select(Bucket).where(Bucket.project_id == project_id)
+            if prefix:
+                query = query.where(Bucket.name >= prefix, Bucket.name < prefix + _TOP)
+            if token:
+                query = query.where(Bucket.name > str(_decode_token(token).get("n", "")))
+            rows = list(s.scalars(query.order_by(Bucket.name).limit(max_results + 1)))
+        more = len(rows) > max_results
+        rows = rows[:max_results]
+        return rows, (_encode_token({"n": rows[-1].name}) if more and rows else None)
+
+    def patch_bucket(
+        self, name: str, body: dict[str, Any], conditions: Conditions, *, replace: bool = False
+    ) -> Bucket:
+        with self.lock, self.db.session() as s:
+            bucket = self._bucket(s, name)
+            conditions.check(f"bucket {name}", 1, bucket.metageneration)
+            if "labels" in body or replace:
+                labels = dict(bucket.labels or {}) if not replace else {}
+                for key, value in (body.get("labels") or {}).items():
+                    if value is None:
+                        labels.pop(key, None)
+                    else:
+                        labels[str(key)] = str(value)
+                bucket.labels = labels
+            if "versioning" in body or replace:
+                bucket.versioning = bool((body.get("versioning") or {}).get("enabled", False))
+            if body.get("storageClass"):
+                storage_class = str(body["storageClass"]).upper()
+                if storage_class not in STORAGE_CLASSES:
+                    raise InvalidArgument(f"Invalid storageClass [{storage_class}].")
+                bucket.storage_class = storage_class
+            bucket.metageneration += 1
+            bucket.updated = utcnow()
+            return bucket
+
+    def delete_bucket(self, name: str, conditions: Conditions) -> None:
+        with self.lock, self.db.session() as s:
+            bucket = self._bucket(s, name)
+            conditions.check(f"bucket {name}", 1, bucket.metageneration)
+            count = s.scalar(
+                select(func.count()).select_from(StoredObject).where(StoredObject.bucket == name)
+            )
+            if count:
+                raise AlreadyExists(
+                    f"The bucket you tried to delete is not empty: {name} holds {count} object "
+                    f"generation(s). Delete them first (cloudlet storage rm -r gs://{name}/**) "
+                    "and try again.",
+                    reason="conflict",
+                )
+            for upload in s.scalars(select(UploadSession).where(UploadSession.bucket == name)):
+                self.blobs.upload_path(upload.upload_id).unlink(missing_ok=True)
+                s.delete(upload)
+            s.delete(bucket)
+
+    # -- reading objects ---------------------------------------------------------------------
+
+    def _live(self, s: Session, bucket: str, name: str) -> StoredObject | None:
+        return s.scalar(
+            select(StoredObject).where(
+                StoredObject.bucket == bucket, StoredObject.name == name, StoredObject.live
+            )
+        )
+
+    def _find(
+        self, s: Session, bucket: str, name: str, generation: int | None
+    ) -> StoredObject | None:
+        if generation is None:
+            return self._live(s, bucket, name)
+        return s.scalar(
+            select(StoredObject).where(
+                StoredObject.bucket == bucket,
+                StoredObject.name == name,
+                StoredObject.generation == generation,
+            )
+        )
+
+    def get_object(
+        self,
+        bucket: str,
+        name: str,
+        generation: int | None = None,
+        conditions: Conditions = Conditions(),
+    ) -> StoredObject:
+        with self.db.session() as s:
+            self._bucket(s, bucket)
+            obj = self._find(s, bucket, name, generation)
+            if obj is None:
+                if conditions.if_generation_match == 0:
+                    conditions.check(f"{bucket}/{name}", None, None, read=True)
+                raise _not_found_object(bucket, name, generation)
+            conditions.check(f"{bucket}/{name}", obj.generation, obj.metageneration, read=True)
+            return obj
+
+    def open_object(
+        self,
+        bucket: str,
+        name: str,
+        generation: int | None = None,
+        conditions: Conditions = Conditions(),
+    ) -> OpenObject:
+        for _ in range(3):
+            obj = self.get_object(bucket, name, generation, conditions)
+            try:
+                return OpenObject(obj, self.blobs.path(obj.blob_id).open("rb"))
+            except FileNotFoundError:  # replaced between the lookup and the open: look again
+                continue
+        raise _not_found_object(bucket, name, generation)
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        max_results: int = MAX_LIST,
+        page_token: str | None = None,
+        versions: bool = False,
+        start_offset: str = "",
+        end_offset: str = "",
+        match_glob: str = "",
+        include_trailing_delimiter: bool = False,
+    ) -> ListPage:
+        """One page of a listing, in byte order, counting items and prefixes together.
+
+        https://cloud.google.com/storage/docs/json_api/v1/objects/list
+        """
+        max_results = max(1, min(max_results, MAX_LIST))
+        pattern = compile_glob(match_glob) if match_glob else None
+        cursor: tuple[str, int] | None = None
+        if page_token:
+            token = _decode_token(page_token)
+            cursor = (str(token.get("n", "")), int(token.get("g", 1 << 62)))
+        lower = max(prefix, start_offset)
+        items: list[StoredObject] = []
+        prefixes: list[str] = []
+        last: dict[str, Any] | None = None
+        with self.db.session() as s:
+            self._bucket(s, bucket)
+            while len(items) + len(prefixes) < max_results:
+                query = select(StoredObject).where(StoredObject.bucket == bucket)
+                if not versions:
+                    query = query.where(StoredObject.live)
+                if lower:
+                    query = query.where(StoredObject.name >= lower)
+                if prefix:
+                    query = query.where(StoredObject.name < prefix + _TOP)
+                if end_offset:
+                    query = query.where(StoredObject.name < end_offset)
+                if cursor is not None:
+                    name, gen = cursor
+                    query = query.where(
+                        (StoredObject.name > name)
+                        | ((StoredObject.name == name) & (StoredObject.generation > gen))
+                    )
+                query = query.order_by(StoredObject.name, StoredObject.generation)
+                rows = list(s.scalars(query.limit(MAX_LIST)))
+                if not rows:
+                    break
+                jumped = False
+                for obj in rows:
+                    cursor = (obj.name, obj.generation)
+                    if not obj.name.startswith(prefix):
+                        continue
+                    if pattern is not None and not pattern.match(obj.name):
+                        continue
+                    if delimiter:
+                        cut = obj.name.find(delimiter, len(prefix))
+                        if cut >= 0:
+                            common = obj.name[: cut + len(delimiter)]
+                            if include_trailing_delimiter and obj.name == common:
+                                items.append(obj)
+                            prefixes.append(common)
+                            last = {"n": common + _TOP}
+                            # Skip every other name under this prefix with one new query.
+                            cursor = (common + _TOP, 1 << 62)
+                            jumped = True
+                            break
+                    items.append(obj)
+                    last = {"n": obj.name, "g": obj.generation}
+                    if len(items) + len(prefixes) >= max_results:
+                        break
+                if len(items) + len(prefixes) >= max_results:
+                    break
+                if not jumped and len(rows) < MAX_LIST:
+                    break
+        full = len(items) + len(prefixes) >= max_results
+        return ListPage(items, prefixes, _encode_token(last) if full and last else None)
+
+    # -- writing objects ---------------------------------------------------------------------
+
+    def _next_generation(self, s: Session, bucket: str, name: str) -> int:
+        newest = s.scalar(
+            select(func.max(StoredObject.generation)).where(
+                StoredObject.bucket == bucket, StoredObject.name == name
+            )
+        )
+        gen = max(time.time_ns() // 1000, (newest or 0) + 1, self._last_generation + 1)
+        self._last_generation = gen
+        return gen
+
+    def commit_blob(
+        self,
+        bucket: str,
+        name: str,
+        writer: BlobWriter,
+        fields: dict[str, Any],
+        conditions: Conditions = Conditions(),
+        *,
+        md5: bool = True,
+        component_count: int | None = None,
+    ) -> StoredObject:
+        """Make a finished write the live generation of `name` (fsync, rename, commit)."""
+        digests = writer.digests
+        blob_id = writer.commit()
+        return self.commit_blob_id(
+            bucket,
+            name,
+            blob_id,
+            digests,
+            fields,
+            conditions,
+            md5=md5,
+            component_count=component_count,
+        )
+
+    def commit_blob_id(
+        self,
+        bucket: str,
+        name: str,
+        blob_id: str,
+        digests: Digests | tuple[int, str | None, str],
+        fields: dict[str, Any],
+        conditions: Conditions = Conditions(),
+        *,
+        md5: bool = True,
+        component_count: int | None = None,
+        after: Any = None,
+    ) -> StoredObject:
+        md5_b64: str | None
+        if isinstance(digests, Digests):
+            size, md5_b64, crc = digests.size, digests.md5_b64, digests.crc32c_b64
+        else:
+            size, md5_b64, crc = digests
+        replaced: list[str] = []
+        try:
+            with self.lock, self.db.session() as s:
+                b = self._bucket(s, bucket)
+                current = self._live(s, bucket, name)
+                conditions.check(
+                    f"{bucket}/{name}",
+                    current.generation if current else None,
+                    current.metageneration if current else None,
+                )
+                now = utcnow()
+                generation = self._next_generation(s, bucket, name)
+                if current is not None:
+                    if b.versioning:
+                        current.live = False
+                        current.time_deleted = now
+                    else:
+                        replaced.append(current.blob_id)
+                        s.delete(current)
+                    s.flush()
+                obj = StoredObject(
+                    bucket=bucket,
+                    name=name,
+                    generation=generation,
+                    metageneration=1,
+                    live=True,
+                    blob_id=blob_id,
+                    size=size,
+                    md5=md5_b64 if md5 else None,
+                    crc32c=crc,
+                    component_count=component_count,
+                    fields=fields,
+                    time_created=now,
+                    updated=now,
+                )
+                s.add(obj)
+                s.flush()
+                if after is not None:
+                    after(s, obj)
+        except BaseException:
+            self.blobs.remove([blob_id])
+            raise
+        self.blobs.remove(replaced)
+        return obj
+
+    def patch_object(
+        self,
+        bucket: str,
+        name: str,
+        generation: int | None,
+        body: dict[str, Any],
+        conditions: Conditions,
+        *,
+        replace: bool = False,
+    ) -> StoredObject:
+        with self.lock, self.db.session() as s:
+            self._bucket(s, bucket)
+            obj = self._find(s, bucket, name, generation)
+            if obj is None:
+                raise _not_found_object(bucket, name, generation)
+            conditions.check(f"{bucket}/{name}", obj.generation, obj.metageneration)
+            if replace:
+                fields = pick_fields(body)
+            else:
+                fields = dict(obj.fields or {})
+                for key in WRITABLE_OBJECT_FIELDS:
+                    if key not in body:
+                        continue
+                    if body[key] is None:
+                        fields.pop(key, None)
+                    elif key == "metadata":
+                        merged = dict(fields.get("metadata") or {})
+                        for k, v in (body["metadata"] or {}).items():
+                            if v is None:
+                                merged.pop(k, None)
+                            else:
+                                merged[str(k)] = str(v)
+                        fields["metadata"] = merged
+                    else:
+                        fields[key] = body[key]
+            obj.fields = fields
+            obj.metageneration += 1
+            obj.updated = utcnow()
+            return obj
+
+    def delete_object(
+        self, bucket: str, name: str, generation: int | None, conditions: Conditions
+    ) -> None:
+        removed: list[str] = []
+        with self.lock, self.db.session() as s:
+            b = self._bucket(s, bucket)
+            obj = self._find(s, bucket, name, generation)
+            if obj is None:
+                raise _not_found_object(bucket, name, generation)
+            conditions.check(f"{bucket}/{name}", obj.generation, obj.metageneration)
+            if b.versioning and generation is None:
+                # With versioning on, a delete makes the live generation noncurrent.
+                obj.live = False
+                obj.time_deleted = utcnow()
+            else:
+                removed.append(obj.blob_id)
+                s.delete(obj)
+        self.blobs.remove(removed)
+
+    def copy_object(
+        self,
+        src_bucket: str,
+        src_name: str,
+        src_generation: int | None,
+        src_conditions: Conditions,
+        dst_bucket: str,
+        dst_name: str,
+        body: dict[str, Any],
+        conditions: Conditions,
+    ) -> StoredObject:
+        check_object_name(dst_name)
+        opened = self.open_object(src_bucket, src_name, src_generation, src_conditions)
+        source = opened.obj
+        try:
+            self.get_bucket(dst_bucket)
+            blob_id = self.blobs.link_copy(source.blob_id)
+        finally:
+            opened.file.close()
+        fields = pick_fields(body) or dict(source.fields or {})
+        return self.commit_blob_id(
+            dst_bucket,
+            dst_name,
+            blob_id,
+            (source.size, source.md5, source.crc32c),
+            fields,
+            conditions,
+            md5=source.md5 is not None,
+            component_count=source.component_count,
+        )
+
+    def compose(
+        self,
+        bucket: str,
+        name: str,
+        sources: list[dict[str, Any]],
+        destination: dict[str, Any],
+        conditions: Conditions,
+    ) -> StoredObject:
+        """https://cloud.google.com/storage/docs/json_api/v1/objects/compose"""
+        check_object_name(name)
+        if not sources:
+            raise InvalidArgument("compose needs at least one entry in sourceObjects.")
+        if len(sources) > 32:
+            raise InvalidArgument(
+                f"compose takes at most 32 sourceObjects; {len(sources)} were given. "
+                "Compose in stages (composite objects may themselves be composed)."
+            )
+        opened: list[OpenObject] = []
+        writer = self.blobs.writer()
+        try:
+            for source in sources:
+                src_name = str(source.get("name") or "")
+                if not src_name:
+                    raise InvalidArgument("Every entry of sourceObjects needs a name.")
+                gen = source.get("generation")
+                pre = source.get("objectPreconditions") or {}
+                cond = Conditions(
+                    if_generation_match=(
+                        int(pre["ifGenerationMatch"]) if "ifGenerationMatch" in pre else None
+                    )
+                )
+                opened.append(self.open_object(bucket, src_name, int(gen) if gen else None, cond))
+            components = sum(o.obj.component_count or 1 for o in opened)
+            if components > 1024:
+                raise InvalidArgument(
+                    f"The composite would have {components} components; the limit is 1024."
+                )
+            for o in opened:
+                for chunk in _read_all(o.file):
+                    writer.write(chunk)
+            first = opened[0].obj.fields or {}
+            fields = pick_fields(destination)
+            if "contentType" not in fields and first.get("contentType"):
+                fields["contentType"] = first["contentType"]
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            for o in opened:
+                o.file.close()
+        # Composite objects carry a crc32c but no md5Hash, as on Google Cloud.
+        return self.commit_blob(
+            bucket, name, writer, fields, conditions, md5=False, component_count=components
+        )
+
+    # -- resumable upload sessions -----------------------------------------------------------
+
+    def create_upload(
+        self, bucket: str, name: str, resource: dict[str, Any], conditions: Conditions,
+        total: int | None,
+    ) -> UploadSession:  # fmt: skip
+        from cloudlet.storage.blobs import new_id
+
+        upload_id = new_id()
+        with self.db.session() as s:
+            self._bucket(s, bucket)
+            session = UploadSession(
+                upload_id=upload_id,
+                bucket=bucket,
+                name=name,
+                resource=resource,
+                conditions=conditions.to_json(),
+                received=0,
+                total=total,
+                time_created=utcnow(),
+            )
+            s.add(session)
+        self.blobs.upload_path(upload_id).touch()
+        return session
+
+    def get_upload(self, upload_id: str) -> UploadSession:
+        with self.db.session() as s:
+            upload = s.get(UploadSession, upload_id) if _is_hex(upload_id) else None
+            if upload is None:
+                raise NotFound(
+                    f"No such upload session: {upload_id}. It was cancelled, or never existed; "
+                    "start a new resumable upload."
+                )
+            return upload
+
+    def record_progress(self, upload_id: str, received: int, total: int | None) -> None:
+        with self.db.session() as s:
+            upload = s.get(UploadSession, upload_id)
+            if upload is None:
+                raise Aborted(f"Upload session {upload_id} was cancelled.")
+            upload.received = received
+            if total is not None:
+                upload.total = total
+
+    def finish_upload(
+        self, upload: UploadSession, writer: BlobWriter, fields: dict[str, Any]
+    ) -> StoredObject:
+        def mark(s: Session, obj: StoredObject) -> None:
+            row = s.get(UploadSession, upload.upload_id)
+            if row is None:
+                raise Aborted(f"Upload session {upload.upload_id} was cancelled.")
+            row.received = obj.size
+            row.total = obj.size
+            row.generation = obj.generation
+
+        digests = writer.digests
+        blob_id = writer.commit()
+        obj = self.commit_blob_id(
+            upload.bucket,
+            upload.name,
+            blob_id,
+            digests,
+            fields,
+            Conditions.from_json(upload.conditions or {}),
+            after=mark,
+        )
+        self.upload_digests.pop(upload.upload_id, None)
+        return obj
+
+    def cancel_upload(self, upload_id: str) -> None:
+        with self.db.session() as s:
+            upload = s.get(UploadSession, upload_id) if _is_hex(upload_id) else None
+            if upload is None:
+                raise NotFound(f"No such upload session: {upload_id}.")
+            s.delete(upload)
+        self.upload_digests.pop(upload_id, None)
+        self.blobs.upload_path(upload_id).unlink(missing_ok=True)
+
+    def upload_lock(self, upload_id: str) -> threading.Lock:
+        with self.lock:
+            return self.upload_locks.setdefault(upload_id, threading.Lock())
+
+
+def _is_hex(value: str) -> bool:
+    return bool(value) and len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _read_all(f: BinaryIO) -> Iterator[bytes]:
+    from cloudlet.storage.blobs import read_open
+
+    return read_open(f, 0, None)

@@ -1,0 +1,169 @@
+"""Request bodies into blob writers, in bounded memory, off the event loop.
+
+Bytes arrive on the event loop in small pieces; they are gathered into ~1 MiB slices and each
+slice is written and hashed in a worker thread, so neither memory nor the loop depends on the
+object's size.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from anyio import to_thread
+
+from cloudlet.core.errors import InvalidArgument
+from cloudlet.storage.blobs import BlobWriter, Digests
+
+__all__ = ["copy_stream", "expected_hashes", "parse_related", "verify_hashes"]
+
+SLICE = 1024 * 1024
+MAX_METADATA = 1024 * 1024
+
+
+async def copy_stream(
+    chunks: AsyncIterator[bytes], writer: BlobWriter, *, skip: int = 0, limit: int | None = None
+) -> int:
+    """Write the body into `writer` after dropping its first `skip` bytes; return bytes read.
+
+    Reading stops with an error once more than `limit` bytes arrive (a wrong Content-Range).
+    """
+    buf = bytearray()
+    seen = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        seen += len(chunk)
+        if limit is not None and seen > limit:
+            raise InvalidArgument(
+                f"The request body is longer than its Content-Range says ({limit} bytes). "
+                "Send a Content-Range that matches the bytes in the body."
+            )
+        if skip:
+            drop = min(skip, len(chunk))
+            chunk = chunk[drop:]
+            skip -= drop
+        buf += chunk
+        if len(buf) >= SLICE:
+            data = bytes(buf)
+            buf.clear()
+            await to_thread.run_sync(writer.write, data)
+    if buf:
+        await to_thread.run_sync(writer.write, bytes(buf))
+    return seen
+
+
+def _boundary(content_type: str) -> bytes:
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise InvalidArgument(
+            "A multipart upload needs Content-Type: multipart/related; boundary=..."
+        )
+    return match.group(1).encode()
+
+
+async def parse_related(
+    chunks: AsyncIterator[bytes], content_type: str, writer: BlobWriter
+) -> tuple[dict[str, Any], str | None]:
+    """Stream a multipart/related upload: JSON metadata, then the media into `writer`.
+
+    https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object (multipart)
+    Returns the metadata and the media part's Content-Type.
+    """
+    boundary = _boundary(content_type)
+    delim = b"--" + boundary
+    buf = bytearray()
+    it = chunks.__aiter__()
+
+    async def need(marker: bytes, start: int = 0) -> int:
+        while True:
+            at = buf.find(marker, start)
+            if at >= 0:
+                return at
+            if len(buf) > MAX_METADATA:
+                raise InvalidArgument("The metadata part of the multipart upload is too large.")
+            try:
+                buf.extend(await it.__anext__())
+            except StopAsyncIteration:
+                raise InvalidArgument(
+                    "Malformed multipart/related body: expected a JSON metadata part and a "
+                    "media part separated by the boundary of the Content-Type header."
+                ) from None
+
+    first = await need(delim)
+    head_end = await need(b"\r\n\r\n", first)
+    meta_end = await need(b"\r\n" + delim, head_end + 4)
+    try:
+        metadata = json.loads(bytes(buf[head_end + 4 : meta_end]) or b"{}")
+    except ValueError:
+        raise InvalidArgument("The metadata part of the multipart upload is not JSON.") from None
+    if not isinstance(metadata, dict):
+        raise InvalidArgument("The metadata part of the multipart upload must be an object.")
+    part = meta_end + 2
+    media_head = await need(b"\r\n\r\n", part)
+    headers = bytes(buf[part + len(delim) : media_head]).decode("latin-1")
+    media_type = None
+    for line in headers.split("\r\n"):
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "content-type":
+            media_type = value.strip()
+    del buf[: media_head + 4]
+    end_marker = b"\r\n" + delim
+    pending = b""
+    while True:
+        at = buf.find(end_marker)
+        if at >= 0:
+            await to_thread.run_sync(writer.write, bytes(buf[:at]))
+            return metadata, media_type
+        keep = len(end_marker) - 1
+        if len(buf) > SLICE + keep:
+            pending = bytes(buf[: len(buf) - keep])
+            del buf[: len(buf) - keep]
+            await to_thread.run_sync(writer.write, pending)
+        try:
+            buf.extend(await it.__anext__())
+        except StopAsyncIteration:
+            raise InvalidArgument(
+                "Malformed multipart/related body: the media part has no closing boundary."
+            ) from None
+
+
+def expected_hashes(
+    header: str | None, resource: dict[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """md5 and crc32c (base64) the client vouches for: x-goog-hash or the metadata fields."""
+    md5 = crc = None
+    if resource:
+        md5 = resource.get("md5Hash") or None
+        crc = resource.get("crc32c") or None
+    for item in (header or "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "md5" and value:
+            md5 = value
+        elif key == "crc32c" and value:
+            crc = value
+    return md5, crc
+
+
+def _normal(value: str) -> str:
+    try:
+        return base64.b64encode(base64.b64decode(value)).decode()
+    except Exception:
+        return value
+
+
+def verify_hashes(digests: Digests, md5: str | None, crc: str | None) -> None:
+    """Refuse an upload whose bytes do not match what the client said it sent."""
+    if md5 is not None and _normal(md5) != digests.md5_b64:
+        raise InvalidArgument(
+            f'Provided MD5 hash "{md5}" doesn\'t match calculated MD5 hash '
+            f'"{digests.md5_b64}". The object was not stored; upload it again.'
+        )
+    if crc is not None and _normal(crc) != digests.crc32c_b64:
+        raise InvalidArgument(
+            f'Provided CRC32C "{crc}" doesn\'t match calculated CRC32C "{digests.crc32c_b64}". '
+            "The object was not stored; upload it again."
+        )
