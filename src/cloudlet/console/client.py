@@ -10,6 +10,7 @@ console as to any other client.
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,16 +19,16 @@ from fastapi import Request
 
 __all__ = ["ApiClient", "ApiError", "api_client"]
 
-_HOST = "console.internal"
+_calling: ContextVar[bool] = ContextVar("console_calling", default=False)
 
 
-def _not_loopback_call(record: logging.LogRecord) -> bool:
+def _not_console_call(record: logging.LogRecord) -> bool:
     # httpx logs every request at INFO; the console's in-process calls (one a second per
     # live view) would drown the gateway log, which already records the page request.
-    return _HOST not in record.getMessage()
+    return not _calling.get()
 
 
-logging.getLogger("httpx").addFilter(_not_loopback_call)
+logging.getLogger("httpx").addFilter(_not_console_call)
 
 
 @dataclass
@@ -57,9 +58,12 @@ class ApiClient:
         headers = {}
         if auth := request.headers.get("authorization"):
             headers["authorization"] = auth
+        # The gateway's own URL, so Host-based routing (App Engine's *.localhost) sees the
+        # API host, exactly as for the CLI.
         transport = httpx.ASGITransport(app=request.app)
+        base_url = request.app.state.settings.url
         self._client = httpx.AsyncClient(
-            transport=transport, base_url=f"http://{_HOST}", headers=headers, timeout=30
+            transport=transport, base_url=base_url, headers=headers, timeout=30
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -72,7 +76,11 @@ class ApiClient:
         self, method: str, path: str, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        response = await self._client.request(method, path, params=clean, json=json)
+        token = _calling.set(True)
+        try:
+            response = await self._client.request(method, path, params=clean, json=json)
+        finally:
+            _calling.reset(token)
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         if not response.content:
@@ -90,11 +98,6 @@ class ApiClient:
             return await self.get(path, params), None
         except ApiError as exc:
             return {}, exc
-
-    async def exists(self, path: str) -> bool:
-        """Whether a route answers at all (a subsystem not installed yet answers 404/405)."""
-        response = await self._client.request("GET", path)
-        return response.status_code < 400
 
 
 def api_client(request: Request) -> ApiClient:

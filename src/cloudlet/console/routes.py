@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloudlet.console import home
+from cloudlet.console import home, storage
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 router.include_router(home.router)
+router.include_router(storage.router)

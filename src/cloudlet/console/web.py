@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -37,8 +38,11 @@ _SUBSYSTEM_PREFIXES = {
 
 
 def installed(request: Request) -> dict[str, bool]:
-    """Which subsystems' REST APIs this gateway serves (their pages are shown only then)."""
-    paths = [getattr(route, "path", "") for route in request.app.routes]
+    """Which subsystems' REST APIs this gateway serves (their pages are shown only then).
+
+    Read from the gateway's OpenAPI document (built once and cached by FastAPI).
+    """
+    paths = list(request.app.openapi().get("paths", {}))
     return {
         name: any(p.startswith(prefix) for p in paths)
         for name, prefix in _SUBSYSTEM_PREFIXES.items()
@@ -117,7 +121,19 @@ def state_label(state: Any) -> str:
     return text.replace("_", " ").capitalize()
 
 
+def urlpart(value: Any) -> str:
+    """Quote one path segment (object names may hold '/', '?', '#', spaces)."""
+    return quote(str(value), safe="")
+
+
+def urlpath(value: Any) -> str:
+    """Quote a path tail, keeping '/' (console object URLs read naturally)."""
+    return quote(str(value), safe="/")
+
+
 templates.env.filters.update(
+    urlpart=urlpart,
+    urlpath=urlpath,
     time=fmt_time,
     elapsed=fmt_elapsed,
     bytes=fmt_bytes,
