@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloudlet.console import home, storage
+from cloudlet.console import home, iam, storage
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 router.include_router(home.router)
 router.include_router(storage.router)
+router.include_router(iam.router)
