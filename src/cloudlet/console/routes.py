@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloudlet.console import home, iam, storage
+from cloudlet.console import appengine, home, iam, storage
 
 __all__ = ["router"]
 
@@ -12,3 +12,4 @@ router = APIRouter(include_in_schema=False)
 router.include_router(home.router)
 router.include_router(storage.router)
 router.include_router(iam.router)
+router.include_router(appengine.router)

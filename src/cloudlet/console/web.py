@@ -108,7 +108,7 @@ def state_class(state: Any) -> str:
         return "warn"
     if any(s in text for s in ("RUNNING", "STARTING", "BUILDING", "DEPLOYING")):
         return "run"
-    if any(s in text for s in ("DONE", "SERVING", "ACTIVE", "ENABLED", "SUCCEEDED", "READY")):
+    if any(s in text for s in ("DONE", "SERVING", "ACTIVE", "ENABLED", "SUCCE", "READY")):
         return "ok"
     return "idle"
 

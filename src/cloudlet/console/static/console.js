@@ -44,6 +44,7 @@
       let value = el.value;
       if (value === "" && !el.hasAttribute("data-keep-empty")) continue;
       if (el.type === "number") value = Number(value);
+      if (value === 0 && el.hasAttribute("data-omit-zero")) continue;
       setPath(body, el.name, value);
     }
     return body;
