@@ -24,8 +24,10 @@ router = APIRouter(prefix="/console/projects/{project}/appengine", include_in_sc
 SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
 LOG_LIMIT = 200
 
+
 def _q(value: str) -> str:
     return quote(value, safe="")
+
 
 @router.get("", response_class=HTMLResponse)
 async def services(request: Request, project: str) -> HTMLResponse:
@@ -36,9 +38,9 @@ async def services(request: Request, project: str) -> HTMLResponse:
         if not error:
             listing = await api.get(f"/api/v1/apps/{_q(project)}/services")
             found = listing.get("services", [])
+            base = f"/api/v1/apps/{_q(project)}/services"
             versions = await asyncio.gather(
-                *(api.get(f"/api/v1/apps/{_q(project)}/services/{_q(s['id'])}/versions")
-                  for s in found)  # fmt: skip
+                *(api.get(f"{base}/{_q(s['id'])}/versions") for s in found)
             )
             for svc, vs in zip(found, versions, strict=True):
                 items = sorted(vs.get("versions", []), key=lambda v: v.get("createTime", ""))
@@ -52,6 +54,7 @@ async def services(request: Request, project: str) -> HTMLResponse:
         }
 
     return await page(request, build)
+
 
 @router.get("/services/{service}/versions/{version}", response_class=HTMLResponse)
 async def version_page(request: Request, project: str, service: str, version: str) -> HTMLResponse:
@@ -79,6 +82,7 @@ async def version_page(request: Request, project: str, service: str, version: st
 
     return await page(request, build)
 
+
 @router.get("/logs", response_class=HTMLResponse)
 async def log_viewer(
     request: Request, project: str, service: str = "", version: str = "", severity: str = ""
@@ -99,6 +103,7 @@ async def log_viewer(
         }
 
     return await page(request, build)
+
 
 @router.get("/logs/events")
 async def log_events(
