@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cloudlet.console import appengine, home, iam, storage
+from cloudlet.console import appengine, dataflow, home, iam, storage
 
 __all__ = ["router"]
 
@@ -13,3 +13,4 @@ router.include_router(home.router)
 router.include_router(storage.router)
 router.include_router(iam.router)
 router.include_router(appengine.router)
+router.include_router(dataflow.router)

@@ -1,0 +1,110 @@
+"""The job graph's pure parts: steps → nodes, metrics → counts, secrets hidden."""
+
+from __future__ import annotations
+
+from cloudlet.console.jobgraph import SECRET_MASK, graph_nodes, hide_secrets, step_counts
+
+
+def _step(name: str, user_name: str, parent: str, outputs: list[str], **props) -> dict:
+    return {
+        "kind": "ParallelDo",
+        "name": name,
+        "properties": {
+            "user_name": user_name,
+            "parent": parent,
+            "output_info": [{"user_name": f"{user_name}.out", "pcollection": pc} for pc in outputs],
+            **props,
+        },
+    }
+
+
+def test_steps_become_nodes_in_pipeline_order_with_composites() -> None:
+    job = {
+        "steps": [
+            _step("s1", "Read", "", ["pc1"]),
+            _step("s2", "Read/Impulse", "Read", ["pc0"]),
+            _step(
+                "s3",
+                "Split words",
+                "",
+                ["pc2"],
+                parallel_input={"step_name": "s1", "output_name": "out"},
+            ),
+            _step("s4", "Count", "", ["pc3"], inputs=["pc2"]),
+        ]
+    }
+    nodes = graph_nodes(job)
+    assert [n["id"] for n in nodes] == ["Read", "Read/Impulse", "Split words", "Count"]
+    assert [n["label"] for n in nodes] == ["Read", "Impulse", "Split words", "Count"]
+    assert nodes[0]["composite"] and not nodes[1]["composite"]
+    assert nodes[1]["parent"] == "Read"
+    assert nodes[2]["inputs"] == ["pc1"]  # an OutputReference resolved to its collection
+    assert nodes[3]["inputs"] == ["pc2"]
+
+
+def test_pipeline_description_is_used_when_there_are_no_steps() -> None:
+    job = {
+        "pipelineDescription": {
+            "originalPipelineTransform": [
+                {
+                    "id": "t1",
+                    "name": "Create",
+                    "kind": "PAR_DO_KIND",
+                    "outputCollectionName": ["a"],
+                },
+                {"id": "t2", "name": "Print", "inputCollectionName": ["a"]},
+                {"id": "t3", "name": "Orphan/Part"},
+            ]
+        }
+    }
+    nodes = graph_nodes(job)
+    assert [(n["id"], n["inputs"], n["outputs"]) for n in nodes] == [
+        ("Create", [], ["a"]),
+        ("Print", ["a"], []),
+        ("Orphan/Part", [], []),
+    ]
+    assert nodes[2]["parent"] == ""  # its parent is not a step: drawn at the top level
+
+
+def test_counts_sum_outputs_and_take_the_larger_of_tentative_and_committed() -> None:
+    def update(output: str, value: int, tentative: bool = False) -> dict:
+        context = {"output_user_name": output}
+        if tentative:
+            context["tentative"] = "true"
+        return {"name": {"name": "ElementCount", "context": context}, "scalar": value}
+
+    metrics = {
+        "metrics": [
+            update("Split words.out", 90, tentative=True),
+            update("Split words.out", 100),
+            update("Partition.even", 3),
+            update("Partition.odd", 4),
+            {
+                "name": {
+                    "name": "MeanByteCount",
+                    "context": {"output_user_name": "Split words.out"},
+                },
+                "scalar": 7,
+            },
+            {"name": {"name": "ElementCount", "context": {}}, "scalar": 5},
+        ]
+    }
+    assert step_counts(metrics) == {"Split words": 100, "Partition": 7}
+    assert step_counts({}) == {}
+
+
+def test_secret_looking_options_are_masked() -> None:
+    options = {
+        "project": "p",
+        "db_password": "hunter2",
+        "api_key": "k",
+        "nested": {"client_secret": "s", "region": "us"},
+        "auth_token": "",
+    }
+    assert hide_secrets(options) == {
+        "project": "p",
+        "db_password": SECRET_MASK,
+        "api_key": SECRET_MASK,
+        "nested": {"client_secret": SECRET_MASK, "region": "us"},
+        "auth_token": "",
+    }
