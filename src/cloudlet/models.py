@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cloudlet.appengine import models as appengine_models
+from cloudlet.iam import models as iam_models
 from cloudlet.projects import models as projects_models
 from cloudlet.storage import models as storage_models
 
-__all__ = ["appengine_models", "projects_models", "storage_models"]
+__all__ = ["appengine_models", "iam_models", "projects_models", "storage_models"]

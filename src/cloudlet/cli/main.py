@@ -142,12 +142,14 @@ def init(
 def _register() -> TyperGroup:
     from cloudlet.appengine.cli import app_app
     from cloudlet.cli.gateway_commands import register_gateway_commands
+    from cloudlet.iam.cli import iam_app
     from cloudlet.projects.cli import billing_app, projects_app, services_app
 
     app.add_typer(projects_app, name="projects")
     app.add_typer(services_app, name="services")
     app.add_typer(billing_app, name="billing")
     app.add_typer(app_app, name="app")
+    app.add_typer(iam_app, name="iam")
     register_gateway_commands(app)
     group = typer.main.get_group(app)
     assert isinstance(group, TyperGroup)

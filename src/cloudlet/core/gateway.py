@@ -31,10 +31,11 @@ logger = logging.getLogger(__name__)
 def _routers() -> list[Any]:
     from cloudlet.appengine.api import router as appengine
     from cloudlet.console import router as console
+    from cloudlet.iam.api import router as iam
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, console, storage]
+    return [projects, appengine, console, storage, iam]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.data = data
     for router in _routers():
         app.include_router(router)
+    from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal
+
+    app.add_middleware(BearerAuthMiddleware)
 
     @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
     def status(request: Request) -> dict[str, Any]:

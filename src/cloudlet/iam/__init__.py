@@ -1,0 +1,59 @@
+"""Identity: service accounts, their RSA keys, the OAuth2 token endpoint and bearer checks.
+
+For other subsystems:
+
+- `authenticate(request)` / `PrincipalDep`: the caller's `Principal`, or None when anonymous;
+- `require_principal`: a dependency that fails with 401 when there are no credentials;
+- `authenticate_token(app, token)`: the same check for front doors other than HTTP (gRPC);
+- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`.
+
+Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
+Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cloudlet.iam.auth import (
+        BearerAuthMiddleware,
+        PrincipalDep,
+        authenticate,
+        authenticate_token,
+        require_principal,
+    )
+    from cloudlet.iam.naming import check_account_id, service_account_email, split_email
+    from cloudlet.iam.tokens import Principal
+
+__all__ = [
+    "BearerAuthMiddleware",
+    "Principal",
+    "PrincipalDep",
+    "authenticate",
+    "authenticate_token",
+    "check_account_id",
+    "require_principal",
+    "service_account_email",
+    "split_email",
+]
+
+_HOME = {
+    "BearerAuthMiddleware": "auth",
+    "PrincipalDep": "auth",
+    "authenticate": "auth",
+    "authenticate_token": "auth",
+    "require_principal": "auth",
+    "check_account_id": "naming",
+    "service_account_email": "naming",
+    "split_email": "naming",
+    "Principal": "tokens",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"cloudlet.iam.{module}"), name)

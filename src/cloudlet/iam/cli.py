@@ -1,0 +1,242 @@
+"""`cloudlet iam service-accounts` and its `keys` group, shaped like gcloud's."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import typer
+
+from cloudlet.cli.context import ApiError, fail, state
+from cloudlet.cli.output import Column, emit
+
+__all__ = ["iam_app"]
+
+iam_app = typer.Typer(help="Service accounts and their keys.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Create and manage service accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and manage service-account keys.", no_args_is_help=True)
+iam_app.add_typer(accounts_app, name="service-accounts")
+accounts_app.add_typer(keys_app, name="keys")
+
+# gcloud iam service-accounts list: DISPLAY NAME  EMAIL  DISABLED
+ACCOUNT_COLUMNS: list[Column] = [
+    ("DISPLAY NAME", "displayName"),
+    ("EMAIL", "email"),
+    ("DISABLED", lambda r: bool(r.get("disabled"))),
+]
+# gcloud iam service-accounts keys list: KEY_ID  CREATED_AT  EXPIRES_AT  DISABLED
+KEY_COLUMNS: list[Column] = [
+    ("KEY_ID", lambda r: r["name"].rsplit("/", 1)[-1]),
+    ("CREATED_AT", "validAfterTime"),
+    ("EXPIRES_AT", "validBeforeTime"),
+    ("DISABLED", lambda r: bool(r.get("disabled"))),
+]
+IAM_SERVICE = "iam.googleapis.com"
+T = TypeVar("T")
+
+
+def _with_iam_enabled(project: str, call: Callable[[], T]) -> T:
+    """Run an API call; if IAM is disabled, offer to enable it and retry, as gcloud does."""
+    try:
+        return call()
+    except ApiError as exc:
+        if not _service_disabled(exc) or state.quiet or not sys.stdin.isatty():
+            raise
+        answer = typer.confirm(
+            f"API [{IAM_SERVICE}] not enabled on project [{project}]. Would you like to enable "
+            "and retry?",
+            default=False,
+            err=True,
+        )
+        if not answer:
+            raise
+        state.gateway.post(f"/api/v1/projects/{project}/services/{IAM_SERVICE}:enable")
+        state.status(f"Enabled [{IAM_SERVICE}] on project [{project}].")
+        return call()
+
+
+def _service_disabled(exc: ApiError) -> bool:
+    details = exc.body.get("error", {}).get("details", []) if exc.body else []
+    return any(d.get("reason") == "SERVICE_DISABLED" for d in details if isinstance(d, dict))
+
+
+def _account_path(email: str) -> tuple[str, str]:
+    """(project, REST path) of an account named by email or uniqueId."""
+    from cloudlet.iam.naming import split_email
+
+    parts = split_email(email)
+    if parts is not None:
+        project = parts[1]
+    elif "@" in email or email.isdigit():
+        project = state.project or "-"
+    else:
+        fail(
+            f"[{email}] is not a service account email. Give the full email, such as "
+            f"{email}@PROJECT.iam.gserviceaccount.com (see: cloudlet iam service-accounts list)."
+        )
+    return project, f"/api/v1/projects/{project}/serviceAccounts/{quote(email, safe='@')}"
+
+
+def _confirm(message: str) -> None:
+    if state.quiet or not sys.stdin.isatty():
+        return  # gcloud takes the default (continue) when it cannot prompt
+    if not typer.confirm(message + "\n\nDo you want to continue?", default=True, err=True):
+        raise typer.Abort()
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: str = typer.Argument(
+        ...,
+        metavar="NAME",
+        help="Account id: 6-30 lowercase letters, digits and hyphens, starting with a letter.",
+    ),
+    display_name: str | None = typer.Option(None, "--display-name", help="Display name."),
+    description: str | None = typer.Option(None, "--description", help="Description."),
+) -> None:
+    """Create a service account in the project."""
+    from cloudlet.core.errors import InvalidArgument
+    from cloudlet.iam.naming import check_account_id
+
+    try:  # validate before contacting the gateway, as gcloud does
+        check_account_id(name)
+    except InvalidArgument as exc:
+        fail(exc.message)
+    project = state.require_project()
+    body: dict[str, Any] = {"accountId": name, "serviceAccount": {}}
+    if display_name is not None:
+        body["serviceAccount"]["displayName"] = display_name
+    if description is not None:
+        body["serviceAccount"]["description"] = description
+    account = _with_iam_enabled(
+        project,
+        lambda: state.gateway.post(f"/api/v1/projects/{project}/serviceAccounts", json=body),
+    )
+    state.status(f"Created service account [{name}].")
+    if state.format:
+        emit(account, state.format)
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """List the project's service accounts."""
+    project = state.require_project()
+    accounts: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        params = {"pageToken": token} if token else {}
+        page = _with_iam_enabled(
+            project,
+            functools.partial(
+                state.gateway.get, f"/api/v1/projects/{project}/serviceAccounts", params=params
+            ),
+        )
+        accounts.extend(page.get("accounts", []))
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    emit(accounts, state.format, ACCOUNT_COLUMNS)
+
+
+@accounts_app.command("describe")
+def accounts_describe(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
+    """Show a service account (by email)."""
+    project, path = _account_path(email)
+    emit(_with_iam_enabled(project, lambda: state.gateway.get(path)), state.format,
+         default="yaml")  # fmt: skip
+
+
+@accounts_app.command("delete")
+def accounts_delete(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
+    """Delete a service account; its keys and tokens stop working at once."""
+    project, path = _account_path(email)
+    _confirm(f"You are about to delete service account [{email}].")
+    _with_iam_enabled(project, lambda: state.gateway.delete(path))
+    state.status(f"deleted service account [{email}]")
+
+
+@accounts_app.command("disable")
+def accounts_disable(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
+    """Disable a service account: its keys and tokens are refused until it is enabled."""
+    project, path = _account_path(email)
+    _with_iam_enabled(project, lambda: state.gateway.post(path + ":disable"))
+    state.status(f"Disabled service account [{email}].")
+
+
+@accounts_app.command("enable")
+def accounts_enable(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
+    """Enable a disabled service account."""
+    project, path = _account_path(email)
+    _with_iam_enabled(project, lambda: state.gateway.post(path + ":enable"))
+    state.status(f"Enabled service account [{email}].")
+
+
+IamAccount = typer.Option(
+    ..., "--iam-account", help="The service account's email: NAME@PROJECT.iam.gserviceaccount.com"
+)
+
+
+@keys_app.command("create")
+def keys_create(
+    output_file: Path = typer.Argument(
+        ..., metavar="OUTPUT-FILE", help="Where to write the JSON key file (mode 0600)."
+    ),
+    iam_account: str = IamAccount,
+) -> None:
+    """Create a key and write Google's JSON key file; its token_uri points at this gateway."""
+    project, path = _account_path(iam_account)
+    if output_file.is_dir():
+        fail(f"[{output_file}] is a directory. Give a file name, such as key.json.")
+    key = _with_iam_enabled(project, lambda: state.gateway.post(path + "/keys", json={}))
+    data = base64.b64decode(key["privateKeyData"])
+    _write_private(output_file, data)
+    key_id = key["name"].rsplit("/", 1)[-1]
+    state.status(f"created key [{key_id}] of type [json] as [{output_file}] for [{iam_account}]")
+    if state.format:
+        shown = {k: v for k, v in key.items() if k != "privateKeyData"}
+        emit(shown, state.format)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret: created 0600 (never readable by others, not even for an instant)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        fail(f"Cannot write [{path}]: {exc.strerror}. Choose a writable location.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@keys_app.command("list")
+def keys_list(iam_account: str = IamAccount) -> None:
+    """List a service account's keys."""
+    project, path = _account_path(iam_account)
+    data = _with_iam_enabled(project, lambda: state.gateway.get(path + "/keys"))
+    emit(data.get("keys", []), state.format, KEY_COLUMNS)
+
+
+@keys_app.command("delete")
+def keys_delete(
+    key_id: str = typer.Argument(..., metavar="KEY_ID"),
+    iam_account: str = IamAccount,
+) -> None:
+    """Delete a key; tokens obtained with it stop working at once."""
+    project, path = _account_path(iam_account)
+    _confirm(f"You are about to delete key [{key_id}] for service account [{iam_account}].")
+    _with_iam_enabled(project, lambda: state.gateway.delete(f"{path}/keys/{key_id}"))
+    state.status(f"deleted key [{key_id}] for service account [{iam_account}]")

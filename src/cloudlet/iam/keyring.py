@@ -1,0 +1,135 @@
+"""The gateway's view of service-account keys: a `KeySource` over the metadata store, cached.
+
+Bearer checks run on every authenticated request, so public keys are cached for a short time;
+deleting or disabling a key or account clears the cache at once (see `Keyring.clear`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cloudlet.core.db import Database, utcnow
+from cloudlet.iam.keys import load_public_key
+from cloudlet.iam.models import IamSecret, ServiceAccount, ServiceAccountKey
+from cloudlet.iam.tokens import KeyRecord
+
+__all__ = ["Keyring", "keyring_for"]
+
+_SECRET_NAME = "access-token-hs256"
+_TTL = 30.0
+
+
+class Keyring:
+    """Looks keys up in the database, remembering them for a few seconds."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[float, KeyRecord]] = {}
+        self._projects: dict[str, float] = {}
+        self._secret: bytes | None = None
+
+    def clear(self) -> None:
+        """Forget every cached key (call after deleting or disabling keys or accounts)."""
+        with self._lock:
+            self._keys.clear()
+
+    @staticmethod
+    def _record(account: ServiceAccount, key: ServiceAccountKey) -> KeyRecord:
+        return KeyRecord(
+            key_id=key.key_id,
+            email=account.email,
+            project_id=account.project_id,
+            unique_id=account.unique_id,
+            public_key=load_public_key(key.public_cert_pem),
+            disabled=account.disabled or key.disabled,
+        )
+
+    def key(self, key_id: str) -> KeyRecord | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._keys.get(key_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._db.session() as session:
+            row = session.execute(
+                select(ServiceAccount, ServiceAccountKey)
+                .join(ServiceAccountKey, ServiceAccountKey.email == ServiceAccount.email)
+                .where(ServiceAccountKey.key_id == key_id)
+            ).first()
+            record = None if row is None else self._record(row[0], row[1])
+        if record is not None:
+            with self._lock:
+                self._keys[key_id] = (now + _TTL, record)
+        return record
+
+    def account_keys(self, email: str) -> list[KeyRecord] | None:
+        with self._db.session() as session:
+            account = session.get(ServiceAccount, email)
+            if account is None:
+                return None
+            keys = session.scalars(
+                select(ServiceAccountKey).where(ServiceAccountKey.email == email)
+            )
+            return [self._record(account, key) for key in keys]
+
+    def knows_project(self, project_id: str) -> bool:
+        from cloudlet.projects.models import Project
+
+        now = time.monotonic()
+        with self._lock:
+            if self._projects.get(project_id, 0.0) > now:
+                return True
+        with self._db.session() as session:
+            known = session.get(Project, project_id) is not None
+        if known:
+            with self._lock:
+                self._projects[project_id] = now + _TTL
+        return known
+
+    def secret(self) -> bytes:
+        """The HMAC key of access tokens, made once per metadata store and kept there."""
+        if self._secret is not None:
+            return self._secret
+        with self._lock:
+            if self._secret is None:
+                self._secret = self._load_or_create_secret()
+            return self._secret
+
+    def _load_or_create_secret(self) -> bytes:
+        with self._db.session() as session:
+            row = session.get(IamSecret, _SECRET_NAME)
+            if row is not None:
+                return bytes.fromhex(row.value)
+        try:
+            with self._db.session() as session:
+                value = secrets.token_hex(32)
+                session.add(IamSecret(name=_SECRET_NAME, value=value, create_time=utcnow()))
+            return bytes.fromhex(value)
+        except IntegrityError:  # another process made it first
+            with self._db.session() as session:
+                row = session.get(IamSecret, _SECRET_NAME)
+                assert row is not None
+                return bytes.fromhex(row.value)
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+def keyring_for(app: Any) -> Keyring:
+    """The keyring of a gateway app (one per app, made on first use)."""
+    state = app.state
+    keyring: Keyring | None = getattr(state, "iam_keyring", None)
+    if keyring is None or keyring._db is not state.db:
+        with _CREATE_LOCK:
+            keyring = getattr(state, "iam_keyring", None)
+            if keyring is None or keyring._db is not state.db:
+                keyring = Keyring(state.db)
+                state.iam_keyring = keyring
+    return keyring

@@ -1,0 +1,34 @@
+"""Keys, tokens and the token secret live in the metadata store and survive a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import google.auth.transport.requests
+import httpx
+from google.auth.transport.requests import AuthorizedSession
+from google.oauth2 import service_account
+
+from cloudlet.testing import Gateway
+from tests.iam.conftest import make_key, make_project
+
+
+def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: Path) -> None:
+    with httpx.Client(base_url=private_gateway.url, timeout=30) as api:
+        project = make_project(api, "restart-proj")
+        key = make_key(api, project, "wordcount", tmp_path / "key.json")
+    credentials = service_account.Credentials.from_service_account_file(
+        str(key.path), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    credentials.refresh(google.auth.transport.requests.Request())
+    token_before = credentials.token
+
+    private_gateway.restart()
+
+    session = AuthorizedSession(credentials)  # still holds the token issued before the restart
+    info = session.get(f"{private_gateway.url}/tokeninfo")
+    assert info.status_code == 200 and info.json()["email"] == key.email
+    credentials.refresh(google.auth.transport.requests.Request())
+    assert credentials.token != token_before
+    listed = session.get(f"{private_gateway.url}/api/v1/projects/{project}/serviceAccounts")
+    assert [a["email"] for a in listed.json()["accounts"]] == [key.email]
