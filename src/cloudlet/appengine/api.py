@@ -1,23 +1,65 @@
-"""REST API of App Engine, under /api/v1 (shaped like the App Engine Admin API v1)."""
+"""REST API of App Engine, under /api/v1 (shaped like the App Engine Admin API v1).
+
+https://cloud.google.com/appengine/docs/admin-api/reference/rest: apps, apps.services,
+apps.services.versions and apps.services.versions.instances. A deploy uploads the source as a
+gzipped tarball to `POST .../services/{service}/versions` and gets a build to poll.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from cloudlet.appengine import application
-from cloudlet.core.deps import DbSession, SettingsDep
+from cloudlet.appengine import application, deploy, logs, versions
+from cloudlet.appengine.instance import InstanceState
+from cloudlet.appengine.supervisor import Supervisor
+from cloudlet.core.deps import DbSession, SettingsDep, requires_service
+from cloudlet.core.errors import InvalidArgument, Unavailable
+from cloudlet.core.paths import DataDir
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["appengine"])
 
+MAX_UPLOAD = 1 << 30
+
 
 class ApplicationIn(BaseModel):
     id: str = Field(description="The project id.")
     locationId: str = Field(description="App Engine region, such as us-central.")
+
+
+class SplitIn(BaseModel):
+    allocations: dict[str, float] = Field(description="VERSION: weight; normalized to sum 1.")
+    shardBy: str = Field("IP", description="IP, COOKIE or RANDOM.")
+
+
+class ServicePatch(BaseModel):
+    split: SplitIn
+
+
+class VersionPatch(BaseModel):
+    servingStatus: str = Field(description="SERVING or STOPPED.")
+
+
+def _supervisor(request: Request) -> Supervisor:
+    sup: Supervisor | None = getattr(request.app.state, "appengine", None)
+    if sup is None:
+        raise Unavailable("The App Engine runtime is not running; restart the gateway.")
+    return sup
+
+
+def _runtime_info(sup: Supervisor, project: str, service: str, version: str) -> dict[str, Any]:
+    runtime = sup.versions.get((project, service, version))
+    if runtime is None:
+        return {}
+    return {"unhealthy": runtime.unhealthy, "instances": len(runtime.live)}
 
 
 @router.post("/apps", summary="Create the App Engine application of a project")
@@ -30,3 +72,250 @@ def create_app(body: ApplicationIn, session: DbSession, settings: SettingsDep) -
 def get_app(project: str, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
     app = application.get_application(session, project)
     return application.application_resource(app, settings.port)
+
+
+# --- deploy ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/apps/{project}/services/{service}/versions",
+    summary="Deploy a version from a gzipped tarball of its source (returns a build to poll)",
+    dependencies=[Depends(requires_service("cloudbuild.googleapis.com"))],
+)
+async def create_version(
+    project: str,
+    service: str,
+    request: Request,
+    version: str | None = Query(None, description="Version id; default YYYYMMDDtHHMMSS."),
+    promote: bool = Query(True, description="Send all traffic to it once it answers."),
+    stopPreviousVersion: bool = Query(False, description="Stop the version it replaces."),
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    data: DataDir = request.app.state.data
+    db = request.app.state.db
+    version_id = version or deploy.default_version_id()
+    log_path = data.builds / f"{project}-{service}-{version_id}.log"
+
+    def check() -> None:
+        with db.session() as session:
+            application.get_application(session, project)
+            versions.check_version_id(version_id)
+
+    await run_in_threadpool(check)
+    data.tmp.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar.gz")
+    archive = Path(name)
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_UPLOAD:
+                    raise InvalidArgument(
+                        "The upload is over 1 GiB; list large files in .gcloudignore."
+                    )
+                out.write(chunk)
+        if size == 0:
+            raise InvalidArgument("The upload is empty: send the source as a gzipped tarball.")
+
+        def register() -> tuple[Any, Any, dict[str, Any]]:
+            with db.session() as session:
+                deploy.check_deploy(session, project, service, version_id)
+            source, app = deploy.unpack(archive, data, project, service, version_id)
+            with db.session() as session:
+                build = deploy.prepare(session, project, service, version_id, log_path)
+                return source, app, deploy.build_resource(build)
+
+        data.builds.mkdir(parents=True, exist_ok=True)
+        source, app, resource = await run_in_threadpool(register)
+    finally:
+        archive.unlink(missing_ok=True)
+    log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
+    req = deploy.DeployRequest(project, service, version_id, promote, stopPreviousVersion,
+                               resource["id"], source, log_path, app)  # fmt: skip
+    sup.spawn_task(deploy.run_build(sup, db, data, req))
+    return resource
+
+
+@router.get("/apps/{project}/builds/{build_id}", summary="A build, with its log from `offset`")
+def get_build(project: str, build_id: str, session: DbSession, offset: int = 0) -> dict[str, Any]:
+    return deploy.build_resource(deploy.get_build(session, project, build_id), max(0, offset))
+
+
+# --- services --------------------------------------------------------------------------------
+
+
+@router.get("/apps/{project}/services", summary="List services")
+def list_services(project: str, session: DbSession) -> dict[str, Any]:
+    application.get_application(session, project)
+    return {"services": [versions.service_resource(s)
+                         for s in versions.list_services(session, project)]}  # fmt: skip
+
+
+@router.get("/apps/{project}/services/{service}", summary="Get a service")
+def get_service(project: str, service: str, session: DbSession) -> dict[str, Any]:
+    return versions.service_resource(versions.get_service(session, project, service))
+
+
+@router.patch("/apps/{project}/services/{service}", summary="Set a service's traffic split")
+def patch_service(
+    project: str,
+    service: str,
+    body: ServicePatch,
+    session: DbSession,
+    request: Request,
+    migrateTraffic: bool = False,
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    updated = versions.set_traffic(
+        session, project, service, body.split.allocations, body.split.shardBy
+    )
+    sup.set_route(project, service, updated.allocations, updated.shard_by)
+    return versions.service_resource(updated)
+
+
+@router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")
+def delete_service(
+    project: str, service: str, session: DbSession, request: Request
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    sources = versions.delete_service(session, project, service)
+    sup.call(sup.remove_service(project, service))
+    for source in sources:
+        versions.free_source(source)
+    return {}
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+@router.get("/apps/{project}/services/{service}/versions", summary="List a service's versions")
+def list_versions(
+    project: str, service: str, session: DbSession, settings: SettingsDep, request: Request
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    svc = versions.get_service(session, project, service)
+    return {
+        "versions": [
+            versions.version_resource(
+                v, svc, settings.port, _runtime_info(sup, project, service, v.version_id)
+            )
+            for v in versions.list_versions(session, project, service)
+        ]
+    }
+
+
+@router.get("/apps/{project}/services/{service}/versions/{version}", summary="Get a version")
+def get_version(
+    project: str,
+    service: str,
+    version: str,
+    session: DbSession,
+    settings: SettingsDep,
+    request: Request,
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    v = versions.get_version(session, project, service, version)
+    svc = versions.get_service(session, project, service)
+    return versions.version_resource(
+        v, svc, settings.port, _runtime_info(sup, project, service, version)
+    )
+
+
+@router.patch(
+    "/apps/{project}/services/{service}/versions/{version}",
+    summary="Start or stop a version (servingStatus)",
+)
+def patch_version(
+    project: str,
+    service: str,
+    version: str,
+    body: VersionPatch,
+    session: DbSession,
+    settings: SettingsDep,
+    request: Request,
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    v = versions.set_serving_status(session, project, service, version, body.servingStatus)
+    sup.call(sup.set_serving((project, service, version), body.servingStatus == "SERVING"))
+    svc = versions.get_service(session, project, service)
+    return versions.version_resource(
+        v, svc, settings.port, _runtime_info(sup, project, service, version)
+    )
+
+
+@router.delete(
+    "/apps/{project}/services/{service}/versions/{version}",
+    summary="Delete a version that gets no traffic",
+)
+def delete_version(
+    project: str, service: str, version: str, session: DbSession, request: Request
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    source = versions.delete_version(session, project, service, version)
+    sup.call(sup.remove_version((project, service, version)))
+    versions.free_source(source)
+    return {}
+
+
+# --- instances and logs ----------------------------------------------------------------------
+
+
+@router.get(
+    "/apps/{project}/services/{service}/versions/{version}/instances",
+    summary="List a version's instances",
+)
+def list_instances(
+    project: str, service: str, version: str, session: DbSession, request: Request
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    versions.get_version(session, project, service, version)
+    runtime = sup.versions.get((project, service, version))
+    out = []
+    for inst in list(runtime.instances) if runtime else []:
+        if inst.state is InstanceState.STOPPED:
+            continue
+        out.append({
+            "name": f"apps/{project}/services/{service}/versions/{version}/instances/{inst.id}",
+            "id": inst.id,
+            "service": service,
+            "version": version,
+            "vmStatus": inst.state.value,
+            "vmDebugEnabled": False,
+            "availability": "RESIDENT" if runtime and runtime.app.scaling_kind == "manual"
+            else "DYNAMIC",
+            "startTime": inst.start_time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "requests": inst.requests,
+            "errors": inst.errors,
+            "inflight": inst.inflight,
+            "memoryUsage": str(inst.memory_bytes),
+            "port": inst.port,
+            "pid": inst.pid,
+        })  # fmt: skip
+    return {"instances": out}
+
+
+@router.get("/apps/{project}/logs", summary="Request log and app output, oldest first")
+def read_logs(
+    project: str,
+    session: DbSession,
+    request: Request,
+    service: str | None = None,
+    version: str | None = None,
+    severity: str | None = None,
+    after: str | None = Query(None, description="Only entries after this RFC 3339 time."),
+    limit: int = Query(200, ge=0, le=10000),
+) -> dict[str, Any]:
+    application.get_application(session, project)
+    sup = _supervisor(request)
+    sup.call(sup.flush())  # pending request-log lines reach the file first
+    data: DataDir = request.app.state.data
+    entries = logs.read_entries(
+        data.logs / "appengine" / project,
+        service=service,
+        version=version,
+        severity=severity,
+        after=after,
+        limit=limit,
+    )
+    return {"entries": entries}

@@ -1,11 +1,21 @@
-"""`cloudlet app`: the App Engine application and (later) its services and versions."""
+"""`cloudlet app`: the App Engine application, deploys and browsing, shaped like gcloud's.
+
+The management groups (versions, services, instances, logs) live in cli_manage.py.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import typer
 
 from cloudlet.cli.config import Config
-from cloudlet.cli.context import state
+from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import emit
 
 __all__ = ["app_app"]
@@ -44,3 +54,176 @@ def app_describe() -> None:
     """Show the App Engine application of the project."""
     project = state.require_project()
     emit(state.gateway.get(f"/api/v1/apps/{project}"), state.format, default="yaml")
+
+
+def _resolve_deployable(deployables: list[str]) -> Path:
+    """The app.yaml to deploy from `app deploy [DIR | app.yaml]` (default ./app.yaml)."""
+    if len(deployables) > 1:
+        fail("Deploy one service at a time: pass one directory or one app.yaml.")
+    target = Path(deployables[0] if deployables else ".").expanduser()
+    if target.is_dir():
+        target = target / "app.yaml"
+    if target.name in ("dispatch.yaml", "cron.yaml", "index.yaml", "queue.yaml"):
+        fail(f"Deploying {target.name} is not supported by cloudlet yet; deploy app.yaml files.")
+    if not target.is_file():
+        fail(
+            f"An app.yaml (or appengine-web.xml) file is required to deploy this directory: "
+            f"[{target}] not found. Run `cloudlet app deploy` in the directory that holds "
+            "app.yaml, or pass its path."
+        )
+    return target.resolve()
+
+
+@app_app.command("deploy")
+def app_deploy(
+    deployables: list[str] = typer.Argument(
+        None, metavar="[DEPLOYABLES]...", help="A directory or its app.yaml (default: ./app.yaml)."
+    ),
+    version: str | None = typer.Option(
+        None, "--version", "-v", help="Version id (default: the time, as YYYYMMDDtHHMMSS)."
+    ),
+    promote: bool = typer.Option(
+        True, "--promote/--no-promote", help="Send all traffic to the new version once it serves."
+    ),
+    stop_previous_version: bool = typer.Option(
+        False, "--stop-previous-version", help="Stop the version that served before."
+    ),
+) -> None:
+    """Deploy the app in the current directory (app.yaml, main.py, requirements.txt)."""
+    from cloudlet.appengine.appyaml import AppYamlError, parse_app_yaml
+    from cloudlet.appengine.source import pack_source
+
+    project = state.require_project()
+    descriptor = _resolve_deployable(deployables or [])
+    source = descriptor.parent
+    try:  # validate before uploading anything, as gcloud does
+        app = parse_app_yaml(descriptor.read_text(), str(descriptor))
+    except AppYamlError as exc:
+        fail(exc.message)
+    for warning in app.warnings:
+        state.status("WARNING: " + warning)
+    version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
+    info = state.gateway.get(f"/api/v1/apps/{project}")
+    host = info["defaultHostname"]
+    url = f"http://{host}" if app.service == "default" else f"http://{app.service}-dot-{host}"
+    state.status(
+        "Services to deploy:\n\n"
+        f"descriptor:                  [{descriptor}]\n"
+        f"source:                      [{source}]\n"
+        f"target project:              [{project}]\n"
+        f"target service:              [{app.service}]\n"
+        f"target version:              [{version}]\n"
+        f"target url:                  [{url}]\n"
+    )
+    archive, files = pack_source(source)
+    state.status(f"Beginning deployment of service [{app.service}]...")
+    state.status(f"Uploading {len(files)} files ({len(archive) / 1024:.1f} KiB) to the gateway.")
+    params = {
+        "version": version,
+        "promote": str(promote).lower(),
+        "stopPreviousVersion": str(stop_previous_version).lower(),
+    }
+    build = state.gateway.post(
+        f"/api/v1/apps/{project}/services/{app.service}/versions",
+        params=params,
+        content=archive,
+        headers={"Content-Type": "application/gzip"},
+    )
+    final = _follow_build(project, build["id"])
+    if final["status"] != "SUCCESS":
+        fail(
+            f"Error Response: [9] Deployment of service [{app.service}] version [{version}] "
+            f"failed; the serving version is unchanged.\n{final.get('error') or ''}".rstrip()
+        )
+    state.status(f"Deployed service [{app.service}] to [{url}]")
+    state.status(
+        "\nYou can stream logs from the command line by running:\n"
+        f"  $ cloudlet app logs tail -s {app.service}\n\n"
+        "To view your application in the web browser run:\n"
+        "  $ cloudlet app browse" + (f" -s {app.service}" if app.service != "default" else "")
+    )
+    if state.format:
+        emit(final, state.format)
+
+
+def _follow_build(project: str, build_id: str) -> dict[str, Any]:
+    """Poll the build, streaming its log under a Rich status line on stderr."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    offset = 0
+    build: dict[str, Any] = {}
+    started = time.monotonic()
+    with console.status("Building and starting the version...", spinner="dots") as status:
+        while True:
+            build = state.gateway.get(
+                f"/api/v1/apps/{project}/builds/{build_id}", params={"offset": offset}
+            )
+            offset = build["nextOffset"]
+            for line in build["log"].splitlines():
+                if not state.quiet:
+                    console.print(line, markup=False)
+                if line.startswith("Step #"):
+                    status.update(f"{line} ({time.monotonic() - started:.0f}s)")
+            if build["done"]:
+                break
+            time.sleep(0.3)
+    return build
+
+
+def _can_open_browser() -> bool:
+    if sys.platform == "darwin":
+        return True
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    import webbrowser
+
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
+
+
+@app_app.command("browse")
+def app_browse(
+    service: str | None = typer.Option(None, "--service", "-s", help="The service to open."),
+    version: str | None = typer.Option(None, "--version", "-v", help="One version of it."),
+    launch_browser: bool = typer.Option(
+        True, "--launch-browser/--no-launch-browser", help="Open a browser when there is one."
+    ),
+) -> None:
+    """Print the app's URL, and open it in a browser when this machine has one."""
+    project = state.require_project()
+    host = state.gateway.get(f"/api/v1/apps/{project}")["defaultHostname"]
+    prefix = ""
+    if version:
+        prefix = f"{version}-dot-{service or 'default'}-dot-"
+    elif service and service != "default":
+        prefix = f"{service}-dot-"
+    url = f"http://{prefix}{host}"
+    if launch_browser and _can_open_browser():
+        import webbrowser
+
+        state.status(f"Opening [{url}] in a new tab in your default browser.")
+        webbrowser.open_new_tab(url)
+    else:
+        state.status("Did not detect your browser. Go to this link to view your app:")
+    print(url)
+
+
+def _register_management() -> None:
+    from cloudlet.appengine.cli_manage import (
+        instances_app,
+        logs_app,
+        services_app,
+        versions_app,
+    )
+
+    app_app.add_typer(versions_app, name="versions")
+    app_app.add_typer(services_app, name="services")
+    app_app.add_typer(instances_app, name="instances")
+    app_app.add_typer(logs_app, name="logs")
+
+
+_register_management()

@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cloudlet
+from cloudlet.appengine.router import AppEngineRouter
+from cloudlet.appengine.runtime import start_appengine, stop_appengine
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
@@ -48,9 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = open_database(settings.database_url, data.database)
         logger.info("metadata store: %s", app.state.db.kind)
         app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
+        await start_appengine(app)  # App Engine: instance supervisor + routes
         try:
             yield
         finally:
+            await stop_appengine(app)  # SIGTERM + drain every instance
             app.state.db.dispose()
 
     app = FastAPI(
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "url": settings.url,
         }
 
+    app.add_middleware(AppEngineRouter)  # Host: *.localhost → app instances (outermost)
     _install_error_handlers(app)
     return app
 

@@ -1,0 +1,284 @@
+"""A deploy: uploaded source → build (venv) → an instance that answers → promotion.
+
+Like `gcloud app deploy`, the version takes traffic only once it is built and an instance
+answers; a failure at any step leaves the serving version and its traffic untouched, removes the
+half-made version, and records the reason with the log tail in the build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import stat
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloudlet.appengine import application, versions
+from cloudlet.appengine.appyaml import AppYaml, parse_app_yaml
+from cloudlet.appengine.builder import BuildFailed, build_venv
+from cloudlet.appengine.instance import StartFailed
+from cloudlet.appengine.models import Build, Service, Version
+from cloudlet.appengine.source import extract_source
+from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.paths import DataDir
+
+__all__ = [
+    "DeployRequest",
+    "build_resource",
+    "check_deploy",
+    "default_version_id",
+    "prepare",
+    "run_build",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def default_version_id(now: datetime | None = None) -> str:
+    """gcloud's default version id: the deploy time as YYYYMMDDtHHMMSS."""
+    return (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S")
+
+
+@dataclass
+class DeployRequest:
+    project: str
+    service: str
+    version: str
+    promote: bool
+    stop_previous: bool
+    build_id: str
+    source_dir: Path
+    log_path: Path
+    app: AppYaml
+
+
+def build_resource(build: Build, offset: int = 0) -> dict[str, Any]:
+    """A build with the part of its log after `offset` (the CLI polls with nextOffset)."""
+    log = ""
+    next_offset = offset
+    try:
+        with open(build.log_path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(1 << 20)
+            log = raw.decode(errors="replace")
+            next_offset = offset + len(raw)
+    except OSError:
+        pass
+    return {
+        "name": f"apps/{build.project_id}/builds/{build.build_id}",
+        "id": build.build_id,
+        "service": build.service_id,
+        "version": build.version_id,
+        "status": build.status,
+        "error": build.error,
+        "createTime": build.create_time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "done": build.status in ("SUCCESS", "FAILURE"),
+        "log": log,
+        "nextOffset": next_offset,
+    }
+
+
+def _make_read_only(root: Path) -> None:
+    """Deployed source is immutable: files lose their write bits (directories keep theirs so
+    that deleting the version can free them)."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            mode = path.stat().st_mode
+            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def unpack(
+    archive: Path, data: DataDir, project: str, service: str, version: str
+) -> tuple[Path, AppYaml]:
+    """Extract the upload to its immutable home and validate its app.yaml (raises on errors)."""
+    dest = data.apps / project / service / version
+    if dest.exists():
+        raise AlreadyExists(
+            f"Version [{version}] of service [{service}] already exists (or is being deployed). "
+            "Deploy with another --version, or delete that version first."
+        )
+    staging = data.apps / project / service / f".{version}.{uuid.uuid4().hex[:8]}"
+    try:
+        extract_source(archive, staging)
+        app_yaml = staging / "app.yaml"
+        if not app_yaml.is_file():
+            raise InvalidArgument(
+                "The upload has no app.yaml at its top level. Run `cloudlet app deploy` in the "
+                "directory that holds app.yaml, or pass its path."
+            )
+        app = parse_app_yaml(app_yaml.read_text(), "app.yaml")
+        if app.service != service:
+            raise InvalidArgument(
+                f"app.yaml names service [{app.service}], but the upload was for [{service}]."
+            )
+        _make_read_only(staging)
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest, app
+
+
+def check_deploy(session: Session, project: str, service: str, version: str) -> None:
+    """Raise unless this version may be deployed now."""
+    application.get_application(session, project)
+    versions.check_version_id(version)
+    if session.get(Version, (project, service, version)) is not None:
+        raise AlreadyExists(
+            f"Version [{version}] of service [{service}] already exists. Deploy with another "
+            "--version, or delete it first."
+        )
+    if service != "default" and session.get(Service, (project, "default")) is None:
+        raise FailedPrecondition(
+            "The first service deployed to an App Engine application must be the default "
+            "service. Deploy an app.yaml without `service:` (or with `service: default`) first."
+        )
+    running = session.scalars(
+        select(Build).where(
+            Build.project_id == project,
+            Build.service_id == service,
+            Build.version_id == version,
+            Build.status.in_(("QUEUED", "WORKING")),
+        )
+    ).first()
+    if running is not None:
+        raise AlreadyExists(
+            f"Version [{version}] is already being deployed (build {running.build_id})."
+        )
+
+
+def prepare(session: Session, project: str, service: str, version: str, log_path: Path) -> Build:
+    """Check the deploy may start and record its build (QUEUED)."""
+    check_deploy(session, project, service, version)
+    build = Build(
+        build_id=uuid.uuid4().hex,
+        project_id=project,
+        service_id=service,
+        version_id=version,
+        status="QUEUED",
+        log_path=str(log_path),
+        create_time=utcnow(),
+    )
+    session.add(build)
+    session.flush()
+    return build
+
+
+def _log(path: Path, text: str) -> None:
+    with path.open("a") as f:
+        f.write(text.rstrip("\n") + "\n")
+
+
+def _set_status(db: Database, build_id: str, status: str, error: str | None = None) -> None:
+    with db.session() as session:
+        build = session.get(Build, build_id)
+        if build is None:
+            return
+        build.status = status
+        build.error = error
+        if status in ("SUCCESS", "FAILURE"):
+            build.finish_time = utcnow()
+
+
+def _commit_version(db: Database, req: DeployRequest, venv: Path, python: str) -> dict[str, Any]:
+    """Record the version and (if promoting) its traffic; return the service's new split."""
+    with db.session() as session:
+        service = session.get(Service, (req.project, req.service))
+        if service is None:
+            service = Service(project_id=req.project, service_id=req.service, allocations={},
+                              shard_by="IP", create_time=utcnow())  # fmt: skip
+            session.add(service)
+            session.flush()
+        session.add(
+            Version(
+                project_id=req.project,
+                service_id=req.service,
+                version_id=req.version,
+                serving_status="SERVING",
+                runtime=req.app.runtime,
+                app_yaml=(req.source_dir / "app.yaml").read_text(),
+                source_dir=str(req.source_dir),
+                venv_dir=str(venv),
+                python=python,
+                deployment_id=req.build_id,
+                create_time=utcnow(),
+            )
+        )
+        previous = [v for v, share in service.allocations.items() if share > 0]
+        if req.promote or not service.allocations:
+            service.allocations = {req.version: 1.0}
+        stopped = []
+        if req.stop_previous and req.promote:
+            for version_id in previous:
+                old = session.get(Version, (req.project, req.service, version_id))
+                if old is not None and version_id != req.version:
+                    old.serving_status = "STOPPED"
+                    stopped.append(version_id)
+        return {"allocations": dict(service.allocations), "shard_by": service.shard_by,
+                "stopped": stopped}  # fmt: skip
+
+
+async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployRequest) -> None:
+    """The background half of a deploy. Never raises: the outcome is the build's status."""
+    log = req.log_path
+    version: VersionRuntime | None = None
+    try:
+        await asyncio.to_thread(_set_status, db, req.build_id, "WORKING")
+        for warning in req.app.warnings:
+            _log(log, "WARNING: " + warning)
+        venv, python = await build_venv(req.app, req.source_dir, data.venvs, log)
+        version = VersionRuntime(req.project, req.service, req.version, req.app, req.source_dir,
+                                 venv, req.build_id)  # fmt: skip
+        _log(log, "Step #3: starting an instance and waiting for it to answer")
+        instance = await sup.launch(version, supervised=False)
+        await sup.wait_ready(instance)
+        instance.supervised = True
+        _log(log, f"Step #3: instance {instance.id} answers on port {instance.port}")
+        split = await asyncio.to_thread(_commit_version, db, req, venv, python)
+        await sup.add_version(version)
+        sup.set_route(req.project, req.service, split["allocations"], split["shard_by"])
+        for stopped in split["stopped"]:
+            _log(log, f"Stopping the previous version [{stopped}]")
+            await sup.set_serving((req.project, req.service, stopped), False)
+        promoted = req.version in split["allocations"]
+        outcome = "and sent it all traffic" if promoted else "with no traffic (--no-promote)"
+        _log(log, f"Deployed service [{req.service}] version [{req.version}] {outcome}")
+        await asyncio.to_thread(_set_status, db, req.build_id, "SUCCESS")
+    except asyncio.CancelledError:
+        await _fail(sup, db, req, version, "The gateway stopped during the deploy.")
+        raise
+    except (BuildFailed, StartFailed) as exc:
+        await _fail(sup, db, req, version, str(exc))
+    except Exception as exc:
+        logger.exception("deploy %s failed", req.build_id)
+        await _fail(sup, db, req, version, f"Internal error during the deploy: {exc!r}")
+
+
+async def _fail(
+    sup: Supervisor, db: Database, req: DeployRequest, version: VersionRuntime | None, error: str
+) -> None:
+    _log(req.log_path, "ERROR: " + error)
+    if version is not None and sup.versions.get(version.key) is not version:
+        await asyncio.gather(*(i.terminate(drain=2) for i in list(version.instances)))
+    shutil.rmtree(req.source_dir, ignore_errors=True)
+    first = error.split("\n", 1)[0]
+    await asyncio.to_thread(_set_status, db, req.build_id, "FAILURE", error)
+    logger.warning("deploy of %s/%s/%s failed: %s", req.project, req.service, req.version, first)
+
+
+def get_build(session: Session, project: str, build_id: str) -> Build:
+    build = session.get(Build, build_id)
+    if build is None or build.project_id != project:
+        raise NotFound(f"Build [{build_id}] not found in project [{project}].")
+    return build

@@ -1,0 +1,94 @@
+"""Reading an app's logs: the router's request log and each instance's stdout/stderr.
+
+Entries carry Cloud Logging's severities. As on App Engine's second-generation runtimes, a line
+an app writes to stdout is INFO and one written to stderr is ERROR; a request is INFO, WARNING
+(4xx) or ERROR (5xx); the supervisor's own notes are NOTICE.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cloudlet.core.errors import InvalidArgument
+
+__all__ = ["SEVERITIES", "read_entries"]
+
+SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT",
+              "EMERGENCY")  # fmt: skip
+_TAIL_BYTES = 512 * 1024
+
+
+def _tail_lines(path: Path) -> list[str]:
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - _TAIL_BYTES))
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    lines = data.splitlines()
+    return lines[1:] if size > _TAIL_BYTES else lines
+
+
+def _request_entries(root: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in _tail_lines(root / "requests.jsonl"):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        status = int(r.get("status", 0))
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        text = f'{r["method"]} {r["path"]} {status} {r["latencyMs"]}ms "{r.get("userAgent", "")}"'
+        out.append({"time": r["time"], "logName": "request_log", "severity": severity,
+                    "service": r["service"], "version": r["version"],
+                    "instance": r["instance"], "text": text, "httpRequest": r})  # fmt: skip
+    return out
+
+
+def _app_entries(root: Path, service: str | None, version: str | None) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(root.glob("*/*/*.log")):
+        version_id, service_id = path.parent.name, path.parent.parent.name
+        if (service and service_id != service) or (version and version_id != version):
+            continue
+        for line in _tail_lines(path):
+            stamp, _, rest = line.partition(" ")
+            stream, _, text = rest.partition(" ")
+            severity = {"stdout": "INFO", "stderr": "ERROR"}.get(stream, "NOTICE")
+            out.append({"time": stamp, "logName": stream, "severity": severity,
+                        "service": service_id, "version": version_id,
+                        "instance": path.stem, "text": text})  # fmt: skip
+    return out
+
+
+def read_entries(
+    logs_root: Path,
+    *,
+    service: str | None = None,
+    version: str | None = None,
+    severity: str | None = None,
+    after: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """The newest `limit` entries (oldest first), filtered; `after` is an exclusive time."""
+    minimum = 0
+    if severity:
+        if severity.upper() not in SEVERITIES:
+            raise InvalidArgument(
+                f"Invalid severity [{severity}]: use one of {', '.join(SEVERITIES)}."
+            )
+        minimum = SEVERITIES.index(severity.upper())
+    entries = [
+        e
+        for e in _request_entries(logs_root) + _app_entries(logs_root, service, version)
+        if (not service or e["service"] == service)
+        and (not version or e["version"] == version)
+        and SEVERITIES.index(e["severity"]) >= minimum
+        and (after is None or e["time"] > after)
+    ]
+    entries.sort(key=lambda e: e["time"])
+    return entries[-limit:] if limit else entries

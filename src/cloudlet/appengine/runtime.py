@@ -1,0 +1,51 @@
+"""The gateway's App Engine runtime: the supervisor started and stopped with the gateway.
+
+At start every version that should serve is serving again (no redeploy needed after a crash
+or restart of the gateway); at stop every instance gets SIGTERM and a drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from cloudlet.appengine.models import Service, Version
+from cloudlet.appengine.supervisor import Supervisor
+from cloudlet.core.db import Database
+
+__all__ = ["start_appengine", "stop_appengine"]
+
+
+def _load(db: Database) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with db.session() as session:
+        for service in session.scalars(select(Service)):
+            rows.append({"service_only": True, "project": service.project_id,
+                         "service": service.service_id, "allocations": dict(service.allocations),
+                         "shard_by": service.shard_by})  # fmt: skip
+        for v in session.scalars(select(Version)):
+            rows.append({"project": v.project_id, "service": v.service_id,
+                         "version": v.version_id, "app_yaml": v.app_yaml,
+                         "source_dir": v.source_dir, "venv_dir": v.venv_dir,
+                         "deployment_id": v.deployment_id,
+                         "serving": v.serving_status == "SERVING"})  # fmt: skip
+    return rows
+
+
+async def start_appengine(app: Any) -> Supervisor:
+    """Create the supervisor, bring back every serving version, and hang it on app.state."""
+    settings = app.state.settings
+    supervisor = Supervisor(app.state.data, settings.url)
+    rows = await asyncio.to_thread(_load, app.state.db)
+    await supervisor.start(rows)
+    app.state.appengine = supervisor
+    return supervisor
+
+
+async def stop_appengine(app: Any) -> None:
+    supervisor: Supervisor | None = getattr(app.state, "appengine", None)
+    if supervisor is not None:
+        await supervisor.stop()
+        app.state.appengine = None

@@ -1,0 +1,467 @@
+"""The instance supervisor: which versions run, how many instances each has, and what routes.
+
+It lives on the gateway's event loop for the gateway's lifetime. The database says what should
+be (versions, serving status, traffic splits); the supervisor makes it so and keeps the
+in-memory routing table the router reads on every request, so a request never waits on SQL.
+
+Scaling follows https://cloud.google.com/appengine/docs/standard/how-instances-are-managed:
+manual keeps `instances` running; basic starts instances on demand and stops one idle for
+`idle_timeout` (down to zero, so the next request is a cold start); automatic keeps
+`min_instances` (at least one here), adds one while every instance is at
+`max_concurrent_requests`, up to `max_instances`, and retires idle extras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, parse_app_yaml
+from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
+from cloudlet.core.paths import DataDir
+
+__all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime"]
+
+logger = logging.getLogger(__name__)
+
+READY_TIMEOUT = float(os.environ.get("CLOUDLET_APP_READY_TIMEOUT", "60"))
+SCALE_DOWN_AFTER = float(os.environ.get("CLOUDLET_APP_SCALE_DOWN_AFTER", "15"))
+AUTOMATIC_MAX = 4  # automatic_scaling without max_instances: enough for 2 cores
+CRASH_LOOP_LIMIT = 3
+TICK = 0.5
+
+
+class Unavailable(Exception):
+    """No instance can take a request; the message says why and what to do."""
+
+
+@dataclass(eq=False)
+class VersionRuntime:
+    project: str
+    service: str
+    version: str
+    app: AppYaml
+    source_dir: Path
+    venv_dir: Path
+    deployment_id: str
+    serving: bool = True
+    instances: list[Instance] = field(default_factory=list)
+    unhealthy: str | None = None
+    crashes: int = 0
+    backoff_until: float = 0.0  # no restart before this (monotonic) time after a crash
+    static: list[tuple[re.Pattern[str], Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for handler in self.app.handlers:
+            if handler.static_dir is not None:
+                pattern = re.compile("^" + re.escape(handler.url.rstrip("/")) + "/(.*)$")
+            else:
+                pattern = re.compile("^" + handler.url + "$")
+            self.static.append((pattern, handler))
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.project, self.service, self.version
+
+    @property
+    def live(self) -> list[Instance]:
+        return [i for i in self.instances if i.state in (InstanceState.STARTING,
+                                                          InstanceState.READY)]  # fmt: skip
+
+    @property
+    def max_instances(self) -> int:
+        scaling = self.app.scaling
+        if isinstance(scaling, ManualScaling):
+            return scaling.instances
+        if isinstance(scaling, BasicScaling):
+            return scaling.max_instances
+        return scaling.max_instances or AUTOMATIC_MAX
+
+    @property
+    def min_instances(self) -> int:
+        scaling = self.app.scaling
+        if isinstance(scaling, ManualScaling):
+            return scaling.instances
+        if isinstance(scaling, BasicScaling):
+            return 0
+        return max(1, scaling.min_instances)
+
+    @property
+    def max_concurrent(self) -> int:
+        scaling = self.app.scaling
+        return getattr(scaling, "max_concurrent_requests", 10)
+
+
+@dataclass
+class ServiceRoute:
+    allocations: dict[str, float]
+    shard_by: str = "IP"
+
+
+class Supervisor:
+    def __init__(self, data: DataDir, gateway_url: str) -> None:
+        self.data = data
+        self.gateway_url = gateway_url
+        self.versions: dict[tuple[str, str, str], VersionRuntime] = {}
+        self.routes: dict[tuple[str, str], ServiceRoute] = {}
+        self.projects: set[str] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._watchers: set[asyncio.Task[Any]] = set()  # one per live process; they reap it
+        self._monitor: asyncio.Task[None] | None = None
+        self._request_log: dict[str, list[str]] = defaultdict(list)
+        self._stopping = False
+
+    # --- paths ------------------------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data.root / "run" / "appengine"
+
+    def log_dir(self, project: str) -> Path:
+        return self.data.logs / "appengine" / project
+
+    def instance_log(self, v: VersionRuntime, instance_id: str) -> Path:
+        return self.log_dir(v.project) / v.service / v.version / f"{instance_id}.log"
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, rows: list[dict[str, Any]]) -> None:
+        """Sweep instances a killed gateway left behind, then serve what the database says."""
+        self.loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._sweep_orphans)
+        for row in rows:
+            self.projects.add(row["project"])
+            if row.get("service_only"):
+                self.set_route(row["project"], row["service"], row["allocations"], row["shard_by"])
+                continue
+            try:
+                app = parse_app_yaml(row["app_yaml"])
+            except Exception:
+                logger.exception("cannot load version %s", row["version"])
+                continue
+            version = VersionRuntime(
+                row["project"], row["service"], row["version"], app, Path(row["source_dir"]),
+                Path(row["venv_dir"]), row["deployment_id"], serving=row["serving"],
+            )  # fmt: skip
+            self.versions[version.key] = version
+        self._monitor = asyncio.create_task(self._monitor_loop())
+
+    async def stop(self) -> None:
+        """Stop every instance gracefully (SIGTERM, drain, SIGKILL) and flush the logs."""
+        self._stopping = True
+        if self._monitor:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        for task in list(self._tasks):
+            task.cancel()  # builds and cold starts; a cancelled deploy cleans up after itself
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        instances = [i for v in self.versions.values() for i in v.instances]
+        await asyncio.gather(*(i.terminate() for i in instances), return_exceptions=True)
+        await asyncio.gather(*self._watchers, return_exceptions=True)
+        self._flush_request_log()
+
+    def _sweep_orphans(self) -> None:
+        if not self.run_dir.exists():
+            return
+        for pid_file in self.run_dir.glob("*.pid"):
+            try:
+                info = json.loads(pid_file.read_text())
+                proc = psutil.Process(int(info["pid"]))
+                if abs(proc.create_time() - float(info["created"])) < 1:
+                    logger.info("stopping orphaned instance process %s", proc.pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+            except (OSError, ValueError, KeyError, psutil.Error):
+                pass
+            pid_file.unlink(missing_ok=True)
+
+    def spawn_task(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def call(self, coro: Any, timeout: float = 60) -> Any:
+        """Run a coroutine on the supervisor's loop from a worker thread (sync API handlers)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    # --- instances --------------------------------------------------------------------------
+
+    async def launch(self, version: VersionRuntime, *, supervised: bool = True) -> Instance:
+        """Start one instance; it is routed once it answers. Crashes go to _on_exit."""
+        instance = Instance(version, log_path=Path("/dev/null"), pid_file=Path("/dev/null"))
+        instance.log_path = self.instance_log(version, instance.id)
+        instance.pid_file = self.run_dir / f"{instance.id}.pid"
+        instance.supervised = supervised
+        version.instances.append(instance)
+        try:
+            await instance.spawn(self.gateway_url)
+        except StartFailed:
+            version.instances.remove(instance)
+            raise
+        watcher = asyncio.ensure_future(self._watch(instance))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        if supervised:
+            self.spawn_task(self._await_ready(instance))
+        return instance
+
+    def _probe_path(self, version: VersionRuntime) -> str:
+        # https://cloud.google.com/appengine/docs/standard/configuring-warmup-requests and
+        # .../how-instances-are-managed#startup: /_ah/warmup when warmup is on, /_ah/start for
+        # manual and basic scaling; any answer at all means the instance is up.
+        if version.app.warmup:
+            return "/_ah/warmup"
+        if version.app.scaling_kind in ("manual", "basic"):
+            return "/_ah/start"
+        return "/_ah/start"
+
+    async def wait_ready(self, instance: Instance, timeout: float = READY_TIMEOUT) -> None:
+        """Return once the instance answers HTTP; raise StartFailed with its log tail if not."""
+        deadline = time.monotonic() + timeout
+        path = self._probe_path(instance.version)
+        while time.monotonic() < deadline:
+            if instance.exited.is_set() or instance.state is not InstanceState.STARTING:
+                await asyncio.sleep(0.2)  # let the pumps write the last lines
+                raise StartFailed(
+                    f"The instance exited with code {instance.exit_code} before it answered "
+                    f"HTTP requests. Last lines of its log ({instance.log_path}):\n"
+                    + tail(instance.log_path)
+                )
+            if await instance.probe(path):
+                instance.state = InstanceState.READY
+                instance.last_active = time.monotonic()
+                instance.version.crashes = 0
+                instance.ready.set()
+                instance.note("ready")
+                return
+            await asyncio.sleep(0.1)
+        await instance.terminate(drain=1)
+        raise StartFailed(
+            f"The instance did not answer HTTP on its port within {timeout:.0f}s: does the "
+            "entrypoint listen on $PORT? Last lines of its log:\n" + tail(instance.log_path)
+        )
+
+    async def _await_ready(self, instance: Instance) -> None:
+        try:
+            await self.wait_ready(instance)
+        except StartFailed as exc:
+            logger.warning("instance %s failed to start: %s", instance.id, str(exc)[:200])
+
+    async def _watch(self, instance: Instance) -> None:
+        code = await instance.wait_exit()
+        version = instance.version
+        was = instance.state
+        instance.state = InstanceState.STOPPED
+        with contextlib.suppress(ValueError):
+            version.instances.remove(instance)
+        if was is InstanceState.STOPPING or self._stopping:
+            instance.note(f"stopped (exit code {code})")
+            return
+        instance.note(f"exited unexpectedly with code {code}")
+        if not instance.supervised or not version.serving:
+            return
+        version.crashes += 1
+        if version.crashes >= CRASH_LOOP_LIMIT:
+            await asyncio.sleep(0.2)
+            version.unhealthy = (
+                f"Version [{version.version}] of service [{version.service}] is crash-looping: "
+                f"its instance exited {version.crashes} times in a row without serving (last "
+                f"exit code {code}). Last lines of its log ({instance.log_path}):\n"
+                + tail(instance.log_path, 15)
+            )
+            logger.warning("%s", version.unhealthy)
+            return
+        # The monitor starts the replacement once the backoff has passed.
+        version.backoff_until = time.monotonic() + min(10.0, 0.5 * 2 ** (version.crashes - 1))
+
+    async def restart(self, instance: Instance, reason: str) -> None:
+        """Stop an instance for `reason`; the monitor replaces it if the version needs one."""
+        instance.note(reason)
+        await instance.terminate()
+
+    # --- what the router asks ---------------------------------------------------------------
+
+    async def acquire(self, version: VersionRuntime) -> Instance:
+        """The instance for the next request: the least busy ready one, or a cold start."""
+        if not version.serving:
+            raise Unavailable(
+                f"Version [{version.version}] of service [{version.service}] is stopped. "
+                f"Start it with: cloudlet app versions start {version.version} "
+                f"--service {version.service}"
+            )
+        ready = [i for i in version.instances if i.state is InstanceState.READY]
+        if ready:
+            best = min(ready, key=lambda i: i.inflight)
+            if best.inflight >= version.max_concurrent and self._can_grow(version):
+                self.spawn_task(self._grow(version))
+            return best
+        if version.unhealthy:
+            raise Unavailable(version.unhealthy.split("\n", 1)[0] + " Redeploy a fixed version.")
+        starting = [i for i in version.instances if i.state is InstanceState.STARTING]
+        if not starting:
+            if not self._can_grow(version):
+                raise Unavailable("No instance is available for this version.")
+            starting = [await self.launch(version)]
+        waits = [asyncio.ensure_future(i.ready.wait()) for i in starting]
+        exits = [asyncio.ensure_future(i.exited.wait()) for i in starting]
+        _done, pending = await asyncio.wait(
+            waits + exits, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        for instance in starting:
+            if instance.state is InstanceState.READY:
+                return instance
+        raise Unavailable(
+            f"The instance of version [{version.version}] did not start; see "
+            f"`cloudlet app logs read --version {version.version}`."
+        )
+
+    def _can_grow(self, version: VersionRuntime) -> bool:
+        return len(version.live) < version.max_instances and not version.unhealthy
+
+    async def _grow(self, version: VersionRuntime) -> None:
+        if self._can_grow(version):
+            with contextlib.suppress(StartFailed):
+                await self.launch(version)
+
+    def route(self, project: str, service: str) -> ServiceRoute | None:
+        return self.routes.get((project, service))
+
+    def set_route(
+        self, project: str, service: str, allocations: dict[str, float], shard_by: str
+    ) -> None:
+        self.projects.add(project)
+        self.routes[(project, service)] = ServiceRoute(dict(allocations), shard_by)
+
+    def pick_random(self) -> float:
+        return random.random()
+
+    # --- registry changes (called on the loop) ----------------------------------------------
+
+    async def add_version(self, version: VersionRuntime) -> None:
+        old = self.versions.get(version.key)
+        self.versions[version.key] = version
+        if old is not None and old is not version:
+            await self._stop_all(old)
+
+    async def set_serving(self, key: tuple[str, str, str], serving: bool) -> None:
+        version = self.versions.get(key)
+        if version is None:
+            return
+        version.serving = serving
+        version.unhealthy = None
+        version.crashes = 0
+        if not serving:
+            await self._stop_all(version)
+        else:
+            for _ in range(max(0, version.min_instances - len(version.live))):
+                with contextlib.suppress(StartFailed):
+                    await self.launch(version)
+
+    async def remove_version(self, key: tuple[str, str, str]) -> None:
+        version = self.versions.pop(key, None)
+        if version is not None:
+            version.serving = False
+            await self._stop_all(version)
+
+    async def remove_service(self, project: str, service: str) -> None:
+        self.routes.pop((project, service), None)
+        for key in [k for k in self.versions if k[:2] == (project, service)]:
+            await self.remove_version(key)
+
+    async def _stop_all(self, version: VersionRuntime) -> None:
+        await asyncio.gather(*(i.terminate() for i in list(version.instances)))
+
+    # --- the monitor: scaling, memory limits, log flushing ----------------------------------
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("App Engine supervisor tick failed")
+            await asyncio.sleep(TICK)
+
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        self._flush_request_log()
+        for version in list(self.versions.values()):
+            if not version.serving or version.unhealthy:
+                continue
+            missing = version.min_instances - len(version.live)
+            if now < version.backoff_until:
+                missing = 0
+            for _ in range(missing):
+                with contextlib.suppress(StartFailed):
+                    await self.launch(version)
+            limit = version.app.memory_mb
+            for instance in version.instances:
+                if instance.state is not InstanceState.READY:
+                    continue
+                used = await asyncio.to_thread(instance.sample_memory)
+                if used > limit * 1024 * 1024:
+                    # App Engine's own words: https://cloud.google.com/appengine/docs/standard/
+                    # troubleshooting#memory_limit_exceeded
+                    message = (
+                        f"Exceeded hard memory limit of {limit} MB with {used // (1024 * 1024)} "
+                        f"MB after servicing {instance.requests} requests total. Consider "
+                        "setting a larger instance class in app.yaml."
+                    )
+                    logger.warning("instance %s: %s", instance.id, message)
+                    self.spawn_task(self.restart(instance, message))
+            self._scale_down(version, now)
+
+    def _scale_down(self, version: VersionRuntime, now: float) -> None:
+        scaling = version.app.scaling
+        if isinstance(scaling, ManualScaling):
+            return
+        idle_after = scaling.idle_timeout if isinstance(scaling, BasicScaling) else SCALE_DOWN_AFTER
+        ready = [i for i in version.instances if i.state is InstanceState.READY]
+        spare = len(version.live) - version.min_instances
+        for instance in sorted(ready, key=lambda i: i.last_active):
+            if spare <= 0:
+                break
+            if instance.inflight == 0 and now - instance.last_active > idle_after:
+                instance.note(f"idle for {idle_after:.0f}s; shutting down")
+                self.spawn_task(instance.terminate())
+                spare -= 1
+
+    # --- request log ------------------------------------------------------------------------
+
+    def log_request(self, project: str, entry: dict[str, Any]) -> None:
+        self._request_log[project].append(json.dumps(entry, separators=(",", ":")))
+
+    async def flush(self) -> None:
+        self._flush_request_log()
+
+    def _flush_request_log(self) -> None:
+        pending, self._request_log = self._request_log, defaultdict(list)
+        for project, lines in pending.items():
+            path = self.log_dir(project) / "requests.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write("\n".join(lines) + "\n")
+
+    def now_iso(self) -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,237 @@
+"""The seed's App Engine flow through the real `cloudlet` executable and the real router."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloudlet.testing import Gateway
+from tests.appengine.apps import write_app
+from tests.conftest import CliRunner, make_cli
+
+STATIC_YAML = """\
+runtime: python311
+handlers:
+- url: /static
+  static_dir: static
+  expiration: 1h
+  http_headers:
+    X-Static: "yes"
+- url: /.*
+  script: auto
+"""
+
+
+@dataclass
+class Deployed:
+    project: str
+    cli: CliRunner
+    gateway: Gateway
+    src: Path
+    client: httpx.Client
+
+    def get(self, path: str, host: str | None = None, headers: dict[str, str] | None = None
+            ) -> httpx.Response:  # fmt: skip
+        host = host or f"{self.project}.localhost"
+        response = self.client.get(path, headers={"Host": host, **(headers or {})})
+        self.client.cookies.clear()  # each request shows only the cookies a test gives it
+        return response
+
+
+def setup_project(cli: CliRunner, project: str) -> None:
+    cli("projects", "create", project, check=True)
+    cli("config", "set", "project", project, check=True)
+    cli("app", "create", "--region", "us-central1", check=True)
+    cli("services", "enable", "cloudbuild.googleapis.com", check=True)
+
+
+@pytest.fixture(scope="module")
+def deployed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """time-wsproj-like project with v1 (serving, static files) and v2 (--no-promote)."""
+    tmp = tmp_path_factory.mktemp("ae")
+    cli = make_cli(gateway.url, tmp / "config")
+    project = "t-" + uuid.uuid4().hex[:10]
+    setup_project(cli, project)
+    v1 = write_app(
+        tmp / "v1",
+        STATIC_YAML,
+        extra={
+            "static/hello.txt": "static hello\n",
+            ".gcloudignore": "secret.txt\n",
+            "secret.txt": "do not upload",
+        },
+    )
+    out = cli("app", "deploy", str(v1), "--version", "v1", check=True)
+    assert "Deployed service [default]" in out.stderr
+    assert "Step #2" in out.stderr  # the build log streamed to the terminal
+    v2 = write_app(tmp / "v2", "runtime: python311\nenv_variables:\n  GREETING: hello from v2\n")
+    cli("app", "deploy", str(v2), "--version", "v2", "--no-promote", check=True)
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        yield Deployed(project, cli, gateway, v1, client)
+
+
+def test_seed_urls_answer_through_the_router(deployed: Deployed) -> None:
+    root = deployed.get("/")
+    assert root.status_code == 200
+    assert root.text == "Welcome Python Geek! Use appropriate URI for date and time"
+    assert deployed.get("/date").text.startswith("{date:")
+    assert deployed.get("/time").text.startswith("{time:")
+    # Service and version hosts, dotted and -dot- forms.
+    assert deployed.get("/", host=f"default-dot-{deployed.project}.localhost").status_code == 200
+    assert (
+        deployed.get("/", host=f"v1.default.{deployed.project}.localhost:8080").status_code == 200
+    )
+
+
+def test_unknown_hosts_are_clear_404s(deployed: Deployed) -> None:
+    missing = deployed.get("/", host="nosuchproject.localhost")
+    assert missing.status_code == 404 and "cloudlet app deploy" in missing.text
+    assert (
+        deployed.get("/", host=f"v9-dot-default-dot-{deployed.project}.localhost").status_code
+        == 404
+    )
+    api = httpx.get(deployed.gateway.url + "/api/v1/status")  # no app Host: the gateway itself
+    assert api.status_code == 200
+
+
+def test_instance_environment_and_forwarded_headers(deployed: Deployed) -> None:
+    env = deployed.get("/env").json()
+    assert env["GAE_APPLICATION"] == f"s~{deployed.project}"
+    assert env["GAE_ENV"] == "standard"
+    assert env["GAE_SERVICE"] == "default"
+    assert env["GAE_VERSION"] == "v1"
+    assert env["GAE_RUNTIME"] == "python311"
+    assert env["GAE_MEMORY_MB"] == "384"
+    assert env["GOOGLE_CLOUD_PROJECT"] == deployed.project
+    assert env["GAE_INSTANCE"] and env["GAE_DEPLOYMENT_ID"]
+    assert env["STORAGE_EMULATOR_HOST"] == deployed.gateway.url
+    assert int(env["PORT"]) > 0
+    headers = {k.lower(): v for k, v in env["headers"].items()}
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+    trace, _, rest = headers["x-cloud-trace-context"].partition("/")
+    assert len(trace) == 32 and rest.endswith(";o=1")
+    assert headers["host"] == f"{deployed.project}.localhost"
+
+
+def test_request_and_response_bodies_stream(deployed: Deployed) -> None:
+    body = b"x" * (3 * 1024 * 1024 + 17)
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 65536):
+            yield body[i : i + 65536]
+
+    r = httpx.post(deployed.gateway.url + "/echo", content=chunks(),
+                   headers={"Host": f"{deployed.project}.localhost"}, timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.content == body
+    r = httpx.post(deployed.gateway.url + "/echo", content=body,
+                   headers={"Host": f"{deployed.project}.localhost"}, timeout=30)  # fmt: skip
+    assert r.content == body
+
+
+def test_static_handlers_are_served_with_expiration_and_headers(deployed: Deployed) -> None:
+    r = deployed.get("/static/hello.txt")
+    assert r.status_code == 200 and r.text == "static hello\n"
+    assert r.headers["cache-control"] == "public, max-age=3600"
+    assert r.headers["x-static"] == "yes"
+    assert r.headers["content-type"].startswith("text/plain")
+    assert deployed.get("/static/nope.txt").status_code == 404
+    assert deployed.get("/static/../main.py").status_code == 404
+
+
+def test_gcloudignore_kept_files_out(deployed: Deployed) -> None:
+    data_dir = deployed.gateway.data_dir
+    source = data_dir / "apps" / deployed.project / "default" / "v1"
+    assert (source / "main.py").exists()
+    assert not (source / "secret.txt").exists()
+
+
+def test_browse_prints_the_url(deployed: Deployed) -> None:
+    out = deployed.cli("app", "browse", "--no-launch-browser", check=True)
+    assert out.stdout.strip() == f"http://{deployed.project}.localhost:{deployed.gateway.port}"
+    out = deployed.cli("app", "browse", "--version", "v2", "--no-launch-browser", check=True)
+    assert out.stdout.strip().startswith(f"http://v2-dot-default-dot-{deployed.project}.localhost")
+
+
+def test_no_promote_version_is_reachable_by_its_host_only(deployed: Deployed) -> None:
+    assert deployed.get("/", host=f"v2-dot-default-dot-{deployed.project}.localhost").text == (
+        "hello from v2"
+    )
+    assert deployed.get("/").text.startswith("Welcome")
+    out = deployed.cli("app", "versions", "list", check=True).stdout.splitlines()
+    assert out[0].split() == ["SERVICE", "VERSION.ID", "TRAFFIC_SPLIT", "LAST_DEPLOYED",
+                              "SERVING_STATUS"]  # fmt: skip
+    rows = {line.split()[1]: line.split() for line in out[1:]}
+    assert rows["v1"][2] == "1.00" and rows["v1"][4] == "SERVING"
+    assert rows["v2"][2] == "0.00" and rows["v2"][4] == "SERVING"
+    hidden = deployed.cli("app", "versions", "list", "--hide-no-traffic", check=True).stdout
+    assert "v2" not in hidden
+
+
+def test_traffic_split_random_cookie_ip_then_migrate_and_delete(deployed: Deployed) -> None:
+    cli = deployed.cli
+    cli("app", "services", "set-traffic", "default", "--splits", "v1=.5,v2=.5",
+        "--split-by", "random", check=True)  # fmt: skip
+    seen = Counter("v2" if deployed.get("/").text == "hello from v2" else "v1" for _ in range(400))
+    assert 120 < seen["v2"] < 280, seen  # binomial(400, .5): far outside is a broken split
+
+    cli("app", "services", "set-traffic", "--splits", "v1=1,v2=1", "--split-by", "cookie",
+        check=True)  # fmt: skip
+    first = deployed.get("/")
+    assert "GOOGAPPUID=" in first.headers["set-cookie"]
+    for uid in ("7", "123", "999"):
+        answers = {deployed.get("/", headers={"Cookie": f"GOOGAPPUID={uid}"}).text
+                   for _ in range(8)}  # fmt: skip
+        assert len(answers) == 1  # sticky per cookie
+    both = {deployed.get("/", headers={"Cookie": f"GOOGAPPUID={n}"}).text for n in (100, 900)}
+    assert len(both) == 2  # 0.100 falls in v1's half, 0.900 in v2's
+
+    cli("app", "services", "set-traffic", "--splits", "v1=.5,v2=.5", "--split-by", "ip",
+        check=True)  # fmt: skip
+    assert len({deployed.get("/").text for _ in range(10)}) == 1  # stable for one client IP
+
+    refused = cli("app", "versions", "delete", "v1")
+    assert refused.returncode == 1 and "receiving traffic" in refused.stderr
+    cli("app", "versions", "migrate", "v2", check=True)
+    assert {deployed.get("/").text for _ in range(5)} == {"hello from v2"}
+    source = deployed.gateway.data_dir / "apps" / deployed.project / "default" / "v1"
+    assert source.exists()
+    cli("app", "versions", "delete", "v1", check=True)
+    assert not source.exists()
+    assert "v1" not in cli("app", "versions", "list", check=True).stdout
+    assert (
+        deployed.get("/", host=f"v1-dot-default-dot-{deployed.project}.localhost").status_code
+        == 404
+    )
+
+
+def test_stop_and_start_a_version(deployed: Deployed) -> None:
+    cli = deployed.cli
+    host = f"v2-dot-default-dot-{deployed.project}.localhost"
+    cli("app", "versions", "stop", "v2", check=True)
+    stopped = deployed.get("/", host=host)
+    assert stopped.status_code == 503 and "versions start" in stopped.text
+    assert "STOPPED" in cli("app", "versions", "list", check=True).stdout
+    assert cli("app", "instances", "list", check=True).stdout.strip() == ""
+    cli("app", "versions", "start", "v2", check=True)
+    assert deployed.get("/", host=host).status_code == 200
+    listed = cli("app", "instances", "list", check=True).stdout.splitlines()
+    assert listed[0].split()[:5] == ["SERVICE", "VERSION", "ID", "VM_STATUS", "DEBUG_MODE"]
+    assert any(line.split()[1] == "v2" and "RUNNING" in line for line in listed[1:])
+
+
+def test_logs_read_shows_requests_and_app_output(deployed: Deployed) -> None:
+    deployed.get("/env")
+    out = deployed.cli("app", "logs", "read", "--limit", "500", check=True).stdout
+    assert "GET /env 200" in out
+    assert "env was requested" in out
+    errors = deployed.cli("app", "logs", "read", "--level", "error", check=True).stdout
+    assert "env was requested" not in errors  # stdout is INFO
+    bad = deployed.cli("app", "logs", "read", "--level", "loud")
+    assert bad.returncode == 1 and "Invalid --level" in bad.stderr
