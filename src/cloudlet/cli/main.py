@@ -142,6 +142,7 @@ def init(
 def _register() -> TyperGroup:
     from cloudlet.appengine.cli import app_app
     from cloudlet.cli.gateway_commands import register_gateway_commands
+    from cloudlet.dataflow.cli import dataflow_app
     from cloudlet.iam.cli import iam_app
     from cloudlet.projects.cli import billing_app, projects_app, services_app
 
@@ -149,6 +150,7 @@ def _register() -> TyperGroup:
     app.add_typer(services_app, name="services")
     app.add_typer(billing_app, name="billing")
     app.add_typer(app_app, name="app")
+    app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
     register_gateway_commands(app)
     group = typer.main.get_group(app)

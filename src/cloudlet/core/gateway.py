@@ -23,6 +23,7 @@ from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.dataflow.runtime import start_dataflow, stop_dataflow
 from cloudlet.storage import open_store
 
 __all__ = ["create_app"]
@@ -33,11 +34,12 @@ logger = logging.getLogger(__name__)
 def _routers() -> list[Any]:
     from cloudlet.appengine.api import router as appengine
     from cloudlet.console import router as console
+    from cloudlet.dataflow.api import router as dataflow
     from cloudlet.iam.api import router as iam
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, console, storage, iam]
+    return [projects, appengine, console, storage, iam, dataflow]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("metadata store: %s", app.state.db.kind)
         app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
         await start_appengine(app)  # App Engine: instance supervisor + routes
+        start_dataflow(app)  # Dataflow: job supervisor + Beam Job API on grpc_port
         try:
             yield
         finally:
+            stop_dataflow(app)  # stop jobs' executors, then the gRPC server
             await stop_appengine(app)  # SIGTERM + drain every instance
             app.state.db.dispose()
 

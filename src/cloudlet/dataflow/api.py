@@ -1,0 +1,252 @@
+"""The Dataflow REST API v1b3 on the gateway, as the stock DataflowRunner calls it.
+
+https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.locations.jobs
+DataflowRunner (Beam 2.77, --dataflow_endpoint http://localhost:PORT) stages pipeline.pb to
+--staging_location through our GCS API, POSTs the job with pipelineUrl and pipelineProtoHash in
+its pipeline options, then polls GET job, /messages and /metrics. Cancel is an update with
+requestedState.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from cloudlet.core.deps import DbSession, requires_service
+from cloudlet.core.errors import InvalidArgument, NotFound
+from cloudlet.core.paths import DataDir
+from cloudlet.dataflow import service
+from cloudlet.dataflow.artifacts import classify, staged_artifacts
+
+__all__ = ["router"]
+
+DATAFLOW = "dataflow.googleapis.com"
+
+router = APIRouter(tags=["dataflow"], dependencies=[Depends(requires_service(DATAFLOW))])
+
+_BASE = "/v1b3/projects/{project}/locations/{location}/jobs"
+_LEGACY = "/v1b3/projects/{project}/jobs"  # projects.jobs.*: the job's own location
+
+
+def _data(request: Request) -> DataDir:
+    data: DataDir = request.app.state.data
+    return data
+
+
+def _poke(request: Request) -> None:
+    supervisor = getattr(request.app.state, "dataflow", None)
+    if supervisor is not None:
+        supervisor.poke()
+
+
+def read_staged(request: Request, url: str) -> bytes:
+    """Read a gs:// (or storage.googleapis.com) URL from our own Cloud Storage."""
+    bucket, name = _split_gcs_url(url)
+    store = getattr(request.app.state, "storage", None)
+    if store is None:
+        raise InvalidArgument(f"Cannot read {url}: Cloud Storage is not available here.")
+    try:
+        opened = store.open_object(bucket, name)
+    except NotFound:
+        raise InvalidArgument(
+            f"The staged file {url} does not exist. Check --staging_location and resubmit."
+        ) from None
+    with opened.file as f:
+        return bytes(f.read())
+
+
+def _split_gcs_url(url: str) -> tuple[str, str]:
+    parsed = urlparse(url)
+    if parsed.scheme == "gs":
+        return parsed.netloc, parsed.path.lstrip("/")
+    if parsed.scheme in ("http", "https"):
+        path = unquote(parsed.path).lstrip("/")
+        if path.startswith("storage/v1/b/"):  # JSON API object URL
+            bucket, _, rest = path.removeprefix("storage/v1/b/").partition("/o/")
+            return bucket, rest
+        bucket, _, name = path.partition("/")
+        return bucket, name
+    raise InvalidArgument(f"Unsupported pipelineUrl {url!r}: stage the pipeline to a gs:// path.")
+
+
+def _create(request: Request, session: Session, project: str, location: str,
+            body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    environment = dict(body.get("environment") or {})
+    options = dict((environment.get("sdkPipelineOptions") or {}).get("options") or {})
+    url = options.get("pipelineUrl") or body.get("pipelineUrl")
+    if not url:
+        raise InvalidArgument(
+            "The job has no pipelineUrl in environment.sdkPipelineOptions.options. Submit it "
+            "with Beam's DataflowRunner (Beam 2.40 or later)."
+        )
+    pipeline = read_staged(request, str(url))
+    expected = options.get("pipelineProtoHash")
+    if expected and hashlib.sha256(pipeline).hexdigest() != expected:
+        raise InvalidArgument(
+            f"The staged pipeline {url} does not match pipelineProtoHash {expected}: it was "
+            "changed after staging. Resubmit the job so that it is staged again."
+        )
+    try:
+        proto = beam_runner_api_pb2.Pipeline.FromString(pipeline)
+    except Exception:
+        raise InvalidArgument(
+            f"The staged file {url} is not a Beam pipeline proto. Resubmit with DataflowRunner."
+        ) from None
+    staged = staged_artifacts(proto)
+    requirements_name, package_names = classify(n for n, _, _ in staged)
+    where = {n: loc for n, _, loc in staged}
+    requirements = read_staged(request, where[requirements_name]) if requirements_name else None
+    packages = {n: read_staged(request, where[n]) for n in package_names}
+    sdk = ""
+    user_agent = environment.get("userAgent") or {}
+    if isinstance(user_agent, dict):
+        sdk = str(user_agent.get("version") or "")
+    new = service.NewJob(
+        project_id=project,
+        location=location,
+        name=str(body.get("name") or options.get("job_name") or ""),
+        source="dataflow",
+        pipeline=pipeline,
+        options=options,
+        environment={k: v for k, v in environment.items() if k != "sdkPipelineOptions"},
+        labels=dict(body.get("labels") or {}),
+        client_request_id=body.get("clientRequestId"),
+        sdk_version=sdk,
+        requirements=requirements,
+        packages=packages,
+    )
+    job = service.create_job(session, _data(request), new)
+    return service.job_resource(job, "JOB_VIEW_SUMMARY")
+
+
+@router.post(_BASE, summary="projects.locations.jobs.create")
+def create_job(
+    request: Request,
+    tasks: BackgroundTasks,
+    project: str,
+    location: str,
+    session: DbSession,
+    body: dict[str, Any] = Body(...),
+) -> dict[str, Any]:
+    resource = _create(request, session, project, location, body)
+    tasks.add_task(_poke, request)  # after the commit, which DbSession does before responding
+    return resource
+
+
+@router.get(_BASE, summary="projects.locations.jobs.list")
+def list_jobs(
+    project: str,
+    location: str,
+    session: DbSession,
+    filter: str = Query("ALL"),
+    view: str = Query("JOB_VIEW_SUMMARY"),
+    pageSize: int = Query(0),
+    pageToken: str | None = Query(None),
+) -> dict[str, Any]:
+    jobs = service.list_jobs(session, project, None if location == "-" else location, filter)
+    return _page([service.job_resource(j, view) for j in jobs], pageSize, pageToken)
+
+
+@router.get("/v1b3/projects/{project}/jobs:aggregated", summary="projects.jobs.aggregated")
+def aggregated(
+    project: str,
+    session: DbSession,
+    filter: str = Query("ALL"),
+    view: str = Query("JOB_VIEW_SUMMARY"),
+    location: str | None = Query(None),
+    pageSize: int = Query(0),
+    pageToken: str | None = Query(None),
+) -> dict[str, Any]:
+    jobs = service.list_jobs(session, project, location, filter)
+    return _page([service.job_resource(j, view) for j in jobs], pageSize, pageToken)
+
+
+def _page(items: list[dict[str, Any]], size: int, token: str | None) -> dict[str, Any]:
+    start = 0
+    if token:
+        try:
+            start = int(token)
+        except ValueError:
+            raise InvalidArgument(
+                "Invalid pageToken: pass back the nextPageToken of a previous response."
+            ) from None
+    if size < 0:
+        raise InvalidArgument("pageSize must be positive.")
+    end = start + size if size else len(items)
+    body: dict[str, Any] = {"jobs": items[start:end]}
+    if end < len(items):
+        body["nextPageToken"] = str(end)
+    return body
+
+
+@router.get(_LEGACY + "/{job_id}", summary="projects.jobs.get")
+@router.get(_BASE + "/{job_id}", summary="projects.locations.jobs.get")
+def get_job(
+    project: str,
+    job_id: str,
+    session: DbSession,
+    location: str | None = None,
+    view: str = Query("JOB_VIEW_SUMMARY"),
+) -> dict[str, Any]:
+    return service.job_resource(service.get_job(session, project, job_id, location), view)
+
+
+@router.put(_LEGACY + "/{job_id}", summary="projects.jobs.update")
+@router.put(_BASE + "/{job_id}", summary="projects.locations.jobs.update")
+def update_job(
+    request: Request,
+    tasks: BackgroundTasks,
+    project: str,
+    job_id: str,
+    session: DbSession,
+    location: str | None = None,
+    body: dict[str, Any] = Body(...),
+) -> dict[str, Any]:
+    job = service.get_job(session, project, job_id, location)
+    requested = body.get("requestedState")
+    if not requested:
+        raise InvalidArgument(
+            "Nothing to update: set requestedState (JOB_STATE_CANCELLED to cancel the job)."
+        )
+    service.request_state(session, job, str(requested))
+    tasks.add_task(_poke, request)
+    return service.job_resource(job)
+
+
+@router.get(_LEGACY + "/{job_id}/messages", summary="projects.jobs.messages.list")
+@router.get(_BASE + "/{job_id}/messages", summary="projects.locations.jobs.messages.list")
+def list_messages(
+    project: str,
+    job_id: str,
+    session: DbSession,
+    location: str | None = None,
+    minimumImportance: str | None = Query(None),
+    pageSize: int | None = Query(None),
+    pageToken: str | None = Query(None),
+    startTime: str | None = Query(None),
+    endTime: str | None = Query(None),
+) -> dict[str, Any]:
+    job = service.get_job(session, project, job_id, location)
+    return service.list_messages(
+        session,
+        job,
+        minimum_importance=minimumImportance,
+        page_size=pageSize,
+        page_token=pageToken,
+        start_time=startTime,
+        end_time=endTime,
+    )
+
+
+@router.get(_LEGACY + "/{job_id}/metrics", summary="projects.jobs.getMetrics")
+@router.get(_BASE + "/{job_id}/metrics", summary="projects.locations.jobs.getMetrics")
+def get_metrics(
+    project: str, job_id: str, session: DbSession, location: str | None = None
+) -> dict[str, Any]:
+    return service.metrics_resource(service.get_job(session, project, job_id, location))

@@ -1,0 +1,145 @@
+"""The executor: one process (and process group) per job, started by the supervisor.
+
+    python -m cloudlet.dataflow.executor JOB_DIR
+
+It prepares the job's environment, hands the pipeline to the engine named in spec.json, and
+reports through the job dir (see files.py): messages, element counts, then result.json with
+the terminal state. Its SDK workers are its children in the same process group, so the
+supervisor stops the whole job with one killpg.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cloudlet.dataflow.engine import EngineRun, load_engine
+from cloudlet.dataflow.environments import Dependencies, EnvironmentError_, prepare_environment
+from cloudlet.dataflow.files import JobFiles, append_json_line, now_rfc3339, read_json, write_json
+from cloudlet.dataflow.states import MessageImportance
+
+__all__ = ["main"]
+
+logger = logging.getLogger("cloudlet.dataflow.executor")
+
+# Beam's chatter that says nothing to a user about their job.
+_NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
+
+
+class FileReporter:
+    """The executor's Reporter: job messages and counts go to files in the job dir."""
+
+    def __init__(self, files: JobFiles) -> None:
+        self.files = files
+
+    def counts(self, counts: Mapping[str, int]) -> None:
+        write_json(self.files.counts, {"time": now_rfc3339(), "counts": dict(counts)})
+
+    def message(self, importance: str, text: str) -> None:
+        append_json_line(
+            self.files.messages, {"time": now_rfc3339(), "importance": importance, "text": text}
+        )
+
+
+class _MessageHandler(logging.Handler):
+    def __init__(self, reporter: FileReporter) -> None:
+        super().__init__()
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if any(n in text for n in _NOISE):
+                return
+            if record.exc_info:
+                text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            importance = MessageImportance.from_log_level(record.levelno).name
+            self.reporter.message(importance, text)
+        except Exception:  # a logging handler must never raise
+            self.handleError(record)
+
+
+def run(files: JobFiles) -> int:
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    reporter = FileReporter(files)
+    spec: dict[str, Any] = read_json(files.spec) or {}
+    handler = _MessageHandler(reporter)
+    handler.setLevel(logging.INFO)
+    logging.getLogger("cloudlet").addHandler(handler)
+    beam_handler = _MessageHandler(reporter)
+    beam_handler.setLevel(logging.WARNING)
+    logging.getLogger("apache_beam").addHandler(beam_handler)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    files.work.mkdir(exist_ok=True)
+    try:
+        deps = Dependencies(
+            requirements=Path(spec["requirements"]) if spec.get("requirements") else None,
+            packages=tuple(Path(p) for p in spec.get("packages", [])),
+        )
+        python, _cached = prepare_environment(deps, Path(spec["venvs"]), reporter.message)
+        pipeline = beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
+        engine = load_engine(spec.get("engine", "fnapi"))
+        workers = int(spec.get("workers") or os.cpu_count() or 1)
+        write_json(files.started, {"time": now_rfc3339(), "pid": os.getpid()})
+        reporter.message(
+            "JOB_MESSAGE_BASIC",
+            f"Starting the pipeline on the {engine.name} engine with {workers} worker "
+            f"process{'es' if workers != 1 else ''}.",
+        )
+        started = time.monotonic()
+        engine.run(
+            EngineRun(
+                pipeline=pipeline,
+                options=spec.get("options", {}),
+                workers=workers,
+                python=python,
+                work_dir=files.work,
+            ),
+            reporter,
+        )
+    except EnvironmentError_ as exc:
+        reporter.message("JOB_MESSAGE_ERROR", str(exc))
+        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        return 1
+    except Exception as exc:
+        reporter.message(
+            "JOB_MESSAGE_ERROR",
+            "Workflow failed. The pipeline raised an error:\n"
+            + _user_traceback(exc)
+            + "\nFix the pipeline and resubmit the job.",
+        )
+        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        return 1
+    reporter.message(
+        "JOB_MESSAGE_BASIC", f"Workflow succeeded in {time.monotonic() - started:.1f} s."
+    )
+    write_json(files.result, {"state": "JOB_STATE_DONE", "time": now_rfc3339()})
+    return 0
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The SDK worker's traceback (in the error text) when there is one, else ours."""
+    text = str(exc)
+    if "Traceback (most recent call last)" in text:
+        return text
+    return "".join(traceback.format_exception(exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m cloudlet.dataflow.executor JOB_DIR", file=sys.stderr)
+        return 2
+    return run(JobFiles(Path(args[0])))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""The Beam Job API on gRPC, so `--runner PortableRunner --job_endpoint localhost:PORT` works.
+
+https://github.com/apache/beam/blob/master/model/job-management/src/main/proto/org/apache/beam/model/job_management/v1/beam_job_api.proto
+Artifact staging reuses Beam's own ArtifactStagingService. The job service is ours: jobs go
+into the same store as the Dataflow REST API's, GetJobMetrics reports live element counts, and
+Cancel stops the job's processes (Beam's local job service does neither).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import grpc  # type: ignore[import-untyped]
+
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import CloudletError
+from cloudlet.core.paths import DataDir
+from cloudlet.dataflow import service
+from cloudlet.dataflow.artifacts import classify, staged_artifacts
+from cloudlet.dataflow.models import Job, JobMessage
+from cloudlet.dataflow.states import JobState, MessageImportance
+
+__all__ = ["JobApiServer"]
+
+logger = logging.getLogger(__name__)
+
+_POLL = 0.5
+_DEFAULT_PROJECT = "local-project"
+_DEFAULT_REGION = "us-central1"
+
+
+def _beam_state(state: str) -> int:
+    from apache_beam.portability.api import beam_job_api_pb2
+
+    s = beam_job_api_pb2.JobState
+    return {
+        "JOB_STATE_PENDING": s.STARTING,
+        "JOB_STATE_QUEUED": s.STARTING,
+        "JOB_STATE_RUNNING": s.RUNNING,
+        "JOB_STATE_DONE": s.DONE,
+        "JOB_STATE_FAILED": s.FAILED,
+        "JOB_STATE_CANCELLED": s.CANCELLED,
+        "JOB_STATE_CANCELLING": s.CANCELLING,
+        "JOB_STATE_DRAINING": s.DRAINING,
+        "JOB_STATE_DRAINED": s.DRAINED,
+        "JOB_STATE_UPDATED": s.UPDATED,
+        "JOB_STATE_STOPPED": s.STOPPED,
+    }.get(state, s.UNSPECIFIED)
+
+
+def _options_dict(struct: Any) -> dict[str, Any]:
+    """Portable options (beam:option:NAME:v1 keys) as plain Beam option names."""
+    from apache_beam.runners import job
+
+    out = {}
+    for key, value in job.utils.struct_to_dict(struct).items():
+        name = key
+        if key.startswith("beam:option:") and key.endswith(":v1"):
+            name = key[len("beam:option:") : -len(":v1")]
+        out[name] = value
+    return out
+
+
+def portable_job_name(raw: str) -> str:
+    """Beam's default names (BeamApp-user-1128...) made valid Dataflow job names."""
+    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = "job-" + name
+    return name[:1024].rstrip("-") or "job"
+
+
+@dataclass
+class _Prepared:
+    pipeline: Any
+    options: dict[str, Any]
+    name: str
+
+
+def _fail(context: Any, code: Any, message: str) -> NoReturn:
+    context.abort(code, message)  # raises
+    raise AssertionError("unreachable")
+
+
+class _JobService:
+    """beam_job_api_pb2_grpc.JobServiceServicer over the job store."""
+
+    def __init__(self, server: JobApiServer) -> None:
+        self.server = server
+        self.prepared: dict[str, _Prepared] = {}
+        self.lock = threading.Lock()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _abort(self, context: Any, exc: CloudletError) -> NoReturn:
+        code = {
+            400: grpc.StatusCode.INVALID_ARGUMENT,
+            403: grpc.StatusCode.PERMISSION_DENIED,
+            404: grpc.StatusCode.NOT_FOUND,
+            409: grpc.StatusCode.ALREADY_EXISTS,
+        }.get(exc.code, grpc.StatusCode.INTERNAL)
+        _fail(context, code, exc.message)
+
+    def _job(self, job_id: str) -> Job | None:
+        with self.server.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is not None:
+                s.expunge(job)
+            return job
+
+    # -- RPCs ----------------------------------------------------------------------------------
+
+    def Prepare(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2, endpoints_pb2
+        from apache_beam.runners.portability.local_job_service import _extract_dependency_sets
+
+        options = _options_dict(request.pipeline_options)
+        name = portable_job_name(options.get("job_name") or request.job_name or "beamapp")
+        job_id = service.new_job_id(utcnow())
+        with self.lock:
+            self.prepared[job_id] = _Prepared(request.pipeline, options, name)
+        self.server.artifacts.register_job(
+            staging_token=job_id,
+            dependency_sets=_extract_dependency_sets(request.pipeline.components.environments),
+        )
+        return beam_job_api_pb2.PrepareJobResponse(
+            preparation_id=job_id,
+            artifact_staging_endpoint=endpoints_pb2.ApiServiceDescriptor(
+                url=f"localhost:{self.server.port}"
+            ),
+            staging_session_token=job_id,
+        )
+
+    def Run(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2
+        from apache_beam.runners.portability.local_job_service import _update_dependency_sets
+
+        job_id = request.preparation_id
+        with self.lock:
+            prepared = self.prepared.get(job_id)
+        if prepared is None:
+            _fail(
+                context,
+                grpc.StatusCode.NOT_FOUND,
+                f"No prepared job {job_id}: call Prepare first (PortableRunner does this).",
+            )
+        pipeline = prepared.pipeline
+        try:
+            resolved = self.server.artifacts.resolved_deps(job_id, timeout=60)
+            _update_dependency_sets(pipeline.components.environments, resolved)
+        except futures.TimeoutError:
+            pass
+        staged = staged_artifacts(pipeline)
+        requirements_name, package_names = classify(n for n, _, _ in staged)
+        where = {n: loc for n, _, loc in staged}
+        options = prepared.options
+        new = service.NewJob(
+            project_id=str(options.get("project") or _DEFAULT_PROJECT),
+            location=str(options.get("region") or _DEFAULT_REGION),
+            name=prepared.name,
+            source="portable",
+            pipeline=pipeline.SerializeToString(),
+            options=options,
+            environment={"jobApi": "beam_job_api", "jobEndpoint": f"localhost:{self.server.port}"},
+            sdk_version=str(options.get("beam_version") or _beam_version()),
+            requirements=Path(where[requirements_name]).read_bytes() if requirements_name else None,
+            packages={n: Path(where[n]).read_bytes() for n in package_names},
+        )
+        try:
+            with self.server.db.session() as s:
+                service.create_job(s, self.server.data, new, job_id=job_id)
+        except CloudletError as exc:
+            self._abort(context, exc)
+        finally:  # only now: streams opened on the preparation id must never see a gap
+            with self.lock:
+                self.prepared.pop(job_id, None)
+        self.server.poke()
+        return beam_job_api_pb2.RunJobResponse(job_id=job_id)
+
+    def GetJobs(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2
+        from sqlalchemy import select
+
+        with self.server.db.session() as s:
+            jobs = list(s.scalars(select(Job).order_by(Job.create_time.desc())))
+            infos = [
+                beam_job_api_pb2.JobInfo(
+                    job_id=j.job_id,
+                    job_name=j.name,
+                    state=_beam_state(j.state),  # type: ignore[arg-type]
+                )
+                for j in jobs
+            ]
+        return beam_job_api_pb2.GetJobsResponse(job_info=infos)
+
+    def GetState(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2
+
+        job = self._job(request.job_id)
+        if job is None:
+            if request.job_id in self.prepared:
+                return beam_job_api_pb2.JobStateEvent(state=beam_job_api_pb2.JobState.STOPPED)
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+        event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
+        event.timestamp.FromDatetime(job.state_time.replace(tzinfo=None))
+        return event
+
+    def GetPipeline(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2, beam_runner_api_pb2
+
+        job = self._job(request.job_id)
+        if job is None:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+        files = service.job_files(self.server.data, job.job_id)
+        return beam_job_api_pb2.GetJobPipelineResponse(
+            pipeline=beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
+        )
+
+    def Cancel(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2
+
+        try:
+            with self.server.db.session() as s:
+                job = s.get(Job, request.job_id)
+                if job is None:
+                    _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+                service.request_state(s, job, JobState.JOB_STATE_CANCELLED.value)
+                state = job.state
+        except CloudletError as exc:
+            self._abort(context, exc)
+        self.server.poke()
+        return beam_job_api_pb2.CancelJobResponse(state=_beam_state(state))  # type: ignore[arg-type]
+
+    def _states(self, job_id: str, context: Any) -> Iterator[tuple[int, Any]]:
+        """(beam state, Job or None) on every change, until a terminal state."""
+        last = None
+        while context.is_active():
+            job = self._job(job_id)
+            if job is None and job_id not in self.prepared:
+                return
+            state = job.state if job is not None else "JOB_STATE_STOPPED_PREPARED"
+            if state != last:
+                last = state
+                yield _beam_state(state) if job else 1, job
+                if job is not None and JobState(job.state).terminal:
+                    return
+            time.sleep(_POLL)
+
+    def GetStateStream(self, request: Any, context: Any) -> Iterator[Any]:
+        from apache_beam.portability.api import beam_job_api_pb2
+
+        if self._job(request.job_id) is None and request.job_id not in self.prepared:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+        for state, _job in self._states(request.job_id, context):
+            event = beam_job_api_pb2.JobStateEvent(state=state)  # type: ignore[arg-type]
+            event.timestamp.GetCurrentTime()
+            yield event
+
+    def GetMessageStream(self, request: Any, context: Any) -> Iterator[Any]:
+        from apache_beam.portability.api import beam_job_api_pb2
+        from sqlalchemy import select
+
+        job_id = request.job_id
+        if self._job(job_id) is None and job_id not in self.prepared:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {job_id}.")
+        after = 0
+        last_state = None
+        while context.is_active():
+            job = self._job(job_id)
+            if job is None and job_id not in self.prepared:
+                return
+            with self.server.db.session() as s:
+                rows = list(
+                    s.scalars(
+                        select(JobMessage)
+                        .where(JobMessage.job_id == job_id, JobMessage.message_id > after)
+                        .order_by(JobMessage.message_id)
+                    )
+                )
+                for m in rows:
+                    after = m.message_id
+                    importance = MessageImportance[m.importance]
+                    yield beam_job_api_pb2.JobMessagesResponse(
+                        message_response=beam_job_api_pb2.JobMessage(
+                            message_id=str(m.message_id),
+                            time=m.time.isoformat(),
+                            importance=int(importance),  # type: ignore[arg-type]
+                            message_text=m.text,
+                        )
+                    )
+            if job is not None and job.state != last_state:
+                last_state = job.state
+                event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
+                event.timestamp.GetCurrentTime()
+                yield beam_job_api_pb2.JobMessagesResponse(state_response=event)
+                if JobState(job.state).terminal:
+                    return
+            time.sleep(_POLL)
+
+    def GetJobMetrics(self, request: Any, context: Any) -> Any:
+        from apache_beam.metrics import monitoring_infos
+        from apache_beam.portability.api import beam_job_api_pb2
+
+        job = self._job(request.job_id)
+        if job is None:
+            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+        infos = [
+            monitoring_infos.int64_counter(
+                monitoring_infos.ELEMENT_COUNT_URN, int(n), pcollection=pcoll
+            )
+            for pcoll, n in sorted((job.counts or {}).items())
+        ]
+        done = JobState(job.state) is JobState.JOB_STATE_DONE
+        return beam_job_api_pb2.GetJobMetricsResponse(
+            metrics=beam_job_api_pb2.MetricResults(attempted=infos, committed=infos if done else [])
+        )
+
+    def DescribePipelineOptions(self, request: Any, context: Any) -> Any:
+        from apache_beam.portability.api import beam_job_api_pb2
+
+        return beam_job_api_pb2.DescribePipelineOptionsResponse()
+
+
+def _beam_version() -> str:
+    try:
+        import apache_beam
+
+        return str(apache_beam.__version__)
+    except ImportError:
+        return ""
+
+
+class JobApiServer:
+    """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
+
+    def __init__(self, db: Database, data: DataDir, host: str, port: int,
+                 poke: Any = None) -> None:  # fmt: skip
+        self.db = db
+        self.data = data
+        self.host = host
+        self.port = port
+        self._poke = poke
+        self._server: grpc.Server | None = None
+        self.artifacts: Any = None
+
+    def poke(self) -> None:
+        if self._poke is not None:
+            self._poke()
+
+    def start(self) -> None:
+        from apache_beam.portability.api import beam_artifact_api_pb2_grpc, beam_job_api_pb2_grpc
+        from apache_beam.runners.portability import artifact_service
+
+        staging = self.data.jobs / "_staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        handler: Any = artifact_service.BeamFilesystemHandler(str(staging))  # type: ignore[no-untyped-call]
+        self.artifacts = artifact_service.ArtifactStagingService(handler.file_writer)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="beam-job-api"),
+            options=[("grpc.max_receive_message_length", -1),
+                     ("grpc.max_send_message_length", -1)],
+        )  # fmt: skip
+        # Beam's generated base answers UNIMPLEMENTED for what we do not serve (Drain, ...).
+        servicer_type = type(
+            "JobService", (_JobService, beam_job_api_pb2_grpc.JobServiceServicer), {}
+        )
+        beam_job_api_pb2_grpc.add_JobServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            servicer_type(self), server
+        )
+        beam_artifact_api_pb2_grpc.add_ArtifactStagingServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            self.artifacts, server
+        )
+        bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        if not bound:
+            raise RuntimeError(f"cannot bind the Beam Job API to {self.host}:{self.port}")
+        server.start()
+        self._server = server
+        logger.info("Beam Job API listening on %s:%s", self.host, self.port)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop(grace=1).wait(5)
+            self._server = None

@@ -1,0 +1,360 @@
+"""The job supervisor: starts each job's executor, copies its progress into the job store,
+enforces cancel, and makes sure no job is left RUNNING when its executor is gone.
+
+One thread in the gateway, ticking twice a second over the active jobs. Each executor is its
+own process group (start_new_session), so a cancel is one killpg that takes its SDK workers
+down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psutil
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.paths import DataDir
+from cloudlet.dataflow.files import JobFiles, read_json
+from cloudlet.dataflow.models import Job
+from cloudlet.dataflow.service import add_message, job_files
+from cloudlet.dataflow.states import ACTIVE_STATES, JobState
+
+__all__ = ["JobSupervisor", "group_alive", "kill_group"]
+
+logger = logging.getLogger(__name__)
+
+_TICK = 0.5
+_TERM_GRACE = 1.5
+
+
+def _processes_in_group(pgid: int) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (ProcessLookupError, psutil.Error, OSError):
+            continue
+    return found
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process remains in process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return bool(_processes_in_group(pgid))
+
+
+def kill_group(pgid: int, reap: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the group, then SIGKILL whatever is left after a short grace."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + _TERM_GRACE
+    while time.monotonic() < deadline:
+        if reap is not None:
+            reap.poll()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if reap is not None:
+            reap.poll()
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+
+
+@dataclass
+class _Handle:
+    pid: int
+    popen: subprocess.Popen[bytes] | None  # None when re-attached after a gateway restart
+
+    def exit_code(self) -> int | None:
+        """The exit code once the executor has ended, else None."""
+        if self.popen is not None:
+            return self.popen.poll()
+        try:
+            proc = psutil.Process(self.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return -1
+            return None
+        except psutil.NoSuchProcess:
+            return -1
+
+
+def _started_at(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+class JobSupervisor:
+    def __init__(self, db: Database, data: DataDir, env: dict[str, str] | None = None) -> None:
+        self.db = db
+        self.data = data
+        self.env = env or {}
+        self._handles: dict[str, _Handle] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.data.jobs.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name="dataflow-supervisor",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop supervising; jobs still running end FAILED with a message saying why."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._lock:
+            handles = dict(self._handles)
+            self._handles.clear()
+        for job_id, handle in handles.items():
+            kill_group(handle.pid, handle.popen)
+            with self.db.session() as s:
+                job = s.get(Job, job_id)
+                if job is None:
+                    continue
+                self._sync(s, job, job_files(self.data, job_id))
+                if not JobState(job.state).terminal:
+                    self._finish(
+                        s,
+                        job,
+                        JobState.JOB_STATE_FAILED,
+                        "The cloudlet gateway was shut down while this job ran, so its "
+                        "processes were stopped. Resubmit the job.",
+                        importance="JOB_MESSAGE_ERROR",
+                    )
+
+    def poke(self) -> None:
+        """Tick now (a job was created or a cancel requested)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("dataflow supervisor tick failed")
+            self._wake.wait(_TICK)
+            self._wake.clear()
+
+    # -- one pass ----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        with self.db.session() as s:
+            ids = list(
+                s.scalars(select(Job.job_id).where(Job.state.in_([x.value for x in ACTIVE_STATES])))
+            )
+        for job_id in ids:
+            if self._stop.is_set():
+                return
+            with self.db.session() as s:
+                job = s.get(Job, job_id)
+                if job is not None and not JobState(job.state).terminal:
+                    self._tick_job(s, job)
+
+    def _tick_job(self, s: Session, job: Job) -> None:
+        files = job_files(self.data, job.job_id)
+        handle = self._handles.get(job.job_id)
+        if handle is None:
+            if job.pid is None:
+                if job.requested_state == JobState.JOB_STATE_CANCELLED.value:
+                    self._finish(s, job, JobState.JOB_STATE_CANCELLED, "Job cancelled.")
+                    return
+                handle = self._launch(s, job, files)
+            else:
+                handle = self._reattach(s, job, files)
+                if handle is None:
+                    return
+        self._sync(s, job, files)
+        if job.requested_state == JobState.JOB_STATE_CANCELLED.value:
+            kill_group(handle.pid, handle.popen)
+            self._handles.pop(job.job_id, None)
+            self._sync(s, job, files)
+            self._finish(
+                s, job, JobState.JOB_STATE_CANCELLED, "Job cancelled; its processes were stopped."
+            )
+            return
+        code = handle.exit_code()
+        if code is None:
+            return
+        # The executor has ended: take its result, and stop any SDK worker it left behind.
+        kill_group(handle.pid, handle.popen)
+        self._handles.pop(job.job_id, None)
+        self._sync(s, job, files)
+        result = read_json(files.result) or {}
+        state = result.get("state")
+        if state == JobState.JOB_STATE_DONE.value:
+            self._finish(s, job, JobState.JOB_STATE_DONE, None)
+        elif state == JobState.JOB_STATE_FAILED.value:
+            self._finish(s, job, JobState.JOB_STATE_FAILED, None)
+        else:
+            self._finish(
+                s,
+                job,
+                JobState.JOB_STATE_FAILED,
+                f"The job's executor process ended unexpectedly (exit code {code}). "
+                f"See its log at {files.log}.",
+                importance="JOB_MESSAGE_ERROR",
+            )
+
+    def _launch(self, s: Session, job: Job, files: JobFiles) -> _Handle:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
+        env.update(self.env)
+        env["PYTHONUNBUFFERED"] = "1"
+        with files.log.open("ab") as log:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(files.root),
+                start_new_session=True,  # its own process group: cancel is one killpg
+            )
+        job.pid = popen.pid
+        job.pid_started = _started_at(popen.pid)
+        add_message(s, job.job_id, "JOB_MESSAGE_DETAILED", f"Executor process {popen.pid} started.")
+        handle = _Handle(popen.pid, popen)
+        self._handles[job.job_id] = handle
+        s.flush()
+        return handle
+
+    def _reattach(self, s: Session, job: Job, files: JobFiles) -> _Handle | None:
+        pid = job.pid
+        assert pid is not None
+        started = _started_at(pid)
+        same = (
+            started is not None
+            and job.pid_started is not None
+            and abs(started - job.pid_started) < 1.0
+        )
+        if same:
+            try:
+                alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if alive:
+                handle = _Handle(pid, None)
+                self._handles[job.job_id] = handle
+                add_message(
+                    s,
+                    job.job_id,
+                    "JOB_MESSAGE_WARNING",
+                    f"The gateway restarted; re-attached to the job's executor (pid {pid}).",
+                )
+                return handle
+        # The executor is gone. If it finished and wrote its result, honour that.
+        self._sync(s, job, files)
+        if group_alive(pid):  # its SDK workers may outlive it
+            kill_group(pid)
+        result = (read_json(files.result) or {}).get("state")
+        if result in (JobState.JOB_STATE_DONE.value, JobState.JOB_STATE_FAILED.value):
+            self._finish(s, job, JobState(result), None)
+        elif job.requested_state == JobState.JOB_STATE_CANCELLED.value:
+            self._finish(s, job, JobState.JOB_STATE_CANCELLED, "Job cancelled.")
+        else:
+            self._finish(
+                s,
+                job,
+                JobState.JOB_STATE_FAILED,
+                f"The cloudlet gateway restarted while this job was running, and the job's "
+                f"executor (pid {pid}) was no longer alive, so the job cannot finish. "
+                "Resubmit the job.",
+                importance="JOB_MESSAGE_ERROR",
+            )
+        return None
+
+    # -- copying the executor's files into the store ------------------------------------------
+
+    def _sync(self, s: Session, job: Job, files: JobFiles) -> None:
+        if job.state == JobState.JOB_STATE_PENDING.value and files.started.exists():
+            now = utcnow()
+            job.state = JobState.JOB_STATE_RUNNING.value
+            job.start_time = now
+            job.state_time = now
+        counts = read_json(files.counts)
+        if isinstance(counts, dict) and counts.get("counts") != job.counts:
+            job.counts = dict(counts.get("counts") or {})
+            job.counts_time = _parse_time(counts.get("time")) or utcnow()
+        self._read_messages(s, job, files)
+
+    def _read_messages(self, s: Session, job: Job, files: JobFiles) -> None:
+        try:
+            with files.messages.open("rb") as f:
+                f.seek(job.log_offset or 0)
+                chunk = f.read(4 * 1024 * 1024)
+        except FileNotFoundError:
+            return
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return
+        for line in chunk[: end + 1].splitlines():
+            try:
+                item: dict[str, Any] = json.loads(line)
+            except ValueError:
+                continue
+            add_message(
+                s,
+                job.job_id,
+                str(item.get("importance") or "JOB_MESSAGE_DETAILED"),
+                str(item.get("text") or ""),
+                _parse_time(item.get("time")),
+            )
+        job.log_offset = (job.log_offset or 0) + end + 1
+
+    def _finish(
+        self,
+        s: Session,
+        job: Job,
+        state: JobState,
+        message: str | None,
+        *,
+        importance: str = "JOB_MESSAGE_BASIC",
+    ) -> None:
+        if message:
+            add_message(s, job.job_id, importance, message)
+        now = utcnow()
+        job.state = state.value
+        job.state_time = now
+        if job.start_time is None:
+            job.start_time = now
+        logger.info("job %s ended %s", job.job_id, state.value)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,100 @@
+"""Helpers for Dataflow tests: projects with the API enabled, pipeline subprocesses, polling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloudlet.testing import Gateway
+
+PIPELINES = Path(__file__).parent / "pipelines"
+DATAFLOW = "dataflow.googleapis.com"
+
+
+def make_project(api: httpx.Client, project_id: str, *, enable: bool = True) -> str:
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
+    if enable:
+        api.post(f"/api/v1/projects/{project_id}/services/{DATAFLOW}:enable").raise_for_status()
+    return project_id
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A minimal environment for a pipeline driver, as a user's shell would have."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env.update(extra)
+    return env
+
+
+def portable_args(gateway: Gateway, project: str, job_name: str) -> list[str]:
+    return [
+        "--runner", "PortableRunner",
+        "--job_endpoint", f"localhost:{gateway.grpc_port}",
+        "--environment_type", "LOOPBACK",
+        "--project", project,
+        "--region", "us-central1",
+        "--job_name", job_name,
+    ]  # fmt: skip
+
+
+def run_pipeline(script: str, args: list[str], cwd: Path, timeout: float = 300,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(PIPELINES / script), *args],
+        cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def start_pipeline(script: str, args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(PIPELINES / script), *args],
+            cwd=cwd, env=clean_env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def jobs(api: httpx.Client, project: str) -> list[dict[str, Any]]:
+    r = api.get(f"/v1b3/projects/{project}/jobs:aggregated")
+    r.raise_for_status()
+    result: list[dict[str, Any]] = r.json().get("jobs", [])
+    return result
+
+
+def job_by_name(api: httpx.Client, project: str, name: str) -> dict[str, Any] | None:
+    return next((j for j in jobs(api, project) if j["name"] == name), None)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 240, every: float = 0.5,
+             what: str = "condition") -> Any:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def messages(
+    api: httpx.Client, job: dict[str, Any], minimum: str = "JOB_MESSAGE_DEBUG"
+) -> list[str]:
+    r = api.get(
+        f"/v1b3/projects/{job['projectId']}/locations/{job['location']}/jobs/{job['id']}/messages",
+        params={"minimumImportance": minimum},
+    )
+    r.raise_for_status()
+    return [m["messageText"] for m in r.json().get("jobMessages", [])]
+
+
+def step_counts(api: httpx.Client, job: dict[str, Any]) -> dict[str, int]:
+    r = api.get(
+        f"/v1b3/projects/{job['projectId']}/locations/{job['location']}/jobs/{job['id']}/metrics"
+    )
+    r.raise_for_status()
+    return {m["name"]["context"]["output_user_name"]: m["scalar"] for m in r.json()["metrics"]}

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from cloudlet.core.errors import FailedPrecondition
+from cloudlet.dataflow.states import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    JobState,
+    MessageImportance,
+    check_transition,
+)
+
+
+def test_the_batch_lifecycle_is_allowed() -> None:
+    s = JobState
+    assert check_transition(s.JOB_STATE_PENDING, s.JOB_STATE_RUNNING) is s.JOB_STATE_RUNNING
+    for end in (s.JOB_STATE_DONE, s.JOB_STATE_FAILED, s.JOB_STATE_CANCELLING):
+        assert check_transition(s.JOB_STATE_RUNNING, end) is end
+    assert check_transition(s.JOB_STATE_CANCELLING, s.JOB_STATE_CANCELLED)
+
+
+@pytest.mark.parametrize("terminal", sorted(TERMINAL_STATES))
+def test_terminal_states_never_move(terminal: JobState) -> None:
+    for target in JobState:
+        with pytest.raises(FailedPrecondition, match="terminal state"):
+            check_transition(terminal, target)
+
+
+def test_no_going_back_to_pending() -> None:
+    with pytest.raises(FailedPrecondition, match="cannot move"):
+        check_transition(JobState.JOB_STATE_RUNNING, JobState.JOB_STATE_PENDING)
+
+
+def test_every_state_is_active_or_terminal_but_not_both() -> None:
+    assert not ACTIVE_STATES & TERMINAL_STATES
+    assert set(JobState) == ACTIVE_STATES | TERMINAL_STATES | {JobState.JOB_STATE_UNKNOWN}
+    assert JobState.JOB_STATE_DONE.short == "Done"
+    assert JobState.JOB_STATE_RUNNING.short == "Running"
+
+
+def test_importance_orders_like_minimum_importance() -> None:
+    m = MessageImportance
+    assert m.JOB_MESSAGE_DEBUG < m.JOB_MESSAGE_DETAILED < m.JOB_MESSAGE_BASIC
+    assert m.JOB_MESSAGE_BASIC < m.JOB_MESSAGE_WARNING < m.JOB_MESSAGE_ERROR
+    assert m.parse("job_message_warning") is m.JOB_MESSAGE_WARNING
+    assert m.from_log_level(40) is m.JOB_MESSAGE_ERROR
+    with pytest.raises(ValueError):
+        m.parse("LOUD")
