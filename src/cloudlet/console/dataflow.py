@@ -144,13 +144,16 @@ def _job_info(job: dict[str, Any]) -> dict[str, Any]:
     sdk_options = env.get("sdkPipelineOptions") or {}
     options = sdk_options.get("options") or {}
     pools = env.get("workerPools") or []
-    workers = sum(int(p.get("numWorkers", 0) or 0) for p in pools) if pools else None
+    workers = sum(int(p.get("numWorkers", 0) or 0) for p in pools)
+    for key in ("num_workers", "direct_num_workers"):  # local runs say how many workers here
+        if not workers and options.get(key):
+            workers = int(options[key])
     temp = (
-        env.get("tempStoragePrefix") or options.get("temp_location") or options.get("tempLocation")
+        options.get("temp_location") or options.get("tempLocation") or env.get("tempStoragePrefix")
     )
     staging = options.get("staging_location") or options.get("stagingLocation")
     return {
-        "workers": workers if workers is not None else options.get("num_workers"),
+        "workers": workers or None,
         "temp": temp,
         "staging": staging,
         "options": jobgraph.hide_secrets(options),

@@ -116,6 +116,16 @@ def graph_nodes(job: Mapping[str, Any]) -> list[dict[str, Any]]:
     for node in nodes:  # a parent that is not itself a step is dropped (drawn top-level)
         if node["parent"] not in known:
             node["parent"] = ""
+    # A runner may wrap the whole pipeline in one root composite (the DataflowRunner's proto
+    # has `ref_AppliedPTransform_...`); its parts are the steps the user named.
+    while True:
+        roots = [n for n in nodes if not n["parent"]]
+        parts = [n for n in nodes if roots and n["parent"] == roots[0]["id"]]
+        if len(roots) != 1 or len(parts) < 2:
+            break
+        nodes.remove(roots[0])
+        for part in parts:
+            part["parent"] = ""
     has_children = {n["parent"] for n in nodes if n["parent"]}
     for node in nodes:
         node["composite"] = node["id"] in has_children
