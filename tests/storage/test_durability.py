@@ -60,7 +60,7 @@ def test_kill_mid_upload_then_restart(private_gateway: Gateway) -> None:
         )
     assert gw.proc is not None and gw.proc.poll() is not None  # really killed
 
-    gw.launch()
+    gw.launch(timeout=180)
     # An upload that replaces an existing object is killed half-way: the old bytes stay.
     with pytest.raises(httpx.HTTPError):
         api.post(
@@ -68,7 +68,7 @@ def test_kill_mid_upload_then_restart(private_gateway: Gateway) -> None:
             params={"uploadType": "media", "name": "replaced"},
             content=_killing_body(gw, os.urandom(16 * MiB), 8 * MiB),
         )
-    gw.launch()
+    gw.launch(timeout=180)
 
     # Every committed object reads back byte-identical, and no partial object exists.
     client = make_client(gw.url, project)

@@ -145,11 +145,13 @@ def _register() -> TyperGroup:
     from cloudlet.dataflow.cli import dataflow_app
     from cloudlet.iam.cli import iam_app
     from cloudlet.projects.cli import billing_app, projects_app, services_app
+    from cloudlet.storage.cli import storage_app
 
     app.add_typer(projects_app, name="projects")
     app.add_typer(services_app, name="services")
     app.add_typer(billing_app, name="billing")
     app.add_typer(app_app, name="app")
+    app.add_typer(storage_app, name="storage")
     app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
     register_gateway_commands(app)
