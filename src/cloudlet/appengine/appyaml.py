@@ -347,11 +347,25 @@ def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # Point at the problem, unless it is the end of the file (an unclosed bracket or
+        # quote): then the line to fix is where that construct started.
+        problem, context = exc.problem_mark, exc.context_mark
+        at_end = "<stream end>" in (exc.problem or "") or "end of stream" in (exc.problem or "")
+        mark = context if (at_end and context) else (problem or context)
         line = mark.line + 1 if mark else 0
-        what = exc.problem or exc.context or "invalid YAML"
+        what = exc.problem or "invalid YAML"
+        if exc.context:
+            started = f" at line {context.line + 1}" if context and context is not mark else ""
+            what = f"{what}, {exc.context}{started}"
         raise AppYamlError(
-            [Problem(filename, line, "", f"not valid YAML: {what}. Check indentation and colons")]
+            [
+                Problem(
+                    filename,
+                    line,
+                    "",
+                    f"not valid YAML ({what}). Check indentation, colons and brackets",
+                )
+            ]  # fmt: skip
         ) from None
     if root is None:
         raise AppYamlError(
