@@ -357,16 +357,8 @@ def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
         if exc.context:
             started = f" at line {context.line + 1}" if context and context is not mark else ""
             what = f"{what}, {exc.context}{started}"
-        raise AppYamlError(
-            [
-                Problem(
-                    filename,
-                    line,
-                    "",
-                    f"not valid YAML ({what}). Check indentation, colons and brackets",
-                )
-            ]  # fmt: skip
-        ) from None
+        message = f"not valid YAML ({what}). Check indentation, colons and brackets"
+        raise AppYamlError([Problem(filename, line, "", message)]) from None
     if root is None:
         raise AppYamlError(
             [
