@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.console.conftest import Tab, check_accessibility
+from tests.console.conftest import Tab, check_accessibility, screenshot
 
 
 def test_root_redirects_to_console(api: httpx.Client) -> None:
@@ -34,6 +34,7 @@ def test_create_project_from_the_ui(gateway, tab: Tab, api: httpx.Client, projec
     assert created["name"] == "From the console"
 
     page.goto(gateway.url + "/console")
+    screenshot(page, "home")
     row = page.locator(f"tr[data-project='{project_id}']")
     assert "storage" in row.inner_text()  # a default-enabled API
     assert "Not linked" in row.inner_text()
