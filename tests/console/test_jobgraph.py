@@ -108,3 +108,20 @@ def test_secret_looking_options_are_masked() -> None:
         "nested": {"client_secret": SECRET_MASK, "region": "us"},
         "auth_token": "",
     }
+
+
+def test_a_runner_root_wrapping_the_pipeline_is_unwrapped() -> None:
+    job = {
+        "steps": [
+            _step("s1", "ref_AppliedPTransform_1", "", []),
+            _step("s2", "Read", "ref_AppliedPTransform_1", ["a"]),
+            _step("s3", "Read/Impulse", "Read", ["b"]),
+            _step("s4", "Split words", "ref_AppliedPTransform_1", ["c"]),
+        ]
+    }
+    nodes = graph_nodes(job)
+    assert [(n["id"], n["parent"]) for n in nodes] == [
+        ("Read", ""),
+        ("Read/Impulse", "Read"),
+        ("Split words", ""),
+    ]
