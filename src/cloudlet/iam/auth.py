@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cloudlet.core.errors import Unauthenticated
 from cloudlet.core.settings import Settings
-from cloudlet.iam.keyring import keyring_for
-from cloudlet.iam.tokens import Principal, verify_bearer
+from cloudlet.iam.bearer import verify_bearer
+from cloudlet.iam.keyring import CacheMiss, keyring_for
+from cloudlet.iam.tokens import Principal
 
 __all__ = [
     "BearerAuthMiddleware",
@@ -149,9 +150,17 @@ class BearerAuthMiddleware:
         if host and _is_app_host(host, gateway.state.settings):
             await self.app(scope, receive, send)  # an App Engine app's own Authorization
             return
-        check = functools.partial(authenticate_token, gateway, token, host)
         try:
-            principal = await anyio.to_thread.run_sync(check)
+            try:  # a warm token is checked right here, on the event loop
+                principal = verify_bearer(
+                    keyring_for(gateway).cached(),
+                    token,
+                    own=own_hosts(gateway.state.settings, host),
+                    now=int(time.time()),
+                )
+            except CacheMiss:  # otherwise the keyring reads the database, off the loop
+                check = functools.partial(authenticate_token, gateway, token, host)
+                principal = await anyio.to_thread.run_sync(check)
         except Unauthenticated as exc:
             logger.info("rejected bearer token on %s %s: %s", scope.get("method"),
                         scope.get("path"), exc.message)  # fmt: skip
