@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from cloudlet.testing import Gateway
+from tests.appengine.apps import REQUIREMENTS
+from tests.conftest import make_cli
 from tests.console.conftest import Tab, check_accessibility, screenshot
 
 MAIN_PY = b"""import os
@@ -26,50 +26,29 @@ def index():
 """
 
 
-def _source() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in {
-            "app.yaml": b"runtime: python311\nenv_variables:\n  GREETING: hello\n",
-            "main.py": MAIN_PY,
-            "requirements.txt": b"flask\n",
-        }.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _deploy(api: httpx.Client, project: str, version: str, promote: bool) -> None:
-    build = api.post(
-        f"/api/v1/apps/{project}/services/default/versions",
-        params={"version": version, "promote": str(promote).lower()},
-        content=_source(),
-        headers={"content-type": "application/gzip"},
-    )
-    build.raise_for_status()
-    build_id = build.json()["id"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        state = api.get(f"/api/v1/apps/{project}/builds/{build_id}").json()
-        if state["done"]:
-            assert state["status"] == "SUCCESS", state["log"]
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"build of {version} did not finish: {state['log']}")
+APP_YAML = "runtime: python311\nenv_variables:\n  GREETING: hello\n"
 
 
 @pytest.fixture(scope="module")
-def app_project(gateway: Gateway) -> Iterator[str]:
-    """A project with two versions of the default service: v1 (all traffic) and v2."""
-    project = "console-ae-" + str(int(time.time()))[-6:]
+def app_project(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A project with two versions of the default service, deployed by the real CLI:
+    v1 (all traffic) and v2 (none)."""
+    work = tmp_path_factory.mktemp("console-app")
+    source = work / "app"
+    source.mkdir()
+    (source / "app.yaml").write_text(APP_YAML)
+    (source / "main.py").write_bytes(MAIN_PY)
+    (source / "requirements.txt").write_text(REQUIREMENTS)
+    cli = make_cli(gateway.url, work / "config")
+    project = "console-ae-" + uuid.uuid4().hex[:8]
+    cli("projects", "create", project, check=True)
+    cli("--project", project, "app", "create", "--region=us-central", check=True)
+    cli("--project", project, "services", "enable", "cloudbuild.googleapis.com", check=True)
+    cli("--project", project, "app", "deploy", str(source), "--version", "v1", check=True)
+    cli("--project", project, "app", "deploy", str(source), "--version", "v2", "--no-promote",
+        check=True)  # fmt: skip
+    yield project
     with httpx.Client(base_url=gateway.url, timeout=60) as api:
-        api.post("/api/v1/projects", json={"projectId": project}).raise_for_status()
-        api.post(f"/api/v1/projects/{project}/services/cloudbuild.googleapis.com:enable")
-        api.post("/api/v1/apps", json={"id": project, "locationId": "us-central"})
-        _deploy(api, project, "v1", promote=True)
-        _deploy(api, project, "v2", promote=False)
-        yield project
         api.delete(f"/api/v1/apps/{project}/services/default")
 
 
