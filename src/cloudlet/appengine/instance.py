@@ -204,6 +204,12 @@ class Instance:
             self.note(f"cannot start the entrypoint: {exc}")
             self.state = InstanceState.STOPPED
             self.exited.set()
+            if isinstance(exc, FileNotFoundError):
+                raise StartFailed(
+                    f"The entrypoint's program [{argv[0]}] is not installed in the app's "
+                    "environment: list it in requirements.txt (an app with an entrypoint must "
+                    "list gunicorn itself) or fix `entrypoint` in app.yaml."
+                ) from None
             raise StartFailed(
                 f"The entrypoint could not be started: {exc}. Check `entrypoint` in app.yaml."
             ) from None
