@@ -133,8 +133,10 @@ def main() -> None:
                 ngx_port = free_port()
                 conf = tmp / "nginx.conf"
                 conf.write_text(NGINX_CONF.format(dir=tmp, upstream=port, port=ngx_port))
-                ngx = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                quiet = subprocess.DEVNULL
+                ngx = subprocess.Popen(
+                    ["nginx", "-c", str(conf), "-g", "daemon off;"], stdout=quiet, stderr=quiet
+                )
                 try:
                     time.sleep(1)
                     results["nginx"] = wrk(f"http://127.0.0.1:{ngx_port}/time", opts.duration,
