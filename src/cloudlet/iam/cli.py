@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import base64
-import functools
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import typer
 
-from cloudlet.cli.context import ApiError, fail, state
+from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
 
 __all__ = ["iam_app"]
@@ -37,37 +35,10 @@ KEY_COLUMNS: list[Column] = [
     ("EXPIRES_AT", "validBeforeTime"),
     ("DISABLED", lambda r: bool(r.get("disabled"))),
 ]
-IAM_SERVICE = "iam.googleapis.com"
-T = TypeVar("T")
 
 
-def _with_iam_enabled(project: str, call: Callable[[], T]) -> T:
-    """Run an API call; if IAM is disabled, offer to enable it and retry, as gcloud does."""
-    try:
-        return call()
-    except ApiError as exc:
-        if not _service_disabled(exc) or state.quiet or not sys.stdin.isatty():
-            raise
-        answer = typer.confirm(
-            f"API [{IAM_SERVICE}] not enabled on project [{project}]. Would you like to enable "
-            "and retry?",
-            default=False,
-            err=True,
-        )
-        if not answer:
-            raise
-        state.gateway.post(f"/api/v1/projects/{project}/services/{IAM_SERVICE}:enable")
-        state.status(f"Enabled [{IAM_SERVICE}] on project [{project}].")
-        return call()
-
-
-def _service_disabled(exc: ApiError) -> bool:
-    details = exc.body.get("error", {}).get("details", []) if exc.body else []
-    return any(d.get("reason") == "SERVICE_DISABLED" for d in details if isinstance(d, dict))
-
-
-def _account_path(email: str) -> tuple[str, str]:
-    """(project, REST path) of an account named by email or uniqueId."""
+def _account_path(email: str) -> str:
+    """REST path of an account named by email or uniqueId."""
     from cloudlet.iam.naming import split_email
 
     parts = split_email(email)
@@ -80,7 +51,7 @@ def _account_path(email: str) -> tuple[str, str]:
             f"[{email}] is not a service account email. Give the full email, such as "
             f"{email}@PROJECT.iam.gserviceaccount.com (see: cloudlet iam service-accounts list)."
         )
-    return project, f"/api/v1/projects/{project}/serviceAccounts/{quote(email, safe='@')}"
+    return f"/api/v1/projects/{project}/serviceAccounts/{quote(email, safe='@')}"
 
 
 def _confirm(message: str) -> None:
@@ -114,10 +85,7 @@ def accounts_create(
         body["serviceAccount"]["displayName"] = display_name
     if description is not None:
         body["serviceAccount"]["description"] = description
-    account = _with_iam_enabled(
-        project,
-        lambda: state.gateway.post(f"/api/v1/projects/{project}/serviceAccounts", json=body),
-    )
+    account = state.gateway.post(f"/api/v1/projects/{project}/serviceAccounts", json=body)
     state.status(f"Created service account [{name}].")
     if state.format:
         emit(account, state.format)
@@ -131,12 +99,7 @@ def accounts_list() -> None:
     token = ""
     while True:
         params = {"pageToken": token} if token else {}
-        page = _with_iam_enabled(
-            project,
-            functools.partial(
-                state.gateway.get, f"/api/v1/projects/{project}/serviceAccounts", params=params
-            ),
-        )
+        page = state.gateway.get(f"/api/v1/projects/{project}/serviceAccounts", params=params)
         accounts.extend(page.get("accounts", []))
         token = page.get("nextPageToken", "")
         if not token:
@@ -147,33 +110,33 @@ def accounts_list() -> None:
 @accounts_app.command("describe")
 def accounts_describe(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Show a service account (by email)."""
-    project, path = _account_path(email)
-    emit(_with_iam_enabled(project, lambda: state.gateway.get(path)), state.format,
+    path = _account_path(email)
+    emit(state.gateway.get(path), state.format,
          default="yaml")  # fmt: skip
 
 
 @accounts_app.command("delete")
 def accounts_delete(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Delete a service account; its keys and tokens stop working at once."""
-    project, path = _account_path(email)
+    path = _account_path(email)
     _confirm(f"You are about to delete service account [{email}].")
-    _with_iam_enabled(project, lambda: state.gateway.delete(path))
+    state.gateway.delete(path)
     state.status(f"deleted service account [{email}]")
 
 
 @accounts_app.command("disable")
 def accounts_disable(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Disable a service account: its keys and tokens are refused until it is enabled."""
-    project, path = _account_path(email)
-    _with_iam_enabled(project, lambda: state.gateway.post(path + ":disable"))
+    path = _account_path(email)
+    state.gateway.post(path + ":disable")
     state.status(f"Disabled service account [{email}].")
 
 
 @accounts_app.command("enable")
 def accounts_enable(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Enable a disabled service account."""
-    project, path = _account_path(email)
-    _with_iam_enabled(project, lambda: state.gateway.post(path + ":enable"))
+    path = _account_path(email)
+    state.gateway.post(path + ":enable")
     state.status(f"Enabled service account [{email}].")
 
 
@@ -190,10 +153,10 @@ def keys_create(
     iam_account: str = IamAccount,
 ) -> None:
     """Create a key and write Google's JSON key file; its token_uri points at this gateway."""
-    project, path = _account_path(iam_account)
+    path = _account_path(iam_account)
     if output_file.is_dir():
         fail(f"[{output_file}] is a directory. Give a file name, such as key.json.")
-    key = _with_iam_enabled(project, lambda: state.gateway.post(path + "/keys", json={}))
+    key = state.gateway.post(path + "/keys", json={})
     data = base64.b64decode(key["privateKeyData"])
     _write_private(output_file, data)
     key_id = key["name"].rsplit("/", 1)[-1]
@@ -225,8 +188,8 @@ def _write_private(path: Path, data: bytes) -> None:
 @keys_app.command("list")
 def keys_list(iam_account: str = IamAccount) -> None:
     """List a service account's keys."""
-    project, path = _account_path(iam_account)
-    data = _with_iam_enabled(project, lambda: state.gateway.get(path + "/keys"))
+    path = _account_path(iam_account)
+    data = state.gateway.get(path + "/keys")
     emit(data.get("keys", []), state.format, KEY_COLUMNS)
 
 
@@ -236,7 +199,7 @@ def keys_delete(
     iam_account: str = IamAccount,
 ) -> None:
     """Delete a key; tokens obtained with it stop working at once."""
-    project, path = _account_path(iam_account)
+    path = _account_path(iam_account)
     _confirm(f"You are about to delete key [{key_id}] for service account [{iam_account}].")
-    _with_iam_enabled(project, lambda: state.gateway.delete(f"{path}/keys/{key_id}"))
+    state.gateway.delete(f"{path}/keys/{key_id}")
     state.status(f"deleted key [{key_id}] for service account [{iam_account}]")

@@ -1,0 +1,77 @@
+"""At a terminal, the CLI offers to enable a disabled API and retry, as gcloud does."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import time
+
+from tests.conftest import CLOUDLET, CliRunner
+
+
+def _run_in_pty(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run the real executable with a pseudo-terminal as stdin; answer its first prompt."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        if not answered and b"enable and retry" in output:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(30)
+    os.close(master)
+    return proc.returncode, output.decode(errors="replace")
+
+
+def _env(cli_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
+    env.update(cli_env)
+    return env
+
+
+def test_yes_enables_and_retries(cli: CliRunner, gateway, tmp_path, project_id: str) -> None:
+    cli("projects", "create", project_id, check=True)
+    env = _env({"CLOUDLET_API_URL": gateway.url, "CLOUDLET_CONFIG": str(tmp_path / "config")})
+    code, out = _run_in_pty(
+        [CLOUDLET, "iam", "service-accounts", "list", "--project", project_id], env, "y"
+    )
+    assert code == 0, out
+    assert f"API [iam.googleapis.com] not enabled on project [{project_id}]" in out
+    enabled = cli("services", "list", "--project", project_id, check=True).stdout
+    assert "iam.googleapis.com" in enabled
+
+
+def test_no_keeps_the_error_and_changes_nothing(cli: CliRunner, gateway, tmp_path,
+                                                project_id: str) -> None:  # fmt: skip
+    cli("projects", "create", project_id, check=True)
+    env = _env({"CLOUDLET_API_URL": gateway.url, "CLOUDLET_CONFIG": str(tmp_path / "config")})
+    code, out = _run_in_pty(
+        [CLOUDLET, "iam", "service-accounts", "list", "--project", project_id], env, "n"
+    )
+    assert code == 1
+    assert "cloudlet services enable iam.googleapis.com" in out
+    assert "iam.googleapis.com" not in cli("services", "list", "--project", project_id).stdout
+
+
+def test_scripts_are_never_prompted(cli: CliRunner, project_id: str) -> None:
+    cli("projects", "create", project_id, check=True)
+    result = cli("iam", "service-accounts", "list", "--project", project_id)
+    assert result.returncode == 1
+    assert "enable and retry" not in result.stderr
+    assert "SERVICE_DISABLED" not in result.stderr  # the message, not the code, is for people
+    assert "cloudlet services enable iam.googleapis.com" in result.stderr
