@@ -56,6 +56,15 @@ def slow():
     return "slept"
 
 
+HOARD = []
+
+
+@app.route("/eat")
+def eat():
+    HOARD.append(b"x" * (int(request.args["mb"]) << 20))  # resident, not lazily mapped
+    return "ate"
+
+
 @app.route("/crash")
 def crash():
     sys.stdout.flush()

@@ -158,3 +158,19 @@ def test_crash_restarts_then_a_crash_loop_marks_the_version_unhealthy(
     marker.unlink()
     serving.cli("app", "versions", "start", "c1", "--service", "crashy", check=True)
     wait_for(lambda: serving.get("/", host).status_code == 200)
+
+
+def test_instance_over_its_memory_limit_is_restarted_with_app_engines_message(
+    serving: Serving,
+) -> None:
+    src = write_app(serving.tmp / "hungry", "runtime: python311\nservice: hungry\n")
+    serving.cli("app", "deploy", str(src), "--version", "h1", check=True)
+    host = f"hungry-dot-{serving.project}.localhost"
+    first = serving.get("/env", host).json()["GAE_INSTANCE"]
+    assert serving.get("/eat?mb=450", host).status_code == 200  # F1 allows 384 MB
+    second = wait_for(lambda: (r := serving.get("/env", host)).status_code == 200
+                      and r.json()["GAE_INSTANCE"] != first and r.json()["GAE_INSTANCE"])  # fmt: skip
+    assert second
+    logs = serving.cli("app", "logs", "read", "-s", "hungry", check=True).stdout
+    assert "Exceeded hard memory limit of 384 MB with" in logs
+    assert "Consider setting a larger instance class in app.yaml." in logs
