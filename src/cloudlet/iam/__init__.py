@@ -5,7 +5,10 @@ For other subsystems:
 - `authenticate(request)` / `PrincipalDep`: the caller's `Principal`, or None when anonymous;
 - `require_principal`: a dependency that fails with 401 when there are no credentials;
 - `authenticate_token(app, token)`: the same check for front doors other than HTTP (gRPC);
-- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`.
+- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`;
+- `service_account_credentials(app, email)` + `write_credentials_file(path, doc)`: a
+  credentials file acting as a service account for a process the gateway runs (job workers),
+  to pass as GOOGLE_APPLICATION_CREDENTIALS.
 
 Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
         authenticate_token,
         require_principal,
     )
+    from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
     from cloudlet.iam.tokens import Principal
 
@@ -35,8 +39,10 @@ __all__ = [
     "authenticate_token",
     "check_account_id",
     "require_principal",
+    "service_account_credentials",
     "service_account_email",
     "split_email",
+    "write_credentials_file",
 ]
 
 _HOME = {
@@ -49,6 +55,8 @@ _HOME = {
     "service_account_email": "naming",
     "split_email": "naming",
     "Principal": "tokens",
+    "service_account_credentials": "credentials",
+    "write_credentials_file": "credentials",
 }
 
 

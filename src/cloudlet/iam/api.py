@@ -24,7 +24,7 @@ from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound, Unauthenticated
 from cloudlet.iam import service
 from cloudlet.iam.auth import authenticate, authenticate_token, own_hosts
-from cloudlet.iam.grant import exchange_assertion
+from cloudlet.iam.grant import exchange_assertion, exchange_refresh_token
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.models import ServiceAccount, ServiceAccountKey
 from cloudlet.iam.tokens import JWT_BEARER, OAuthError
@@ -241,7 +241,10 @@ def x509_certs(email: str, session: DbSession) -> dict[str, str]:
 
 @router.post("/token", summary="OAuth 2.0 token endpoint (JWT-bearer grant)")
 async def token(request: Request) -> JSONResponse:
-    """Exchange a signed JWT (RFC 7523) for an access token, as oauth2.googleapis.com does."""
+    """Exchange a signed JWT (RFC 7523) for an access token, as oauth2.googleapis.com does.
+
+    Also takes the refresh-token grant of worker credentials (see cloudlet.iam.credentials).
+    """
     raw = await request.body()
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
@@ -253,20 +256,33 @@ async def token(request: Request) -> JSONResponse:
         return _oauth_error(OAuthError("invalid_request", "The request body must be "
                                        "application/x-www-form-urlencoded."))  # fmt: skip
     grant_type = form.get("grant_type", "")
-    if grant_type != JWT_BEARER:
-        error = "invalid_request" if not grant_type else "unsupported_grant_type"
-        message = f"Invalid grant_type: {grant_type}. cloudlet supports {JWT_BEARER}."
-        return _oauth_error(OAuthError(error, message))
-    assertion = form.get("assertion", "")
-    if not assertion:
-        message = "Missing required parameter: assertion (the signed JWT)."
-        return _oauth_error(OAuthError("invalid_request", message))
     keyring = keyring_for(request.app)
-    own = own_hosts(request.app.state.settings, request.headers.get("host"))
+    now = int(time.time())
     try:
-        grant = await run_in_threadpool(
-            exchange_assertion, keyring, assertion, own=own, now=int(time.time())
-        )
+        if grant_type == JWT_BEARER:
+            assertion = form.get("assertion", "")
+            if not assertion:
+                message = "Missing required parameter: assertion (the signed JWT)."
+                raise OAuthError("invalid_request", message)
+            own = own_hosts(request.app.state.settings, request.headers.get("host"))
+            grant = await run_in_threadpool(
+                exchange_assertion, keyring, assertion, own=own, now=now
+            )
+        elif grant_type == "refresh_token":
+            refresh_token = form.get("refresh_token", "")
+            if not refresh_token:
+                raise OAuthError("invalid_request", "Missing required parameter: refresh_token.")
+            scopes = tuple(form.get("scope", "").split())
+            grant = await run_in_threadpool(
+                exchange_refresh_token, keyring, refresh_token, scopes, now=now
+            )
+        else:
+            error = "invalid_request" if not grant_type else "unsupported_grant_type"
+            message = (
+                f"Invalid grant_type: {grant_type}. cloudlet supports {JWT_BEARER} (key files) "
+                "and refresh_token (worker credentials)."
+            )
+            raise OAuthError(error, message)
     except OAuthError as exc:
         return _oauth_error(exc)
     return JSONResponse(

@@ -70,6 +70,8 @@ def _verify_access_token(source: KeySource, token: str, now: int) -> Principal:
             "the access token is not one this gateway issued (bad signature or malformed)",
             "Get a new token from this gateway's /token endpoint with a key file it issued.",
         ) from None
+    if claims.get("typ") == "refresh":
+        raise _reject("a refresh token is not an access token", "Exchange it at /token first.")
     exp = int_claim(claims, "exp") or 0
     if exp <= now - SKEW:
         raise _reject(
@@ -77,8 +79,34 @@ def _verify_access_token(source: KeySource, token: str, now: int) -> Principal:
             "Refresh the credentials (google-auth does so by itself) to get a new one.",
             reason="ACCESS_TOKEN_EXPIRED",
         )
-    return _principal_for_key(
-        source, str(claims["key"]), str(claims["sub"]), "access_token", scopes_of(claims), exp
+    email, kid = str(claims["sub"]), str(claims["key"])
+    if not kid:  # worker credentials: no key backs them, only the account
+        return _principal_for_account(source, email, scopes_of(claims), exp)
+    return _principal_for_key(source, kid, email, "access_token", scopes_of(claims), exp)
+
+
+def _principal_for_account(
+    source: KeySource, email: str, scopes: tuple[str, ...], exp: int
+) -> Principal:
+    account = source.account(email)
+    if account is None:
+        raise _reject(
+            f"service account [{email}] no longer exists",
+            "Run the job (or get credentials) as an account that exists.",
+        )
+    if account.disabled:
+        raise _reject(
+            f"service account [{email}] is disabled",
+            f"Enable it with: cloudlet iam service-accounts enable {email}",
+        )
+    return Principal(
+        email=account.email,
+        project_id=account.project_id,
+        unique_id=account.unique_id,
+        key_id="",
+        via="access_token",
+        scopes=scopes,
+        expires_at=exp,
     )
 
 

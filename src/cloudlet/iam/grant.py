@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import jwt
+
 from cloudlet.iam.tokens import (
     ACCESS_TOKEN_TTL,
+    ISSUER,
+    REFRESH_TOKEN_PREFIX,
     KeyRecord,
     KeySource,
     OAuthError,
@@ -25,7 +29,7 @@ from cloudlet.iam.tokens import (
     verify_signature,
 )
 
-__all__ = ["exchange_assertion"]
+__all__ = ["exchange_assertion", "exchange_refresh_token"]
 
 
 def _grant_key(source: KeySource, header: dict[str, Any], claims: dict[str, Any],
@@ -112,6 +116,46 @@ def exchange_assertion(
         key_id=record.key_id,
         via="access_token",
         scopes=scopes_of(claims),
+        expires_at=now + ACCESS_TOKEN_TTL,
+    )
+    token = issue_access_token(source.secret(), principal, now)
+    return TokenGrant(token, ACCESS_TOKEN_TTL, principal)
+
+
+def exchange_refresh_token(
+    source: KeySource, refresh_token: str, scopes: tuple[str, ...], *, now: int
+) -> TokenGrant:
+    """The refresh-token grant (RFC 6749 §6) for worker credentials (see credentials.py)."""
+    revoked = OAuthError("invalid_grant", "Token has been expired or revoked.")
+    if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
+        raise revoked
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            refresh_token[len(REFRESH_TOKEN_PREFIX) :],
+            key=source.secret(),
+            algorithms=["HS256"],
+            issuer=ISSUER,
+            options={"require": ["exp", "sub", "typ"]},
+        )
+    except jwt.InvalidTokenError:
+        raise revoked from None
+    if claims.get("typ") != "refresh":
+        raise revoked
+    email = str(claims["sub"])
+    account = source.account(email)
+    if account is None:
+        raise OAuthError("invalid_grant", f"Invalid grant: account not found. Service account "
+                         f"[{email}] was deleted.")  # fmt: skip
+    if account.disabled:
+        raise OAuthError("invalid_grant", f"Invalid grant: account disabled. Enable [{email}] "
+                         "first.")  # fmt: skip
+    principal = Principal(
+        email=account.email,
+        project_id=account.project_id,
+        unique_id=account.unique_id,
+        key_id="",
+        via="access_token",
+        scopes=scopes or scopes_of(claims),  # the grant's own scope, else the token's
         expires_at=now + ACCESS_TOKEN_TTL,
     )
     token = issue_access_token(source.secret(), principal, now)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from cloudlet.core.db import Database, utcnow
 from cloudlet.iam.keys import load_public_key
 from cloudlet.iam.models import IamSecret, ServiceAccount, ServiceAccountKey
-from cloudlet.iam.tokens import KeyRecord
+from cloudlet.iam.tokens import AccountRecord, KeyRecord
 
 __all__ = ["CacheMiss", "Keyring", "keyring_for"]
 
@@ -36,13 +36,15 @@ class Keyring:
         self._db = db
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[float, KeyRecord]] = {}
+        self._accounts: dict[str, tuple[float, AccountRecord]] = {}
         self._projects: dict[str, float] = {}
         self._secret: bytes | None = None
 
     def clear(self) -> None:
-        """Forget every cached key (call after deleting or disabling keys or accounts)."""
+        """Forget every cached key and account (after deleting or disabling keys or accounts)."""
         with self._lock:
             self._keys.clear()
+            self._accounts.clear()
 
     @staticmethod
     def _record(account: ServiceAccount, key: ServiceAccountKey) -> KeyRecord:
@@ -78,6 +80,24 @@ class Keyring:
         if record is not None:
             with self._lock:
                 self._keys[key_id] = (now + _TTL, record)
+        return record
+
+    def account(self, email: str) -> AccountRecord | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._accounts.get(email)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._db.session() as session:
+            row = session.get(ServiceAccount, email)
+            record = (
+                None
+                if row is None
+                else AccountRecord(row.email, row.project_id, row.unique_id, row.disabled)
+            )
+        if record is not None:
+            with self._lock:
+                self._accounts[email] = (now + _TTL, record)
         return record
 
     def account_keys(self, email: str) -> list[KeyRecord] | None:
@@ -138,6 +158,12 @@ class _CachedKeys:
         hit = self._ring._keys.get(key_id)
         if hit is None or hit[0] <= time.monotonic():
             raise CacheMiss(key_id)
+        return hit[1]
+
+    def account(self, email: str) -> AccountRecord | None:
+        hit = self._ring._accounts.get(email)
+        if hit is None or hit[0] <= time.monotonic():
+            raise CacheMiss(email)
         return hit[1]
 
     def account_keys(self, email: str) -> list[KeyRecord] | None:

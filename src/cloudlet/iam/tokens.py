@@ -31,7 +31,9 @@ __all__ = [
     "ACCESS_TOKEN_TTL",
     "ISSUER",
     "JWT_BEARER",
+    "REFRESH_TOKEN_PREFIX",
     "SKEW",
+    "AccountRecord",
     "KeyRecord",
     "KeySource",
     "OAuthError",
@@ -41,6 +43,7 @@ __all__ = [
     "int_claim",
     "is_own_url",
     "issue_access_token",
+    "issue_refresh_token",
     "lifetime_ok",
     "scopes_of",
     "token_audience_ok",
@@ -51,6 +54,8 @@ __all__ = [
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACCESS_TOKEN_PREFIX = "ya29.cloudlet."
+# Google's refresh tokens start with "1//"; ours are HS256 JWTs like our access tokens.
+REFRESH_TOKEN_PREFIX = "1//cloudlet."
 ACCESS_TOKEN_TTL = 3600
 # Google accepts assertions that live at most an hour; allow this much clock skew around it.
 MAX_ASSERTION_LIFETIME = 3600
@@ -80,8 +85,18 @@ class KeyRecord:
     disabled: bool  # the key or its account is disabled
 
 
+@dataclass(frozen=True)
+class AccountRecord:
+    email: str
+    project_id: str
+    unique_id: str
+    disabled: bool
+
+
 class KeySource(Protocol):
     def key(self, key_id: str) -> KeyRecord | None: ...
+
+    def account(self, email: str) -> AccountRecord | None: ...
 
     def account_keys(self, email: str) -> list[KeyRecord] | None:
         """The keys of an account, or None when there is no such account."""
@@ -99,7 +114,7 @@ class Principal:
     email: str
     project_id: str
     unique_id: str
-    key_id: str
+    key_id: str  # empty for worker credentials, which no key backs
     via: str  # "access_token" or "self_signed_jwt"
     scopes: tuple[str, ...] = ()
     expires_at: int = 0
@@ -264,3 +279,20 @@ def issue_access_token(secret: bytes, principal: Principal, now: int) -> str:
         "jti": secrets.token_hex(8),
     }
     return ACCESS_TOKEN_PREFIX + jwt.encode(claims, secret, algorithm="HS256")
+
+
+def issue_refresh_token(
+    secret: bytes, account: AccountRecord, now: int, lifetime: int, scopes: tuple[str, ...]
+) -> str:
+    """A refresh token for worker credentials: it names the account and expires by itself."""
+    claims = {
+        "iss": ISSUER,
+        "typ": "refresh",
+        "sub": account.email,
+        "azp": account.unique_id,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_hex(8),
+    }
+    return REFRESH_TOKEN_PREFIX + jwt.encode(claims, secret, algorithm="HS256")

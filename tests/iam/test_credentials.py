@@ -1,0 +1,92 @@
+"""Worker credentials: an `authorized_user` file acting as a service account, no key needed."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import google.auth
+import google.auth.transport.requests
+import httpx
+import pytest
+from google.auth.exceptions import OAuthError, RefreshError
+from google.auth.transport.requests import AuthorizedSession
+
+from cloudlet.core.db import open_database
+from cloudlet.core.errors import NotFound
+from cloudlet.core.settings import Settings
+from cloudlet.iam import service_account_credentials, write_credentials_file
+from cloudlet.testing import Gateway
+from tests.iam.conftest import KeyFile
+
+
+@pytest.fixture
+def gateway_view(gateway: Gateway) -> Iterator[Any]:
+    """The gateway's own metadata store and settings, as the job supervisor sees them."""
+    db = open_database(gateway.database_url, gateway.data_dir / "cloudlet.db", migrate=False)
+    try:
+        yield SimpleNamespace(state=SimpleNamespace(db=db, settings=Settings(port=gateway.port)))
+    finally:
+        db.dispose()
+
+
+def test_worker_credentials_act_as_the_account(
+    monkeypatch: pytest.MonkeyPatch,
+    gateway: Gateway,
+    gateway_view: Any,
+    api: httpx.Client,
+    key_file: KeyFile,
+    iam_project: str,
+    tmp_path: Path,
+) -> None:
+    keys_before = api.get(
+        f"/api/v1/projects/{iam_project}/serviceAccounts/{key_file.email}/keys"
+    ).json()
+    document = service_account_credentials(gateway_view, key_file.email)
+    assert document["type"] == "external_account_authorized_user"
+    assert document["token_url"] == f"{gateway.url}/token"
+    path = write_credentials_file(tmp_path / "credentials.json", document)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    session = AuthorizedSession(credentials)
+    info = session.get(f"{gateway.url}/tokeninfo").json()
+    assert info["email"] == key_file.email
+    assert info["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+    # No key was made for it.
+    assert (
+        api.get(f"/api/v1/projects/{iam_project}/serviceAccounts/{key_file.email}/keys").json()
+        == keys_before
+    )
+
+    # Disabling the account stops both the access token and the refresh token.
+    account = f"/api/v1/projects/{iam_project}/serviceAccounts/{key_file.email}"
+    api.post(f"{account}:disable").raise_for_status()
+    token = credentials.token
+    assert (
+        api.get("/api/v1/status", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
+    with pytest.raises((RefreshError, OAuthError), match="invalid_grant"):
+        credentials.refresh(google.auth.transport.requests.Request())
+
+
+def test_refresh_tokens_must_be_ours(api: httpx.Client) -> None:
+    for refresh_token in ("1//0gGoogleRefreshToken", "1//cloudlet.forged.token.x", ""):
+        response = api.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                  "client_id": "x", "client_secret": "y"},
+        )  # fmt: skip
+        assert response.status_code == 400
+        assert response.json()["error"] in ("invalid_grant", "invalid_request")
+
+
+def test_unknown_account_gets_no_credentials(gateway_view: Any, iam_project: str) -> None:
+    with pytest.raises(NotFound, match="does not exist"):
+        service_account_credentials(
+            gateway_view, f"nobody-here@{iam_project}.iam.gserviceaccount.com"
+        )
