@@ -26,6 +26,9 @@ class Reporter(Protocol):
     def message(self, importance: str, text: str) -> None:
         """A job message at a JOB_MESSAGE_* importance."""
 
+    def abort(self, text: str) -> None:
+        """The engine cannot go on (e.g. an SDK worker died): fail the job and end now."""
+
 
 @dataclass(frozen=True)
 class EngineRun:

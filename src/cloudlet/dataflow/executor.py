@@ -46,6 +46,12 @@ class FileReporter:
             self.files.messages, {"time": now_rfc3339(), "importance": importance, "text": text}
         )
 
+    def abort(self, text: str) -> None:
+        self.message("JOB_MESSAGE_ERROR", text)
+        write_json(self.files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        logging.shutdown()
+        os._exit(1)  # the supervisor stops whatever is left of the process group
+
 
 class _MessageHandler(logging.Handler):
     def __init__(self, reporter: FileReporter) -> None:

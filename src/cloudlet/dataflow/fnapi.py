@@ -143,13 +143,41 @@ def _live_progress(live: _LiveCounts) -> Iterator[None]:
 
 
 def _options_struct(options: Mapping[str, Any]) -> Any:
+    """Options for the SDK workers. Numbers go as strings: a Struct holds only doubles, and the
+    worker's argparse rejects "600.0" for an int option."""
     from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 
     struct = struct_pb2.Struct()
     for name, value in options.items():
-        if value is not None:
-            struct.update({f"beam:option:{name}:v1": value})
+        if value is None:
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = str(int(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        struct.update({f"beam:option:{name}:v1": value})
     return struct
+
+
+@contextlib.contextmanager
+def _abort_on_worker_death(reporter: Reporter) -> Iterator[None]:
+    """FnApiRunner waits forever when an SDK worker process dies; fail the job instead."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        thread = args.thread.name if args.thread else ""
+        if thread.startswith("run_worker"):
+            reporter.abort(
+                f"An SDK worker process died: {args.exc_value}. Its output is in the job's "
+                "executor.log; fix the pipeline options or dependencies and resubmit."
+            )
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 class FnApiEngine:
@@ -165,7 +193,13 @@ class FnApiEngine:
         command = f"{shlex.quote(str(job.python))} -m apache_beam.runners.worker.sdk_worker_main"
         pipeline = job.pipeline
         rewrite_environments(pipeline, command)
-        submitted = {k: v for k, v in job.options.items() if v is not None}
+        # Options travel as protobuf Structs, whose numbers are all doubles: give integral
+        # ones back their int type, or argparse rejects "--direct_runner_bundle_repeat=0.0".
+        submitted = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v
+            for k, v in job.options.items()
+            if v is not None
+        }
         known = dict(submitted)
         known.update(direct_num_workers=job.workers, direct_running_mode="multi_processing")
         options = PipelineOptions.from_dictionary(  # type: ignore[no-untyped-call]
@@ -191,7 +225,7 @@ class FnApiEngine:
         reporting.start()
         started = time.monotonic()
         try:
-            with _live_progress(live):
+            with _live_progress(live), _abort_on_worker_death(reporter):
                 result = runner.run_via_runner_api(pipeline, options)
                 result.wait_until_finish()  # type: ignore[no-untyped-call]
         finally:

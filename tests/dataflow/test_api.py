@@ -1,0 +1,123 @@
+"""The v1b3 REST API's answers to bad input, duplicates, tampering and cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import apache_beam as beam
+import httpx
+import pytest
+
+from tests.dataflow.helpers import make_project, wait_for
+
+
+def _pipeline_bytes() -> bytes:
+    p = beam.Pipeline(runner="FnApiRunner")
+    _ = p | "Numbers" >> beam.Create(list(range(10))) | "Double" >> beam.Map(lambda x: x * 2)
+    return bytes(p.to_runner_api().SerializeToString())
+
+
+def _stage(api: httpx.Client, project: str, data: bytes) -> str:
+    bucket = f"stage-{uuid.uuid4().hex[:10]}"
+    api.post(f"/api/v1/projects/{project}/services/storage.googleapis.com:enable")
+    api.post("/storage/v1/b", params={"project": project}, json={"name": bucket}).raise_for_status()
+    api.post(
+        f"/upload/storage/v1/b/{bucket}/o",
+        params={"uploadType": "media", "name": "staging/pipeline.pb"},
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    ).raise_for_status()
+    return f"gs://{bucket}/staging/pipeline.pb"
+
+
+def _job_body(name: str, url: str, digest: str, request_id: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "JOB_TYPE_BATCH",
+        "clientRequestId": request_id,
+        "environment": {
+            "sdkPipelineOptions": {
+                "options": {"pipelineUrl": url, "pipelineProtoHash": digest, "job_name": name}
+            }
+        },
+    }
+
+
+def test_dataflow_api_must_be_enabled(api: httpx.Client, project_id: str) -> None:
+    make_project(api, project_id, enable=False)
+    r = api.get(f"/v1b3/projects/{project_id}/locations/us-central1/jobs")
+    assert r.status_code == 403
+    error = r.json()["error"]
+    assert error["errors"][0]["reason"] == "SERVICE_DISABLED"
+    assert "cloudlet services enable dataflow.googleapis.com" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/jobs", {"filter": "SOMETIMES"}, 400),
+        ("/jobs/2026-01-01_00_00_00-1", {}, 404),
+    ],
+)
+def test_bad_list_and_get_requests(
+    api: httpx.Client, project_id: str, path: str, params: dict[str, str], status: int
+) -> None:
+    make_project(api, project_id)
+    r = api.get(f"/v1b3/projects/{project_id}/locations/us-central1{path}", params=params)
+    assert r.status_code == status
+    assert r.json()["error"]["message"]
+
+
+def test_create_rejects_tampering_and_duplicates_then_cancels(
+    api: httpx.Client, project_id: str
+) -> None:
+    make_project(api, project_id)
+    base = f"/v1b3/projects/{project_id}/locations/us-central1/jobs"
+    data = _pipeline_bytes()
+    url = _stage(api, project_id, data)
+
+    # A pipeline.pb changed after staging no longer matches its hash: rejected, nothing made.
+    tampered = api.post(
+        base, json=_job_body("dup-job", url, hashlib.sha256(b"x").hexdigest(), "r0")
+    )
+    assert tampered.status_code == 400
+    assert "pipelineProtoHash" in tampered.json()["error"]["message"]
+    missing = api.post(base, json={"name": "no-url"})
+    assert missing.status_code == 400
+    bad_name = api.post(
+        base, json=_job_body("Bad_Name", url, hashlib.sha256(data).hexdigest(), "r")
+    )
+    assert bad_name.status_code == 400 and "job name" in bad_name.json()["error"]["message"]
+    assert api.get(base).json()["jobs"] == []
+
+    digest = hashlib.sha256(data).hexdigest()
+    created = api.post(base, json=_job_body("dup-job", url, digest, "r1"))
+    assert created.status_code == 200, created.text
+    job = created.json()
+    assert job["clientRequestId"] == "r1" and job["currentState"] == "JOB_STATE_PENDING"
+    # The same request again (a client retry) is the same job; another one is a conflict.
+    assert api.post(base, json=_job_body("dup-job", url, digest, "r1")).json()["id"] == job["id"]
+    dup = api.post(base, json=_job_body("dup-job", url, digest, "r2"))
+    assert dup.status_code == 409 and dup.json()["error"]["status"] == "ALREADY_EXISTS"
+
+    drain = api.put(f"{base}/{job['id']}", json={"requestedState": "JOB_STATE_DRAINED"})
+    assert drain.status_code == 400 and "streaming" in drain.json()["error"]["message"]
+    cancel = api.put(f"{base}/{job['id']}", json={"requestedState": "JOB_STATE_CANCELLED"})
+    assert cancel.status_code == 200
+    final = wait_for(
+        lambda: (
+            (j := api.get(f"{base}/{job['id']}").json())["currentState"] == "JOB_STATE_CANCELLED"
+            and j
+        ),
+        what="CANCELLED",
+    )
+    assert final["requestedState"] == "JOB_STATE_CANCELLED"
+    listed = api.get(base, params={"filter": "TERMINATED"}).json()["jobs"]
+    assert [j["id"] for j in listed] == [job["id"]]
+    assert api.get(base, params={"filter": "ACTIVE"}).json()["jobs"] == []
+    page = api.get(f"{base}/{job['id']}/messages", params={"pageSize": 1}).json()
+    assert len(page["jobMessages"]) == 1 and page["nextPageToken"]
+    bad = api.get(f"{base}/{job['id']}/messages", params={"minimumImportance": "LOUD"})
+    assert bad.status_code == 400

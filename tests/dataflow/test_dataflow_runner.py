@@ -1,0 +1,75 @@
+"""The seed's Dataflow flow: CLI setup, a service-account key, and the stock DataflowRunner."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from cloudlet.testing import Gateway
+from tests.conftest import CliRunner
+from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline
+
+TEXT = "The cat sat on the mat.\nThe dog's bone; the cat's toy!\n" * 20
+
+
+def test_seed_wordcount_through_dataflow_runner(
+    gateway: Gateway, api: httpx.Client, cli: CliRunner, project_id: str, tmp_path: Path
+) -> None:
+    bucket = f"wc-{project_id}"
+    cli("projects", "create", project_id, check=True)
+    for service in ("dataflow", "storage", "iam"):
+        cli("services", "enable", f"{service}.googleapis.com", "--project", project_id,
+            check=True)  # fmt: skip
+    cli("storage", "buckets", "create", f"gs://{bucket}", "--project", project_id, check=True)
+    cli("iam", "service-accounts", "create", "wordcount", "--project", project_id, check=True)
+    key = tmp_path / "key.json"
+    cli("iam", "service-accounts", "keys", "create", str(key), "--iam-account",
+        f"wordcount@{project_id}.iam.gserviceaccount.com", "--project", project_id,
+        check=True)  # fmt: skip
+    sample = tmp_path / "sample.txt"
+    sample.write_text(TEXT)
+    cli("storage", "cp", str(sample), f"gs://{bucket}/input/sample.txt", "--project", project_id,
+        check=True)  # fmt: skip
+
+    endpoint = f"http://localhost:{gateway.port}"  # Beam wants "localhost" in the endpoint
+    result = run_pipeline(
+        "wordcount.py",
+        [
+            "--input", f"gs://{bucket}/input/sample.txt",
+            "--output", f"gs://{bucket}/output/results",
+            "--runner", "DataflowRunner",
+            "--dataflow_endpoint", endpoint,
+            "--project", project_id,
+            "--region", "us-central1",
+            "--temp_location", f"gs://{bucket}/temp",
+            "--staging_location", f"gs://{bucket}/staging",
+            "--job_name", "my-wordcount-job",
+        ],
+        tmp_path,
+        env=clean_env(GOOGLE_APPLICATION_CREDENTIALS=str(key), STORAGE_EMULATOR_HOST=endpoint),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    listed = cli("storage", "ls", f"gs://{bucket}/output/", "--project", project_id,
+                 check=True).stdout.split()  # fmt: skip
+    assert listed and all("results-" in u for u in listed)
+    text = "".join(
+        cli("storage", "cat", url, "--project", project_id, check=True).stdout for url in listed
+    )
+    got = {w: int(n) for w, n in (line.rsplit(": ", 1) for line in text.splitlines() if line)}
+    assert got == dict(Counter(re.findall(r"[A-Za-z\']+", TEXT)))
+
+    rows = cli("dataflow", "jobs", "list", "--project", project_id, check=True).stdout
+    row = next(line for line in rows.splitlines() if "my-wordcount-job" in line)
+    assert row.split()[-2:] == ["Done", "us-central1"]
+    job = job_by_name(api, project_id, "my-wordcount-job")
+    assert job is not None
+    described = cli("dataflow", "jobs", "describe", job["id"], "--full", "--project", project_id,
+                    check=True).stdout  # fmt: skip
+    assert "environment:" in described and "sdkPipelineOptions:" in described
+    assert f"temp_location: gs://{bucket}/temp" in described
+    for step in ("ReadFromText", "Split words", "Pair with 1", "Group & Sum", "Format"):
+        assert f"user_name: {step}\n" in described

@@ -1,0 +1,114 @@
+"""Live counts, cancel and gateway restarts, on a long-running pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from cloudlet.testing import Gateway
+from tests.conftest import make_cli
+from tests.dataflow.helpers import (
+    job_by_name,
+    make_project,
+    messages,
+    portable_args,
+    start_pipeline,
+    step_counts,
+    wait_for,
+)
+
+
+def _job_processes(gw: Gateway, job_id: str) -> list[psutil.Process]:
+    """The job's executor and its descendants (the SDK worker processes)."""
+    executor = next(
+        p
+        for p in gw.descendants()
+        if "cloudlet.dataflow.executor" in p.cmdline() and any(job_id in a for a in p.cmdline())
+    )
+    return [executor, *executor.children(recursive=True)]
+
+
+@pytest.mark.slow
+def test_live_counts_rise_then_cancel_stops_every_process(
+    gateway: Gateway, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    make_project(api, project_id)
+    driver = start_pipeline(
+        "slow.py", ["--elements", "100000", *portable_args(gateway, project_id, "slow-cancel")],
+        tmp_path, tmp_path / "driver.log",
+    )  # fmt: skip
+    try:
+        job = wait_for(lambda: job_by_name(api, project_id, "slow-cancel"), what="job created")
+        # Live: the named step's count rises while the job is still running.
+        first = wait_for(lambda: step_counts(api, job).get("Slow.out0"), what="first count")
+        later = wait_for(
+            lambda: (n := step_counts(api, job).get("Slow.out0", 0)) > first and n,
+            what="a higher count",
+        )
+        assert first < later < 100000
+        state = api.get(f"/v1b3/projects/{project_id}/jobs/{job['id']}").json()["currentState"]
+        assert state == "JOB_STATE_RUNNING"
+        procs = _job_processes(gateway, job["id"])
+        assert len(procs) >= 3  # the executor and its two SDK workers (one per core)
+
+        cli = make_cli(gateway.url, tmp_path / "config")
+        cli("dataflow", "jobs", "cancel", job["id"], "--project", project_id, check=True)
+        _, alive = psutil.wait_procs(procs, timeout=10)
+        assert alive == []
+        done = wait_for(
+            lambda: (
+                (j := job_by_name(api, project_id, "slow-cancel"))
+                and j["currentState"] == "JOB_STATE_CANCELLED"
+                and j
+            ),
+            what="CANCELLED",
+        )
+        assert done["currentState"] == "JOB_STATE_CANCELLED"
+        driver.wait(60)  # the PortableRunner driver sees the terminal state and exits
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
+@pytest.mark.slow
+def test_gateway_killed_mid_job_leaves_no_job_running(
+    private_gateway: Gateway, tmp_path: Path
+) -> None:
+    gw = private_gateway
+    with httpx.Client(base_url=gw.url, timeout=30) as api:
+        make_project(api, "restart-proj")
+        driver = start_pipeline(
+            "slow.py",
+            ["--elements", "100000", *portable_args(gw, "restart-proj", "slow-restart")],
+            tmp_path, tmp_path / "driver.log",
+        )  # fmt: skip
+        try:
+            job = wait_for(
+                lambda: (
+                    (j := job_by_name(api, "restart-proj", "slow-restart"))
+                    and j["currentState"] == "JOB_STATE_RUNNING"
+                    and j
+                ),
+                what="RUNNING",
+            )
+            gw.kill()  # kill -9, as a crash would (the harness also reaps the job's processes)
+        finally:
+            driver.kill()
+            driver.wait()
+    gw.launch()
+    with httpx.Client(base_url=gw.url, timeout=30) as api:
+        ended = wait_for(
+            lambda: (
+                (j := job_by_name(api, "restart-proj", "slow-restart"))
+                and j["currentState"] not in ("JOB_STATE_RUNNING", "JOB_STATE_PENDING")
+                and j
+            ),
+            what="a terminal state",
+        )
+        assert ended["currentState"] == "JOB_STATE_FAILED"
+        errors = messages(api, job, "JOB_MESSAGE_ERROR")
+        assert any("gateway restarted" in e and "no longer alive" in e for e in errors), errors
