@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +32,8 @@ __all__ = ["BlobStore", "BlobWriter", "Digests", "new_id"]
 logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1024 * 1024
+# md5 runs here while the writing thread writes and computes crc32c.
+_HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cloudlet-md5")
 
 
 def new_id() -> str:
@@ -80,10 +83,17 @@ class BlobWriter:
         self.digests = digests or Digests()
         self._file: BinaryIO | None = path.open("ab")
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes) -> None:
+        """Append and hash: md5 (which releases the GIL) runs beside the write and crc32c."""
         assert self._file is not None
-        self._file.write(data)
-        self.digests.update(data)
+        digests = self.digests
+        md5 = _HASHERS.submit(digests.md5.update, data)
+        try:
+            self._file.write(data)
+            digests.crc.update(data)  # type: ignore[no-untyped-call]
+            digests.size += len(data)
+        finally:
+            md5.result()
 
     def flush(self) -> None:
         """Make what was written so far durable (for resumable sessions between chunks)."""

@@ -7,6 +7,7 @@ object's size.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -24,6 +25,26 @@ SLICE = 1024 * 1024
 MAX_METADATA = 1024 * 1024
 
 
+class _Pipeline:
+    """Hash-and-write one slice in a thread while the loop receives the next one.
+
+    At most one slice is in flight, so memory stays at two slices whatever the object size.
+    """
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self.writer = writer
+        self.pending: asyncio.Task[None] | None = None
+
+    async def submit(self, data: bytes) -> None:
+        await self.drain()
+        self.pending = asyncio.ensure_future(to_thread.run_sync(self.writer.write, data))
+
+    async def drain(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+
+
 async def copy_stream(
     chunks: AsyncIterator[bytes], writer: BlobWriter, *, skip: int = 0, limit: int | None = None
 ) -> int:
@@ -33,26 +54,30 @@ async def copy_stream(
     """
     buf = bytearray()
     seen = 0
-    async for chunk in chunks:
-        if not chunk:
-            continue
-        seen += len(chunk)
-        if limit is not None and seen > limit:
-            raise InvalidArgument(
-                f"The request body is longer than its Content-Range says ({limit} bytes). "
-                "Send a Content-Range that matches the bytes in the body."
-            )
-        if skip:
-            drop = min(skip, len(chunk))
-            chunk = chunk[drop:]
-            skip -= drop
-        buf += chunk
-        if len(buf) >= SLICE:
-            data = bytes(buf)
-            buf.clear()
-            await to_thread.run_sync(writer.write, data)
-    if buf:
-        await to_thread.run_sync(writer.write, bytes(buf))
+    pipe = _Pipeline(writer)
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            seen += len(chunk)
+            if limit is not None and seen > limit:
+                raise InvalidArgument(
+                    f"The request body is longer than its Content-Range says ({limit} bytes). "
+                    "Send a Content-Range that matches the bytes in the body."
+                )
+            if skip:
+                drop = min(skip, len(chunk))
+                chunk = chunk[drop:]
+                skip -= drop
+            buf += chunk
+            if len(buf) >= SLICE:
+                data = bytes(buf)
+                buf.clear()
+                await pipe.submit(data)
+        if buf:
+            await pipe.submit(bytes(buf))
+    finally:
+        await pipe.drain()
     return seen
 
 
@@ -112,23 +137,26 @@ async def parse_related(
             media_type = value.strip()
     del buf[: media_head + 4]
     end_marker = b"\r\n" + delim
-    pending = b""
-    while True:
-        at = buf.find(end_marker)
-        if at >= 0:
-            await to_thread.run_sync(writer.write, bytes(buf[:at]))
-            return metadata, media_type
-        keep = len(end_marker) - 1
-        if len(buf) > SLICE + keep:
-            pending = bytes(buf[: len(buf) - keep])
-            del buf[: len(buf) - keep]
-            await to_thread.run_sync(writer.write, pending)
-        try:
-            buf.extend(await it.__anext__())
-        except StopAsyncIteration:
-            raise InvalidArgument(
-                "Malformed multipart/related body: the media part has no closing boundary."
-            ) from None
+    pipe = _Pipeline(writer)
+    try:
+        while True:
+            at = buf.find(end_marker)
+            if at >= 0:
+                await pipe.submit(bytes(buf[:at]))
+                return metadata, media_type
+            keep = len(end_marker) - 1
+            if len(buf) > SLICE + keep:
+                data = bytes(buf[: len(buf) - keep])
+                del buf[: len(buf) - keep]
+                await pipe.submit(data)
+            try:
+                buf.extend(await it.__anext__())
+            except StopAsyncIteration:
+                raise InvalidArgument(
+                    "Malformed multipart/related body: the media part has no closing boundary."
+                ) from None
+    finally:
+        await pipe.drain()
 
 
 def expected_hashes(
