@@ -56,6 +56,11 @@ def slow():
     return "slept"
 
 
+@app.route("/api/<path:rest>")
+def api(rest):
+    return f"{os.environ['GAE_SERVICE']}:{rest}"
+
+
 HOARD = []
 
 

@@ -235,3 +235,23 @@ def test_logs_read_shows_requests_and_app_output(deployed: Deployed) -> None:
     assert "env was requested" not in errors  # stdout is INFO
     bad = deployed.cli("app", "logs", "read", "--level", "loud")
     assert bad.returncode == 1 and "Invalid --level" in bad.stderr
+
+
+def test_dispatch_yaml_sends_api_paths_to_a_second_service(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    api = write_app(tmp_path / "api", "runtime: python311\nservice: api\n")
+    deployed.cli("app", "deploy", str(api), "--version", "a1", check=True)
+    assert deployed.get("/api/hello").text == "default:hello"  # no rules yet
+    rules = tmp_path / "dispatch.yaml"
+    rules.write_text("dispatch:\n- url: '*/api/*'\n  service: api\n")
+    out = deployed.cli("app", "deploy", str(rules), check=True)
+    assert "*/api/* -> api" in out.stderr
+    assert deployed.get("/api/hello").text == "api:hello"
+    assert deployed.get("/").status_code == 200  # everything else still goes to default
+    described = deployed.cli("app", "describe", check=True).stdout
+    assert "service: api" in described and "path: /api/*" in described
+    rules.write_text("dispatch:\n- url: '*/api/*'\n  service: nosuch\n")
+    bad = deployed.cli("app", "deploy", str(rules))
+    assert bad.returncode == 1 and "Service [nosuch] not found" in bad.stderr
+    assert deployed.get("/api/hello").text == "api:hello"  # unchanged

@@ -7,6 +7,7 @@ gzipped tarball to `POST .../services/{service}/versions` and gets a build to po
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -17,7 +18,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cloudlet.appengine import application, deploy, logs, versions
+from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
+from cloudlet.appengine.runtime import dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
 from cloudlet.core.errors import InvalidArgument, Unavailable
@@ -68,10 +71,60 @@ def create_app(body: ApplicationIn, session: DbSession, settings: SettingsDep) -
     return application.application_resource(app, settings.port)
 
 
+def _with_dispatch(
+    resource: dict[str, Any], sup: Supervisor | None, project: str
+) -> dict[str, Any]:
+    rules = sup.dispatch.get(project, []) if sup else []
+    if rules:
+        resource["dispatchRules"] = [r.resource() for r in rules]
+    return resource
+
+
 @router.get("/apps/{project}", summary="Get the App Engine application of a project")
-def get_app(project: str, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+def get_app(
+    project: str, session: DbSession, settings: SettingsDep, request: Request
+) -> dict[str, Any]:
     app = application.get_application(session, project)
-    return application.application_resource(app, settings.port)
+    resource = application.application_resource(app, settings.port)
+    return _with_dispatch(resource, getattr(request.app.state, "appengine", None), project)
+
+
+class DispatchRuleIn(BaseModel):
+    domain: str = Field("*", description="Host pattern: *, *.example.com or a host.")
+    path: str = Field(description="Path pattern, such as /api/*.")
+    service: str = Field(description="The service that gets matching requests.")
+
+
+class ApplicationPatch(BaseModel):
+    dispatchRules: list[DispatchRuleIn] = Field(description="Replaces every dispatch rule.")
+
+
+@router.patch("/apps/{project}", summary="Replace the dispatch rules (dispatch.yaml)")
+def patch_app(
+    project: str,
+    body: ApplicationPatch,
+    session: DbSession,
+    settings: SettingsDep,
+    request: Request,
+) -> dict[str, Any]:
+    sup = _supervisor(request)
+    app = application.get_application(session, project)
+    if len(body.dispatchRules) > MAX_RULES:
+        raise InvalidArgument(f"At most {MAX_RULES} dispatch rules are allowed.")
+    rules = []
+    for rule in body.dispatchRules:
+        versions.get_service(session, project, rule.service)  # NotFound names the fix
+        if not rule.path.startswith("/"):
+            raise InvalidArgument(f"Dispatch path [{rule.path}] must start with /.")
+        rules.append(DispatchRule(rule.domain.lower(), rule.path, rule.service))
+    data: DataDir = request.app.state.data
+    target = dispatch_file(data, project)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([r.resource() for r in rules]))
+    tmp.replace(target)
+    sup.dispatch[project] = rules
+    return _with_dispatch(application.application_resource(app, settings.port), sup, project)
 
 
 # --- deploy ----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _resolve_deployable(deployables: list[str]) -> Path:
     target = Path(deployables[0] if deployables else ".").expanduser()
     if target.is_dir():
         target = target / "app.yaml"
-    if target.name in ("dispatch.yaml", "cron.yaml", "index.yaml", "queue.yaml"):
+    if target.name in ("cron.yaml", "index.yaml", "queue.yaml"):
         fail(f"Deploying {target.name} is not supported by cloudlet yet; deploy app.yaml files.")
     if not target.is_file():
         fail(
@@ -95,6 +95,9 @@ def app_deploy(
 
     project = state.require_project()
     descriptor = _resolve_deployable(deployables or [])
+    if descriptor.name == "dispatch.yaml":
+        _deploy_dispatch(project, descriptor)
+        return
     source = descriptor.parent
     try:  # validate before uploading anything, as gcloud does
         app = parse_app_yaml(descriptor.read_text(), str(descriptor))
@@ -144,6 +147,29 @@ def app_deploy(
     )
     if state.format:
         emit(final, state.format)
+
+
+def _deploy_dispatch(project: str, descriptor: Path) -> None:
+    """`app deploy dispatch.yaml`: replace the application's dispatch rules."""
+    from cloudlet.appengine.appyaml import AppYamlError
+    from cloudlet.appengine.dispatch import parse_dispatch_yaml
+
+    try:
+        rules = parse_dispatch_yaml(descriptor.read_text(), str(descriptor))
+    except AppYamlError as exc:
+        fail(exc.message)
+    state.status(
+        "Configurations to update:\n\n"
+        f"descriptor:      [{descriptor}]\n"
+        "type:            [dispatch rules]\n"
+        f"target project:  [{project}]\n"
+    )
+    state.gateway.request(
+        "PATCH", f"/api/v1/apps/{project}", json={"dispatchRules": [r.resource() for r in rules]}
+    )
+    state.status("Updating config [dispatch]...done.")
+    for rule in rules:
+        state.status(f"  {rule.domain}{rule.path} -> {rule.service}")
 
 
 def _follow_build(project: str, build_id: str) -> dict[str, Any]:

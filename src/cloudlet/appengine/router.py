@@ -33,6 +33,7 @@ import httptools
 
 from cloudlet.appengine import traffic
 from cloudlet.appengine.appyaml import Handler
+from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, Unavailable, VersionRuntime
 
 __all__ = ["AppEngineRouter", "parse_host"]
@@ -160,7 +161,7 @@ class AppEngineRouter:
         if target is None or supervisor is None:
             await self.app(scope, receive, send)
             return
-        await self._route(supervisor, target, scope, receive, send)
+        await self._route(supervisor, target, scope, receive, send, raw_host or b"")
 
     async def _route(
         self,
@@ -169,12 +170,15 @@ class AppEngineRouter:
         scope: Scope,
         receive: Receive,
         send: Send,
+        raw_host: bytes,
     ) -> None:
         project, service, version_id = target
         if project not in sup.projects:
             await _plain(send, 404, f"No App Engine app is deployed in project [{project}]. "
                                     "Deploy one with: cloudlet app deploy")  # fmt: skip
             return
+        if service is None and project in sup.dispatch:  # dispatch.yaml applies
+            service = match_rule(sup.dispatch[project], raw_host.decode("latin-1"), scope["path"])
         service = service or "default"
         set_cookie: bytes | None = None
         if (

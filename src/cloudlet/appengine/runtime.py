@@ -7,15 +7,34 @@ or restart of the gateway); at stop every instance gets SIGTERM and a drain.
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.models import Service, Version
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
+from cloudlet.core.paths import DataDir
 
-__all__ = ["start_appengine", "stop_appengine"]
+__all__ = ["dispatch_file", "load_dispatch_rules", "start_appengine", "stop_appengine"]
+
+
+def dispatch_file(data: DataDir, project: str) -> Path:
+    """Where a project's deployed dispatch rules are kept (JSON, written atomically)."""
+    return data.apps / project / "dispatch.json"
+
+
+def load_dispatch_rules(data: DataDir) -> dict[str, list[DispatchRule]]:
+    out: dict[str, list[DispatchRule]] = {}
+    for path in data.apps.glob("*/dispatch.json"):
+        try:
+            out[path.parent.name] = [DispatchRule(**r) for r in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
 
 
 def _load(db: Database) -> list[dict[str, Any]]:
@@ -40,6 +59,7 @@ async def start_appengine(app: Any) -> Supervisor:
     supervisor = Supervisor(app.state.data, settings.url)
     rows = await asyncio.to_thread(_load, app.state.db)
     await supervisor.start(rows)
+    supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))
     app.state.appengine = supervisor
     return supervisor
 

@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, parse_app_yaml
+from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
 from cloudlet.core.paths import DataDir
 
@@ -119,6 +120,7 @@ class Supervisor:
         self.versions: dict[tuple[str, str, str], VersionRuntime] = {}
         self.routes: dict[tuple[str, str], ServiceRoute] = {}
         self.projects: set[str] = set()
+        self.dispatch: dict[str, list[DispatchRule]] = {}  # project → dispatch.yaml rules
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: set[asyncio.Task[Any]] = set()  # one per live process; they reap it
