@@ -49,6 +49,7 @@ class Tab:
         self.page = page
         self.offsite: list[str] = []
         self.errors: list[str] = []
+        self.broken: list[str] = []  # console assets that failed to load
 
 
 @pytest.fixture
@@ -68,12 +69,19 @@ def tab(browser: Any) -> Iterator[Tab]:
 
     context.route("**/*", guard)
     page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+
+    def check_asset(response: Any) -> None:
+        if "/console/static/" in response.url and response.status >= 400:
+            tab.broken.append(f"{response.status} {response.url}")
+
+    page.on("response", check_asset)
     try:
         yield tab
     finally:
         context.close()
     assert tab.offsite == [], f"the console asked for off-machine URLs: {tab.offsite}"
     assert tab.errors == [], f"uncaught script errors in the page: {tab.errors}"
+    assert tab.broken == [], f"console assets failed to load: {tab.broken}"
 
 
 def check_accessibility(page: Any) -> None:

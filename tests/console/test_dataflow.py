@@ -188,6 +188,14 @@ def test_wordcount_graph_counts_rise_live_and_match_the_metrics(
             assert shown == expected, step
         assert counts["Split words"] == 150_000 * 12
 
+        # Composites expand into their parts, drawn inside the composite, and collapse again.
+        page.get_by_role("button", name="Expand Count").click()
+        assert page.locator(".cluster[data-step='Count']").count() == 1
+        parts = page.locator("#graph .step").evaluate_all("bs => bs.map(b => b.dataset.step)")
+        assert "Count/GroupByKey" in parts and "Count" not in parts
+        page.get_by_role("button", name="Collapse Count").click()
+        page.locator("#graph .step[data-step='Count']").wait_for()
+
         page.get_by_role("button", name="Split words").first.click()
         assert "1,800,000" in page.locator("#step-details").inner_text()
         page.get_by_role("tab", name="Logs").click()
