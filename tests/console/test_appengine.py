@@ -113,7 +113,15 @@ def test_version_page_stop_start_and_live_logs(
     page.get_by_role("button", name="Start", exact=True).click()
     page.get_by_role("button", name="Stop", exact=True).wait_for()
     assert api.get(base).json()["servingStatus"] == "SERVING"
-    page.locator("#instances").wait_for()
+    # The instances table refreshes by itself: a request to v2 shows up in its counters.
+    v2_host = f"v2-dot-default-dot-{app_project}.localhost:{gateway.port}"
+    assert httpx.get(gateway.url + "/", headers={"host": v2_host}).text == "version v2"
+    page.locator("#instances tbody tr", has_text="Running").wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#instances tbody tr td:nth-child(6)')]"
+        ".some(td => Number(td.textContent.replace(/,/g, '')) >= 1)",
+        timeout=60_000,
+    )
     screenshot(page, "version-page")
 
     page.goto(f"{gateway.url}/console/projects/{app_project}/appengine/logs?version=v1")
