@@ -40,7 +40,8 @@ def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: P
     credentials.refresh(google.auth.transport.requests.Request())
     token_before = credentials.token
 
-    private_gateway.restart()
+    private_gateway.stop()
+    private_gateway.launch(timeout=180)  # generous: the test machine is shared and busy
 
     session = AuthorizedSession(credentials)  # still holds the token issued before the restart
     info = session.get(f"{private_gateway.url}/tokeninfo")

@@ -150,11 +150,13 @@ def _verify_self_signed(
     if record is None:
         if parts is None or not source.knows_project(parts[1]):
             return None  # a service account of some other cloud: not ours to judge
-        raise _reject(
+        problem = (
             f"the JWT names key [{kid}] of [{email}], which does not exist here (deleted, or "
-            "never issued by this gateway)",
-            _NEW_KEY + str(email),
+            "never issued by this gateway)"
+            if kid
+            else f"the JWT for [{email}] has no kid (the key's private_key_id)"
         )
+        raise _reject(problem, _NEW_KEY + str(email))
     if header.get("alg") != "RS256" or verify_signature(token, record.public_key) is None:
         raise _reject(
             f"the self-signed JWT's signature does not match key [{record.key_id}] of "
