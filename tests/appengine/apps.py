@@ -61,6 +61,13 @@ def api(rest):
     return f"{os.environ['GAE_SERVICE']}:{rest}"
 
 
+@app.route("/cronhit")
+def cronhit():
+    flag = request.headers.get("X-Appengine-Cron", "absent")
+    print(f"cron hit: {flag}", flush=True)
+    return flag
+
+
 HOARD = []
 
 

@@ -255,3 +255,22 @@ def test_dispatch_yaml_sends_api_paths_to_a_second_service(
     bad = deployed.cli("app", "deploy", str(rules))
     assert bad.returncode == 1 and "Service [nosuch] not found" in bad.stderr
     assert deployed.get("/api/hello").text == "api:hello"  # unchanged
+
+
+def test_cron_yaml_and_run_now(deployed: Deployed, tmp_path: Path) -> None:
+    forged = deployed.get("/cronhit", headers={"X-Appengine-Cron": "true"})
+    assert forged.text == "absent"  # the router strips it from outside requests
+    cron = tmp_path / "cron.yaml"
+    cron.write_text("cron:\n- description: daily\n  url: /cronhit\n  schedule: every 24 hours\n")
+    deployed.cli("app", "deploy", str(cron), check=True)
+    listed = deployed.cli("app", "cron", "list", check=True).stdout
+    assert "/cronhit" in listed and "every 24 hours" in listed
+    ran = deployed.cli("app", "cron", "run", "/cronhit", check=True)
+    assert "HTTP 200" in ran.stderr
+    logs = deployed.cli("app", "logs", "read", "--limit", "1000", check=True).stdout
+    assert "cron hit: true" in logs
+    cron.write_text("cron:\n- url: /x\n  schedule: sometimes\n")
+    bad = deployed.cli("app", "deploy", str(cron))
+    assert bad.returncode == 1 and "cron.yaml:3" in bad.stderr
+    missing = deployed.cli("app", "cron", "run", "7")
+    assert missing.returncode == 1 and "No cron job [7]" in missing.stderr

@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cloudlet.appengine import application, deploy, logs, versions
+from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
-from cloudlet.appengine.runtime import dispatch_file
+from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
-from cloudlet.core.errors import InvalidArgument, Unavailable
+from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
 from cloudlet.core.paths import DataDir
 
 __all__ = ["router"]
@@ -125,6 +126,80 @@ def patch_app(
     tmp.replace(target)
     sup.dispatch[project] = rules
     return _with_dispatch(application.application_resource(app, settings.port), sup, project)
+
+
+class CronJobIn(BaseModel):
+    url: str = Field(description="Path to GET, such as /tasks/summary.")
+    schedule: str = Field(description="every N minutes|hours, every day HH:MM, ...")
+    description: str = ""
+    target: str = Field("default", description="Service (or version of default) to call.")
+    timezone: str = "UTC"
+
+
+class CronIn(BaseModel):
+    jobs: list[CronJobIn] = Field(description="Replaces every cron job (cron.yaml).")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+
+
+def _cron_jobs(sup: Supervisor, project: str) -> dict[str, Any]:
+    return {
+        "jobs": [
+            {
+                "index": i,
+                **state.job.resource(),
+                "nextRun": _iso(state.next_run),
+                "lastRun": _iso(state.last_run),
+                "lastStatus": state.last_status,
+            }
+            for i, state in enumerate(sup.cron.get(project, []))
+        ]
+    }
+
+
+@router.put("/apps/{project}/cron", summary="Replace the cron jobs (cron.yaml)")
+def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -> dict[str, Any]:
+    sup = _supervisor(request)
+    application.get_application(session, project)
+    try:
+        jobs = [CronJob(**j.model_dump()) for j in body.jobs]
+        for job in jobs:
+            parse_schedule(job.schedule)
+            if not job.url.startswith("/"):
+                raise ValueError(f"url [{job.url}] must start with /")
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid cron job: {exc}. See docs/appengine.md.") from None
+    data: DataDir = request.app.state.data
+    target = cron_file(data, project)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([j.resource() for j in jobs]))
+    tmp.replace(target)
+    sup.call(_set_cron(sup, project, jobs))
+    return _cron_jobs(sup, project)
+
+
+async def _set_cron(sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
+    sup.set_cron(project, jobs)
+
+
+@router.get("/apps/{project}/cron", summary="List cron jobs with their last and next runs")
+def get_cron(project: str, session: DbSession, request: Request) -> dict[str, Any]:
+    application.get_application(session, project)
+    return _cron_jobs(_supervisor(request), project)
+
+
+@router.post("/apps/{project}/cron/{index}:run", summary="Run a cron job now (force run)")
+def run_cron(project: str, index: int, session: DbSession, request: Request) -> dict[str, Any]:
+    application.get_application(session, project)
+    sup = _supervisor(request)
+    states = sup.cron.get(project, [])
+    if not 0 <= index < len(states):
+        raise NotFound(f"Cron job [{index}] not found; list them with `cloudlet app cron list`.")
+    status = sup.call(sup.run_cron(project, states[index]), timeout=660)
+    return {**_cron_jobs(sup, project)["jobs"][index], "status": status}
 
 
 # --- deploy ----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _resolve_deployable(deployables: list[str]) -> Path:
     target = Path(deployables[0] if deployables else ".").expanduser()
     if target.is_dir():
         target = target / "app.yaml"
-    if target.name in ("cron.yaml", "index.yaml", "queue.yaml"):
+    if target.name in ("index.yaml", "queue.yaml"):
         fail(f"Deploying {target.name} is not supported by cloudlet yet; deploy app.yaml files.")
     if not target.is_file():
         fail(
@@ -97,6 +97,9 @@ def app_deploy(
     descriptor = _resolve_deployable(deployables or [])
     if descriptor.name == "dispatch.yaml":
         _deploy_dispatch(project, descriptor)
+        return
+    if descriptor.name == "cron.yaml":
+        _deploy_cron(project, descriptor)
         return
     source = descriptor.parent
     try:  # validate before uploading anything, as gcloud does
@@ -172,6 +175,25 @@ def _deploy_dispatch(project: str, descriptor: Path) -> None:
         state.status(f"  {rule.domain}{rule.path} -> {rule.service}")
 
 
+def _deploy_cron(project: str, descriptor: Path) -> None:
+    """`app deploy cron.yaml`: replace the application's cron jobs."""
+    from cloudlet.appengine.appyaml import AppYamlError
+    from cloudlet.appengine.cron import parse_cron_yaml
+
+    try:
+        jobs = parse_cron_yaml(descriptor.read_text(), str(descriptor))
+    except AppYamlError as exc:
+        fail(exc.message)
+    state.status(
+        "Configurations to update:\n\n"
+        f"descriptor:      [{descriptor}]\n"
+        "type:            [cron jobs]\n"
+        f"target project:  [{project}]\n"
+    )
+    state.gateway.put(f"/api/v1/apps/{project}/cron", json={"jobs": [j.resource() for j in jobs]})
+    state.status("Updating config [cron]...done.")
+
+
 def _follow_build(project: str, build_id: str) -> dict[str, Any]:
     """Poll the build, streaming its log under a Rich status line on stderr."""
     from rich.console import Console
@@ -240,6 +262,7 @@ def app_browse(
 
 def _register_management() -> None:
     from cloudlet.appengine.cli_manage import (
+        cron_app,
         instances_app,
         logs_app,
         services_app,
@@ -250,6 +273,7 @@ def _register_management() -> None:
     app_app.add_typer(services_app, name="services")
     app_app.add_typer(instances_app, name="instances")
     app_app.add_typer(logs_app, name="logs")
+    app_app.add_typer(cron_app, name="cron")
 
 
 _register_management()

@@ -10,12 +10,23 @@ import typer
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
 
-__all__ = ["instances_app", "logs_app", "services_app", "versions_app"]
+__all__ = ["cron_app", "instances_app", "logs_app", "services_app", "versions_app"]
 
 versions_app = typer.Typer(help="View and manage your App Engine versions.", no_args_is_help=True)
 services_app = typer.Typer(help="View and manage your App Engine services.", no_args_is_help=True)
 instances_app = typer.Typer(help="View your App Engine instances.", no_args_is_help=True)
 logs_app = typer.Typer(help="Read and follow your app's logs.", no_args_is_help=True)
+cron_app = typer.Typer(help="List and force-run cron jobs (cron.yaml).", no_args_is_help=True)
+
+CRON_COLUMNS: list[Column] = [
+    ("INDEX", "index"),
+    ("URL", "url"),
+    ("SCHEDULE", "schedule"),
+    ("TARGET", "target"),
+    ("LAST_RUN", "lastRun"),
+    ("LAST_STATUS", "lastStatus"),
+    ("NEXT_RUN", "nextRun"),
+]
 
 
 def _status(v: dict[str, Any]) -> str:
@@ -313,3 +324,24 @@ def logs_tail(
             after = entries[-1]["time"]
         time.sleep(1)
         entries = _read(project, params | {"after": after, "limit": 1000})
+
+
+@cron_app.command("list")
+def cron_list() -> None:
+    """List cron jobs with their last and next runs."""
+    project = state.require_project()
+    emit(state.gateway.get(f"/api/v1/apps/{project}/cron")["jobs"], state.format, CRON_COLUMNS)
+
+
+@cron_app.command("run")
+def cron_run(job: str = typer.Argument(..., metavar="JOB", help="The job's INDEX or URL.")) -> None:
+    """Run a cron job now, as Cloud Scheduler's "Force run" does."""
+    project = state.require_project()
+    jobs = state.gateway.get(f"/api/v1/apps/{project}/cron")["jobs"]
+    found = [j for j in jobs if str(j["index"]) == job or j["url"] == job]
+    if not found:
+        fail(f"No cron job [{job}]; list them with `cloudlet app cron list`.")
+    result = state.gateway.post(f"/api/v1/apps/{project}/cron/{found[0]['index']}:run")
+    state.status(f"Ran [{result['url']}] on [{result['target']}]: HTTP {result['status']}.")
+    if result["status"] >= 400:
+        fail(f"The cron job answered HTTP {result['status']}.")

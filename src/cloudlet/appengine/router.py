@@ -299,6 +299,8 @@ class AppEngineRouter:
             if key == b"x-forwarded-for":
                 forwarded_for = value
                 continue
+            if key == b"x-appengine-cron":
+                continue  # only cloudlet's own cron service may set it, as on App Engine
             if key == b"x-cloud-trace-context":
                 trace = True
             head += key + b": " + value + b"\r\n"

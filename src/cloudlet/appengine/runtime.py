@@ -13,13 +13,35 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.models import Service, Version
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
 from cloudlet.core.paths import DataDir
 
-__all__ = ["dispatch_file", "load_dispatch_rules", "start_appengine", "stop_appengine"]
+__all__ = [
+    "cron_file",
+    "dispatch_file",
+    "load_cron_jobs",
+    "load_dispatch_rules",
+    "start_appengine",
+    "stop_appengine",
+]
+
+
+def cron_file(data: DataDir, project: str) -> Path:
+    return data.apps / project / "cron.json"
+
+
+def load_cron_jobs(data: DataDir) -> dict[str, list[CronJob]]:
+    out: dict[str, list[CronJob]] = {}
+    for path in data.apps.glob("*/cron.json"):
+        try:
+            out[path.parent.name] = [CronJob(**j) for j in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
 
 
 def dispatch_file(data: DataDir, project: str) -> Path:
@@ -60,6 +82,8 @@ async def start_appengine(app: Any) -> Supervisor:
     rows = await asyncio.to_thread(_load, app.state.db)
     await supervisor.start(rows)
     supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))
+    for project, jobs in (await asyncio.to_thread(load_cron_jobs, app.state.data)).items():
+        supervisor.set_cron(project, jobs)
     app.state.appengine = supervisor
     return supervisor
 

@@ -31,6 +31,7 @@ from typing import Any
 import psutil
 
 from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, parse_app_yaml
+from cloudlet.appengine.cron import CronJob, next_run
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
 from cloudlet.core.paths import DataDir
@@ -113,6 +114,14 @@ class ServiceRoute:
     shard_by: str = "IP"
 
 
+@dataclass
+class CronState:
+    job: CronJob
+    next_run: datetime
+    last_run: datetime | None = None
+    last_status: int | None = None
+
+
 class Supervisor:
     def __init__(self, data: DataDir, gateway_url: str) -> None:
         self.data = data
@@ -121,6 +130,7 @@ class Supervisor:
         self.routes: dict[tuple[str, str], ServiceRoute] = {}
         self.projects: set[str] = set()
         self.dispatch: dict[str, list[DispatchRule]] = {}  # project → dispatch.yaml rules
+        self.cron: dict[str, list[CronState]] = {}  # project → cron.yaml jobs and their runs
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: set[asyncio.Task[Any]] = set()  # one per live process; they reap it
@@ -408,6 +418,12 @@ class Supervisor:
     async def _tick(self) -> None:
         now = time.monotonic()
         self._flush_request_log()
+        wall = datetime.now(UTC)
+        for project, states in list(self.cron.items()):
+            for state in states:
+                if wall >= state.next_run:
+                    state.next_run = next_run(state.job, wall)
+                    self.spawn_task(self.run_cron(project, state))
         for version in list(self.versions.values()):
             if not version.serving or version.unhealthy:
                 continue
@@ -449,6 +465,56 @@ class Supervisor:
                 self.spawn_task(instance.terminate())
                 spare -= 1
 
+    # --- cron ---------------------------------------------------------------------------------
+
+    def set_cron(self, project: str, jobs: list[CronJob]) -> None:
+        now = datetime.now(UTC)
+        self.cron[project] = [CronState(job, next_run(job, now)) for job in jobs]
+
+    def _cron_version(self, project: str, target: str) -> VersionRuntime | None:
+        route = self.routes.get((project, target))
+        if route and route.allocations:
+            version = max(route.allocations, key=lambda v: route.allocations[v])
+            return self.versions.get((project, target, version))
+        return self.versions.get((project, "default", target))  # a version of default
+
+    async def run_cron(self, project: str, state: CronState) -> int:
+        """Send the job's GET with `X-Appengine-Cron: true`, as App Engine's cron service does;
+        return the status (503 when no instance could take it)."""
+        job = state.job
+        state.last_run = datetime.now(UTC)
+        version = self._cron_version(project, job.target)
+        status = 503
+        instance: Instance | None = None
+        started = time.perf_counter()
+        try:
+            if version is None:
+                raise Unavailable(f"cron target [{job.target}] not found")
+            instance = await self.acquire(version)
+            instance.inflight += 1
+            try:
+                status = await _get(instance.port, job.url, {
+                    "Host": f"{version.service}-dot-{project}.localhost",
+                    "X-Appengine-Cron": "true",
+                    "X-Forwarded-For": "0.1.0.1",
+                    "User-Agent": "AppEngine-Google; (+http://code.google.com/appengine)",
+                })  # fmt: skip
+            finally:
+                instance.inflight -= 1
+                instance.requests += 1
+                instance.last_active = time.monotonic()
+        except (Unavailable, OSError, TimeoutError) as exc:
+            logger.warning("cron job %s %s failed: %s", project, job.url, exc)
+        state.last_status = status
+        self.log_request(project, {
+            "time": self.now_iso(), "service": version.service if version else job.target,
+            "version": version.version if version else "", "instance":
+            instance.id if instance else "", "method": "GET", "path": job.url, "query": "",
+            "status": status, "latencyMs": round((time.perf_counter() - started) * 1000, 2),
+            "ip": "0.1.0.1", "userAgent": "AppEngine-Google (cron)",
+        })  # fmt: skip
+        return status
+
     # --- request log ------------------------------------------------------------------------
 
     def log_request(self, project: str, entry: dict[str, Any]) -> None:
@@ -467,3 +533,19 @@ class Supervisor:
 
     def now_iso(self) -> str:
         return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def _get(port: int, path: str, headers: dict[str, str]) -> int:
+    """One GET to an instance; return its status code."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+    try:
+        head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write((head + "Connection: close\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 600)
+        parts = line.split()
+        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        await asyncio.wait_for(reader.read(), 60)
+        return status
+    finally:
+        writer.close()
