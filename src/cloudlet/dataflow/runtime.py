@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 __all__ = ["start_dataflow", "stop_dataflow"]
@@ -12,7 +13,11 @@ logger = logging.getLogger(__name__)
 
 def start_dataflow(app: Any) -> None:
     """Start the job supervisor (which also settles jobs a restart interrupted) and the Beam
-    Job API on `settings.grpc_port`."""
+    Job API on `settings.grpc_port`.
+
+    Cheap on purpose: importing Beam takes seconds, so the gRPC server starts in a thread and
+    the gateway answers HTTP meanwhile (PortableRunner waits for the channel to be ready).
+    """
     from cloudlet.dataflow.supervisor import JobSupervisor
 
     settings = app.state.settings
@@ -22,20 +27,31 @@ def start_dataflow(app: Any) -> None:
     supervisor.start()
     app.state.dataflow = supervisor
     app.state.dataflow_grpc = None
-    try:
-        from cloudlet.dataflow.jobservice import JobApiServer
 
-        server = JobApiServer(
-            app.state.db, app.state.data, settings.host, settings.grpc_port, supervisor.poke
-        )
-        server.start()
-        app.state.dataflow_grpc = server
-    except ImportError:
-        logger.warning("apache-beam is not installed: the Beam Job API is off "
-                       "(pip install 'cloudlet[dataflow]')")  # fmt: skip
+    def serve_job_api() -> None:
+        try:
+            from cloudlet.dataflow.jobservice import JobApiServer
+
+            server = JobApiServer(
+                app.state.db, app.state.data, settings.host, settings.grpc_port, supervisor.poke
+            )
+            server.start()
+            app.state.dataflow_grpc = server
+        except ImportError:
+            logger.warning("apache-beam is not installed: the Beam Job API is off "
+                           "(pip install 'cloudlet[dataflow]')")  # fmt: skip
+        except Exception:
+            logger.exception("the Beam Job API could not start on port %s", settings.grpc_port)
+
+    starter = threading.Thread(target=serve_job_api, name="beam-job-api-start", daemon=True)
+    starter.start()
+    app.state.dataflow_grpc_starter = starter
 
 
 def stop_dataflow(app: Any) -> None:
+    starter = getattr(app.state, "dataflow_grpc_starter", None)
+    if starter is not None:
+        starter.join(timeout=60)
     server = getattr(app.state, "dataflow_grpc", None)
     if server is not None:
         server.stop()

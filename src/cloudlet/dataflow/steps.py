@@ -49,6 +49,8 @@ def steps_from_pipeline(pipeline: Any) -> list[dict[str, Any]]:
                     "depth": depth,
                     "transform_id": transform_id,
                     "urn": t.spec.urn,
+                    # What it reads, so a graph can draw the edges between steps.
+                    "inputs": [{"pcollection": pc} for _tag, pc in sorted(t.inputs.items())],
                     "output_info": [
                         {"user_name": f"{t.unique_name}.out{i}", "pcollection": pc}
                         for i, (_tag, pc) in enumerate(sorted(t.outputs.items()))
