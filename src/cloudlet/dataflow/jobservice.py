@@ -8,6 +8,7 @@ Cancel stops the job's processes (Beam's local job service does neither).
 
 from __future__ import annotations
 
+import getpass
 import logging
 import re
 import threading
@@ -122,8 +123,13 @@ class _JobService:
         from apache_beam.runners.portability.local_job_service import _extract_dependency_sets
 
         options = _options_dict(request.pipeline_options)
-        name = portable_job_name(options.get("job_name") or request.job_name or "beamapp")
         job_id = service.new_job_id(utcnow())
+        # PortableRunner sends job_name "job" unless --job_name is given; like Dataflow, give
+        # unnamed jobs a unique name so that two of them never collide as duplicates.
+        given = options.get("job_name") or (request.job_name if request.job_name != "job" else "")
+        name = portable_job_name(
+            given or f"beamapp-{getpass.getuser()}-{job_id[:19]}-{job_id[-6:]}"
+        )
         with self.lock:
             self.prepared[job_id] = _Prepared(request.pipeline, options, name)
         self.server.artifacts.register_job(

@@ -1,0 +1,61 @@
+"""Steps and metrics from a pipeline proto, and job names from PortableRunner (pure)."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from cloudlet.dataflow.jobservice import portable_job_name
+from cloudlet.dataflow.service import check_job_name
+from cloudlet.dataflow.steps import metric_updates, step_elements, steps_from_pipeline
+
+
+def _proto() -> object:
+    p = beam.Pipeline(runner="FnApiRunner")
+    _ = (
+        p
+        | "Create lines" >> beam.Create(["a b", "c"])
+        | "Split words" >> beam.FlatMap(str.split)
+        | "Group & Sum" >> beam.combiners.Count.PerElement()
+    )
+    return p.to_runner_api()
+
+
+def test_steps_keep_user_names_and_composites_with_their_parts() -> None:
+    steps = steps_from_pipeline(_proto())
+    top = [s["properties"]["user_name"] for s in steps if s["properties"]["depth"] == 0]
+    assert top == ["Create lines", "Split words", "Group & Sum"]
+    parts = [s for s in steps if s["properties"]["parent"] == "Group & Sum"]
+    assert parts and all(p["properties"]["user_name"].startswith("Group & Sum/") for p in parts)
+    split = next(s for s in steps if s["properties"]["user_name"] == "Split words")
+    assert split["kind"] == "ParallelDo"
+    assert split["properties"]["inputs"]  # it reads Create lines' output
+
+
+def test_metrics_map_pcollection_counts_onto_step_outputs() -> None:
+    steps = steps_from_pipeline(_proto())
+    split = next(s for s in steps if s["properties"]["user_name"] == "Split words")
+    pcoll = split["properties"]["output_info"][0]["pcollection"]
+    assert step_elements(split, {}) is None
+    assert step_elements(split, {pcoll: 3}) == 3
+    updates = metric_updates(steps, {pcoll: 3}, "2026-11-28T00:00:00Z", tentative=True)
+    assert updates == [
+        {
+            "name": {
+                "origin": "dataflow/v1b3",
+                "name": "ElementCount",
+                "context": {
+                    "original_name": f"{split['properties']['transform_id']}-{pcoll}-ElementCount",
+                    "output_user_name": "Split words.out0",
+                    "tentative": "true",
+                },
+            },
+            "scalar": 3,
+            "updateTime": "2026-11-28T00:00:00Z",
+        }
+    ]
+
+
+def test_portable_job_names_become_valid_dataflow_names() -> None:
+    for raw in ("BeamApp-root-1128163000-abc", "job", "9lives", "a__b--", "My Job!"):
+        check_job_name(portable_job_name(raw))  # raises InvalidArgument if invalid
+    assert portable_job_name("BeamApp-Root_1") == "beamapp-root-1"
