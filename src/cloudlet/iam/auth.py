@@ -78,9 +78,14 @@ def authenticate_token(app: Any, token: str, host: str | None = None) -> Princip
     Unauthenticated. For front doors other than HTTP, such as gRPC metadata.
     """
     settings: Settings = app.state.settings
-    return verify_bearer(
-        keyring_for(app), token, own=own_hosts(settings, host), now=int(time.time())
-    )
+    keyring = keyring_for(app)
+    principal = keyring.remembered(token)
+    if principal is None:
+        own = own_hosts(settings, host)
+        principal = verify_bearer(keyring, token, own=own, now=int(time.time()))
+        if principal is not None:
+            keyring.remember(token, principal)
+    return principal
 
 
 def _bearer(value: str | None) -> str | None:
@@ -150,14 +155,17 @@ class BearerAuthMiddleware:
         if host and _is_app_host(host, gateway.state.settings):
             await self.app(scope, receive, send)  # an App Engine app's own Authorization
             return
+        keyring = keyring_for(gateway)
         try:
             try:  # a warm token is checked right here, on the event loop
-                principal = verify_bearer(
-                    keyring_for(gateway).cached(),
+                principal = keyring.remembered(token) or verify_bearer(
+                    keyring.cached(),
                     token,
                     own=own_hosts(gateway.state.settings, host),
                     now=int(time.time()),
                 )
+                if principal is not None:
+                    keyring.remember(token, principal)
             except CacheMiss:  # otherwise the keyring reads the database, off the loop
                 check = functools.partial(authenticate_token, gateway, token, host)
                 principal = await anyio.to_thread.run_sync(check)

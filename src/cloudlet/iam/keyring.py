@@ -17,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from cloudlet.core.db import Database, utcnow
 from cloudlet.iam.keys import load_public_key
 from cloudlet.iam.models import IamSecret, ServiceAccount, ServiceAccountKey
-from cloudlet.iam.tokens import AccountRecord, KeyRecord
+from cloudlet.iam.tokens import AccountRecord, KeyRecord, Principal
 
 __all__ = ["CacheMiss", "Keyring", "keyring_for"]
 
 _SECRET_NAME = "access-token-hs256"
 _TTL = 30.0
+_MAX_TOKENS = 10_000
 
 
 class CacheMiss(Exception):
@@ -37,6 +38,7 @@ class Keyring:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[float, KeyRecord]] = {}
         self._accounts: dict[str, tuple[float, AccountRecord]] = {}
+        self._tokens: dict[str, tuple[float, Principal]] = {}  # verified bearer tokens
         self._projects: dict[str, float] = {}
         self._secret: bytes | None = None
 
@@ -45,6 +47,22 @@ class Keyring:
         with self._lock:
             self._keys.clear()
             self._accounts.clear()
+            self._tokens.clear()
+
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a bearer token verified in the last few seconds, if any."""
+        hit = self._tokens.get(token)
+        if hit is not None and hit[0] > time.time():
+            return hit[1]
+        return None
+
+    def remember(self, token: str, principal: Principal) -> None:
+        """Skip re-verifying a token for a few seconds (never past its expiry)."""
+        until = min(float(principal.expires_at), time.time() + _TTL)
+        with self._lock:
+            if len(self._tokens) >= _MAX_TOKENS:
+                self._tokens.clear()
+            self._tokens[token] = (until, principal)
 
     @staticmethod
     def _record(account: ServiceAccount, key: ServiceAccountKey) -> KeyRecord:
