@@ -9,13 +9,20 @@ JSON strings, as Google sends them.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from cloudlet.storage.models import Bucket, StoredObject
 
-__all__ = ["WRITABLE_OBJECT_FIELDS", "bucket_resource", "object_resource", "rfc3339"]
+__all__ = [
+    "WRITABLE_OBJECT_FIELDS",
+    "bucket_resource",
+    "object_resource",
+    "quote_name",
+    "rfc3339",
+]
 
 # Object fields a client may set on insert, patch and update, kept verbatim.
 WRITABLE_OBJECT_FIELDS = (
@@ -30,6 +37,16 @@ WRITABLE_OBJECT_FIELDS = (
     "temporaryHold",
     "eventBasedHold",
 )
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def quote_name(name: str) -> str:
+    """An object name as one path segment (`/` → %2F), as the client libraries send it."""
+    if _PLAIN.fullmatch(name):  # the common case, without urllib's per-character work
+        return name.replace("/", "%2F")
+    return quote(name, safe="")
 
 
 def rfc3339(value: datetime) -> str:
@@ -68,8 +85,10 @@ def bucket_resource(bucket: Bucket, base_url: str) -> dict[str, Any]:
 
 
 def object_resource(obj: StoredObject, base_url: str) -> dict[str, Any]:
-    quoted = quote(obj.name, safe="")
+    quoted = quote_name(obj.name)
     fields = obj.fields or {}
+    created = rfc3339(obj.time_created)
+    updated = created if obj.updated == obj.time_created else rfc3339(obj.updated)
     out: dict[str, Any] = {
         "kind": "storage#object",
         "id": f"{obj.bucket}/{obj.name}/{obj.generation}",
@@ -87,10 +106,10 @@ def object_resource(obj: StoredObject, base_url: str) -> dict[str, Any]:
         "size": str(obj.size),
         "crc32c": obj.crc32c,
         "etag": _etag(obj.generation, obj.metageneration),
-        "timeCreated": rfc3339(obj.time_created),
-        "updated": rfc3339(obj.updated),
-        "timeStorageClassUpdated": rfc3339(obj.time_created),
-        "timeFinalized": rfc3339(obj.time_created),
+        "timeCreated": created,
+        "updated": updated,
+        "timeStorageClassUpdated": created,
+        "timeFinalized": created,
     }
     if obj.md5 is not None:
         out["md5Hash"] = obj.md5

@@ -7,16 +7,15 @@ blob is only unlinked after the commit. So a crash leaves the old object or the 
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,17 +28,17 @@ from cloudlet.core.errors import (
 )
 from cloudlet.storage.blobs import BlobStore, BlobWriter, Digests
 from cloudlet.storage.conditions import Conditions
-from cloudlet.storage.globs import compile_glob
+from cloudlet.storage.listing import _TOP, MAX_LIST, ListPage, decode_token, encode_token, list_page
 from cloudlet.storage.models import Bucket, StoredObject, UploadSession
 from cloudlet.storage.naming import check_bucket_name, check_object_name
 from cloudlet.storage.resources import WRITABLE_OBJECT_FIELDS
 
-__all__ = ["ListPage", "OpenObject", "Store", "pick_fields"]
+__all__ = ["MAX_LIST", "ListPage", "OpenObject", "Store", "pick_fields"]
 
 logger = logging.getLogger(__name__)
 
-MAX_LIST = 1000
-_TOP = chr(0x10FFFF)  # sorts after every character: "prefix + _TOP" bounds a prefix range
+SESSION_LIFETIME = timedelta(days=7)
+FINISHED_SESSION_LIFETIME = timedelta(days=1)
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL")
 
 
@@ -56,33 +55,11 @@ def pick_fields(resource: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @dataclass
-class ListPage:
-    items: list[StoredObject]
-    prefixes: list[str]
-    next_token: str | None
-
-
-@dataclass
 class OpenObject:
     """An object generation with its blob already open (so a concurrent delete can't race)."""
 
     obj: StoredObject
     file: BinaryIO
-
-
-def _encode_token(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
-
-
-def _decode_token(token: str) -> dict[str, Any]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode()))
-        assert isinstance(data, dict)
-        return data
-    except Exception:
-        raise InvalidArgument(
-            f"Invalid pageToken [{token}]: pass back the nextPageToken of the previous page."
-        ) from None
 
 
 def _not_found_bucket(name: str) -> NotFound:
@@ -105,14 +82,25 @@ class Store:
         self._last_generation = 0
         # Running digests of resumable sessions, so a chunk need not rehash the partial file.
         self.upload_digests: dict[str, Digests] = {}
-        self.upload_locks: dict[str, threading.Lock] = {}
 
     # -- start-up ----------------------------------------------------------------------------
 
     def sweep(self) -> int:
         """Remove what a crash can leave behind: temp files, orphan blobs, stale partials."""
         self.blobs.ensure()
+        now = utcnow()
         with self.db.session() as s:
+            # Session URIs expire after a week on Google Cloud; a finished one is kept a day
+            # so that a client retrying its last request still gets the object back.
+            s.execute(
+                delete(UploadSession).where(
+                    (UploadSession.time_created < now - SESSION_LIFETIME)
+                    | (
+                        UploadSession.generation.is_not(None)
+                        & (UploadSession.time_created < now - FINISHED_SESSION_LIFETIME)
+                    )
+                )
+            )
             referenced = set(s.scalars(select(StoredObject.blob_id)))
             sessions = set(
                 s.scalars(select(UploadSession.upload_id).where(UploadSession.generation.is_(None)))
@@ -195,11 +183,11 @@ class Store:
             if prefix:
                 query = query.where(Bucket.name >= prefix, Bucket.name < prefix + _TOP)
             if token:
-                query = query.where(Bucket.name > str(_decode_token(token).get("n", "")))
+                query = query.where(Bucket.name > str(decode_token(token).get("n", "")))
             rows = list(s.scalars(query.order_by(Bucket.name).limit(max_results + 1)))
         more = len(rows) > max_results
         rows = rows[:max_results]
-        return rows, (_encode_token({"n": rows[-1].name}) if more and rows else None)
+        return rows, (encode_token({"n": rows[-1].name}) if more and rows else None)
 
     def patch_bucket(
         self, name: str, body: dict[str, Any], conditions: Conditions, *, replace: bool = False
@@ -299,85 +287,11 @@ class Store:
                 continue
         raise _not_found_object(bucket, name, generation)
 
-    def list_objects(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "",
-        delimiter: str = "",
-        max_results: int = MAX_LIST,
-        page_token: str | None = None,
-        versions: bool = False,
-        start_offset: str = "",
-        end_offset: str = "",
-        match_glob: str = "",
-        include_trailing_delimiter: bool = False,
-    ) -> ListPage:
-        """One page of a listing, in byte order, counting items and prefixes together.
-
-        https://cloud.google.com/storage/docs/json_api/v1/objects/list
-        """
-        max_results = max(1, min(max_results, MAX_LIST))
-        pattern = compile_glob(match_glob) if match_glob else None
-        cursor: tuple[str, int] | None = None
-        if page_token:
-            token = _decode_token(page_token)
-            cursor = (str(token.get("n", "")), int(token.get("g", 1 << 62)))
-        lower = max(prefix, start_offset)
-        items: list[StoredObject] = []
-        prefixes: list[str] = []
-        last: dict[str, Any] | None = None
+    def list_objects(self, bucket: str, **options: Any) -> ListPage:
+        """One page of a listing; see listing.list_page for the options."""
         with self.db.session() as s:
             self._bucket(s, bucket)
-            while len(items) + len(prefixes) < max_results:
-                query = select(StoredObject).where(StoredObject.bucket == bucket)
-                if not versions:
-                    query = query.where(StoredObject.live)
-                if lower:
-                    query = query.where(StoredObject.name >= lower)
-                if prefix:
-                    query = query.where(StoredObject.name < prefix + _TOP)
-                if end_offset:
-                    query = query.where(StoredObject.name < end_offset)
-                if cursor is not None:
-                    name, gen = cursor
-                    query = query.where(
-                        (StoredObject.name > name)
-                        | ((StoredObject.name == name) & (StoredObject.generation > gen))
-                    )
-                query = query.order_by(StoredObject.name, StoredObject.generation)
-                rows = list(s.scalars(query.limit(MAX_LIST)))
-                if not rows:
-                    break
-                jumped = False
-                for obj in rows:
-                    cursor = (obj.name, obj.generation)
-                    if not obj.name.startswith(prefix):
-                        continue
-                    if pattern is not None and not pattern.match(obj.name):
-                        continue
-                    if delimiter:
-                        cut = obj.name.find(delimiter, len(prefix))
-                        if cut >= 0:
-                            common = obj.name[: cut + len(delimiter)]
-                            if include_trailing_delimiter and obj.name == common:
-                                items.append(obj)
-                            prefixes.append(common)
-                            last = {"n": common + _TOP}
-                            # Skip every other name under this prefix with one new query.
-                            cursor = (common + _TOP, 1 << 62)
-                            jumped = True
-                            break
-                    items.append(obj)
-                    last = {"n": obj.name, "g": obj.generation}
-                    if len(items) + len(prefixes) >= max_results:
-                        break
-                if len(items) + len(prefixes) >= max_results:
-                    break
-                if not jumped and len(rows) < MAX_LIST:
-                    break
-        full = len(items) + len(prefixes) >= max_results
-        return ListPage(items, prefixes, _encode_token(last) if full and last else None)
+            return list_page(s, bucket, **options)
 
     # -- writing objects ---------------------------------------------------------------------
 
@@ -701,10 +615,6 @@ class Store:
             s.delete(upload)
         self.upload_digests.pop(upload_id, None)
         self.blobs.upload_path(upload_id).unlink(missing_ok=True)
-
-    def upload_lock(self, upload_id: str) -> threading.Lock:
-        with self.lock:
-            return self.upload_locks.setdefault(upload_id, threading.Lock())
 
 
 def _is_hex(value: str) -> bool:
