@@ -90,3 +90,42 @@ def test_unknown_account_gets_no_credentials(gateway_view: Any, iam_project: str
         service_account_credentials(
             gateway_view, f"nobody-here@{iam_project}.iam.gserviceaccount.com"
         )
+
+
+BEAM_CHECK = """
+import json, os, sys
+from apache_beam.internal.gcp import auth
+from apache_beam.options.pipeline_options import PipelineOptions
+from google.auth.transport.requests import AuthorizedSession
+
+seen = []
+for path in sys.argv[2:]:
+    os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = path
+    auth._Credentials._credentials_init = False  # Beam caches one set per process
+    adapter = auth.get_service_credentials(PipelineOptions([]))
+    session = AuthorizedSession(adapter.get_google_auth_credentials())
+    seen.append(session.get(sys.argv[1] + "/tokeninfo").json()["email"])
+print(json.dumps(seen))
+"""
+
+
+def test_beam_finds_both_kinds_of_credentials(
+    gateway: Gateway, gateway_view: Any, key_file: KeyFile, tmp_path: Path
+) -> None:
+    """Beam's own credential lookup (as DataflowRunner and GcsIO use it) works with the user's
+    key file and with worker credentials, offline and at once (no 24 s of retries)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    worker = write_credentials_file(
+        tmp_path / "worker.json", service_account_credentials(gateway_view, key_file.email)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOOGLE_")}
+    result = subprocess.run(
+        [sys.executable, "-c", BEAM_CHECK, gateway.url, str(key_file.path), str(worker)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [key_file.email] * 2
