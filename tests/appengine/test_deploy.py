@@ -218,7 +218,7 @@ def test_stop_and_start_a_version(deployed: Deployed) -> None:
     stopped = deployed.get("/", host=host)
     assert stopped.status_code == 503 and "versions start" in stopped.text
     assert "STOPPED" in cli("app", "versions", "list", check=True).stdout
-    assert cli("app", "instances", "list", check=True).stdout.strip() == ""
+    assert cli("app", "instances", "list", "-v", "v2", check=True).stdout.strip() == ""
     cli("app", "versions", "start", "v2", check=True)
     assert deployed.get("/", host=host).status_code == 200
     listed = cli("app", "instances", "list", check=True).stdout.splitlines()
