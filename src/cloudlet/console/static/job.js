@@ -26,7 +26,7 @@
     const node = byId.get(id);
     if (!node) return null;
     for (const c of [...ancestors(node), node]) if (!isOpen(c)) return c.id;
-    return node.id;
+    return null;  // an expanded composite is a frame, not a box: its parts carry the edges
   }
 
   function edges(boxes) {
@@ -82,14 +82,19 @@
     const boxes = nodes.filter((n) => visible(n) && !isOpen(n));
     const clusters = nodes.filter((n) => visible(n) && isOpen(n));
     const g = new dagre.graphlib.Graph({ compound: true, multigraph: false });
-    g.setGraph({ rankdir: "TB", nodesep: 36, ranksep: 46, marginx: 24, marginy: 24 });
+    g.setGraph({ rankdir: "TB", nodesep: 36, ranksep: 46, marginx: 40, marginy: 32 });
     g.setDefaultEdgeLabel(() => ({}));
     for (const c of clusters) g.setNode(c.id, { label: c.label });
     for (const b of boxes) g.setNode(b.id, { width: BOX_W, height: BOX_H });
     for (const n of [...boxes, ...clusters]) if (n.parent && expanded.has(n.parent)) g.setParent(n.id, n.parent);
     const links = edges(boxes);
     for (const [a, b] of links) g.setEdge(a, b);
-    dagre.layout(g);
+    try {
+      dagre.layout(g);
+    } catch (err) {
+      host.replaceChildren(el("p", { class: "alert", role: "alert", text: `The graph could not be laid out: ${err.message}` }));
+      return;
+    }
     const size = g.graph();
     host.style.width = `${size.width}px`;
     host.style.height = `${size.height}px`;
@@ -111,10 +116,10 @@
 
     for (const c of clusters) {
       const box = g.node(c.id);
-      const pad = 14;
+      const pad = 8;
       const div = el("div", { class: "cluster", "data-step": c.id });
-      Object.assign(div.style, { left: `${box.x - box.width / 2 - pad}px`, top: `${box.y - box.height / 2 - pad - 14}px`,
-        width: `${box.width + 2 * pad}px`, height: `${box.height + 2 * pad + 14}px` });
+      Object.assign(div.style, { left: `${box.x - box.width / 2 - pad}px`, top: `${box.y - box.height / 2 - pad}px`,
+        width: `${box.width + 2 * pad}px`, height: `${box.height + 2 * pad}px` });
       div.append(toggle(c), el("span", { class: "cluster-label", text: c.label }));
       host.appendChild(div);
     }
