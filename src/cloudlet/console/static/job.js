@@ -286,7 +286,8 @@
     summary = s;
     const pill = document.getElementById("job-state");
     pill.className = `state state-${s.stateClass}`;
-    pill.querySelector(".label").textContent = s.stateLabel;
+    const label = pill.querySelector(".label");
+    if (label.textContent !== s.stateLabel) label.textContent = s.stateLabel;  // announce changes only
     document.getElementById("info-state").textContent = s.stateLabel;
     document.getElementById("info-elapsed").textContent = s.elapsed;
     document.getElementById("cancel-job").hidden = s.terminal;
