@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+
+from cloudlet.core.db import open_database
+from cloudlet.core.settings import Settings
+from cloudlet.testing import Gateway
 
 
 @dataclass
@@ -41,6 +47,16 @@ def make_key(api: httpx.Client, project: str, account_id: str, path: Path) -> Ke
     created.raise_for_status()
     path.write_bytes(base64.b64decode(created.json()["privateKeyData"]))
     return KeyFile(path, json.loads(path.read_text()))
+
+
+@pytest.fixture
+def gateway_view(gateway: Gateway) -> Iterator[Any]:
+    """The gateway's own metadata store and settings, as in-gateway callers (jobs) see them."""
+    db = open_database(gateway.database_url, gateway.data_dir / "cloudlet.db", migrate=False)
+    try:
+        yield SimpleNamespace(state=SimpleNamespace(db=db, settings=Settings(port=gateway.port)))
+    finally:
+        db.dispose()
 
 
 @pytest.fixture

@@ -213,6 +213,27 @@ def test_forged_bearer_tokens_are_401(api: httpx.Client, key_file: KeyFile) -> N
     assert "signature" in refused.json()["error"]["message"]
 
 
+def test_expired_access_token_is_401(
+    api: httpx.Client, gateway_view: Any, key_file: KeyFile, iam_project: str
+) -> None:
+    # Signed with the gateway's own secret by its own function: ours in every way but time.
+    from cloudlet.iam.keyring import keyring_for
+    from cloudlet.iam.tokens import Principal, issue_access_token
+
+    account = api.get(f"/api/v1/projects/{iam_project}/serviceAccounts/{key_file.email}").json()
+    principal = Principal(key_file.email, iam_project, account["uniqueId"], key_file.key_id,
+                          "access_token")  # fmt: skip
+    secret = keyring_for(gateway_view).secret()
+    fresh = issue_access_token(secret, principal, int(time.time()))
+    assert api.get("/tokeninfo", headers=_bearer(fresh)).json()["email"] == key_file.email
+    stale = issue_access_token(secret, principal, int(time.time()) - 2 * 3600)
+    refused = api.get("/api/v1/status", headers=_bearer(stale))
+    assert refused.status_code == 401
+    error = refused.json()["error"]
+    assert "the access token expired at" in error["message"]
+    assert error["details"][0]["reason"] == "ACCESS_TOKEN_EXPIRED"
+
+
 def test_expired_self_signed_jwt_is_401(api: httpx.Client, key_file: KeyFile) -> None:
     old = int(time.time()) - 7200
     expired = _assertion(key_file, aud="https://storage.googleapis.com/", iat=old, exp=old + 3600)

@@ -1,11 +1,9 @@
-"""Worker credentials: an `authorized_user` file acting as a service account, no key needed."""
+"""Worker credentials: a refresh-token credentials file acting as a service account, no key."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import google.auth
@@ -15,22 +13,10 @@ import pytest
 from google.auth.exceptions import OAuthError, RefreshError
 from google.auth.transport.requests import AuthorizedSession
 
-from cloudlet.core.db import open_database
 from cloudlet.core.errors import NotFound
-from cloudlet.core.settings import Settings
 from cloudlet.iam import service_account_credentials, write_credentials_file
 from cloudlet.testing import Gateway
 from tests.iam.conftest import KeyFile
-
-
-@pytest.fixture
-def gateway_view(gateway: Gateway) -> Iterator[Any]:
-    """The gateway's own metadata store and settings, as the job supervisor sees them."""
-    db = open_database(gateway.database_url, gateway.data_dir / "cloudlet.db", migrate=False)
-    try:
-        yield SimpleNamespace(state=SimpleNamespace(db=db, settings=Settings(port=gateway.port)))
-    finally:
-        db.dispose()
 
 
 def test_worker_credentials_act_as_the_account(
