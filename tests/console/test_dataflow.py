@@ -195,6 +195,14 @@ def test_wordcount_graph_counts_rise_live_and_match_the_metrics(
         assert "Count/GroupByKey" in parts and "Count" not in parts
         page.get_by_role("button", name="Collapse Count").click()
         page.locator("#graph .step[data-step='Count']").wait_for()
+        # The edges follow the steps' inputs: WriteToText's insides fan out and join again,
+        # so a real DAG has more edges than a chain of its boxes would.
+        for composite in ("Write", "Write/Write", "Write/Write/WriteImpl"):
+            page.get_by_role("button", name=f"Expand {composite}", exact=True).click()
+        boxes = page.locator("#graph .step").count()
+        assert page.locator("#graph path.edge").count() > boxes - 1
+        page.get_by_role("button", name="Collapse Write", exact=True).click()
+        page.locator("#graph .step[data-step='Write']").wait_for()
 
         page.get_by_role("button", name="Split words").first.click()
         assert "1,800,000" in page.locator("#step-details").inner_text()
