@@ -164,6 +164,9 @@ def test_keys_list_and_delete(api: httpx.Client, key_file: KeyFile, iam_project:
     assert [k["name"].rsplit("/", 1)[-1] for k in api.get(keys_path).json()["keys"]] == [
         key_file.key_id
     ]
+    assert api.get(keys_path, params={"keyTypes": "SYSTEM_MANAGED"}).json() == {"keys": []}
+    assert len(api.get(keys_path, params={"keyTypes": "USER_MANAGED"}).json()["keys"]) == 1
+    assert api.get(keys_path, params={"keyTypes": "BOGUS"}).status_code == 400
     missing = api.delete(f"{keys_path}/{second}")
     assert missing.status_code == 404
     assert "keys list --iam-account" in missing.json()["error"]["message"]

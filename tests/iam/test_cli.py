@@ -105,5 +105,13 @@ def test_errors_are_reported_like_gcloud(
                   "--iam-account", nobody)  # fmt: skip
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     assert not key_path.exists()
+    email = f"wordcount@{project_id}.iam.gserviceaccount.com"
+    nowhere = cli("iam", "service-accounts", "keys", "create", str(tmp_path / "no" / "key.json"),
+                  "--iam-account", email)  # fmt: skip
+    assert nowhere.returncode == 1 and "not a writable directory" in nowhere.stderr
+    p12 = cli("iam", "service-accounts", "keys", "create", str(key_path), "--iam-account", email,
+              "--key-file-type", "p12")  # fmt: skip
+    assert p12.returncode == 1 and "--key-file-type=json" in p12.stderr
+    assert api.get(f"{base}/{email}/keys").json() == {"keys": []}  # no orphan key was made
     short = cli("iam", "service-accounts", "describe", "wordcount")
     assert short.returncode == 1 and "not a service account email" in short.stderr

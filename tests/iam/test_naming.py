@@ -57,3 +57,17 @@ def test_email_round_trip() -> None:
     assert split_email(email) == ("wordcount", "word-count-316612")
     assert split_email("someone@example.com") is None
     assert split_email("x@proj.iam.gserviceaccount.com") is None  # project id too short
+
+
+def test_public_names_resolve() -> None:
+    import importlib
+
+    import cloudlet.iam
+
+    for name in cloudlet.iam.__all__:
+        assert getattr(cloudlet.iam, name) is not None, name
+    for module in ("api", "auth", "bearer", "cli", "credentials", "grant", "keyring", "keys",
+                   "models", "naming", "service", "tokens"):  # fmt: skip
+        loaded = importlib.import_module(f"cloudlet.iam.{module}")
+        for name in loaded.__all__:
+            assert hasattr(loaded, name), f"cloudlet.iam.{module}.{name}"

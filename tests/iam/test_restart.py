@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import google.auth.transport.requests
 import httpx
+import pytest
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from cloudlet.testing import Gateway
 from tests.iam.conftest import make_key, make_project
+
+
+class PatientGateway(Gateway):
+    """A private gateway that waits longer for start-up: the test machine is shared and busy."""
+
+    def launch(self, timeout: float = 180) -> None:
+        super().launch(timeout)
+
+
+@pytest.fixture
+def private_gateway(tmp_path: Path) -> Iterator[Gateway]:
+    with PatientGateway.start(tmp_path / "cloudlet") as gw:
+        yield gw
 
 
 def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: Path) -> None:
@@ -40,8 +55,7 @@ def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: P
     credentials.refresh(google.auth.transport.requests.Request())
     token_before = credentials.token
 
-    private_gateway.stop()
-    private_gateway.launch(timeout=180)  # generous: the test machine is shared and busy
+    private_gateway.restart()
 
     session = AuthorizedSession(credentials)  # still holds the token issued before the restart
     info = session.get(f"{private_gateway.url}/tokeninfo")

@@ -186,9 +186,13 @@ def create_key(
 def list_keys(
     project: str, account: str, request: Request, session: DbSession, keyTypes: str = ""
 ) -> dict[str, Any]:
+    if keyTypes.upper() not in ("", "KEY_TYPE_UNSPECIFIED", "USER_MANAGED", "SYSTEM_MANAGED"):
+        raise InvalidArgument(
+            f"keyTypes [{keyTypes}] is not a key type: use USER_MANAGED or SYSTEM_MANAGED."
+        )
     project_id = _enabled(request, session, project, account)
     found, keys = service.list_keys(session, project_id, account)
-    if keyTypes and keyTypes.upper() == "SYSTEM_MANAGED":
+    if keyTypes.upper() == "SYSTEM_MANAGED":
         keys = []  # cloudlet has no system-managed keys
     return {"keys": [service.key_resource(found, k) for k in keys]}
 

@@ -151,11 +151,23 @@ def keys_create(
         ..., metavar="OUTPUT-FILE", help="Where to write the JSON key file (mode 0600)."
     ),
     iam_account: str = IamAccount,
+    key_file_type: str = typer.Option(
+        "json", "--key-file-type", help="json (the only type cloudlet issues; p12 is legacy)."
+    ),
 ) -> None:
     """Create a key and write Google's JSON key file; its token_uri points at this gateway."""
+    if key_file_type.lower() != "json":
+        fail(
+            f"Key file type [{key_file_type}] is not supported: cloudlet writes JSON key files "
+            "only, which every Google client library reads. Use --key-file-type=json."
+        )
     path = _account_path(iam_account)
+    # Check the destination first: a key made but not written would be an orphan.
     if output_file.is_dir():
         fail(f"[{output_file}] is a directory. Give a file name, such as key.json.")
+    parent = output_file.parent if str(output_file.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        fail(f"Cannot write [{output_file}]: [{parent}] is not a writable directory.")
     key = state.gateway.post(path + "/keys", json={})
     data = base64.b64decode(key["privateKeyData"])
     _write_private(output_file, data)
@@ -186,10 +198,19 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 @keys_app.command("list")
-def keys_list(iam_account: str = IamAccount) -> None:
+def keys_list(
+    iam_account: str = IamAccount,
+    managed_by: str = typer.Option(
+        "any", "--managed-by", help="user, system or any (cloudlet has only user-managed keys)."
+    ),
+) -> None:
     """List a service account's keys."""
+    kinds = {"any": "", "user": "USER_MANAGED", "system": "SYSTEM_MANAGED"}
+    if managed_by.lower() not in kinds:
+        raise typer.BadParameter("must be one of: user, system, any", param_hint="--managed-by")
     path = _account_path(iam_account)
-    data = state.gateway.get(path + "/keys")
+    params = {"keyTypes": kinds[managed_by.lower()]} if kinds[managed_by.lower()] else {}
+    data = state.gateway.get(path + "/keys", params=params)
     emit(data.get("keys", []), state.format, KEY_COLUMNS)
 
 
