@@ -258,8 +258,7 @@ class Instance:
             return False
         try:
             writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                "X-Appengine-Cron: false\r\n\r\n".encode()
+                f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
             )
             await writer.drain()
             line = await asyncio.wait_for(reader.readline(), 30)

@@ -237,13 +237,10 @@ class Supervisor:
 
     def _probe_path(self, version: VersionRuntime) -> str:
         # https://cloud.google.com/appengine/docs/standard/configuring-warmup-requests and
-        # .../how-instances-are-managed#startup: /_ah/warmup when warmup is on, /_ah/start for
-        # manual and basic scaling; any answer at all means the instance is up.
-        if version.app.warmup:
-            return "/_ah/warmup"
-        if version.app.scaling_kind in ("manual", "basic"):
-            return "/_ah/start"
-        return "/_ah/start"
+        # .../how-instances-are-managed#startup: /_ah/warmup when warmup is on, else /_ah/start
+        # (App Engine sends it to manual and basic instances; we probe every instance with it).
+        # Any answer at all, even a 404, means the instance is up.
+        return "/_ah/warmup" if version.app.warmup else "/_ah/start"
 
     async def wait_ready(self, instance: Instance, timeout: float = READY_TIMEOUT) -> None:
         """Return once the instance answers HTTP; raise StartFailed with its log tail if not."""
