@@ -8,6 +8,7 @@ works offline), and fails the test on an uncaught script error.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+# Screenshots go to a temp dir, or to CLOUDLET_SCREENSHOT_DIR (docs/console refreshes the docs'
+# pictures: `CLOUDLET_SCREENSHOT_DIR=docs/console uv run pytest tests/console`).
+SCREENSHOTS = Path(
+    os.environ.get("CLOUDLET_SCREENSHOT_DIR")
+    or Path(tempfile.gettempdir()) / "cloudlet-console-screenshots"
+)
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
