@@ -274,3 +274,29 @@ def test_cron_yaml_and_run_now(deployed: Deployed, tmp_path: Path) -> None:
     assert bad.returncode == 1 and "cron.yaml:3" in bad.stderr
     missing = deployed.cli("app", "cron", "run", "7")
     assert missing.returncode == 1 and "No cron job [7]" in missing.stderr
+
+
+def test_stop_previous_version_and_service_delete(deployed: Deployed, tmp_path: Path) -> None:
+    api = deployed.client
+    base = f"/api/v1/apps/{deployed.project}/services"
+    before = [v["id"] for v in api.get(f"{base}/default/versions").json()["versions"]
+              if v["traffic"] > 0]  # fmt: skip
+    src = write_app(tmp_path / "v3", "runtime: python311\nenv_variables:\n  GREETING: v3\n")
+    deployed.cli("app", "deploy", str(src), "--version", "v3", "--stop-previous-version",
+                 check=True)  # fmt: skip
+    assert deployed.get("/").text == "v3"
+    listed = {v["id"]: v for v in api.get(f"{base}/default/versions").json()["versions"]}
+    assert listed["v3"]["traffic"] == 1.0
+    for old in before:
+        assert listed[old]["servingStatus"] == "STOPPED"
+        assert listed[old]["instanceCount"] == 0
+
+    gone = write_app(tmp_path / "gone", "runtime: python311\nservice: gone\n")
+    deployed.cli("app", "deploy", str(gone), "--version", "g1", check=True)
+    assert "gone" in deployed.cli("app", "services", "list", check=True).stdout
+    deployed.cli("app", "services", "delete", "gone", check=True)
+    assert "gone" not in deployed.cli("app", "services", "list", check=True).stdout
+    assert deployed.get("/", host=f"gone-dot-{deployed.project}.localhost").status_code == 404
+    assert not (deployed.gateway.data_dir / "apps" / deployed.project / "gone" / "g1").exists()
+    refused = deployed.cli("app", "services", "delete", "default")
+    assert refused.returncode == 1 and "cannot be deleted" in refused.stderr
