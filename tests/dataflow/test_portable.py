@@ -60,3 +60,19 @@ def test_failing_dofn_ends_failed_with_its_traceback(
     logs = cli("dataflow", "logs", "list", job["id"], "--importance", "error",
                "--project", project_id, check=True).stdout  # fmt: skip
     assert logs.startswith("E ") and "ValueError: cannot handle element 3" in logs
+
+
+def test_portable_runner_needs_the_dataflow_api_enabled(
+    gateway: Gateway, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    make_project(api, project_id, enable=False)
+    result = run_pipeline(
+        "words.py",
+        ["--output", str(tmp_path / "never.txt"), *portable_args(gateway, project_id, "off")],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "cloudlet services enable dataflow.googleapis.com" in result.stderr
+    assert not (tmp_path / "never.txt").exists()
+    api.post(f"/api/v1/projects/{project_id}/services/dataflow.googleapis.com:enable")
+    assert api.get(f"/v1b3/projects/{project_id}/jobs:aggregated").json()["jobs"] == []

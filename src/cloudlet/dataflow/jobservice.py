@@ -181,6 +181,13 @@ class _JobService:
         )
         try:
             with self.server.db.session() as s:
+                if options.get("project"):  # as on the REST door: the API must be enabled
+                    from cloudlet.projects.service import require_service
+
+                    require_service(
+                        s, new.project_id, "dataflow.googleapis.com",
+                        enforce=self.server.enforce_services,
+                    )  # fmt: skip
                 service.create_job(s, self.server.data, new, job_id=job_id)
         except CloudletError as exc:
             self._abort(context, exc)
@@ -347,7 +354,8 @@ class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
     def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 poke: Any = None) -> None:  # fmt: skip
+                 poke: Any = None, *, enforce_services: bool = True) -> None:  # fmt: skip
+        self.enforce_services = enforce_services
         self.db = db
         self.data = data
         self.host = host

@@ -33,7 +33,12 @@ def start_dataflow(app: Any) -> None:
             from cloudlet.dataflow.jobservice import JobApiServer
 
             server = JobApiServer(
-                app.state.db, app.state.data, settings.host, settings.grpc_port, supervisor.poke
+                app.state.db,
+                app.state.data,
+                settings.host,
+                settings.grpc_port,
+                supervisor.poke,
+                enforce_services=settings.enforce_services,
             )
             server.start()
             app.state.dataflow_grpc = server
