@@ -7,6 +7,7 @@ Google error message and status.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ import cloudlet
 from cloudlet.console.client import ApiClient, ApiError
 
 __all__ = ["STATIC_DIR", "PageBuilder", "installed", "page", "render", "templates"]
+
+logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -42,7 +45,11 @@ def installed(request: Request) -> dict[str, bool]:
 
     Read from the gateway's OpenAPI document (built once and cached by FastAPI).
     """
-    paths = list(request.app.openapi().get("paths", {}))
+    try:
+        paths = list(request.app.openapi().get("paths", {}))
+    except Exception:  # a route whose schema cannot be built must not take the console down
+        logger.exception("cannot read the gateway's OpenAPI document; showing every section")
+        return dict.fromkeys(_SUBSYSTEM_PREFIXES, True)
     return {
         name: any(p.startswith(prefix) for p in paths)
         for name, prefix in _SUBSYSTEM_PREFIXES.items()
