@@ -151,7 +151,6 @@ def _register() -> TyperGroup:
     app.add_typer(services_app, name="services")
     app.add_typer(billing_app, name="billing")
     app.add_typer(app_app, name="app")
-    app.add_typer(iam_app, name="iam")
     app.add_typer(storage_app, name="storage")
     app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
