@@ -195,3 +195,14 @@ def test_metadata_patch_and_versioning(gcs: storage.Client, bucket: storage.Buck
     bucket.blob("v.txt").delete()
     assert bucket.get_blob("v.txt") is None
     assert len(list(gcs.list_blobs(bucket, versions=True))) == 2
+
+
+def test_resumable_upload_respects_if_generation_match(bucket: storage.Bucket) -> None:
+    first = os.urandom(600 * 1024)
+    bucket.blob("r", chunk_size=256 * 1024).upload_from_string(first, if_generation_match=0)
+    with pytest.raises(exceptions.PreconditionFailed):
+        bucket.blob("r", chunk_size=256 * 1024).upload_from_string(
+            os.urandom(600 * 1024), if_generation_match=0
+        )
+    assert bucket.blob("r").download_as_bytes() == first
+    assert [b.name for b in bucket.list_blobs()] == ["r"]
