@@ -106,7 +106,7 @@ class Gateway:
         env.update(self.env)
         return env
 
-    def launch(self, timeout: float = 60) -> None:
+    def launch(self, timeout: float = 180) -> None:
         """Start (or restart) the gateway process and wait until it answers."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
@@ -135,7 +135,7 @@ class Gateway:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 60) -> None:
         """Graceful stop (SIGTERM); fail if it hangs or leaves a child process behind."""
         if self.proc is None or self.proc.poll() is not None:
             return
