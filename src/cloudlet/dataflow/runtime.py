@@ -28,6 +28,9 @@ def start_dataflow(app: Any) -> None:
     app.state.dataflow = supervisor
     app.state.dataflow_grpc = None
 
+    lock = threading.Lock()
+    app.state.dataflow_lock = lock
+
     def serve_job_api() -> None:
         try:
             from cloudlet.dataflow.jobservice import JobApiServer
@@ -40,8 +43,11 @@ def start_dataflow(app: Any) -> None:
                 supervisor.poke,
                 enforce_services=settings.enforce_services,
             )
-            server.start()
-            app.state.dataflow_grpc = server
+            with lock:
+                if getattr(app.state, "dataflow_stopping", False):
+                    return  # the gateway began to stop while Beam was importing
+                server.start()
+                app.state.dataflow_grpc = server
         except ImportError:
             logger.warning("apache-beam is not installed: the Beam Job API is off "
                            "(pip install 'cloudlet[dataflow]')")  # fmt: skip
@@ -54,9 +60,13 @@ def start_dataflow(app: Any) -> None:
 
 
 def stop_dataflow(app: Any) -> None:
-    starter = getattr(app.state, "dataflow_grpc_starter", None)
-    if starter is not None:
-        starter.join(timeout=60)
+    # The starter thread may still be importing Beam (seconds, more on a loaded machine). Do not
+    # wait for the import: once the flag is set under the lock, the starter never starts a
+    # server, and one it already started is stopped here.
+    lock = getattr(app.state, "dataflow_lock", None)
+    if lock is not None:
+        with lock:
+            app.state.dataflow_stopping = True
     server = getattr(app.state, "dataflow_grpc", None)
     if server is not None:
         server.stop()

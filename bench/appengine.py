@@ -1,7 +1,7 @@
 """App Engine router benchmark: wrk against gunicorn directly, through cloudlet's router, and
 through nginx to the same gunicorn, all in one run; plus deploy times.
 
-    uv run python bench/router.py [--duration 10] [--connections 50]
+    uv run python bench/appengine.py [--duration 10] [--connections 50]
 
 Needs `wrk` (Debian: apt-get install wrk); nginx (apt-get install nginx-light) is optional.
 Everything binds 127.0.0.1 and every load run stops by itself after --duration seconds.

@@ -1,7 +1,7 @@
 """Pipeline benchmark: a wordcount through cloudlet's Dataflow service against its peers.
 
-    uv run python bench/pipeline.py                 # 20 MB corpus
-    uv run python bench/pipeline.py --mb 100        # the standard 100 MB input (--seed 7)
+    uv run python bench/dataflow.py                 # 20 MB corpus
+    uv run python bench/dataflow.py --mb 100        # the standard 100 MB input (--seed 7)
 
 Contenders, in one run on the same corpus (from ../shared/bench/make_corpus.py):
 - plain Python: a multiprocessing Pool of one process per core, each counting a chunk with a
