@@ -14,6 +14,8 @@ from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline
 
 TEXT = "The cat sat on the mat.\nThe dog's bone; the cat's toy!\n" * 20
 
+EXAMPLE_WORDCOUNT = Path(__file__).resolve().parents[2] / "examples" / "wordcount" / "wordcount.py"
+
 
 def test_seed_wordcount_through_dataflow_runner(
     gateway: Gateway, api: httpx.Client, cli: CliRunner, project_id: str, tmp_path: Path
@@ -36,7 +38,7 @@ def test_seed_wordcount_through_dataflow_runner(
 
     endpoint = f"http://localhost:{gateway.port}"  # Beam wants "localhost" in the endpoint
     result = run_pipeline(
-        "wordcount.py",
+        str(EXAMPLE_WORDCOUNT),  # the examples/ driver, run unchanged
         [
             "--input", f"gs://{bucket}/input/sample.txt",
             "--output", f"gs://{bucket}/output/results",

@@ -1,4 +1,4 @@
-"""The seed's wordcount driver, with its cloud arguments taken from the command line."""
+"""The chapter's wordcount driver: run it with DataflowRunner or PortableRunner (see README)."""
 
 import argparse
 import re
