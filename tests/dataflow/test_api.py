@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import time
 import uuid
 from typing import Any
 
 import apache_beam as beam
 import httpx
+import jwt
 import pytest
 
 from tests.dataflow.helpers import make_project, wait_for
@@ -121,3 +125,44 @@ def test_create_rejects_tampering_and_duplicates_then_cancels(
     assert len(page["jobMessages"]) == 1 and page["nextPageToken"]
     bad = api.get(f"{base}/{job['id']}/messages", params={"minimumImportance": "LOUD"})
     assert bad.status_code == 400
+
+
+def test_forged_expired_and_revoked_tokens_get_401(
+    api: httpx.Client, gateway, project_id: str, tmp_path
+) -> None:
+    """Issue 5, failure case: an expired or forged token is refused by the Dataflow API."""
+    make_project(api, project_id)
+    api.post(f"/api/v1/projects/{project_id}/services/iam.googleapis.com:enable").raise_for_status()
+    base = f"/api/v1/projects/{project_id}/serviceAccounts"
+    api.post(base, json={"accountId": "wordcount"}).raise_for_status()
+    email = f"wordcount@{project_id}.iam.gserviceaccount.com"
+    key = json.loads(
+        base64.b64decode(api.post(f"{base}/{email}/keys", json={}).json()["privateKeyData"])
+    )
+    jobs = f"/v1b3/projects/{project_id}/locations/us-central1/jobs"
+
+    def self_signed(exp: int) -> str:
+        now = int(time.time())
+        claims = {"iss": email, "sub": email, "aud": f"http://localhost:{gateway.port}/",
+                  "iat": min(now, exp - 60), "exp": exp}  # fmt: skip
+        return jwt.encode(claims, key["private_key"], algorithm="RS256",
+                          headers={"kid": key["private_key_id"]})  # fmt: skip
+
+    def call(token: str) -> httpx.Response:
+        return api.get(jobs, headers={"Authorization": f"Bearer {token}"})
+
+    assert call(self_signed(int(time.time()) + 600)).status_code == 200  # a good token passes
+    forged = "ya29.cloudlet." + jwt.encode(
+        {"sub": email, "exp": int(time.time()) + 600},
+        "not-the-gateway-secret-but-32-bytes-long",
+        algorithm="HS256",
+    )
+    expired = self_signed(int(time.time()) - 3600)
+    for token in (forged, expired):
+        response = call(token)
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+    api.delete(f"{base}/{email}/keys/{key['private_key_id']}").raise_for_status()
+    revoked = call(self_signed(int(time.time()) + 600))
+    assert revoked.status_code == 401
+    assert api.get(jobs).status_code == 200  # anonymous callers are not refused (no roles yet)
