@@ -14,7 +14,7 @@ from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline
 
 TEXT = "The cat sat on the mat.\nThe dog's bone; the cat's toy!\n" * 20
 
-EXAMPLE_WORDCOUNT = Path(__file__).resolve().parents[2] / "examples" / "wordcount" / "wordcount.py"
+EXAMPLE_WORDCOUNT = Path(__file__).resolve().parents[2] / "examples" / "pipelines" / "wordcount.py"
 
 
 def test_seed_wordcount_through_dataflow_runner(
