@@ -341,11 +341,10 @@ class _Walker:
         return list(node.value)
 
 
-def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
-    """Parse and validate an app.yaml; raise AppYamlError listing every problem found."""
-    walker = _Walker(filename)
+def compose_yaml(text: str, filename: str) -> Node | None:
+    """PyYAML's node tree (with line marks) of an App Engine YAML file, or AppYamlError."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         # Point at the problem, unless it is the end of the file (an unclosed bracket or
         # quote): then the line to fix is where that construct started.
@@ -359,6 +358,12 @@ def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
             what = f"{what}, {exc.context}{started}"
         message = f"not valid YAML ({what}). Check indentation, colons and brackets"
         raise AppYamlError([Problem(filename, line, "", message)]) from None
+
+
+def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
+    """Parse and validate an app.yaml; raise AppYamlError listing every problem found."""
+    walker = _Walker(filename)
+    root = compose_yaml(text, filename)
     if root is None:
         raise AppYamlError(
             [

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from cloudlet.appengine.appyaml import AppYamlError, Problem
+from cloudlet.appengine.appyaml import AppYamlError, Problem, compose_yaml
 
 __all__ = ["CronJob", "next_run", "parse_cron_yaml", "parse_schedule"]
 
@@ -87,12 +86,7 @@ def parse_cron_yaml(text: str, filename: str = "cron.yaml") -> list[CronJob]:
     def problem(node: Any, field: str, message: str) -> None:
         problems.append(Problem(filename, node.start_mark.line + 1 if node else 0, field, message))
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise AppYamlError([Problem(filename, mark.line + 1 if mark else 0, "",
-                                    f"not valid YAML ({exc.problem})")]) from None  # fmt: skip
+    root = compose_yaml(text, filename)
     jobs_node = None
     if isinstance(root, MappingNode):
         for key, value in root.value:

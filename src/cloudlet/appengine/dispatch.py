@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from cloudlet.appengine.appyaml import AppYamlError, Problem
+from cloudlet.appengine.appyaml import AppYamlError, Problem, compose_yaml
 
 __all__ = ["MAX_RULES", "DispatchRule", "match_rule", "parse_dispatch_yaml"]
 
@@ -58,12 +57,7 @@ def parse_dispatch_yaml(text: str, filename: str = "dispatch.yaml") -> list[Disp
     def problem(node: Any, field: str, message: str) -> None:
         problems.append(Problem(filename, node.start_mark.line + 1 if node else 0, field, message))
 
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise AppYamlError([Problem(filename, mark.line + 1 if mark else 0, "",
-                                    f"not valid YAML ({exc.problem})")]) from None  # fmt: skip
+    root = compose_yaml(text, filename)
     if not isinstance(root, MappingNode):
         raise AppYamlError([Problem(filename, 0, "dispatch", "the file needs a `dispatch:` list")])
     rules_node = None
