@@ -11,7 +11,16 @@ import httpx
 
 from cloudlet.cli.config import Config
 
-__all__ = ["ApiError", "CliError", "Gateway", "State", "fail", "state"]
+__all__ = [
+    "ApiError",
+    "CliError",
+    "Gateway",
+    "State",
+    "check_response",
+    "fail",
+    "gateway_down",
+    "state",
+]
 
 
 class CliError(Exception):
@@ -27,6 +36,23 @@ class ApiError(CliError):
 
 def fail(message: str) -> NoReturn:
     raise CliError(message)
+
+
+def gateway_down(url: str) -> CliError:
+    return CliError(f"The cloudlet gateway is not running at {url}. Start it with: cloudlet start")
+
+
+def check_response(response: httpx.Response) -> httpx.Response:
+    """Raise ApiError for an error status, with the message of Google's error body if any."""
+    if response.status_code >= 400:
+        response.read()  # a streamed response has not been read yet
+        try:
+            body = response.json()
+            message = body["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            body, message = None, f"HTTP {response.status_code}: {response.text[:500]}"
+        raise ApiError(response.status_code, message, body)
+    return response
 
 
 def gateway_url() -> str:
@@ -74,18 +100,10 @@ class Gateway:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise CliError(
-                f"The cloudlet gateway is not running at {self.url}. Start it with: cloudlet start"
-            ) from None
+            raise gateway_down(self.url) from None
         except httpx.TimeoutException:
             raise CliError(f"The cloudlet gateway at {self.url} did not answer in time.") from None
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                message = body["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                body, message = None, f"HTTP {response.status_code}: {response.text[:500]}"
-            raise ApiError(response.status_code, message, body)
+        check_response(response)
         if not response.content:
             return {}
         return response.json()

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from cloudlet.cli.context import ApiError, CliError
+from cloudlet.cli.context import ApiError, CliError, check_response, gateway_down
 
 __all__ = ["GcsClient", "GsUrl", "parse_url"]
 
@@ -60,24 +60,11 @@ class GcsClient:
     def close(self) -> None:
         self.http.close()
 
-    def _check(self, response: httpx.Response) -> httpx.Response:
-        if response.status_code >= 400:
-            response.read()
-            try:
-                body = response.json()
-                message = body["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                body, message = None, f"HTTP {response.status_code}: {response.text[:300]}"
-            raise ApiError(response.status_code, message, body)
-        return response
-
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self._check(self.http.request(method, path, **kwargs))
+            response = check_response(self.http.request(method, path, **kwargs))
         except httpx.ConnectError:
-            raise CliError(
-                f"The cloudlet gateway is not running at {self.base}. Start it with: cloudlet start"
-            ) from None
+            raise gateway_down(self.base) from None
         return response.json() if response.content else {}
 
     # -- buckets -----------------------------------------------------------------------------
@@ -181,7 +168,7 @@ class GcsClient:
                     headers={"Content-Type": ctype, "Content-Length": str(size)},
                 )
             return out
-        start = self._check(
+        start = check_response(
             self.http.post(
                 upload_path,
                 params={"uploadType": "resumable", "name": dst.name},
@@ -199,7 +186,7 @@ class GcsClient:
             while True:
                 length = min(CHUNK, size - offset)
                 f.seek(offset)
-                response = self._check(
+                response = check_response(
                     self.http.put(
                         session,
                         content=_chunks(f, length, progress),
@@ -218,7 +205,7 @@ class GcsClient:
     def download(self, src: GsUrl, target: BinaryIO, progress: Progress | None = None) -> None:
         path = f"/download/storage/v1/b/{src.bucket}/o/{_o(src.name)}"
         with self.http.stream("GET", path, params={"alt": "media"}) as response:
-            self._check(response)
+            check_response(response)
             for chunk in response.iter_bytes(READ):
                 target.write(chunk)
                 if progress:
