@@ -23,6 +23,7 @@ from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
 from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
+from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
 from cloudlet.core.paths import DataDir
@@ -141,7 +142,7 @@ class CronIn(BaseModel):
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z") if value else None
+    return rfc3339(value, "seconds") if value else None
 
 
 def _cron_jobs(sup: Supervisor, project: str) -> dict[str, Any]:
@@ -412,7 +413,7 @@ def list_instances(
             "vmDebugEnabled": False,
             "availability": "RESIDENT" if runtime and runtime.app.scaling_kind == "manual"
             else "DYNAMIC",
-            "startTime": inst.start_time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "startTime": rfc3339(inst.start_time, "seconds"),
             "requests": inst.requests,
             "errors": inst.errors,
             "inflight": inst.inflight,

@@ -28,7 +28,7 @@ from cloudlet.appengine.instance import StartFailed
 from cloudlet.appengine.models import Build, Service, Version
 from cloudlet.appengine.source import extract_source
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
-from cloudlet.core.db import Database, utcnow
+from cloudlet.core.db import Database, rfc3339, utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
 
@@ -81,7 +81,7 @@ def build_resource(build: Build, offset: int = 0) -> dict[str, Any]:
         "version": build.version_id,
         "status": build.status,
         "error": build.error,
-        "createTime": build.create_time.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "createTime": rfc3339(build.create_time, "seconds"),
         "done": build.status in ("SUCCESS", "FAILURE"),
         "log": log,
         "nextOffset": next_offset,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from cloudlet.appengine import traffic
 from cloudlet.appengine.appyaml import AppYaml, AutomaticScaling, BasicScaling, parse_app_yaml
 from cloudlet.appengine.models import Service, Version
+from cloudlet.core.db import rfc3339
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
 
 __all__ = [
@@ -39,7 +40,7 @@ _VERSION_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return rfc3339(value, "seconds")
 
 
 def check_version_id(version_id: str) -> None:

@@ -18,7 +18,15 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Database", "UTCDateTime", "normalize_url", "open_database", "utcnow"]
+__all__ = [
+    "Base",
+    "Database",
+    "UTCDateTime",
+    "normalize_url",
+    "open_database",
+    "rfc3339",
+    "utcnow",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +37,11 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rfc3339(value: datetime, timespec: str = "milliseconds") -> str:
+    """A timestamp as Google's APIs print it: RFC 3339 in UTC, ending in Z."""
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

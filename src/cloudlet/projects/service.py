@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloudlet.core.db import utcnow
+from cloudlet.core.db import rfc3339, utcnow
 from cloudlet.core.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -46,10 +45,6 @@ __all__ = [
 ]
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def project_resource(project: Project) -> dict[str, Any]:
     """A project as the Resource Manager v1 API shows it.
 
@@ -60,7 +55,7 @@ def project_resource(project: Project) -> dict[str, Any]:
         "projectId": project.project_id,
         "lifecycleState": project.lifecycle_state,
         "name": project.name,
-        "createTime": _iso(project.create_time),
+        "createTime": rfc3339(project.create_time),
     }
     if project.labels:
         out["labels"] = dict(project.labels)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from cloudlet.core.db import rfc3339
 from cloudlet.storage.models import Bucket, StoredObject
 
 __all__ = [
@@ -47,10 +47,6 @@ def quote_name(name: str) -> str:
     if _PLAIN.fullmatch(name):  # the common case, without urllib's per-character work
         return name.replace("/", "%2F")
     return quote(name, safe="")
-
-
-def rfc3339(value: datetime) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _etag(*parts: object) -> str:
