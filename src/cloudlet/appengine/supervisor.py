@@ -35,13 +35,14 @@ from cloudlet.appengine.cron import CronJob, next_run
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
 from cloudlet.core.paths import DataDir
+from cloudlet.core.settings import Settings
 
 __all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime"]
 
 logger = logging.getLogger(__name__)
 
-READY_TIMEOUT = float(os.environ.get("CLOUDLET_APP_READY_TIMEOUT", "60"))
-SCALE_DOWN_AFTER = float(os.environ.get("CLOUDLET_APP_SCALE_DOWN_AFTER", "15"))
+READY_TIMEOUT = Settings.load().app_ready_timeout  # the settings table: env var or default
+SCALE_DOWN_AFTER = Settings.load().app_scale_down_after
 AUTOMATIC_MAX = 4  # automatic_scaling without max_instances: enough for 2 cores
 CRASH_LOOP_LIMIT = 3
 TICK = 0.5

@@ -41,6 +41,8 @@ class Setting:
             return raw.strip().lower() in {"1", "true", "yes", "on"}
         if self.type is int:
             return int(raw)
+        if self.type is float:
+            return float(raw)
         return raw
 
 
@@ -88,6 +90,19 @@ SETTINGS: tuple[Setting, ...] = (
         "project with SERVICE_DISABLED, as Google does (see docs/projects.md).",
         bool,
     ),
+    Setting(
+        "app_ready_timeout",
+        60.0,
+        "Seconds a new App Engine instance has to answer before its deploy fails with the log "
+        "tail.",
+        float,
+    ),
+    Setting(
+        "app_scale_down_after",
+        15.0,
+        "Seconds an extra automatic-scaling instance may sit idle before it is retired.",
+        float,
+    ),
     Setting("log_level", "info", "Gateway log level: debug, info, warning or error.", str),
 )
 
@@ -104,6 +119,8 @@ class Settings:
     data_dir: str = "~/.cloudlet"
     database_url: str = ""
     enforce_services: bool = True
+    app_ready_timeout: float = 60.0
+    app_scale_down_after: float = 15.0
     log_level: str = "info"
 
     @classmethod
