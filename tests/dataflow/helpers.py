@@ -36,7 +36,6 @@ def portable_args(gateway: Gateway, project: str, job_name: str) -> list[str]:
     return [
         "--runner", "PortableRunner",
         "--job_endpoint", f"localhost:{gateway.grpc_port}",
-        "--environment_type", "LOOPBACK",
         "--project", project,
         "--region", "us-central1",
         "--job_name", job_name,

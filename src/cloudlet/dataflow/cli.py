@@ -310,8 +310,9 @@ def run(
     args = [sys.executable, script, *ctx.args, "--project", project, "--region", region]
     if runner == "portable":
         grpc_port = status.get("grpcPort") or os.environ.get("CLOUDLET_GRPC_PORT") or 8099
-        args += ["--runner", "PortableRunner", "--job_endpoint", f"localhost:{grpc_port}",
-                 "--environment_type", "LOOPBACK"]  # fmt: skip
+        # No --environment_type: our executor runs every job, and LOOPBACK would make the
+        # driver host a worker pool whose threads can keep it alive after a failed job.
+        args += ["--runner", "PortableRunner", "--job_endpoint", f"localhost:{grpc_port}"]
     elif runner == "dataflow":
         endpoint = url.replace("127.0.0.1", "localhost")  # Beam wants "localhost" in it
         args += ["--runner", "DataflowRunner", "--dataflow_endpoint", endpoint]
