@@ -71,7 +71,7 @@ def _start(values: dict[str, Any]) -> None:
     verb = "is already running" if already else "is running"
     print(f"The cloudlet gateway {verb} at {info.url} (pid {info.pid}).", file=sys.stderr)
     print(f"Data dir: {info.home}. Log: {DataDir(settings.root).gateway_log}", file=sys.stderr)
-    print(f"API: {info.url}/api/v1/docs", file=sys.stderr)
+    print(f"Console: {info.url}/console   API: {info.url}/api/v1/docs", file=sys.stderr)
 
 
 def stop(
