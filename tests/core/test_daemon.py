@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from cloudlet.testing import Gateway, free_port
@@ -17,8 +20,19 @@ from tests.conftest import CLOUDLET
 
 def _env(home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
-    env.update(CLOUDLET_HOME=str(home), CLOUDLET_PORT=str(port), CLOUDLET_CONFIG=str(home / "cfg"))
+    env.update(CLOUDLET_HOME=str(home), CLOUDLET_PORT=str(port), CLOUDLET_CONFIG=str(home / "cfg"),
+               CLOUDLET_GRPC_PORT=str(free_port()))  # fmt: skip
     return env
+
+
+def wait_for_line(run: Callable[..., subprocess.CompletedProcess[str]], prefix: str) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for line in run("status").stdout.splitlines():
+            if line.startswith(prefix) and "(pid" in line:
+                return line
+        time.sleep(0.5)
+    raise AssertionError(f"`cloudlet status` never showed {prefix!r}")
 
 
 def test_start_status_stop(tmp_path: Path) -> None:
@@ -34,12 +48,19 @@ def test_start_status_stop(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/projects").status_code == 200
         status = run("status")
         assert status.returncode == 0 and "database: sqlite" in status.stdout
+        # The Beam Job API child (started in the background) shows up with its pid.
+        job_api = wait_for_line(run, "beam job api: localhost:")
+        assert f"localhost:{env['CLOUDLET_GRPC_PORT']} (pid" in job_api
+        job_api_pid = int(job_api.split("(pid ")[1].split(",")[0])
         assert "already running" in run("start").stderr
         assert (tmp_path / "home" / "gateway.pid").exists()
         assert (tmp_path / "home" / "logs" / "gateway.log").exists()
     finally:
         stopped = run("stop")
     assert stopped.returncode == 0 and "Stopped" in stopped.stderr
+    assert not psutil.pid_exists(job_api_pid) or (
+        psutil.Process(job_api_pid).status() == psutil.STATUS_ZOMBIE
+    ), "cloudlet stop left the Beam Job API running"
     assert not (tmp_path / "home" / "gateway.pid").exists()
     assert run("status").returncode == 1
     with pytest.raises(httpx.ConnectError):

@@ -112,6 +112,13 @@ def status(
     print(f"running: pid {info.pid} at {info.url}")
     print(f"version: {body['version']}  database: {body['database']}")
     print(f"data dir: {body['dataDir']}")
+    job_api = body.get("jobApi") or {}
+    if job_api.get("state") == "OFF":
+        print("beam job api: off (pip install 'cloudlet[dataflow]')")
+    elif job_api:
+        pid = f"pid {job_api['pid']}" if job_api.get("pid") else "starting"
+        print(f"beam job api: localhost:{body.get('grpcPort')} ({pid}, "
+              f"{job_api.get('restarts', 0)} restarts)")  # fmt: skip
 
 
 def register_gateway_commands(app: typer.Typer) -> None:

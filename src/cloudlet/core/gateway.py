@@ -85,11 +85,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "dataDir": str(data.root),
             "database": request.app.state.db.kind,
             "url": settings.url,
+            "grpcPort": settings.grpc_port,
+            "jobApi": _job_api_status(request.app),
         }
 
     app.add_middleware(AppEngineRouter)  # Host: *.localhost → app instances (outermost)
     _install_error_handlers(app)
     return app
+
+
+def _job_api_status(app: FastAPI) -> dict[str, Any]:
+    jobapi = getattr(app.state, "dataflow_jobapi", None)
+    if jobapi is None:
+        return {"state": "OFF"}
+    pid = jobapi.pid
+    return {"state": "RUNNING" if pid else "STARTING", "pid": pid, "restarts": jobapi.restarts}
 
 
 def _install_error_handlers(app: FastAPI) -> None:

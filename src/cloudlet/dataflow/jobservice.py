@@ -402,3 +402,45 @@ class JobApiServer:
         if self._server is not None:
             self._server.stop(grace=1).wait(5)
             self._server = None
+
+
+def main() -> None:
+    """`python -m cloudlet.dataflow.jobservice`: the Beam Job API as the gateway's child.
+
+    It runs in its own process so that Beam, pyarrow and numpy (~200 MB) never load into the
+    gateway. Settings come from the environment the gateway passes (Settings.as_env()). The
+    gateway migrated the database already; this process only reads and writes rows. It exits
+    on SIGTERM, and by itself when the gateway that started it is gone (even after kill -9),
+    so that a restarted gateway can bind the port again.
+    """
+    import os
+    import signal
+
+    from cloudlet.core.db import open_database
+    from cloudlet.core.settings import Settings
+
+    settings = Settings.load()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    data = DataDir(settings.root)
+    db = open_database(settings.database_url, data.database, migrate=False)
+    server = JobApiServer(
+        db, data, settings.host, settings.grpc_port, enforce_services=settings.enforce_services
+    )
+    server.start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    parent = os.getppid()
+    while not done.wait(1.0):
+        if os.getppid() != parent:
+            logger.warning("the gateway (pid %s) is gone: stopping the Beam Job API", parent)
+            break
+    server.stop()
+    db.dispose()
+
+
+if __name__ == "__main__":
+    main()

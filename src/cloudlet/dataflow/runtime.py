@@ -1,23 +1,111 @@
-"""Start and stop the Dataflow job service with the gateway (its lifespan hook)."""
+"""Start and stop Dataflow with the gateway (its lifespan hook).
+
+The job supervisor runs in the gateway. The Beam Job API (gRPC, for PortableRunner) runs in a
+supervised child process, `python -m cloudlet.dataflow.jobservice`: it needs Beam, and Beam
+with pyarrow and numpy would add ~200 MB to the gateway's memory for every user, pipelines or
+not. The child is restarted with backoff if it dies, and stopped with the gateway.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import subprocess
+import sys
 import threading
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
-__all__ = ["start_dataflow", "stop_dataflow"]
+from cloudlet.core.settings import Settings
+
+__all__ = ["JobApiProcess", "start_dataflow", "stop_dataflow"]
 
 logger = logging.getLogger(__name__)
+
+_BACKOFF_MAX = 30.0
+_HEALTHY_AFTER = 60.0  # a child that lived this long resets the backoff
+
+
+class JobApiProcess:
+    """Keeps one Beam Job API child running: started at once, restarted when it exits."""
+
+    def __init__(self, settings: Settings, log_file: Path) -> None:
+        self.settings = settings
+        self.log_file = log_file
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        popen = self.popen
+        return popen.pid if popen is not None and popen.poll() is None else None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="beam-job-api", daemon=True)
+        self._thread.start()
+
+    def _spawn(self, log: IO[bytes]) -> subprocess.Popen[bytes] | None:
+        env = {**os.environ, **self.settings.as_env(), "PYTHONUNBUFFERED": "1"}
+        with self._lock:
+            if self._stop.is_set():
+                return None
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "cloudlet.dataflow.jobservice"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                close_fds=True,
+            )
+            return self.popen
+
+    def _run(self) -> None:
+        import time
+
+        delay = 1.0
+        with self.log_file.open("ab") as log:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                popen = self._spawn(log)
+                if popen is None:
+                    return
+                logger.info("Beam Job API started (pid %s, port %s)", popen.pid,
+                            self.settings.grpc_port)  # fmt: skip
+                code = popen.wait()
+                if self._stop.is_set():
+                    return
+                if time.monotonic() - started > _HEALTHY_AFTER:
+                    delay = 1.0
+                logger.warning("the Beam Job API exited with status %s; restarting in %.0f s "
+                               "(its log: %s)", code, delay, self.log_file)  # fmt: skip
+                self.restarts += 1
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stop.set()
+            popen = self.popen
+        if popen is not None and popen.poll() is None:
+            popen.terminate()
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+                popen.wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def start_dataflow(app: Any) -> None:
     """Start the job supervisor (which also settles jobs a restart interrupted) and the Beam
-    Job API on `settings.grpc_port`.
-
-    Cheap on purpose: importing Beam takes seconds, so the gRPC server starts in a thread and
-    the gateway answers HTTP meanwhile (PortableRunner waits for the channel to be ready).
-    """
+    Job API child on `settings.grpc_port`. PortableRunner waits for the channel to be ready,
+    so the gateway does not wait for the child's Beam import."""
     from cloudlet.dataflow.supervisor import JobSupervisor
 
     settings = app.state.settings
@@ -26,50 +114,20 @@ def start_dataflow(app: Any) -> None:
     supervisor = JobSupervisor(app.state.db, app.state.data, env)
     supervisor.start()
     app.state.dataflow = supervisor
-    app.state.dataflow_grpc = None
-
-    lock = threading.Lock()
-    app.state.dataflow_lock = lock
-
-    def serve_job_api() -> None:
-        try:
-            from cloudlet.dataflow.jobservice import JobApiServer
-
-            server = JobApiServer(
-                app.state.db,
-                app.state.data,
-                settings.host,
-                settings.grpc_port,
-                supervisor.poke,
-                enforce_services=settings.enforce_services,
-            )
-            with lock:
-                if getattr(app.state, "dataflow_stopping", False):
-                    return  # the gateway began to stop while Beam was importing
-                server.start()
-                app.state.dataflow_grpc = server
-        except ImportError:
-            logger.warning("apache-beam is not installed: the Beam Job API is off "
-                           "(pip install 'cloudlet[dataflow]')")  # fmt: skip
-        except Exception:
-            logger.exception("the Beam Job API could not start on port %s", settings.grpc_port)
-
-    starter = threading.Thread(target=serve_job_api, name="beam-job-api-start", daemon=True)
-    starter.start()
-    app.state.dataflow_grpc_starter = starter
+    app.state.dataflow_jobapi = None
+    if importlib.util.find_spec("apache_beam") is None:
+        logger.warning("apache-beam is not installed: the Beam Job API is off "
+                       "(pip install 'cloudlet[dataflow]')")  # fmt: skip
+        return
+    jobapi = JobApiProcess(settings, app.state.data.logs / "beam-job-api.log")
+    jobapi.start()
+    app.state.dataflow_jobapi = jobapi
 
 
 def stop_dataflow(app: Any) -> None:
-    # The starter thread may still be importing Beam (seconds, more on a loaded machine). Do not
-    # wait for the import: once the flag is set under the lock, the starter never starts a
-    # server, and one it already started is stopped here.
-    lock = getattr(app.state, "dataflow_lock", None)
-    if lock is not None:
-        with lock:
-            app.state.dataflow_stopping = True
-    server = getattr(app.state, "dataflow_grpc", None)
-    if server is not None:
-        server.stop()
+    jobapi = getattr(app.state, "dataflow_jobapi", None)
+    if jobapi is not None:
+        jobapi.stop()
     supervisor = getattr(app.state, "dataflow", None)
     if supervisor is not None:
         supervisor.stop()

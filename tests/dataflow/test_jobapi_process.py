@@ -1,0 +1,75 @@
+"""The Beam Job API runs as the gateway's supervised child, so Beam never loads into the
+gateway (issue 3's memory target), and it survives kill -9 from either side."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from cloudlet.testing import Gateway
+from tests.dataflow.helpers import make_project, portable_args, run_pipeline, wait_for
+
+
+def _job_api(gw: Gateway) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{gw.url}/api/v1/status", timeout=10).json()["jobApi"]
+    return body
+
+
+def _loads_beam(pid: int) -> bool:
+    """Whether the process has Beam's compiled modules mapped (i.e. imported apache_beam)."""
+    return "apache_beam" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_job_api_is_a_child_that_restarts_after_kill_and_leaves_with_the_gateway(
+    private_gateway: Gateway, project_id: str, tmp_path: Path
+) -> None:
+    gw = private_gateway
+    assert gw.proc is not None
+    first = wait_for(lambda: _job_api(gw).get("pid"), timeout=120, what="the Beam Job API")
+    assert first != gw.proc.pid
+    assert psutil.Process(first).ppid() == gw.proc.pid
+    wait_for(lambda: _loads_beam(first), timeout=120, what="Beam to load in the child")
+    assert not _loads_beam(gw.proc.pid), "the gateway itself must not import apache_beam"
+
+    # kill -9 the Job API: the gateway starts a new one, and PortableRunner works through it.
+    os.kill(first, signal.SIGKILL)
+    second = wait_for(
+        lambda: (pid := _job_api(gw).get("pid")) not in (None, first) and pid,
+        timeout=60, what="a new Beam Job API process",
+    )  # fmt: skip
+    assert _job_api(gw)["restarts"] >= 1
+    with httpx.Client(base_url=gw.url, timeout=30) as api:
+        make_project(api, project_id)
+    out = tmp_path / "counts.txt"
+    result = run_pipeline(
+        "words.py", ["--output", str(out), *portable_args(gw, project_id, "after-restart")],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "THE=2" in out.read_text().split()
+
+    # kill -9 the gateway alone: its Job API child notices and exits by itself, so the port is
+    # free and a restarted gateway serves the Job API again.
+    gw.proc.kill()
+    gw.proc.wait()
+    wait_for(lambda: _gone(second), timeout=30, what="the orphaned Job API to exit")
+    gw.launch()
+    third = wait_for(lambda: _job_api(gw).get("pid"), timeout=120, what="the Beam Job API")
+    assert third not in (first, second)
+    result = run_pipeline(
+        "words.py", ["--output", str(out), *portable_args(gw, project_id, "after-crash")],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
