@@ -47,7 +47,11 @@ def client_for(url: str, project: str) -> storage.Client:
 
 
 class RssSampler:
-    """Peak RSS of a process tree, sampled every 50 ms in a thread."""
+    """Peak RSS of one process, sampled every 50 ms in a thread.
+
+    The process alone: the gateway's Beam Job API child (Dataflow's, idle here) and any
+    App Engine instances are separate processes with their own memory.
+    """
 
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
@@ -58,9 +62,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                procs = [self.proc, *self.proc.children(recursive=True)]
-                rss = sum(p.memory_info().rss for p in procs)
-                self.peak = max(self.peak, rss)
+                self.peak = max(self.peak, self.proc.memory_info().rss)
             except psutil.Error:
                 pass
             self._stop.wait(0.05)

@@ -35,7 +35,7 @@ class _Pipeline:
         self.writer = writer
         self.pending: asyncio.Task[None] | None = None
 
-    async def submit(self, data: bytes) -> None:
+    async def submit(self, data: list[bytes]) -> None:
         await self.drain()
         self.pending = asyncio.ensure_future(to_thread.run_sync(self.writer.write, data))
 
@@ -52,7 +52,8 @@ async def copy_stream(
 
     Reading stops with an error once more than `limit` bytes arrive (a wrong Content-Range).
     """
-    buf = bytearray()
+    parts: list[bytes] = []
+    size = 0
     seen = 0
     pipe = _Pipeline(writer)
     try:
@@ -69,13 +70,15 @@ async def copy_stream(
                 drop = min(skip, len(chunk))
                 chunk = chunk[drop:]
                 skip -= drop
-            buf += chunk
-            if len(buf) >= SLICE:
-                data = bytes(buf)
-                buf.clear()
-                await pipe.submit(data)
-        if buf:
-            await pipe.submit(bytes(buf))
+            if not chunk:
+                continue
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= SLICE:
+                await pipe.submit(parts)
+                parts, size = [], 0
+        if parts:
+            await pipe.submit(parts)
     finally:
         await pipe.drain()
     return seen
@@ -142,13 +145,13 @@ async def parse_related(
         while True:
             at = buf.find(end_marker)
             if at >= 0:
-                await pipe.submit(bytes(buf[:at]))
+                await pipe.submit([bytes(buf[:at])])
                 return metadata, media_type
             keep = len(end_marker) - 1
             if len(buf) > SLICE + keep:
                 data = bytes(buf[: len(buf) - keep])
                 del buf[: len(buf) - keep]
-                await pipe.submit(data)
+                await pipe.submit([data])
             try:
                 buf.extend(await it.__anext__())
             except StopAsyncIteration:
