@@ -20,14 +20,14 @@ instance, responses are parsed with httptools, and both bodies stream in chunks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import email.utils
+import logging
 import mimetypes
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httptools
 
@@ -37,6 +37,8 @@ from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, Unavailable, VersionRuntime
 
 __all__ = ["AppEngineRouter", "parse_host"]
+
+access_logger = logging.getLogger("cloudlet.access")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,6 +52,7 @@ _HOP_BY_HOP = frozenset(
      b"transfer-encoding", b"upgrade")
 )  # fmt: skip
 _POOL_SIZE = 64
+_MAX_BUFFERED = 1 << 20  # response bytes held for a slow client before reading pauses
 
 
 def parse_host(host: str) -> tuple[str, str | None, str | None] | None:
@@ -70,15 +73,67 @@ def parse_host(host: str) -> tuple[str, str | None, str | None] | None:
     return None
 
 
-class _Response:
-    """httptools callbacks, collecting one upstream response."""
+class _Upstream(asyncio.Protocol):
+    """One keep-alive connection to an instance, parsing responses with httptools as bytes
+    arrive. A plain Protocol, not asyncio streams: the stream reader's buffering, futures and
+    extra copies cost more than the rest of the proxy on a small response."""
 
     def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
+        self.buffered = 0
         self.headers_done = False
         self.complete = False
+        self.lost = False  # the instance closed the connection (or it broke)
+        self.error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._reading_paused = False
 
+    def reset(self) -> None:
+        """Ready for the next response on this connection."""
+        self.parser = httptools.HttpResponseParser(self)
+        self.headers = []
+        self.chunks = []
+        self.buffered = 0
+        self.headers_done = self.complete = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = exc
+        if self.buffered > _MAX_BUFFERED and not self._reading_paused and self.transport:
+            self._reading_paused = True  # the client reads slower than the app writes
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self.lost = True
+        self._wake()
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._wake()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name.lower(), value))
 
@@ -87,33 +142,69 @@ class _Response:
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
+        self.buffered += len(body)
 
     def on_message_complete(self) -> None:
         self.complete = True
+
+    # the router's side
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until more of the response (or the connection's end) has arrived."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def take(self) -> bytes:
+        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks = []
+        self.buffered = 0
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return body
+
+    async def drain(self) -> None:
+        if self._drained is not None:
+            await self._drained
+        if self.lost:
+            raise ConnectionResetError("the instance closed the connection")
+
+    def close(self) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 class _Pool:
     """Idle keep-alive connections to instances, by port."""
 
     def __init__(self) -> None:
-        self.idle: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.idle: dict[int, list[_Upstream]] = {}
 
-    async def get(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+    async def get(self, port: int) -> tuple[_Upstream, bool]:
         idle = self.idle.get(port)
         while idle:
-            reader, writer = idle.pop()
-            if not writer.is_closing() and not reader.at_eof():
-                return reader, writer, True
-            writer.close()
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return reader, writer, False
+            conn = idle.pop()
+            if not conn.lost and conn.transport is not None and not conn.transport.is_closing():
+                conn.reset()
+                return conn, True
+            conn.close()
+        loop = asyncio.get_running_loop()
+        _transport, conn = await loop.create_connection(_Upstream, "127.0.0.1", port)
+        return conn, False
 
-    def put(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def put(self, port: int, conn: _Upstream) -> None:
         idle = self.idle.setdefault(port, [])
-        if len(idle) < _POOL_SIZE and not writer.is_closing():
-            idle.append((reader, writer))
+        if len(idle) < _POOL_SIZE and not conn.lost:
+            idle.append(conn)
         else:
-            writer.close()
+            conn.close()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -131,6 +222,42 @@ def _cookie(raw: bytes | None, name: str) -> str | None:
         if key == name:
             return value
     return None
+
+
+def _gateway_send(scope: Scope, send: Send) -> Send:
+    """`send` for a request to the gateway itself: it adds the `Date` header and writes the
+    access log line that uvicorn would. The gateway runs uvicorn with both off, so that routed
+    app traffic (whose responses carry the app's own `Date`, and which has its own request
+    log) pays nothing for them."""
+    log = access_logger.isEnabledFor(logging.INFO)
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(k.lower() == b"date" for k, _ in headers):
+                headers.append((b"date", _http_date()))
+            message = {**message, "headers": headers}
+            if log:
+                client = scope.get("client") or ("-", 0)
+                query = scope.get("query_string", b"")
+                path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+                access_logger.info('%s:%s - "%s %s HTTP/%s" %d', client[0], client[1],
+                                   scope["method"], path, scope["http_version"],
+                                   message["status"])  # fmt: skip
+        await send(message)
+
+    return wrapped
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
 
 
 async def _plain(send: Send, status: int, message: str) -> None:
@@ -157,9 +284,12 @@ class AppEngineRouter:
             return
         raw_host = _header(scope, b"host")
         target = parse_host(raw_host.decode("latin-1")) if raw_host else None
-        supervisor: Supervisor | None = getattr(scope["app"].state, "appengine", None)
+        # Outermost (core/server.py), self.app is the FastAPI app; as a Starlette middleware,
+        # scope["app"] is.
+        state = getattr(scope.get("app", self.app), "state", None)
+        supervisor: Supervisor | None = getattr(state, "appengine", None)
         if target is None or supervisor is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _gateway_send(scope, send))
             return
         await self._route(supervisor, target, scope, receive, send, raw_host or b"")
 
@@ -307,9 +437,9 @@ class AppEngineRouter:
         ip = client[0].encode()
         head += b"x-forwarded-for: " + (forwarded_for + b", " + ip if forwarded_for else ip)
         head += b"\r\nx-forwarded-proto: " + scope.get("scheme", "http").encode() + b"\r\n"
-        if not trace:
-            span = random.getrandbits(63)
-            head += f"x-cloud-trace-context: {os.urandom(16).hex()}/{span};o=1\r\n".encode()
+        if not trace:  # TRACE_ID/SPAN_ID;o=1, as Google's front end adds it
+            trace_id, span = random.getrandbits(128), random.getrandbits(63)
+            head += b"x-cloud-trace-context: %032x/%d;o=1\r\n" % (trace_id, span)
         if chunked:
             head += b"transfer-encoding: chunked\r\n"
         head += b"connection: keep-alive\r\n\r\n"
@@ -325,35 +455,36 @@ class AppEngineRouter:
         head = self._request_head(scope, has_length, chunked)
         for attempt in (0, 1):
             try:
-                reader, writer, reused = await self.pool.get(port)
+                conn, reused = await self.pool.get(port)
             except OSError:
                 await _plain(send, 502, "The app instance refused the connection; retry shortly.")
                 return 502
+            transport = conn.transport
+            assert transport is not None
             try:
-                writer.write(head)
+                transport.write(head)
                 if has_body:
                     while True:
                         message = await receive()
                         body = message.get("body", b"")
                         if chunked and body:
-                            writer.write(b"%x\r\n%s\r\n" % (len(body), body))
+                            transport.write(b"%x\r\n%s\r\n" % (len(body), body))
                         elif body:
-                            writer.write(body)
+                            transport.write(body)
                         if not message.get("more_body", False):
                             break
-                        await writer.drain()
+                        await conn.drain()
                     if chunked:
-                        writer.write(b"0\r\n\r\n")
-                await writer.drain()
-                return await self._relay(port, reader, writer, scope, send, set_cookie)
+                        transport.write(b"0\r\n\r\n")
+                return await self._relay(port, conn, scope, send, set_cookie)
             except _StaleConnection:
-                writer.close()
+                conn.close()
                 if attempt == 0 and reused and not has_body:
                     continue  # an idle keep-alive the instance had closed: retry on a new one
                 await _plain(send, 502, "The app instance closed the connection.")
                 return 502
             except (OSError, httptools.HttpParserError) as exc:
-                writer.close()
+                conn.close()
                 if isinstance(exc, ConnectionError) and attempt == 0 and reused and not has_body:
                     continue
                 await _plain(send, 502, f"The app instance failed mid-request: {exc!r}")
@@ -361,62 +492,53 @@ class AppEngineRouter:
         return 502
 
     async def _relay(
-        self,
-        port: int,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        scope: Scope,
-        send: Send,
-        set_cookie: bytes | None,
+        self, port: int, conn: _Upstream, scope: Scope, send: Send, set_cookie: bytes | None
     ) -> int:
-        response = _Response()
-        parser = httptools.HttpResponseParser(response)
         started = False
         status = 502
         head_only = scope["method"] == "HEAD"
         while True:
-            try:
-                data = await reader.read(65536)
-            except ConnectionError:
-                if not started:
-                    raise _StaleConnection from None
-                writer.close()
-                return status  # the client sees a cut-off body, as it would from the app
-            if not data:
-                if not started:
-                    raise _StaleConnection
-                break  # a body delimited by the connection closing
-            try:
-                parser.feed_data(data)
-            except httptools.HttpParserError:
-                if not started:
-                    raise
-                writer.close()
-                return status
-            if response.headers_done and not started:
-                status = parser.get_status_code()
-                headers = [(k, v) for k, v in response.headers if k not in _HOP_BY_HOP]
+            if conn.error is not None and not started:
+                raise conn.error
+            if conn.headers_done and not started:
+                status = conn.parser.get_status_code()
+                headers = [(k, v) for k, v in conn.headers if k not in _HOP_BY_HOP]
                 if set_cookie:
                     headers.append((b"set-cookie", set_cookie))
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 started = True
                 if head_only:
-                    response.complete = True
-                    response.chunks.clear()
-            if response.chunks:
-                body = b"".join(response.chunks)
-                response.chunks.clear()
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-            if response.complete:
+                    conn.complete = True
+                    conn.take()
+            if conn.error is not None:
+                conn.close()  # a malformed body: the client sees it cut off
+                return status
+            if conn.complete:
+                body = conn.take() if conn.chunks else b""
+                await send({"type": "http.response.body", "body": body})
                 break
-        await send({"type": "http.response.body", "body": b""})
-        if response.complete and not head_only and parser.should_keep_alive():
-            self.pool.put(port, reader, writer)
+            if conn.chunks:
+                body = conn.take()
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                continue  # more may have arrived while the client took that
+            if conn.lost:
+                if not started:
+                    raise _StaleConnection
+                if not _delimited_by_close(conn.headers):
+                    return status  # cut off (the instance died): uvicorn drops the client too
+                await send({"type": "http.response.body", "body": b""})  # the end of the body
+                return status
+            await conn.wait()
+        if not head_only and conn.parser.should_keep_alive() and not conn.lost:
+            self.pool.put(port, conn)
         else:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            conn.close()
         return status
+
+
+def _delimited_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a response's body ends only when the connection closes (RFC 9112 §6.3)."""
+    return not any(k in (b"content-length", b"transfer-encoding") for k, _ in headers)
 
 
 class _StaleConnection(Exception):

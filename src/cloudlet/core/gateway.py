@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cloudlet
-from cloudlet.appengine.router import AppEngineRouter
 from cloudlet.appengine.runtime import start_appengine, stop_appengine
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "jobApi": _job_api_status(request.app),
         }
 
-    app.add_middleware(AppEngineRouter)  # Host: *.localhost → app instances (outermost)
+    # App Engine's Host router (*.localhost → app instances) wraps this app in core/server.py.
     _install_error_handlers(app)
     return app
 

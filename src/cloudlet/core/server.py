@@ -71,6 +71,7 @@ def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
     import uvicorn
 
+    from cloudlet.appengine.router import AppEngineRouter
     from cloudlet.core.gateway import create_app
 
     data = DataDir(settings.root).ensure()
@@ -85,12 +86,24 @@ def serve(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = uvicorn.Config(
-        create_app(settings),
+        # The App Engine router is the outermost layer: a request for an app (by its Host)
+        # goes straight to an instance without passing FastAPI's middleware and telemetry.
+        AppEngineRouter(create_app(settings)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
         lifespan="on",
+        # uvloop + httptools (uvicorn[standard]) said out loud, not left to "auto".
+        loop="uvloop",
+        http="httptools",
+        # App Engine traffic has its own request log (`app logs read`); the router writes the
+        # access log line for the gateway's own API requests. uvicorn's per-request logging,
+        # and its Server/Date headers (an app's response carries its own), would tax every
+        # routed request and duplicate those headers.
+        access_log=False,
+        server_header=False,
+        date_header=False,
     )
     server = uvicorn.Server(config)
     _write_pid_file(data, settings)
