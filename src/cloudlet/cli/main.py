@@ -39,8 +39,19 @@ def root(
         None, "--format", help="table, json, yaml, value(FIELD,...), table(FIELD,...)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no progress messages."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=lambda value: _print_version(value),
+        help="Print the version of cloudlet and its components.",
+    ),
 ) -> None:
-    """cloudlet: App Engine, Cloud Storage and Dataflow on your own machine."""
+    """cloudlet: App Engine, Cloud Storage and Dataflow on your own machine.
+
+    Commands are gcloud's, so `alpha` and `beta` in front of any command are accepted and
+    ignored (`cloudlet beta billing accounts list`): here every command is on one track.
+    """
     # Flags given before the command group land here; ones given anywhere else were already
     # lifted out of argv by _lift_global_flags.
     if project:
@@ -49,6 +60,14 @@ def root(
         state.format = format
     if quiet:
         state.quiet = True
+
+
+def _print_version(value: bool) -> None:
+    if value:  # eager, so it works without a command, as `gcloud --version` does
+        from cloudlet.cli.components import version_text
+
+        print(version_text())
+        raise typer.Exit(0)
 
 
 @config_app.command("set")
@@ -141,6 +160,7 @@ def init(
 
 def _register() -> TyperGroup:
     from cloudlet.appengine.cli import app_app
+    from cloudlet.cli.components import components_app
     from cloudlet.cli.gateway_commands import register_gateway_commands
     from cloudlet.dataflow.cli import dataflow_app
     from cloudlet.iam.cli import iam_app
@@ -154,6 +174,7 @@ def _register() -> TyperGroup:
     app.add_typer(storage_app, name="storage")
     app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
+    app.add_typer(components_app, name="components")
     register_gateway_commands(app)
     group = typer.main.get_group(app)
     assert isinstance(group, TyperGroup)
@@ -188,6 +209,19 @@ def _lift_global_flags(args: list[str]) -> list[str]:
     return out
 
 
+_RELEASE_TRACKS = ("alpha", "beta")
+
+
+def _drop_release_track(args: list[str]) -> list[str]:
+    """`cloudlet beta billing ...` is `cloudlet billing ...`: gcloud's alpha and beta tracks
+    hold the GA commands too, and cloudlet has one track."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            continue
+        return args[:i] + args[i + 1 :] if arg in _RELEASE_TRACKS else args
+    return args
+
+
 def _command_path(group: TyperGroup, args: list[str]) -> str:
     parts = ["cloudlet"]
     command: Any = group
@@ -204,10 +238,10 @@ def _command_path(group: TyperGroup, args: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     group = _register()
-    raw = list(sys.argv[1:] if argv is None else argv)
+    raw = _drop_release_track(list(sys.argv[1:] if argv is None else argv))
     where = _command_path(group, raw)
     try:
-        args = _lift_global_flags(raw)
+        args = _drop_release_track(_lift_global_flags(raw))
         if state.format:
             parse_format(state.format)
         code = group.main(args=args, prog_name="cloudlet", standalone_mode=False)
