@@ -10,13 +10,16 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cloudlet.cli.config import Config
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import emit
+
+if TYPE_CHECKING:
+    from cloudlet.appengine.appyaml import AppYaml
 
 __all__ = ["app_app"]
 
@@ -56,11 +59,9 @@ def app_describe() -> None:
     emit(state.gateway.get(f"/api/v1/apps/{project}"), state.format, default="yaml")
 
 
-def _resolve_deployable(deployables: list[str]) -> Path:
-    """The app.yaml to deploy from `app deploy [DIR | app.yaml]` (default ./app.yaml)."""
-    if len(deployables) > 1:
-        fail("Deploy one service at a time: pass one directory or one app.yaml.")
-    target = Path(deployables[0] if deployables else ".").expanduser()
+def _resolve_deployable(deployable: str) -> Path:
+    """The file to deploy for one argument of `app deploy [DIR | app.yaml | dispatch.yaml …]`."""
+    target = Path(deployable).expanduser()
     if target.is_dir():
         target = target / "app.yaml"
     if target.name in ("index.yaml", "queue.yaml"):
@@ -77,7 +78,10 @@ def _resolve_deployable(deployables: list[str]) -> Path:
 @app_app.command("deploy")
 def app_deploy(
     deployables: list[str] = typer.Argument(
-        None, metavar="[DEPLOYABLES]...", help="A directory or its app.yaml (default: ./app.yaml)."
+        None,
+        metavar="[DEPLOYABLES]...",
+        help="Directories or app.yaml files (one per service), dispatch.yaml, cron.yaml; "
+        "deployed in this order (default: ./app.yaml).",
     ),
     version: str | None = typer.Option(
         None, "--version", "-v", help="Version id (default: the time, as YYYYMMDDtHHMMSS)."
@@ -89,26 +93,52 @@ def app_deploy(
         False, "--stop-previous-version", help="Stop the version that served before."
     ),
 ) -> None:
-    """Deploy the app in the current directory (app.yaml, main.py, requirements.txt)."""
+    """Deploy the app in the current directory (app.yaml, main.py, requirements.txt).
+
+    Several deployables deploy in the order given, as gcloud's do: for example
+    `cloudlet app deploy default/app.yaml api/app.yaml dispatch.yaml cron.yaml`.
+    """
     from cloudlet.appengine.appyaml import AppYamlError, parse_app_yaml
-    from cloudlet.appengine.source import pack_source
+    from cloudlet.appengine.cron import parse_cron_yaml
+    from cloudlet.appengine.dispatch import parse_dispatch_yaml
 
     project = state.require_project()
-    descriptor = _resolve_deployable(deployables or [])
-    if descriptor.name == "dispatch.yaml":
-        _deploy_dispatch(project, descriptor)
-        return
-    if descriptor.name == "cron.yaml":
-        _deploy_cron(project, descriptor)
-        return
+    descriptors = [_resolve_deployable(d) for d in deployables or ["."]]
+    apps: dict[Path, AppYaml] = {}
+    for descriptor in descriptors:  # validate them all before uploading anything, as gcloud does
+        try:
+            if descriptor.name == "dispatch.yaml":
+                parse_dispatch_yaml(descriptor.read_text(), str(descriptor))
+            elif descriptor.name == "cron.yaml":
+                parse_cron_yaml(descriptor.read_text(), str(descriptor))
+            else:
+                apps[descriptor] = parse_app_yaml(descriptor.read_text(), str(descriptor))
+        except AppYamlError as exc:
+            fail(exc.message)
+    services = [a.service for a in apps.values()]
+    if len(set(services)) < len(services):
+        fail("Two of the app.yaml files name the same service; deploy one per service.")
+    version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
+    for descriptor in descriptors:
+        if descriptor.name == "dispatch.yaml":
+            _deploy_dispatch(project, descriptor)
+        elif descriptor.name == "cron.yaml":
+            _deploy_cron(project, descriptor)
+        else:
+            _deploy_service(project, descriptor, apps[descriptor], version, promote,
+                            stop_previous_version)  # fmt: skip
+
+
+def _deploy_service(
+    project: str, descriptor: Path, app: AppYaml, version: str, promote: bool,
+    stop_previous_version: bool,
+) -> None:  # fmt: skip
+    """Upload one service's source, follow its build, and report where it serves."""
+    from cloudlet.appengine.source import pack_source
+
     source = descriptor.parent
-    try:  # validate before uploading anything, as gcloud does
-        app = parse_app_yaml(descriptor.read_text(), str(descriptor))
-    except AppYamlError as exc:
-        fail(exc.message)
     for warning in app.warnings:
         state.status("WARNING: " + warning)
-    version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
     info = state.gateway.get(f"/api/v1/apps/{project}")
     host = info["defaultHostname"]
     url = f"http://{host}" if app.service == "default" else f"http://{app.service}-dot-{host}"

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cloudlet.appengine import application, versions
@@ -37,6 +39,7 @@ __all__ = [
     "build_resource",
     "check_deploy",
     "default_version_id",
+    "ensure_service",
     "prepare",
     "run_build",
 ]
@@ -191,15 +194,29 @@ def _set_status(db: Database, build_id: str, status: str, error: str | None = No
             build.finish_time = utcnow()
 
 
+def ensure_service(session: Session, project: str, service_id: str) -> Service:
+    """The service row, created if this is its first version, and locked for the update.
+
+    Two first deploys of one service can finish at the same moment: both would see no row and
+    both INSERT, and the second would fail on the primary key. `INSERT ... ON CONFLICT DO
+    NOTHING` (SQLite 3.24+ and PostgreSQL both have it) makes the create idempotent: the loser
+    waits for the winner's transaction and then reads its row. `FOR UPDATE` (PostgreSQL; SQLite
+    serialises writers anyway) keeps the two traffic updates from overwriting each other.
+    """
+    values = {"project_id": project, "service_id": service_id, "allocations": {},
+              "shard_by": "IP", "create_time": utcnow()}  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Service).values(**values).on_conflict_do_nothing())
+    row = session.get(Service, (project, service_id), with_for_update=True, populate_existing=True)
+    assert row is not None  # inserted just now, or by the concurrent deploy that won
+    return row
+
+
 def _commit_version(db: Database, req: DeployRequest, venv: Path, python: str) -> dict[str, Any]:
     """Record the version and (if promoting) its traffic; return the service's new split."""
     with db.session() as session:
-        service = session.get(Service, (req.project, req.service))
-        if service is None:
-            service = Service(project_id=req.project, service_id=req.service, allocations={},
-                              shard_by="IP", create_time=utcnow())  # fmt: skip
-            session.add(service)
-            session.flush()
+        service = ensure_service(session, req.project, req.service)
         session.add(
             Version(
                 project_id=req.project,

@@ -239,10 +239,12 @@ class Instance:
     async def wait_exit(self) -> int:
         assert self.proc is not None
         code = await self.proc.wait()
+        # The rest of the group goes at once: after a `kill -9` of gunicorn's master its workers
+        # would serve on (and hold the log pipes open) until they notice their orphaning.
+        self._kill_group()
         for pump in self._pumps:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pump, 2)
-        self._kill_group()
         self.exit_code = code
         self.pid_file.unlink(missing_ok=True)
         self.exited.set()
