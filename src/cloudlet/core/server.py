@@ -6,6 +6,7 @@ it. A second gateway on the same data dir is refused while the first is alive.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -106,6 +107,11 @@ def serve(settings: Settings) -> None:
         date_header=False,
     )
     server = uvicorn.Server(config)
+    # Everything imported and built so far lives as long as the gateway. Freezing it keeps the
+    # cyclic GC's full collections from re-scanning those objects while it serves requests
+    # (they showed as ~10% of the router's CPU under load).
+    gc.collect()
+    gc.freeze()
     _write_pid_file(data, settings)
     try:
         server.run()
