@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal
 
     app.add_middleware(BearerAuthMiddleware)
+    from cloudlet.storage.signed_urls import SignedUrlMiddleware  # /BUCKET/OBJECT?X-Goog-Signature
+
+    app.add_middleware(SignedUrlMiddleware)
 
     @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
     def status(request: Request) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""Signed URLs on the gateway: `GET|HEAD|PUT|DELETE /BUCKET/OBJECT?X-Goog-Signature=...`.
+
+https://cloud.google.com/storage/docs/access-control/signed-urls
+
+Apps hand these out so that a browser or a plain HTTP client can read or write one object with
+no credentials of its own. `blob.generate_signed_url(version="v4")` of google-cloud-storage
+signs with a service account key (a key from `cloudlet iam service-accounts keys create`),
+and with `STORAGE_EMULATOR_HOST` set its URLs point at this gateway. These requests speak the
+XML API, so errors are XML bodies (`<Error><Code>ExpiredToken</Code>...`), as on GCS.
+
+A pure ASGI layer: only requests that carry `X-Goog-Signature` are taken; every other request
+goes on to the app untouched, so the gateway's own routes are never shadowed.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from anyio import to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cloudlet.core.errors import CloudletError
+from cloudlet.storage import signing
+from cloudlet.storage.conditions import Conditions
+from cloudlet.storage.naming import check_object_name
+from cloudlet.storage.signing import SignedUrlError
+
+__all__ = ["SignedUrlMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_XML_CODES = {400: "InvalidArgument", 409: "Conflict", 412: "PreconditionFailed",
+              403: "AccessDenied", 416: "InvalidRange"}  # fmt: skip
+
+
+def xml_error(status: int, code: str, message: str, details: str = "") -> Response:
+    """The XML API's error body."""
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?><Error>"
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        + (f"<Details>{escape(details)}</Details>" if details else "")
+        + "</Error>"
+    )
+    return Response(body, status, media_type="application/xml; charset=UTF-8")
+
+
+def _from_cloudlet(exc: CloudletError) -> Response:
+    if exc.code == 404:
+        code = "NoSuchKey" if exc.message.startswith("No such object") else "NoSuchBucket"
+        return xml_error(404, code, "The specified key does not exist."
+                         if code == "NoSuchKey" else "The specified bucket does not exist.",
+                         exc.message)  # fmt: skip
+    return xml_error(exc.code, _XML_CODES.get(exc.code, "InternalError"), exc.message)
+
+
+class SignedUrlMiddleware:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or b"X-Goog-Signature=" not in scope.get("query_string", b""):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await self._handle(request)
+        except SignedUrlError as exc:
+            response = xml_error(exc.status, exc.code, exc.message, exc.details)
+        except CloudletError as exc:
+            response = _from_cloudlet(exc)
+        await response(scope, receive, send)
+
+    async def _handle(self, request: Request) -> Response:
+        scope = request.scope
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"),
+                                       keep_blank_values=True)  # fmt: skip
+        headers: dict[str, list[str]] = defaultdict(list)
+        for name, value in scope["headers"]:
+            headers[name.decode("latin-1").lower()].append(value.decode("latin-1"))
+        method = scope["method"]
+        signed = signing.parse(method, raw_path, query, headers, datetime.now(UTC))
+
+        from cloudlet.iam.keyring import keyring_for
+
+        keys = await to_thread.run_sync(keyring_for(scope["app"]).account_keys, signed.email)
+        if not keys:
+            raise SignedUrlError(
+                403, "AccessDenied", "Access denied.",
+                f"No service account [{signed.email}] with keys exists here. Sign the URL with "
+                "a key from: cloudlet iam service-accounts keys create",
+            )  # fmt: skip
+        signing.verify(signed, [k.public_key for k in keys if not k.disabled])
+
+        bucket, _, quoted = raw_path.lstrip("/").partition("/")
+        if not bucket or not quoted:
+            raise SignedUrlError(400, "InvalidArgument", "Invalid argument.",
+                                 "Signed URLs here name one object: /BUCKET/OBJECT.")  # fmt: skip
+        name = check_object_name(urllib.parse.unquote(quoted))
+        params = dict(query)
+        if method in ("GET", "HEAD"):
+            return await self._download(request, bucket, name, params)
+        if method == "PUT":
+            return await self._upload(request, bucket, name)
+        if method == "DELETE":
+            store = scope["app"].state.storage
+            await to_thread.run_sync(lambda: store.delete_object(bucket, name, None, Conditions()))
+            return Response(status_code=204)
+        raise SignedUrlError(405, "MethodNotAllowed", "Method not allowed.",
+                             f"{method} is not supported on signed URLs: use GET, HEAD, PUT "
+                             "or DELETE.")  # fmt: skip
+
+    @staticmethod
+    async def _download(
+        request: Request, bucket: str, name: str, params: dict[str, str]
+    ) -> Response:
+        from cloudlet.storage.api import _download
+
+        response = await to_thread.run_sync(lambda: _download(request, bucket, name))
+        # https://cloud.google.com/storage/docs/xml-api/reference-headers#responsecontentdisposition
+        if params.get("response-content-disposition"):
+            response.headers["Content-Disposition"] = params["response-content-disposition"]
+        if params.get("response-content-type"):
+            response.headers["Content-Type"] = params["response-content-type"]
+        return response
+
+    @staticmethod
+    async def _upload(request: Request, bucket: str, name: str) -> Response:
+        from cloudlet.storage.streams import copy_stream, expected_hashes, verify_hashes
+
+        store = request.app.state.storage
+        await to_thread.run_sync(store.get_bucket, bucket)
+        writer = await to_thread.run_sync(store.blobs.writer)
+        try:
+            await copy_stream(request.stream(), writer)
+            md5, crc = expected_hashes(request.headers.get("x-goog-hash"), None)
+            md5 = request.headers.get("content-md5") or md5
+            verify_hashes(writer.digests, md5, crc)
+            fields: dict[str, Any] = {}
+            if request.headers.get("content-type"):
+                fields["contentType"] = request.headers["content-type"]
+            obj = await to_thread.run_sync(
+                lambda: store.commit_blob(bucket, name, writer, fields, Conditions())
+            )
+        except BaseException:
+            await to_thread.run_sync(writer.discard)
+            raise
+        hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5}" if obj.md5 else "")
+        return Response(status_code=200, headers={
+            "ETag": f'"{obj.md5 or obj.crc32c}"',
+            "x-goog-generation": str(obj.generation),
+            "x-goog-metageneration": str(obj.metageneration),
+            "x-goog-hash": hashes,
+        })  # fmt: skip
