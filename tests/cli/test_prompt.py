@@ -10,7 +10,8 @@ import time
 from tests.conftest import CLOUDLET, CliRunner
 
 
-def _run_in_pty(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
+def _run_in_pty(args: list[str], env: dict[str, str], answer: str,
+                when: bytes = b"enable and retry") -> tuple[int, str]:  # fmt: skip
     """Run the real executable with a pseudo-terminal as stdin; answer its first prompt."""
     master, slave = os.openpty()
     proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env)
@@ -28,7 +29,7 @@ def _run_in_pty(args: list[str], env: dict[str, str], answer: str) -> tuple[int,
             if not chunk:
                 break
             output += chunk
-        if not answered and b"enable and retry" in output:
+        if not answered and when in output:
             os.write(master, answer.encode() + b"\n")
             answered = True
         if proc.poll() is not None and not ready:
@@ -75,3 +76,19 @@ def test_scripts_are_never_prompted(cli: CliRunner, project_id: str) -> None:
     assert "enable and retry" not in result.stderr
     assert "SERVICE_DISABLED" not in result.stderr  # the message, not the code, is for people
     assert "cloudlet services enable iam.googleapis.com" in result.stderr
+
+
+def test_app_create_without_a_region_asks_for_one_at_a_terminal(
+    cli: CliRunner, gateway, tmp_path, project_id: str
+) -> None:
+    cli("projects", "create", project_id, check=True)
+    env = _env({"CLOUDLET_API_URL": gateway.url, "CLOUDLET_CONFIG": str(tmp_path / "config")})
+    code, out = _run_in_pty([CLOUDLET, "app", "create", "--project", project_id], env, "18",
+                            when=b"numeric choice")  # fmt: skip
+    assert code == 0, out
+    assert " [18] us-central" in out and "cancel" in out
+    described = cli("app", "describe", "--project", project_id, "--format", "value(locationId)")
+    assert described.stdout.strip() == "us-central"
+    # A script gets the error with the choices instead of a prompt.
+    scripted = cli("app", "create", "--project", project_id + "x")
+    assert scripted.returncode != 0 and "a region is required" in scripted.stderr

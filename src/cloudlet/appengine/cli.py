@@ -38,10 +38,12 @@ def app_create(
     if not region:
         from cloudlet.appengine.regions import REGIONS
 
-        raise typer.BadParameter(
-            "a region is required: pass --region, one of " + ", ".join(REGIONS),
-            param_hint="--region",
-        )
+        if state.quiet or not sys.stdin.isatty():
+            raise typer.BadParameter(
+                "a region is required: pass --region, one of " + ", ".join(REGIONS),
+                param_hint="--region",
+            )
+        region = _choose_region(project, REGIONS)
     state.status(f"Creating App Engine application in project [{project}] and region [{region}]...")
     app = state.gateway.post("/api/v1/apps", json={"id": project, "locationId": region})
     state.status(
@@ -50,6 +52,25 @@ def app_create(
     )
     if state.format:
         emit(app, state.format)
+
+
+def _choose_region(project: str, regions: tuple[str, ...]) -> str:
+    """gcloud's numbered region prompt (https://cloud.google.com/sdk/gcloud/reference/app/create)."""
+    print(f"You are creating an app for project [{project}].", file=sys.stderr)
+    print("WARNING: Creating an App Engine application for a project is irreversible and the "
+          "region\ncannot be changed.\n", file=sys.stderr)  # fmt: skip
+    print("Please choose the region where you want your App Engine application located:\n",
+          file=sys.stderr)  # fmt: skip
+    for number, name in enumerate((*regions, "cancel"), start=1):
+        print(f" [{number}] {name}", file=sys.stderr)
+    while True:
+        choice = typer.prompt("Please enter your numeric choice", err=True)
+        if choice.isdigit() and 1 <= int(choice) <= len(regions) + 1:
+            break
+        print(f"Please enter a value between 1 and {len(regions) + 1}:", file=sys.stderr)
+    if int(choice) == len(regions) + 1:
+        raise typer.Abort()
+    return regions[int(choice) - 1]
 
 
 @app_app.command("describe")
