@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import mimetypes
 import os
 import random
 import re
@@ -37,7 +38,7 @@ from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, ta
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 
-__all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime"]
+__all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime", "load_error_pages"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class VersionRuntime:
     crashes: int = 0
     backoff_until: float = 0.0  # no restart before this (monotonic) time after a crash
     static: list[tuple[re.Pattern[str], Any]] = field(default_factory=list)
+    # error_handlers, read once: error_code → (body, content type)
+    error_pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for handler in self.app.handlers:
@@ -75,6 +78,13 @@ class VersionRuntime:
             else:
                 pattern = re.compile("^" + handler.url + "$")
             self.static.append((pattern, handler))
+        self.error_pages = load_error_pages(self.app, self.source_dir)
+
+    def error_page(self, error_code: str) -> tuple[bytes, str] | None:
+        """The page app.yaml's error_handlers give for an error the router itself answers
+        (`timeout`, `over_quota`, `dos_api_denial`), falling back to the `default` one; None
+        when the app has none, and the router's own plain-text message applies."""
+        return self.error_pages.get(error_code) or self.error_pages.get("default")
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -107,6 +117,30 @@ class VersionRuntime:
     def max_concurrent(self) -> int:
         scaling = self.app.scaling
         return getattr(scaling, "max_concurrent_requests", 10)
+
+
+def load_error_pages(app: AppYaml, source_dir: Path) -> dict[str, tuple[bytes, str]]:
+    """Read the static files of `error_handlers`
+    (https://cloud.google.com/appengine/docs/standard/reference/app-yaml#error_handlers).
+
+    An entry without `error_code` is the `default` one. A file that is missing, or outside the
+    deployed source, is skipped with a warning: the router's own message is served instead.
+    """
+    pages: dict[str, tuple[bytes, str]] = {}
+    root = source_dir.resolve()
+    for entry in app.error_handlers:
+        code = entry.get("error_code") or "default"
+        path = (root / entry["file"]).resolve()
+        if code in pages:
+            continue  # the first entry for a code wins
+        if root not in path.parents or not path.is_file():
+            logger.warning("error_handlers file %s not found in %s; ignored", entry["file"], root)
+            continue
+        content_type = mimetypes.guess_type(path.name)[0] or "text/html"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        pages[code] = (path.read_bytes(), content_type)
+    return pages
 
 
 @dataclass
