@@ -112,6 +112,18 @@ def test_unknown_field_is_refused_with_a_suggestion(serving: Serving) -> None:
     serving.assert_v1_serves()
 
 
+def test_several_deployables_are_all_validated_before_any_upload(serving: Serving) -> None:
+    good = write_app(serving.tmp / "multi", "runtime: python311\n")
+    cron = serving.tmp / "multi" / "cron.yaml"
+    cron.write_text("cron:\n- url: /tasks\n  schedule: now and then\n")
+    out = serving.cli("app", "deploy", str(good), str(cron), "--version", "multi")
+    assert out.returncode == 1 and "cron.yaml:3" in out.stderr
+    assert "Beginning deployment" not in out.stderr  # nothing was uploaded
+    twice = serving.cli("app", "deploy", str(good), str(good / "app.yaml"), "--version", "multi")
+    assert twice.returncode == 1 and "name the same service" in twice.stderr
+    serving.assert_v1_serves()
+
+
 def test_the_gateway_validates_uploads_too(serving: Serving) -> None:
     src = write_app(serving.tmp / "bad3", "runtime: python311\ninstance_class: F9\n")
     archive, _ = pack_source(src)

@@ -125,29 +125,33 @@ def app_deploy(
 
     project = state.require_project()
     descriptors = [_resolve_deployable(d) for d in deployables or ["."]]
-    apps: dict[Path, AppYaml] = {}
+    apps: list[AppYaml | None] = []  # one per descriptor; None for dispatch.yaml and cron.yaml
     for descriptor in descriptors:  # validate them all before uploading anything, as gcloud does
         try:
             if descriptor.name == "dispatch.yaml":
                 parse_dispatch_yaml(descriptor.read_text(), str(descriptor))
+                apps.append(None)
             elif descriptor.name == "cron.yaml":
                 parse_cron_yaml(descriptor.read_text(), str(descriptor))
+                apps.append(None)
             else:
-                apps[descriptor] = parse_app_yaml(descriptor.read_text(), str(descriptor))
+                apps.append(parse_app_yaml(descriptor.read_text(), str(descriptor)))
         except AppYamlError as exc:
             fail(exc.message)
-    services = [a.service for a in apps.values()]
+    services = [a.service for a in apps if a is not None]
     if len(set(services)) < len(services):
         fail("Two of the app.yaml files name the same service; deploy one per service.")
+    configs = [d.name for d in descriptors if d.name in ("dispatch.yaml", "cron.yaml")]
+    if len(set(configs)) < len(configs):
+        fail("dispatch.yaml or cron.yaml is named twice; pass each once.")
     version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
-    for descriptor in descriptors:
+    for descriptor, app in zip(descriptors, apps, strict=True):
         if descriptor.name == "dispatch.yaml":
             _deploy_dispatch(project, descriptor)
         elif descriptor.name == "cron.yaml":
             _deploy_cron(project, descriptor)
-        else:
-            _deploy_service(project, descriptor, apps[descriptor], version, promote,
-                            stop_previous_version)  # fmt: skip
+        elif app is not None:
+            _deploy_service(project, descriptor, app, version, promote, stop_previous_version)
 
 
 def _deploy_service(
