@@ -73,6 +73,35 @@ def parse_host(host: str) -> tuple[str, str | None, str | None] | None:
     return None
 
 
+_host_cache: dict[bytes, tuple[str, str | None, str | None] | None] = {}
+
+
+def _parse_host_cached(raw: bytes) -> tuple[str, str | None, str | None] | None:
+    """parse_host for a raw Host header; a client sends the same few again and again."""
+    try:
+        return _host_cache[raw]
+    except KeyError:
+        pass
+    if len(_host_cache) >= 1024:
+        _host_cache.clear()
+    target = _host_cache[raw] = parse_host(raw.decode("latin-1"))
+    return target
+
+
+_second_cache: tuple[int, str] = (-1, "")
+
+
+def _utc_now_iso() -> str:
+    """Now as the request log writes it (2026-01-02T03:04:05.123456Z), formatting the date and
+    time only once a second."""
+    global _second_cache
+    now = time.time()
+    second = int(now)
+    if _second_cache[0] != second:
+        _second_cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_cache[1]}.{int((now - second) * 1e6):06d}Z"
+
+
 class _Upstream(asyncio.Protocol):
     """One keep-alive connection to an instance, parsing responses with httptools as bytes
     arrive. A plain Protocol, not asyncio streams: the stream reader's buffering, futures and
@@ -283,7 +312,7 @@ class AppEngineRouter:
             await self.app(scope, receive, send)
             return
         raw_host = _header(scope, b"host")
-        target = parse_host(raw_host.decode("latin-1")) if raw_host else None
+        target = _parse_host_cached(raw_host) if raw_host else None
         # Outermost (core/server.py), self.app is the FastAPI app; as a Starlette middleware,
         # scope["app"] is.
         state = getattr(scope.get("app", self.app), "state", None)
@@ -369,7 +398,7 @@ class AppEngineRouter:
                 instance.errors += 1
             client = scope.get("client") or ("", 0)
             sup.log_request(project, {
-                "time": sup.now_iso(), "service": service, "version": version.version,
+                "time": _utc_now_iso(), "service": service, "version": version.version,
                 "instance": instance.id, "method": scope["method"], "path": path,
                 "query": scope.get("query_string", b"").decode("latin-1"), "status": status,
                 "latencyMs": round((time.perf_counter() - started) * 1000, 2), "ip": client[0],
