@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from cloudlet.testing import Gateway
 
 PIPELINES = Path(__file__).parent / "pipelines"
 DATAFLOW = "dataflow.googleapis.com"
+# The local package pipelines/metered.py imports, shipped with --extra_package/--setup_file.
+SHOUT = "def shout(word):\n    return word.upper() + '!'\n"
 
 
 def make_project(api: httpx.Client, project_id: str, *, enable: bool = True) -> str:
@@ -96,4 +101,33 @@ def step_counts(api: httpx.Client, job: dict[str, Any]) -> dict[str, int]:
         f"/v1b3/projects/{job['projectId']}/locations/{job['location']}/jobs/{job['id']}/metrics"
     )
     r.raise_for_status()
-    return {m["name"]["context"]["output_user_name"]: m["scalar"] for m in r.json()["metrics"]}
+    return {
+        m["name"]["context"]["output_user_name"]: m["scalar"]
+        for m in r.json()["metrics"]
+        if m["name"]["name"] == "ElementCount"
+    }
+
+
+def make_wheel(where: Path, *, corrupt: bool = False) -> Path:
+    """A pure-Python wheel of the `shout` package, written by hand (no build backend)."""
+    wheel = where / "shout-1.0-py3-none-any.whl"
+    if corrupt:
+        wheel.write_bytes(b"this is not a zip archive")
+        return wheel
+    info = "shout-1.0.dist-info"
+    files = {
+        "shout/__init__.py": SHOUT,
+        f"{info}/METADATA": "Metadata-Version: 2.1\nName: shout\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: cloudlet-tests\n"
+        "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{name},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = "\n".join(record) + "\n"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return wheel

@@ -6,7 +6,12 @@ import apache_beam as beam
 
 from cloudlet.dataflow.jobservice import portable_job_name
 from cloudlet.dataflow.service import check_job_name
-from cloudlet.dataflow.steps import metric_updates, step_elements, steps_from_pipeline
+from cloudlet.dataflow.steps import (
+    metric_updates,
+    step_elements,
+    step_wall_msecs,
+    steps_from_pipeline,
+)
 
 
 def _proto() -> object:
@@ -53,6 +58,32 @@ def test_metrics_map_pcollection_counts_onto_step_outputs() -> None:
             "updateTime": "2026-11-28T00:00:00Z",
         }
     ]
+
+
+def test_wall_time_counts_a_steps_expansion_and_sums_a_composites_parts() -> None:
+    steps = steps_from_pipeline(_proto())
+    ids = {s["properties"]["user_name"]: s["properties"]["transform_id"] for s in steps}
+    gbk = next(n for n in ids if n.startswith("Group & Sum/") and n.endswith("GroupByKey"))
+    msecs = {
+        "Split words": {"start": 1, "process": 40, "finish": 2, "total": 43},
+        # The runner splits a GroupByKey into a Write and a Read named below it.
+        f"{gbk}/Write": {"process": 5},
+        f"{gbk}/Read": {"process": 7},
+        # A time reported under a transform id finds its step too.
+        ids["Create lines"]: {"total": 9},
+        "ref_PCollection_PCollection_3/Write": {"process": 100},  # a runner-internal part
+    }
+    wall = step_wall_msecs(steps, msecs)
+    assert wall["Split words"] == 43
+    assert wall[gbk] == 12
+    assert wall["Group & Sum"] == 12  # the composite: the sum of its parts
+    assert wall["Create lines"] == 9
+    assert "ref_PCollection_PCollection_3" not in wall
+    updates = metric_updates(steps, {}, "2026-11-28T00:00:00Z", tentative=False, msecs=msecs)
+    split = [u for u in updates if u["name"]["context"]["step"] == ids["Split words"]]
+    assert {u["name"]["name"]: u["scalar"] for u in split} == {
+        "start-msecs": 1, "process-msecs": 40, "finish-msecs": 2,
+    }  # fmt: skip
 
 
 def test_portable_job_names_become_valid_dataflow_names() -> None:

@@ -20,8 +20,20 @@ __all__ = ["ENGINES", "Engine", "EngineRun", "Reporter", "load_engine"]
 class Reporter(Protocol):
     """Where an engine sends what it learns while a pipeline runs."""
 
-    def counts(self, counts: Mapping[str, int]) -> None:
-        """The element count so far of every PCollection, by PCollection id (about 1/s)."""
+    def counts(self, counts: Mapping[str, int], metrics: Mapping[str, Any] | None = None) -> None:
+        """The element count so far of every PCollection, by PCollection id (about 1/s), and
+        the other metrics known so far, in this engine-neutral shape:
+
+            {"msecs": {transform: {"start": ms, "process": ms, "finish": ms, "total": ms}},
+             "user": [{"step": transform, "namespace": ns, "name": name,
+                       "kind": "counter" | "distribution",
+                       "attempted": value, "committed": value or None}]}
+
+        `transform` is the transform's unique name (or id) as the engine knows it; parts the
+        engine adds to a transform are named below it (`Count/Precombine`). A distribution's
+        value is {"count", "sum", "min", "max"}. `committed` counts finished bundles only,
+        `attempted` adds the bundles still running.
+        """
 
     def message(self, importance: str, text: str) -> None:
         """A job message at a JOB_MESSAGE_* importance."""

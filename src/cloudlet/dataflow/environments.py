@@ -69,7 +69,11 @@ def prepare_environment(
     shutil.rmtree(building, ignore_errors=True)
     log("JOB_MESSAGE_BASIC", f"Building the job environment {venv.name} with uv.")
     try:
-        _run([uv, "venv", "--quiet", "--python", sys.executable, str(building)])
+        _run(
+            [uv, "venv", "--quiet", "--python", sys.executable, str(building)],
+            "a virtual environment",
+            "Check the disk space and permissions of the data dir, then resubmit the job.",
+        )
         probe = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
         site = subprocess.run(
             [str(_venv_python(building)), "-c", probe], capture_output=True, text=True, check=True
@@ -80,11 +84,20 @@ def prepare_environment(
         install = [uv, "pip", "install", "--python", str(_venv_python(building))]
         if deps.requirements is not None:
             log("JOB_MESSAGE_BASIC", "Installing the packages of --requirements_file.")
-            _run([*install, "-r", str(deps.requirements)])
+            _run(
+                [*install, "-r", str(deps.requirements)],
+                "the packages of --requirements_file",
+                "Fix the requirements and resubmit the job.",
+            )
         if deps.packages:
             names = ", ".join(p.name for p in deps.packages)
             log("JOB_MESSAGE_BASIC", f"Installing {names}.")
-            _run([*install, *(str(p) for p in deps.packages)])
+            _run(
+                [*install, *(str(p) for p in deps.packages)],
+                f"{names} ({_package_options(deps.packages)})",
+                "Check that the package installs with `pip install` on its own, fix it and "
+                "resubmit the job.",
+            )
         (building / ".ready").write_text("ok\n")
         try:
             os.replace(building, venv)
@@ -97,12 +110,23 @@ def prepare_environment(
     return _venv_python(venv), False
 
 
-def _run(argv: list[str]) -> None:
+def _package_options(packages: tuple[Path, ...]) -> str:
+    """Which pipeline options shipped these packages: Beam stages --setup_file's sdist as
+    workflow.tar.gz and --extra_package files under their own names."""
+    options = []
+    if any(p.name == "workflow.tar.gz" for p in packages):
+        options.append("--setup_file")
+    if any(p.name != "workflow.tar.gz" for p in packages):
+        options.append("--extra_package")
+    return " and ".join(options)
+
+
+def _run(argv: list[str], what: str, fix: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     result = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
         raise EnvironmentError_(
-            f"Installing the job's dependencies failed ({Path(argv[0]).name} "
-            f"{' '.join(argv[1:3])}):\n{detail}\nFix the requirements and resubmit the job."
+            f"Installing the job's dependencies failed: {Path(argv[0]).name} "
+            f"{' '.join(argv[1:3])} could not install {what}:\n{detail}\n{fix}"
         )

@@ -38,8 +38,11 @@ class FileReporter:
     def __init__(self, files: JobFiles) -> None:
         self.files = files
 
-    def counts(self, counts: Mapping[str, int]) -> None:
-        write_json(self.files.counts, {"time": now_rfc3339(), "counts": dict(counts)})
+    def counts(self, counts: Mapping[str, int], metrics: Mapping[str, Any] | None = None) -> None:
+        data: dict[str, Any] = {"time": now_rfc3339(), "counts": dict(counts)}
+        if metrics is not None:
+            data["metrics"] = dict(metrics)
+        write_json(self.files.counts, data)
 
     def message(self, importance: str, text: str) -> None:
         append_json_line(

@@ -42,7 +42,7 @@ class JobFiles:
         return self.root / "messages.jsonl"
 
     @property
-    def counts(self) -> Path:  # latest element counts per PCollection
+    def counts(self) -> Path:  # latest element counts per PCollection, and other metrics
         return self.root / "counts.json"
 
     @property

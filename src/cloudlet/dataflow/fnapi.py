@@ -11,7 +11,10 @@ job's interpreter, and run one worker per core (what `direct_num_workers` with
 Live progress: FnApiRunner can ask each SDK worker for progress on a running bundle
 (`progress_request_frequency`) but drops the answers. We install a progress requester that
 keeps them, and add the final monitoring infos of each finished bundle, so the element count of
-every PCollection is known about once a second while the job runs.
+every PCollection is known about once a second while the job runs. The same monitoring infos
+carry each transform's execution time (`beam:metric:pardo_execution_time:*_msecs:v1`, summed in
+`ptransform_execution_time:total_msecs`) and the user's Metrics.counter/distribution values,
+which go out with the counts.
 """
 
 from __future__ import annotations
@@ -47,54 +50,155 @@ def rewrite_environments(pipeline: Any, command: str) -> None:
         del env.dependencies[:]
 
 
+_MSECS_URNS = {
+    "beam:metric:pardo_execution_time:start_bundle_msecs:v1": "start",
+    "beam:metric:pardo_execution_time:process_bundle_msecs:v1": "process",
+    "beam:metric:pardo_execution_time:finish_bundle_msecs:v1": "finish",
+    "beam:metric:ptransform_execution_time:total_msecs:v1": "total",
+}
+_USER_COUNTER = "beam:metric:user:sum_int64:v1"
+_USER_DISTRIBUTION = "beam:metric:user:distribution_int64:v1"
+
+_Dist = tuple[int, int, int, int]  # count, sum, min, max
+
+
+def _add_dist(a: _Dist | None, b: _Dist) -> _Dist:
+    if a is None or a[0] == 0:
+        return b
+    if b[0] == 0:
+        return a
+    return (a[0] + b[0], a[1] + b[1], min(a[2], b[2]), max(a[3], b[3]))
+
+
+class _Bundle:
+    """What the monitoring infos of one bundle (or one progress answer) say."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.msecs: dict[str, Counter[str]] = {}
+        self.counters: Counter[tuple[str, str, str]] = Counter()  # (step, namespace, name)
+        self.dists: dict[tuple[str, str, str], _Dist] = {}
+
+    @classmethod
+    def parse(cls, infos: Any) -> _Bundle:
+        from apache_beam.metrics import monitoring_infos as mi
+
+        out = cls()
+        for info in infos:
+            urn = info.urn
+            labels = info.labels
+            try:
+                if urn == mi.ELEMENT_COUNT_URN:
+                    pcoll = labels.get(mi.PCOLLECTION_LABEL)
+                    if pcoll:
+                        out.counts[pcoll] += int(mi.extract_counter_value(info))  # type: ignore[no-untyped-call]
+                elif urn in _MSECS_URNS:
+                    step = labels.get(mi.PTRANSFORM_LABEL)
+                    if step:
+                        value = int(mi.extract_counter_value(info))  # type: ignore[no-untyped-call]
+                        out.msecs.setdefault(step, Counter())[_MSECS_URNS[urn]] += value
+                elif urn == _USER_COUNTER:
+                    key = _user_key(labels)
+                    out.counters[key] += int(mi.extract_counter_value(info))  # type: ignore[no-untyped-call]
+                elif urn == _USER_DISTRIBUTION:
+                    key = _user_key(labels)
+                    count, total, low, high = mi.extract_distribution(info)  # type: ignore[no-untyped-call]
+                    dist = (int(count), int(total), int(low), int(high))
+                    out.dists[key] = _add_dist(out.dists.get(key), dist)
+            except Exception:  # one odd info must not stop the job's reporting
+                logger.debug("unreadable monitoring info %s", urn, exc_info=True)
+        return out
+
+    def add(self, other: _Bundle) -> None:
+        self.counts.update(other.counts)
+        for step, states in other.msecs.items():
+            self.msecs.setdefault(step, Counter()).update(states)
+        self.counters.update(other.counters)
+        for key, dist in other.dists.items():
+            self.dists[key] = _add_dist(self.dists.get(key), dist)
+
+
+def _user_key(labels: Mapping[str, str]) -> tuple[str, str, str]:
+    from apache_beam.metrics import monitoring_infos as mi
+
+    return (
+        labels.get(mi.PTRANSFORM_LABEL, ""),
+        labels.get(mi.NAMESPACE_LABEL, ""),
+        labels.get(mi.NAME_LABEL, ""),
+    )
+
+
+def _dist_json(dist: _Dist) -> dict[str, int]:
+    return {"count": dist[0], "sum": dist[1], "min": dist[2], "max": dist[3]}
+
+
 class _LiveCounts:
-    """Element counts: finished bundles plus the latest progress of running ones."""
+    """Element counts, step times and user metrics: finished bundles plus the latest progress
+    of running ones."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._done: Counter[str] = Counter()
-        self._running: dict[int, Counter[str]] = {}
+        self._done = _Bundle()
+        self._running: dict[int, _Bundle] = {}
         self._high: dict[str, int] = {}
-
-    @staticmethod
-    def _element_counts(infos: Any) -> Counter[str]:
-        from apache_beam.metrics import monitoring_infos
-
-        out: Counter[str] = Counter()
-        for info in infos:
-            if info.urn == monitoring_infos.ELEMENT_COUNT_URN:
-                pcoll = info.labels.get(monitoring_infos.PCOLLECTION_LABEL)
-                if pcoll:
-                    out[pcoll] += int(monitoring_infos.extract_counter_value(info))  # type: ignore[no-untyped-call]
-        return out
+        self._high_msecs: dict[str, dict[str, int]] = {}
 
     def progress(self, key: int, infos: Any) -> None:
-        counts = self._element_counts(infos)
+        bundle = _Bundle.parse(infos)
         with self._lock:
-            self._running[key] = counts
+            self._running[key] = bundle
 
     def finished(self, key: int | None, infos: Any) -> None:
-        counts = self._element_counts(infos)
+        bundle = _Bundle.parse(infos)
         with self._lock:
             if key is not None:
                 self._running.pop(key, None)
-            self._done.update(counts)
+            self._done.add(bundle)
 
     def forget(self, key: int) -> None:
         with self._lock:
             self._running.pop(key, None)
 
-    def snapshot(self) -> dict[str, int]:
+    def report(self) -> tuple[dict[str, int], dict[str, Any]]:
+        """(element counts by PCollection, metrics in the Reporter's shape)."""
         with self._lock:
-            total = Counter(self._done)
-            for counts in self._running.values():
-                total.update(counts)
-            # Counts only ever rise: a bundle's progress leaves _running a moment before its
-            # final counts reach _done, so keep the high-water mark.
-            for pcoll, n in total.items():
+            total = _Bundle()
+            total.add(self._done)
+            for bundle in self._running.values():
+                total.add(bundle)
+            # Counts and times only ever rise: a bundle's progress leaves _running a moment
+            # before its final values reach _done, so keep the high-water marks.
+            for pcoll, n in total.counts.items():
                 if n > self._high.get(pcoll, -1):
                     self._high[pcoll] = n
-            return dict(self._high)
+            for step, states in total.msecs.items():
+                high = self._high_msecs.setdefault(step, {})
+                for state, ms in states.items():
+                    high[state] = max(high.get(state, 0), ms)
+            user: list[dict[str, Any]] = []
+            for key in sorted(set(total.counters) | set(self._done.counters)):
+                user.append(_user_item(key, "counter", total.counters.get(key, 0),
+                                       self._done.counters.get(key)))  # fmt: skip
+            for key in sorted(set(total.dists) | set(self._done.dists)):
+                done = self._done.dists.get(key)
+                user.append(_user_item(key, "distribution", _dist_json(total.dists[key]),
+                                       _dist_json(done) if done else None))  # fmt: skip
+            msecs = {step: dict(states) for step, states in self._high_msecs.items()}
+            return dict(self._high), {"msecs": msecs, "user": user}
+
+
+def _user_item(
+    key: tuple[str, str, str], kind: str, attempted: Any, committed: Any
+) -> dict[str, Any]:
+    step, namespace, name = key
+    return {
+        "step": step,
+        "namespace": namespace,
+        "name": name,
+        "kind": kind,
+        "attempted": attempted,
+        "committed": committed,
+    }
 
 
 @contextlib.contextmanager
@@ -219,7 +323,7 @@ class FnApiEngine:
 
         def report() -> None:
             while not stop.wait(_PROGRESS_SECONDS):
-                reporter.counts(live.snapshot())
+                reporter.counts(*live.report())
 
         reporting = threading.Thread(target=report, name="counts", daemon=True)
         reporting.start()
@@ -231,5 +335,5 @@ class FnApiEngine:
         finally:
             stop.set()
             reporting.join()
-            reporter.counts(live.snapshot())
+            reporter.counts(*live.report())
         logger.info("FnApiRunner finished in %.1f s", time.monotonic() - started)

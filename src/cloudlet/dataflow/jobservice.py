@@ -331,14 +331,41 @@ class _JobService:
             for pcoll, n in sorted((job.counts or {}).items())
         ]
         done = JobState(job.state) is JobState.JOB_STATE_DONE
+        # User metrics as the SDK reported them (PTRANSFORM = the step's unique name), so
+        # PortableRunner's result.metrics().query() keys them by the step the user named, as
+        # FnApiRunner does in-process. Committed values count finished bundles only.
+        attempted, committed = list(infos), list(infos) if done else []
+        for item in (job.metrics or {}).get("user") or []:
+            for target, value in ((attempted, item.get("attempted")),
+                                  (committed, item.get("committed"))):  # fmt: skip
+                info = _user_info(item, value)
+                if info is not None:
+                    target.append(info)
         return beam_job_api_pb2.GetJobMetricsResponse(
-            metrics=beam_job_api_pb2.MetricResults(attempted=infos, committed=infos if done else [])
+            metrics=beam_job_api_pb2.MetricResults(attempted=attempted, committed=committed)
         )
 
     def DescribePipelineOptions(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2
 
         return beam_job_api_pb2.DescribePipelineOptionsResponse()
+
+
+def _user_info(item: dict[str, Any], value: Any) -> Any:
+    """A user counter or distribution as a MonitoringInfo, or None without a value."""
+    from apache_beam.metrics import monitoring_infos
+    from apache_beam.metrics.cells import DistributionData
+
+    if value is None:
+        return None
+    step = str(item.get("step") or "")
+    namespace, name = str(item.get("namespace") or ""), str(item.get("name") or "")
+    if item.get("kind") == "distribution":
+        data = DistributionData(
+            int(value["sum"]), int(value["count"]), int(value["min"]), int(value["max"])
+        )
+        return monitoring_infos.int64_user_distribution(namespace, name, data, ptransform=step)
+    return monitoring_infos.int64_user_counter(namespace, name, int(value), ptransform=step)
 
 
 def _beam_version() -> str:

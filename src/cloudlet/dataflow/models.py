@@ -40,6 +40,9 @@ class Job(Base):
     # {pcollection id: element count}, refreshed about once a second while running.
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     counts_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Step times and user metrics, as of counts_time: {"msecs": {transform: {state: ms}},
+    # "user": [...]} (the shape of engine.Reporter.counts). NULL for jobs from before 0006.
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True, default=dict)
     sdk_version: Mapped[str] = mapped_column(String(64), default="")
     # The executor process (its process group) and its start time, to re-attach after a restart
     # without mistaking a recycled pid for it.

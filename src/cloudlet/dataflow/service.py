@@ -32,7 +32,7 @@ from cloudlet.dataflow.states import (
     MessageImportance,
     check_transition,
 )
-from cloudlet.dataflow.steps import metric_updates, steps_from_pipeline
+from cloudlet.dataflow.steps import metric_updates, steps_from_pipeline, user_metric_updates
 
 __all__ = [
     "NewJob",
@@ -383,12 +383,18 @@ def list_messages(
 
 
 def metrics_resource(job: Job) -> dict[str, Any]:
-    """projects.locations.jobs.getMetrics: ElementCount per step output."""
+    """projects.locations.jobs.getMetrics: ElementCount per step output, each step's
+    start-/process-/finish-msecs, and the user's counters and distributions."""
     when = iso(job.counts_time or job.state_time) or ""
     counts: Mapping[str, int] = job.counts or {}
+    extra: Mapping[str, Any] = job.metrics or {}
     tentative = not JobState(job.state).terminal
+    steps = job.steps or []
     return {
         "jobId": job.job_id,
         "metricTime": when,
-        "metrics": metric_updates(job.steps or [], counts, when, tentative=tentative),
+        "metrics": metric_updates(
+            steps, counts, when, tentative=tentative, msecs=extra.get("msecs") or {}
+        )
+        + user_metric_updates(steps, list(extra.get("user") or []), when),
     }

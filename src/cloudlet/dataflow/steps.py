@@ -12,7 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["metric_updates", "step_elements", "steps_from_pipeline", "top_level_steps"]
+__all__ = [
+    "MSEC_STATES",
+    "metric_updates",
+    "step_elements",
+    "step_state_msecs",
+    "step_wall_msecs",
+    "steps_from_pipeline",
+    "top_level_steps",
+    "user_metric_updates",
+]
+
+# The states a step's execution time is split into, named as Dataflow's workers name their
+# msec counters (`<step>-start-msecs`, `-process-msecs`, `-finish-msecs`); the console's "Wall
+# time" of a step is their sum. Beam's SDK worker reports the same three per transform as
+# beam:metric:pardo_execution_time:{start,process,finish}_bundle_msecs:v1.
+# https://cloud.google.com/dataflow/docs/guides/job-graph (a step's wall time)
+MSEC_STATES = ("start", "process", "finish")
 
 # Beam transform URNs → the Dataflow step kinds users know from the console.
 _KINDS = {
@@ -87,11 +103,126 @@ def step_elements(step: Mapping[str, Any], counts: Mapping[str, int]) -> int | N
     return sum(values) if values else None
 
 
-def metric_updates(
-    steps: list[dict[str, Any]], counts: Mapping[str, int], update_time: str, *, tentative: bool
+def _label_names(steps: list[dict[str, Any]]) -> dict[str, str]:
+    """Transform ids → user names, so a time reported under either finds its step."""
+    return {
+        s["properties"]["transform_id"]: s["properties"]["user_name"]
+        for s in steps
+        if s["properties"].get("transform_id")
+    }
+
+
+def _state_msecs(states: Mapping[str, Any]) -> dict[str, int]:
+    out = {state: int(states.get(state) or 0) for state in MSEC_STATES}
+    # Only a total (an engine without the per-state split): count it as processing.
+    if not any(out.values()) and states.get("total"):
+        out["process"] = int(states["total"])
+    return out
+
+
+def step_state_msecs(
+    steps: list[dict[str, Any]], msecs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, int]]:
+    """{step user name: {state: ms}} for every step that has run.
+
+    The engine reports times per executed transform: a leaf step under its own name, and the
+    parts it expands into (a GroupByKey's Write and Read, a lifted combine's Precombine and
+    Merge) under names below the step's. A step's time is the sum over its own name and
+    everything below it, so a composite's is the sum of its parts.
+    """
+    ids = _label_names(steps)
+    by_label: dict[str, dict[str, int]] = {}
+    for label, states in msecs.items():
+        name = ids.get(label, label)
+        merged = by_label.setdefault(name, dict.fromkeys(MSEC_STATES, 0))
+        for state, ms in _state_msecs(states).items():
+            merged[state] += ms
+    out: dict[str, dict[str, int]] = {}
+    for step in steps:
+        user_name = step["properties"]["user_name"]
+        below = user_name + "/"
+        parts = [v for k, v in by_label.items() if k == user_name or k.startswith(below)]
+        if parts:
+            out[user_name] = {state: sum(p[state] for p in parts) for state in MSEC_STATES}
+    return out
+
+
+def step_wall_msecs(
+    steps: list[dict[str, Any]], msecs: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """{step user name: wall time in ms}: start + process + finish, parts included."""
+    return {name: sum(states.values()) for name, states in step_state_msecs(steps, msecs).items()}
+
+
+def user_metric_updates(
+    steps: list[dict[str, Any]], user: list[Mapping[str, Any]], update_time: str
 ) -> list[dict[str, Any]]:
-    """ElementCount MetricUpdates, one per step output, as the Dataflow service reports them."""
+    """Metrics.counter/distribution values as Dataflow reports them: origin "user", context
+    {step, namespace}, once tentative (attempted) and once committed.
+
+    Beam's DataflowMetrics reads both versions of every user metric, and translates `step` by
+    looking it up among the pipeline proto's transform ids (portable job submission), so the
+    step is the transform id of the step the user named.
+    https://cloud.google.com/dataflow/docs/reference/rest/v1b3/MetricStructuredName
+    """
+    by_name = {s["properties"]["user_name"]: s["properties"]["transform_id"] for s in steps}
     out: list[dict[str, Any]] = []
+    for item in user:
+        label = str(item.get("step") or "")
+        step = by_name.get(label, label)
+        for tentative, value in ((True, item.get("attempted")), (False, item.get("committed"))):
+            if value is None:
+                value = item.get("attempted") if not tentative else None
+            if value is None:
+                continue
+            context = {"step": step, "namespace": str(item.get("namespace") or "")}
+            if tentative:
+                context["tentative"] = "true"
+            update: dict[str, Any] = {
+                "name": {"origin": "user", "name": str(item.get("name") or ""), "context": context},
+                "updateTime": update_time,
+            }
+            if item.get("kind") == "distribution":
+                dist = dict(value)
+                count = int(dist.get("count") or 0)
+                dist["mean"] = int(dist.get("sum") or 0) // count if count else 0
+                update["distribution"] = dist
+            else:
+                update["scalar"] = int(value)
+            out.append(update)
+    return out
+
+
+def metric_updates(
+    steps: list[dict[str, Any]],
+    counts: Mapping[str, int],
+    update_time: str,
+    *,
+    tentative: bool,
+    msecs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """ElementCount MetricUpdates, one per step output, and each step's start-/process-/
+    finish-msecs, as the Dataflow service reports them."""
+    out: list[dict[str, Any]] = []
+    times = step_state_msecs(steps, msecs or {})
+    for step in steps:
+        props = step["properties"]
+        for state, ms in times.get(props["user_name"], {}).items():
+            context = {"step": props["transform_id"],
+                       "original_name": f"{props['transform_id']}-{state}-msecs"}  # fmt: skip
+            if tentative:
+                context["tentative"] = "true"
+            out.append(
+                {
+                    "name": {
+                        "origin": "dataflow/v1b3",
+                        "name": f"{state}-msecs",
+                        "context": context,
+                    },
+                    "scalar": ms,
+                    "updateTime": update_time,
+                }
+            )
     for step in steps:
         props = step["properties"]
         for output in props.get("output_info", []):

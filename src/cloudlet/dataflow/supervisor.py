@@ -303,8 +303,12 @@ class JobSupervisor:
             job.start_time = now
             job.state_time = now
         counts = read_json(files.counts)
-        if isinstance(counts, dict) and counts.get("counts") != job.counts:
+        if isinstance(counts, dict) and (
+            counts.get("counts") != job.counts
+            or (counts.get("metrics") or {}) != (job.metrics or {})
+        ):
             job.counts = dict(counts.get("counts") or {})
+            job.metrics = dict(counts.get("metrics") or {})
             job.counts_time = _parse_time(counts.get("time")) or utcnow()
         self._read_messages(s, job, files)
 
