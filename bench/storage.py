@@ -13,6 +13,7 @@ write), so its listing is measured on --emulator-objects objects and compared pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -61,10 +62,8 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(psutil.Error):
                 self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                pass
             self._stop.wait(0.05)
 
     def __enter__(self) -> RssSampler:
