@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -15,9 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudlet.console.jobgraph import graph_nodes, step_counts
+from cloudlet.console.jobgraph import graph_nodes, step_counts, step_wall_times
 from cloudlet.testing import Gateway
 from tests.console.conftest import Tab, check_accessibility, screenshot
+from tests.dataflow.helpers import job_by_name, make_wheel, portable_args, run_pipeline
 
 WORDCOUNT = """
 import argparse, re, sys
@@ -247,3 +249,46 @@ def test_cancel_a_job_from_the_ui(
         assert api.get(base).json()["currentState"] == "JOB_STATE_CANCELLED"
     finally:
         _reap(proc)
+
+
+def test_step_wall_time_and_custom_counters(
+    gateway: Gateway, tab: Tab, api: httpx.Client, dataflow_project: dict
+) -> None:
+    env = dataflow_project
+    name = "metered-" + uuid.uuid4().hex[:6]
+    work = env["work"]
+    result = run_pipeline(
+        "metered.py",
+        ["--output", str(work / f"{name}.txt"), "--extra_package", str(make_wheel(work)),
+         *portable_args(gateway, env["project"], name)],
+        work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = job_by_name(api, env["project"], name)
+    assert job is not None
+    base = f"/v1b3/projects/{env['project']}/locations/us-central1/jobs/{job['id']}"
+    described = api.get(base, params={"view": "JOB_VIEW_ALL"}).json()
+    wall = step_wall_times(described, api.get(base + "/metrics").json())
+    assert wall["Tidy"] >= 500 and wall["Tidy"] == wall["Tidy/Slow"] + wall["Tidy/Strip"]
+
+    page = tab.page
+    page.goto(
+        f"{gateway.url}/console/projects/{env['project']}/dataflow/jobs/us-central1/{job['id']}"
+    )
+    # "Tidy" (Strip + a Slow step that sleeps 1 s in all) shows its wall time on its box and
+    # in the step info panel, as the API's start+process+finish msecs.
+    shown = f"{wall['Tidy'] / 1000:.1f} s"
+    assert page.locator('[data-step="Tidy"] .step-wall').inner_text() == shown
+    page.get_by_role("button", name="Tidy:").click()
+    details = page.locator("#step-details").inner_text()
+    assert re.search(r"Wall time\s+" + re.escape(shown), details), details
+    page.get_by_role("tab", name="Job metrics").click()
+    rows = page.locator("#custom-counters tbody tr")
+    assert rows.count() == 2
+    words = page.locator('#custom-counters tr[data-counter="words"]').inner_text().split("\t")
+    assert [c.strip() for c in words] == ["words", "metered", "Shout", "2"]
+    lengths = page.locator('#custom-counters tr[data-counter="word_lengths"] td').last.inner_text()
+    assert lengths == "count 2, sum 7, min 2, max 5, mean 3"
+    assert shown in page.locator("#step-totals").inner_text()
+    check_accessibility(page)
+    screenshot(page, "job-metrics")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from cloudlet.console.jobgraph import SECRET_MASK, graph_nodes, hide_secrets, step_counts
+from cloudlet.console.jobgraph import (
+    SECRET_MASK,
+    custom_counters,
+    graph_nodes,
+    hide_secrets,
+    job_counters,
+    step_counts,
+    step_wall_times,
+)
 
 
 def _step(name: str, user_name: str, parent: str, outputs: list[str], **props) -> dict:
@@ -125,3 +133,60 @@ def test_a_runner_root_wrapping_the_pipeline_is_unwrapped() -> None:
         ("Read/Impulse", "Read"),
         ("Split words", ""),
     ]
+
+
+def _msecs(step: str, state: str, value: int) -> dict:
+    return {
+        "name": {"origin": "dataflow/v1b3", "name": f"{state}-msecs", "context": {"step": step}},
+        "scalar": value,
+    }
+
+
+def _user(name: str, step: str, value: object, *, tentative: bool = False) -> dict:
+    context = {"step": step, "namespace": "ns"}
+    if tentative:
+        context["tentative"] = "true"
+    key = "distribution" if isinstance(value, dict) else "scalar"
+    return {"name": {"origin": "user", "name": name, "context": context}, key: value}
+
+
+JOB = {
+    "steps": [
+        {"name": "s1", "properties": {"user_name": "Tidy", "transform_id": "t1"}},
+        {"name": "s2", "properties": {"user_name": "Tidy/Slow", "transform_id": "t2"}},
+    ]
+}
+
+
+def test_wall_time_sums_a_steps_start_process_and_finish_msecs_by_its_user_name() -> None:
+    metrics = {
+        "metrics": [
+            _msecs("t1", "start", 1),
+            _msecs("t1", "process", 900),
+            _msecs("t1", "finish", 2),
+            _msecs("t2", "process", 900),
+            _msecs("s9", "process", 5),  # a step the job does not describe keeps its id
+            {
+                "name": {"name": "ElementCount", "context": {"output_user_name": "Tidy.out0"}},
+                "scalar": 2,
+            },
+        ]
+    }
+    assert step_wall_times(JOB, metrics) == {"Tidy": 903, "Tidy/Slow": 900, "s9": 5}
+    assert job_counters(metrics) == []  # step times are not job-level counters
+
+
+def test_custom_counters_prefer_committed_values_and_name_steps() -> None:
+    dist = {"count": 2, "sum": 7, "min": 2, "max": 5, "mean": 3}
+    metrics = {
+        "metrics": [
+            _user("words", "t2", 1, tentative=True),
+            _user("words", "t2", 2),
+            _user("lengths", "t1", dist, tentative=True),  # only tentative so far: shown
+        ]
+    }
+    assert custom_counters(JOB, metrics) == [
+        {"name": "lengths", "namespace": "ns", "step": "Tidy", "value": dist, "tentative": True},
+        {"name": "words", "namespace": "ns", "step": "Tidy/Slow", "value": 2, "tentative": False},
+    ]
+    assert job_counters(metrics) == []

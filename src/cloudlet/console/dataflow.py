@@ -179,7 +179,9 @@ async def job_page(request: Request, project: str, location: str, job_id: str) -
             "info": _job_info(job),
             "nodes": nodes,
             "counts": jobgraph.step_counts(metrics),
+            "wall": jobgraph.step_wall_times(job, metrics),
             "counters": jobgraph.job_counters(metrics),
+            "custom": jobgraph.custom_counters(job, metrics),
             "metric_time": metrics.get("metricTime"),
             "messages": messages,
             "api_base": base,
@@ -192,7 +194,8 @@ async def job_page(request: Request, project: str, location: str, job_id: str) -
 async def job_events(
     request: Request, project: str, location: str, job_id: str
 ) -> StreamingResponse:
-    """`job` (summary), `counts` ({step: elements}) and `messages` (new ones) as they change.
+    """`job` (summary), `counts` ({step: elements}, wall times, counters) and `messages` (new
+    ones) as they change.
 
     The stream ends with an `end` event once the job is in a terminal state and its final
     counts and messages were sent.
@@ -200,11 +203,13 @@ async def job_events(
     base = job_base(project, location, job_id)
     seen: set[str] = set()
     nodes: list[dict[str, Any]] = []
+    graph: dict[str, Any] = {}  # the job with its steps, to name the steps metrics refer to
 
     async def poll(api: ApiClient) -> tuple[list[tuple[str, Any]], bool]:
         job = await api.get(base, {"view": "JOB_VIEW_ALL" if not nodes else "JOB_VIEW_SUMMARY"})
         if not nodes:
             nodes.extend(jobgraph.graph_nodes(job))
+            graph.update(steps=job.get("steps"), pipelineDescription=job.get("pipelineDescription"))
         (metrics, _), messages = await asyncio.gather(
             api.get_or_error(base + "/metrics"), _messages(api, base)
         )
@@ -217,8 +222,10 @@ async def job_events(
                 "counts",
                 {
                     "counts": jobgraph.step_counts(metrics),
+                    "wall": jobgraph.step_wall_times(graph, metrics),
                     "metricTime": metrics.get("metricTime"),
                     "counters": jobgraph.job_counters(metrics),
+                    "custom": jobgraph.custom_counters(graph, metrics),
                 },
             ),
         ]

@@ -4,7 +4,8 @@ Input is what the v1b3 API returns: the job (`steps`, or `pipelineDescription`) 
 `getMetrics`. Output is a flat list of graph nodes the browser lays out with dagre:
 `{id, label, kind, parent, inputs, outputs}` where `id` is the user-given step name
 (`'Split words' >> ...` gives `Split words`; a part of a composite is `Split words/Map`), and a
-map of elements added per step from the job's ElementCount metrics.
+map of elements added per step from the job's ElementCount metrics, wall time per step from
+its start-/process-/finish-msecs, and the user's custom counters.
 
 https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
 https://cloud.google.com/dataflow/docs/reference/rest/v1b3/JobMetrics
@@ -18,10 +19,12 @@ from typing import Any
 
 __all__ = [
     "SECRET_MASK",
+    "custom_counters",
     "graph_nodes",
     "hide_secrets",
     "job_counters",
     "step_counts",
+    "step_wall_times",
 ]
 
 SECRET_MASK = "••••••"
@@ -168,12 +171,87 @@ def step_counts(metrics: Mapping[str, Any]) -> dict[str, int]:
     return counts
 
 
+def _step_names(job: Mapping[str, Any]) -> dict[str, str]:
+    """The user's step names by the ids metrics use: transform ids (and Dataflow's sN)."""
+    names: dict[str, str] = {}
+    for t in (job.get("pipelineDescription") or {}).get("originalPipelineTransform") or []:
+        if t.get("id") and t.get("name"):
+            names[str(t["id"])] = str(t["name"])
+    for step in job.get("steps") or []:
+        props = step.get("properties") or {}
+        user_name = props.get("user_name")
+        if not user_name:
+            continue
+        if props.get("transform_id"):
+            names[str(props["transform_id"])] = str(user_name)
+        if step.get("name"):
+            names[str(step["name"])] = str(user_name)
+    return names
+
+
+def _is_msecs(name: Mapping[str, Any]) -> bool:
+    return name.get("origin") == "dataflow/v1b3" and str(name.get("name", "")).endswith("-msecs")
+
+
+def step_wall_times(job: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[str, int]:
+    """Wall time per step in milliseconds: the sum of the step's start-, process- and
+    finish-msecs, which is what Dataflow's console shows as a step's "Wall time".
+    https://cloud.google.com/dataflow/docs/guides/job-graph
+    """
+    names = _step_names(job)
+    out: dict[str, int] = {}
+    for metric in metrics.get("metrics", []) or []:
+        name = metric.get("name") or {}
+        if not _is_msecs(name):
+            continue
+        step = str((name.get("context") or {}).get("step") or "")
+        try:
+            value = int(metric.get("scalar") or 0)
+        except (TypeError, ValueError):
+            continue
+        user_name = names.get(step, step)
+        out[user_name] = out.get(user_name, 0) + value
+    return out
+
+
+def custom_counters(job: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The user's Metrics.counter/distribution values (origin "user"), one row per metric and
+    step: the committed value once there is one, else the tentative one. A distribution's
+    value is {count, sum, min, max, mean}."""
+    names = _step_names(job)
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for metric in metrics.get("metrics", []) or []:
+        name = metric.get("name") or {}
+        if name.get("origin") != "user":
+            continue
+        context = name.get("context") or {}
+        step = str(context.get("step") or "")
+        key = (str(name.get("name") or ""), str(context.get("namespace") or ""), step)
+        tentative = context.get("tentative") == "true"
+        if key in rows and tentative:
+            continue  # a committed value is already there
+        value = metric.get("scalar")
+        if value is None:
+            value = metric.get("distribution")
+        rows[key] = {
+            "name": key[0],
+            "namespace": key[1],
+            "step": names.get(step, step),
+            "value": value,
+            "tentative": tentative,
+        }
+    return sorted(rows.values(), key=lambda r: (r["step"], r["namespace"], r["name"]))
+
+
 def job_counters(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Job-level metrics other than element counts (resource use and user counters)."""
+    """Job-level system metrics other than element counts and step times (resource use).
+    User metrics are `custom_counters`."""
     out = []
     for metric in metrics.get("metrics", []) or []:
         name = metric.get("name") or {}
         if name.get("name") in ("ElementCount", "MeanByteCount"):
+            continue
+        if _is_msecs(name) or name.get("origin") == "user":
             continue
         context = name.get("context") or {}
         if context.get("tentative") == "true":

@@ -7,12 +7,13 @@
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const expanded = new Set();
   let counts = data.counts || {};
+  let wall = data.wall || {};
   let summary = data.summary;
   let selected = null;
   const fmt = new Intl.NumberFormat("en-US");
 
   // ---- graph --------------------------------------------------------------------------------
-  const BOX_W = 230, BOX_H = 62;
+  const BOX_W = 250, BOX_H = 62;
 
   function ancestors(node) {
     const out = [];
@@ -63,6 +64,20 @@
   function countText(node) {
     const n = counts[node.id];
     return n === undefined ? "—" : fmt.format(n);
+  }
+
+  // A step's wall time (start + process + finish msecs, parts included), written as the CLI
+  // writes it: 0.4 s, 12 s, 3 min 5 s, 1 h 2 min.
+  function wallText(node) {
+    const ms = wall[node.id];
+    if (ms === undefined) return "—";
+    const s = ms / 1000;
+    if (s < 10) return `${s.toFixed(1)} s`;
+    const whole = Math.round(s);
+    if (whole < 60) return `${whole} s`;
+    const m = Math.floor(whole / 60);
+    if (m < 60) return `${m} min ${whole % 60} s`;
+    return `${Math.floor(m / 60)} h ${m % 60} min`;
   }
 
   function el(tag, attrs, ...children) {
@@ -127,12 +142,13 @@
       const box = g.node(n.id);
       const [label, cls] = stepState(n);
       const main = el("button", { class: "step-main", type: "button", "aria-pressed": String(selected === n.id),
-        "aria-label": `${n.id}: ${label}, ${countText(n)} elements added` },
+        "aria-label": `${n.id}: ${label}, ${countText(n)} elements added, wall time ${wallText(n)}` },
         el("span", { class: "step-name", text: n.label, title: n.id }),
         el("span", { class: "step-meta" },
           el("span", { class: `step-state state-${cls}`, text: label }),
           el("span", { class: "step-count", text: countText(n) }),
-          el("span", { class: "muted", text: " elements" })));
+          el("span", { class: "muted", text: " elements" }),
+          el("span", { class: "step-wall muted", text: wallText(n), title: "Wall time" })));
       main.addEventListener("click", () => select(n.id));
       const div = el("div", { class: `step step-${cls}${selected === n.id ? " selected" : ""}`, "data-step": n.id }, main);
       if (n.composite) div.appendChild(toggle(n));
@@ -165,7 +181,8 @@
       const state = div.querySelector(".step-state");
       state.textContent = label; state.className = `step-state state-${cls}`;
       div.querySelector(".step-count").textContent = countText(node);
-      div.querySelector(".step-main").setAttribute("aria-label", `${node.id}: ${label}, ${countText(node)} elements added`);
+      div.querySelector(".step-wall").textContent = wallText(node);
+      div.querySelector(".step-main").setAttribute("aria-label", `${node.id}: ${label}, ${countText(node)} elements added, wall time ${wallText(node)}`);
     }
     if (selected) showStep(selected);
   }
@@ -182,13 +199,12 @@
     const dl = document.getElementById("step-details");
     document.getElementById("step-empty").hidden = true;
     dl.hidden = false;
-    const wall = (data.counters || []).find((c) => c.step && c.step.startsWith(id) && /msecs|time/i.test(c.name || ""));
     const rows = [
       ["Name", node.id], ["Kind", node.kind || "—"], ["Status", stepState(node)[0]],
       ["Elements added", countText(node)],
       ["Input collections", (node.inputs || []).map(producerName).join("\n") || "—"],
       ["Output collections", (node.outputs || []).join("\n") || "—"],
-      ["Wall time", wall ? String(wall.value) : "not reported"],
+      ["Wall time", wallText(node)],
     ];
     if (node.composite) rows.push(["Parts", nodes.filter((n) => n.parent === id).map((n) => n.label).join(", ")]);
     dl.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v, class: k.includes("collections") ? "mono small pre" : "" })]));
@@ -241,13 +257,29 @@
     body.replaceChildren(...series.map((n, i) => {
       const rates = history.rates[i];
       const latest = rates.length ? `${fmt.format(Math.round(rates[rates.length - 1]))}/s` : "—";
-      return el("tr", {}, el("td", { text: n.id }), el("td", { class: "num", text: countText(n) }), el("td", { class: "num", text: latest }));
+      return el("tr", {}, el("td", { text: n.id }), el("td", { class: "num", text: countText(n) }),
+        el("td", { class: "num", text: wallText(n) }), el("td", { class: "num", text: latest }));
     }));
+    const custom = data.custom || [];
+    document.getElementById("custom-empty").hidden = custom.length > 0;
+    document.querySelector("#custom-counters tbody").replaceChildren(...custom.map((c) => el("tr", { "data-counter": c.name },
+      el("td", { class: "mono", text: c.name }), el("td", { class: "mono small", text: c.namespace || "—" }),
+      el("td", { text: c.step || "job" }), el("td", { class: "num", text: metricValue(c.value) }))));
     const counters = data.counters || [];
     document.getElementById("counters-empty").hidden = counters.length > 0;
     document.querySelector("#counters tbody").replaceChildren(...counters.map((c) => el("tr", {},
       el("td", { class: "mono", text: c.name }), el("td", { text: c.step || "job" }),
-      el("td", { class: "num", text: typeof c.value === "number" ? fmt.format(c.value) : JSON.stringify(c.value) }))));
+      el("td", { class: "num", text: metricValue(c.value) }))));
+  }
+
+  // A counter's number, or a distribution as Dataflow's console lists it.
+  function metricValue(v) {
+    if (typeof v === "number") return fmt.format(v);
+    if (v && typeof v === "object" && "count" in v) {
+      return ["count", "sum", "min", "max", "mean"].filter((k) => k in v)
+        .map((k) => `${k} ${fmt.format(Number(v[k]))}`).join(", ");
+    }
+    return JSON.stringify(v);
   }
 
   // ---- logs ---------------------------------------------------------------------------------
@@ -299,7 +331,7 @@
     source.addEventListener("job", (ev) => { applySummary(JSON.parse(ev.data)); refreshBoxes(); sample(); renderTotals(); });
     source.addEventListener("counts", (ev) => {
       const body = JSON.parse(ev.data);
-      counts = body.counts; data.counters = body.counters;
+      counts = body.counts; wall = body.wall || {}; data.counters = body.counters; data.custom = body.custom;
       refreshBoxes(); renderTotals();
     });
     source.addEventListener("messages", (ev) => addMessages(JSON.parse(ev.data)));
