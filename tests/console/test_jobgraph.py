@@ -163,6 +163,13 @@ def test_wall_time_sums_a_steps_start_process_and_finish_msecs_by_its_user_name(
         "metrics": [
             _msecs("t1", "start", 1),
             _msecs("t1", "process", 900),
+            {
+                **_msecs("t1", "process", 900),
+                "name": {
+                    **_msecs("t1", "process", 900)["name"],
+                    "context": {"step": "t1", "tentative": "true"},
+                },
+            },  # the same value, tentative
             _msecs("t1", "finish", 2),
             _msecs("t2", "process", 900),
             _msecs("s9", "process", 5),  # a step the job does not describe keeps its id

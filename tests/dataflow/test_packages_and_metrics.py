@@ -66,6 +66,7 @@ def wall_msecs(metrics: list[dict[str, Any]], step_id: str) -> int | None:
         if m["name"]["origin"] == "dataflow/v1b3"
         and m["name"]["name"] in ("start-msecs", "process-msecs", "finish-msecs")
         and m["name"]["context"]["step"] == step_id
+        and "tentative" not in m["name"]["context"]  # a finished job's committed values
     ]
     return sum(int(m["scalar"]) for m in states) if states else None
 
@@ -207,6 +208,12 @@ def test_setup_file_through_dataflow_runner_with_metrics_in_the_result(
     assert sorted(text.split()) == EXPECTED
     # DataflowRunner's result.metrics() reads getMetrics: user metrics by the user's step name.
     assert driver_metrics(result.stdout) == DRIVER_METRICS
+    # all_metrics() reads a tentative and a committed version of every system metric, and
+    # names steps by translating their transform ids through the pipeline proto.
+    system = json.loads(
+        next(ln for ln in result.stdout.splitlines() if ln.startswith("SYSTEM "))[7:]
+    )
+    assert {"Tidy/Slow:process-msecs", "Tidy:start-msecs", ":ElementCount"} <= set(system)
     job = job_by_name(api, project_id, "metered-dataflow")
     assert job is not None and job["currentState"] == "JOB_STATE_DONE"
     assert any("Installing workflow.tar.gz" in m for m in messages(api, job))

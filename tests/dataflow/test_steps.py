@@ -84,6 +84,15 @@ def test_wall_time_counts_a_steps_expansion_and_sums_a_composites_parts() -> Non
     assert {u["name"]["name"]: u["scalar"] for u in split} == {
         "start-msecs": 1, "process-msecs": 40, "finish-msecs": 2,
     }  # fmt: skip
+    # A finished job's metrics come committed and tentative; a running job's tentative only.
+    assert sorted(u["name"]["context"].get("tentative", "") for u in split) == [
+        "",
+        "",
+        "",
+        *["true"] * 3,
+    ]
+    running = metric_updates(steps, {}, "2026-11-28T00:00:00Z", tentative=True, msecs=msecs)
+    assert all(u["name"]["context"]["tentative"] == "true" for u in running)
 
 
 def test_portable_job_names_become_valid_dataflow_names() -> None:

@@ -199,16 +199,20 @@ def step_wall_times(job: Mapping[str, Any], metrics: Mapping[str, Any]) -> dict[
     https://cloud.google.com/dataflow/docs/guides/job-graph
     """
     names = _step_names(job)
-    out: dict[str, int] = {}
+    # A finished job reports each metric committed and tentative: count one version.
+    states: dict[tuple[str, str], int] = {}
     for metric in metrics.get("metrics", []) or []:
         name = metric.get("name") or {}
         if not _is_msecs(name):
             continue
-        step = str((name.get("context") or {}).get("step") or "")
+        key = (str((name.get("context") or {}).get("step") or ""), str(name.get("name")))
         try:
             value = int(metric.get("scalar") or 0)
         except (TypeError, ValueError):
             continue
+        states[key] = max(states.get(key, 0), value)
+    out: dict[str, int] = {}
+    for (step, _state), value in states.items():
         user_name = names.get(step, step)
         out[user_name] = out.get(user_name, 0) + value
     return out

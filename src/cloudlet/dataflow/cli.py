@@ -135,12 +135,16 @@ def _steps_with_counts(job: dict[str, Any]) -> list[dict[str, Any]]:
     # A step's wall time is the sum of its start-, process- and finish-msecs (what the
     # Dataflow console shows as "Wall time"); the service reports a composite's as the sum of
     # its parts.
-    msecs: dict[str, int] = {}
+    # A finished job reports each metric committed and tentative: count one version.
+    states: dict[tuple[str, str], int] = {}
     for m in metrics:
         name = m["name"]
         if name.get("origin") == "dataflow/v1b3" and str(name.get("name")).endswith("-msecs"):
-            step = name.get("context", {}).get("step", "")
-            msecs[step] = msecs.get(step, 0) + int(m.get("scalar") or 0)
+            key = (name.get("context", {}).get("step", ""), str(name.get("name")))
+            states[key] = max(states.get(key, 0), int(m.get("scalar") or 0))
+    msecs: dict[str, int] = {}
+    for (step, _state), ms in states.items():
+        msecs[step] = msecs.get(step, 0) + ms
     rows = []
     for step in job.get("steps", []):
         props = step.get("properties", {})

@@ -171,8 +171,10 @@ def user_metric_updates(
         label = str(item.get("step") or "")
         step = by_name.get(label, label)
         for tentative, value in ((True, item.get("attempted")), (False, item.get("committed"))):
-            if value is None:
-                value = item.get("attempted") if not tentative else None
+            if value is None and not tentative:
+                # No bundle has finished yet; Beam's DataflowMetrics needs both versions of a
+                # user metric, so the committed one shows what is known so far.
+                value = item.get("attempted")
             if value is None:
                 continue
             context = {"step": step, "namespace": str(item.get("namespace") or "")}
@@ -210,19 +212,18 @@ def metric_updates(
         for state, ms in times.get(props["user_name"], {}).items():
             context = {"step": props["transform_id"],
                        "original_name": f"{props['transform_id']}-{state}-msecs"}  # fmt: skip
-            if tentative:
-                context["tentative"] = "true"
-            out.append(
-                {
-                    "name": {
-                        "origin": "dataflow/v1b3",
-                        "name": f"{state}-msecs",
-                        "context": context,
-                    },
-                    "scalar": ms,
-                    "updateTime": update_time,
-                }
-            )
+            for version in _versions(context, tentative):
+                out.append(
+                    {
+                        "name": {
+                            "origin": "dataflow/v1b3",
+                            "name": f"{state}-msecs",
+                            "context": version,
+                        },
+                        "scalar": ms,
+                        "updateTime": update_time,
+                    }
+                )
     for step in steps:
         props = step["properties"]
         for output in props.get("output_info", []):
@@ -233,13 +234,23 @@ def metric_updates(
                 "original_name": f"{props['transform_id']}-{pcoll}-ElementCount",
                 "output_user_name": output["user_name"],
             }
-            if tentative:
-                context["tentative"] = "true"
-            out.append(
-                {
-                    "name": {"origin": "dataflow/v1b3", "name": "ElementCount", "context": context},
-                    "scalar": int(counts[pcoll]),
-                    "updateTime": update_time,
-                }
-            )
+            for version in _versions(context, tentative):
+                out.append(
+                    {
+                        "name": {
+                            "origin": "dataflow/v1b3",
+                            "name": "ElementCount",
+                            "context": version,
+                        },
+                        "scalar": int(counts[pcoll]),
+                        "updateTime": update_time,
+                    }
+                )
     return out
+
+
+def _versions(context: dict[str, str], tentative: bool) -> list[dict[str, str]]:
+    """A running job's system metrics are tentative only; a finished job's are committed and
+    tentative both, as Beam's DataflowMetrics.all_metrics() reads a pair for every metric."""
+    marked = {**context, "tentative": "true"}
+    return [marked] if tentative else [context, marked]

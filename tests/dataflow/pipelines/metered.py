@@ -3,7 +3,8 @@
 The DoFn imports `shout`, which only --extra_package or --setup_file ships to the workers. It
 counts words with Metrics.counter and their lengths with Metrics.distribution; "Slow" sleeps
 so its wall time is known to be at least SLEEP_SECONDS. After the job, the driver prints the
-user metrics it can query from its PipelineResult as one JSON line (METRICS {...}).
+user metrics it can query from its PipelineResult as one JSON line (METRICS {...}), and with
+DataflowRunner the names of all metrics by step (SYSTEM [...]).
 """
 
 import argparse
@@ -71,6 +72,9 @@ def main(argv=None):
         },
     }
     print("METRICS " + json.dumps(out, sort_keys=True))
+    if hasattr(result.metrics(), "all_metrics"):  # DataflowRunner: the system metrics too
+        system = {f"{r.key.step}:{r.key.metric.name}" for r in result.metrics().all_metrics()}
+        print("SYSTEM " + json.dumps(sorted(system)))
 
 
 if __name__ == "__main__":
