@@ -17,6 +17,7 @@ from tests.conftest import make_cli
 
 MAIN = """
 import os
+import time
 
 from flask import Flask, Response
 
@@ -37,6 +38,26 @@ def stream():
 @app.route("/big")
 def big():
     return b"y" * (5 * 1024 * 1024)
+
+
+STREAMS_CLOSED = [0]
+
+
+@app.route("/forever")
+def forever():
+    def lines():
+        try:
+            for i in range(600):  # 30 s at most
+                yield f"line {i}\\n"
+                time.sleep(0.05)
+        finally:
+            STREAMS_CLOSED[0] += 1
+    return Response(lines(), mimetype="text/plain")
+
+
+@app.route("/streams-closed")
+def streams_closed():
+    return str(STREAMS_CLOSED[0])
 
 
 @app.route("/cut")
@@ -116,6 +137,18 @@ def test_a_client_that_leaves_mid_body_does_not_hurt_the_next(routed: Routed) ->
         next(r.iter_bytes())
     with routed.client() as client:
         assert [client.get("/").text for _ in range(5)] == ["hello"] * 5
+
+
+def test_a_client_that_leaves_a_stream_frees_the_instance(routed: Routed) -> None:
+    with routed.client() as client:
+        before = int(client.get("/streams-closed").text)
+        with client.stream("GET", "/forever") as r:
+            lines = r.iter_lines()
+            assert next(lines) == "line 0" and next(lines) == "line 1"
+    # The instance has one sync worker: it answers this only once the router has hung up on the
+    # abandoned stream (left alone, the stream would hold the worker for 30 s).
+    with routed.client() as client:
+        assert int(client.get("/streams-closed", timeout=20).text) == before + 1
 
 
 def test_many_requests_at_once_all_answer(routed: Routed) -> None:

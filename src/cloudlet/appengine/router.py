@@ -141,16 +141,16 @@ class _Upstream(asyncio.Protocol):
         if self.buffered > _MAX_BUFFERED and not self._reading_paused and self.transport:
             self._reading_paused = True  # the client reads slower than the app writes
             self.transport.pause_reading()
-        self._wake()
+        self.wake()
 
     def eof_received(self) -> bool | None:
         self.lost = True
-        self._wake()
+        self.wake()
         return None  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._wake()
+        self.wake()
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
@@ -177,7 +177,7 @@ class _Upstream(asyncio.Protocol):
         self.complete = True
 
     # the router's side
-    def _wake(self) -> None:
+    def wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
@@ -505,7 +505,7 @@ class AppEngineRouter:
                         await conn.drain()
                     if chunked:
                         transport.write(b"0\r\n\r\n")
-                return await self._relay(port, conn, scope, send, set_cookie)
+                return await self._relay(port, conn, scope, receive, send, set_cookie)
             except _StaleConnection:
                 conn.close()
                 if attempt == 0 and reused and not has_body:
@@ -521,48 +521,73 @@ class AppEngineRouter:
         return 502
 
     async def _relay(
-        self, port: int, conn: _Upstream, scope: Scope, send: Send, set_cookie: bytes | None
+        self,
+        port: int,
+        conn: _Upstream,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        set_cookie: bytes | None,
     ) -> int:
         started = False
         status = 502
         head_only = scope["method"] == "HEAD"
-        while True:
-            if conn.error is not None and not started:
-                raise conn.error
-            if conn.headers_done and not started:
-                status = conn.parser.get_status_code()
-                headers = [(k, v) for k, v in conn.headers if k not in _HOP_BY_HOP]
-                if set_cookie:
-                    headers.append((b"set-cookie", set_cookie))
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                started = True
-                if head_only:
-                    conn.complete = True
-                    conn.take()
-            if conn.error is not None:
-                conn.close()  # a malformed body: the client sees it cut off
-                return status
-            if conn.complete:
-                body = conn.take() if conn.chunks else b""
-                await send({"type": "http.response.body", "body": body})
-                break
-            if conn.chunks:
-                body = conn.take()
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-                continue  # more may have arrived while the client took that
-            if conn.lost:
-                if not started:
-                    raise _StaleConnection
-                if not _delimited_by_close(conn.headers):
-                    return status  # cut off (the instance died): uvicorn drops the client too
-                await send({"type": "http.response.body", "body": b""})  # the end of the body
-                return status
-            await conn.wait()
+        # Set once the response outlives its first read (a stream, a large file): notices the
+        # client leaving, so the instance stops writing into the void and its worker is freed.
+        left: asyncio.Future[None] | None = None
+        try:
+            while True:
+                if conn.error is not None and not started:
+                    raise conn.error
+                if left is not None and left.done():
+                    conn.close()  # the client is gone
+                    return status
+                if conn.headers_done and not started:
+                    status = conn.parser.get_status_code()
+                    headers = [(k, v) for k, v in conn.headers if k not in _HOP_BY_HOP]
+                    if set_cookie:
+                        headers.append((b"set-cookie", set_cookie))
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": headers})  # fmt: skip
+                    started = True
+                    if head_only:
+                        conn.complete = True
+                        conn.take()
+                if conn.error is not None:
+                    conn.close()  # a malformed body: the client sees it cut off
+                    return status
+                if conn.complete:
+                    body = conn.take() if conn.chunks else b""
+                    await send({"type": "http.response.body", "body": body})
+                    break
+                if conn.chunks:
+                    if left is None:
+                        left = asyncio.ensure_future(_until_disconnect(receive))
+                        left.add_done_callback(lambda _: conn.wake())
+                    body = conn.take()
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    continue  # more may have arrived while the client took that
+                if conn.lost:
+                    if not started:
+                        raise _StaleConnection
+                    if not _delimited_by_close(conn.headers):
+                        return status  # cut off (the instance died): uvicorn drops the client
+                    await send({"type": "http.response.body", "body": b""})  # the body's end
+                    return status
+                await conn.wait()
+        finally:
+            if left is not None and not left.done():
+                left.cancel()
         if not head_only and conn.parser.should_keep_alive() and not conn.lost:
             self.pool.put(port, conn)
         else:
             conn.close()
         return status
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _delimited_by_close(headers: list[tuple[bytes, bytes]]) -> bool:
