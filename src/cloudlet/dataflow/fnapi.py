@@ -37,6 +37,35 @@ logger = logging.getLogger(__name__)
 _PROGRESS_SECONDS = 1.0
 
 
+# How each SDK worker starts: Beam's sdk_worker_main, after making Beam's credential lookup try
+# once. Beam retries google.auth.default() four times with exponential backoff (about 26 s)
+# before going on anonymously, which every worker of a job without credentials paid on its
+# first gs:// access; our Cloud Storage takes anonymous callers. Passed with -c so the worker
+# needs no cloudlet import (a job's venv may not see an editable install of cloudlet).
+_WORKER_MAIN = """\
+import sys
+try:
+    import google.auth
+    from apache_beam.internal.gcp import auth
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    def _once(options):
+        scopes = options.view_as(GoogleCloudOptions).gcp_oauth_scopes
+        return google.auth.default(scopes=scopes)[0]
+
+    auth._Credentials._get_credentials_with_retrys = staticmethod(_once)
+except Exception:
+    pass
+from apache_beam.runners.worker import sdk_worker_main
+sdk_worker_main.main(sys.argv)
+"""
+
+
+def worker_command(python: str) -> str:
+    """The shell command line FnApiRunner starts an SDK worker with (it runs it with a shell)."""
+    return f"{shlex.quote(python)} -c {shlex.quote(_WORKER_MAIN)}"
+
+
 def rewrite_environments(pipeline: Any, command: str) -> None:
     """Point every environment of `pipeline` at a local subprocess SDK worker, in place.
 
@@ -294,7 +323,7 @@ class FnApiEngine:
         from apache_beam.portability.api import beam_provision_api_pb2
         from apache_beam.runners.portability.fn_api_runner import fn_runner
 
-        command = f"{shlex.quote(str(job.python))} -m apache_beam.runners.worker.sdk_worker_main"
+        command = worker_command(str(job.python))
         pipeline = job.pipeline
         rewrite_environments(pipeline, command)
         # Options travel as protobuf Structs, whose numbers are all doubles: give integral
