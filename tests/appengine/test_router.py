@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cloudlet.testing import Gateway
-from tests.appengine.apps import write_app
+from tests.appengine.apps import REQUIREMENTS, write_app
 from tests.conftest import make_cli
 
 MAIN = """
@@ -87,7 +87,10 @@ def routed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     cli("config", "set", "project", project, check=True)
     cli("app", "create", "--region", "us-central1", check=True)
     cli("services", "enable", "cloudbuild.googleapis.com", check=True)
-    src = write_app(tmp / "app", "runtime: python311\nmanual_scaling:\n  instances: 1\n", MAIN)
+    # A venv of its own: test_deploy expects to build the shared one and see the build's steps.
+    requirements = REQUIREMENTS + "# the router tests' own venv\n"
+    app_yaml = "runtime: python311\nmanual_scaling:\n  instances: 1\n"
+    src = write_app(tmp / "app", app_yaml, MAIN, requirements)
     cli("app", "deploy", str(src), "--version", "v1", check=True)
     yield Routed(gateway, f"{project}.localhost")
 
