@@ -289,6 +289,23 @@ def _http_date() -> bytes:
     return _date_cache[1]
 
 
+async def _error(send: Send, status: int, message: str, page: tuple[bytes, str] | None) -> None:
+    """An error the router answers itself: the app's `error_handlers` page when it has one
+    (https://cloud.google.com/appengine/docs/standard/reference/app-yaml#error_handlers), with
+    the same status; else the router's own message."""
+    if page is None:
+        await _plain(send, status, message)
+        return
+    body, content_type = page
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", content_type.encode()),
+                    (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _plain(send: Send, status: int, message: str) -> None:
     body = (message + "\n").encode()
     await send({
@@ -384,12 +401,13 @@ class AppEngineRouter:
         try:
             instance = await sup.acquire(version)
         except Unavailable as exc:
-            await _plain(send, 503, str(exc))
+            await _error(send, 503, str(exc), version.error_page("default"))
             return
         instance.inflight += 1
         status = 502
         try:
-            status = await self._forward(instance.port, scope, receive, send, set_cookie)
+            status = await self._forward(instance.port, scope, receive, send, set_cookie,
+                                         version.error_page("default"))  # fmt: skip
         finally:
             instance.inflight -= 1
             instance.requests += 1
@@ -475,9 +493,16 @@ class AppEngineRouter:
         return head
 
     async def _forward(
-        self, port: int, scope: Scope, receive: Receive, send: Send, set_cookie: bytes | None
+        self,
+        port: int,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        set_cookie: bytes | None,
+        page: tuple[bytes, str] | None = None,
     ) -> int:
-        """Proxy one request; return the status sent to the client."""
+        """Proxy one request; return the status sent to the client. `page` is the app's error
+        page for the 502s the router answers itself."""
         has_length = _header(scope, b"content-length") is not None
         chunked = not has_length and _header(scope, b"transfer-encoding") is not None
         has_body = has_length or chunked
@@ -486,7 +511,9 @@ class AppEngineRouter:
             try:
                 conn, reused = await self.pool.get(port)
             except OSError:
-                await _plain(send, 502, "The app instance refused the connection; retry shortly.")
+                await _error(
+                    send, 502, "The app instance refused the connection; retry shortly.", page
+                )
                 return 502
             transport = conn.transport
             assert transport is not None
@@ -510,13 +537,13 @@ class AppEngineRouter:
                 conn.close()
                 if attempt == 0 and reused and not has_body:
                     continue  # an idle keep-alive the instance had closed: retry on a new one
-                await _plain(send, 502, "The app instance closed the connection.")
+                await _error(send, 502, "The app instance closed the connection.", page)
                 return 502
             except (OSError, httptools.HttpParserError) as exc:
                 conn.close()
                 if isinstance(exc, ConnectionError) and attempt == 0 and reused and not has_body:
                     continue
-                await _plain(send, 502, f"The app instance failed mid-request: {exc!r}")
+                await _error(send, 502, f"The app instance failed mid-request: {exc!r}", page)
                 return 502
         return 502
 
