@@ -119,6 +119,22 @@ def start_emulator(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("gcp-storage-emulator did not start")
 
 
+def start_null_server(work: Path, size: int) -> tuple[subprocess.Popen[bytes], str]:
+    """bench/null_gcs.py: the client's own ceiling (stores nothing, serves zeros)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("null_gcs.py")), str(port), str(size)],
+        stdout=subprocess.PIPE,
+        stderr=(work / "null.log").open("wb"),
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        raise SystemExit("bench/null_gcs.py did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def transfer(
     client: storage.Client, bucket: str, src: Path, dst: Path, pid: int
 ) -> dict[str, float]:
@@ -192,6 +208,17 @@ def main() -> None:
     copy_rate = args.size_mib / copy_s
     print(f"plain file copy + fsync: {copy_rate:.0f} MiB/s")
 
+    null_proc, null_url = start_null_server(work, args.size_mib * MiB)
+    print(f"null server (the client's ceiling): {args.size_mib} MiB upload + download ...",
+          flush=True)  # fmt: skip
+    try:
+        results["ceiling"] = transfer(client_for(null_url, "bench"), "bench", src,
+                                      work / "down-null.bin", null_proc.pid)  # fmt: skip
+        (work / "down-null.bin").unlink()
+    finally:
+        null_proc.kill()
+        null_proc.wait()
+
     gw = Gateway.start(work / "cloudlet")
     (work / "emulator").mkdir()
     emu_proc, emu_url = start_emulator(work / "emulator")
@@ -233,20 +260,23 @@ def main() -> None:
 
 
 def report(args: argparse.Namespace, results: dict[str, dict[str, float]], copy: float) -> None:
-    c, e = results["cloudlet"], results["emulator"]
+    c, e, n = results["cloudlet"], results["emulator"], results["ceiling"]
     x = "\u00d7"  # the multiplication sign
     rows = [
-        ("upload MiB/s", c["up"], e["up"], copy),
-        ("download MiB/s", c["down"], e["down"], copy),
-        ("small uploads /s (8 threads)", c["create_per_s"], e["create_per_s"], None),
-        ("objects listed /s", c["list_per_s"], e["list_per_s"], None),
+        ("upload MiB/s", c["up"], e["up"], copy, n["up"]),
+        ("download MiB/s", c["down"], e["down"], copy, n["down"]),
+        ("small uploads /s (8 threads)", c["create_per_s"], e["create_per_s"], None, None),
+        ("objects listed /s", c["list_per_s"], e["list_per_s"], None, None),
     ]
     print()
-    print("| measure | cloudlet | gcp-storage-emulator | cloudlet / emulator | cloudlet / copy |")
-    print("|---|---:|---:|---:|---:|")
-    for name, ours, theirs, peer in rows:
+    print("| measure | cloudlet | gcp-storage-emulator | cloudlet / emulator | cloudlet / copy "
+          "| client ceiling (null server) | cloudlet / ceiling |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, ours, theirs, peer, ceiling in rows:
         vs_copy = f"{ours / peer:.2f}{x}" if peer else ""
-        print(f"| {name} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}{x} | {vs_copy} |")
+        top = f"{ceiling:.0f} | {ours / ceiling:.2f}{x}" if ceiling else " | "
+        print(f"| {name} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f}{x} | {vs_copy} "
+              f"| {top} |")  # fmt: skip
     print(
         f"| peak RSS, {args.size_mib} MiB up+down (MiB) | {c['rss']:.0f} "
         f"(idle {c['idle']:.0f}) | {e['rss']:.0f} (idle {e['idle']:.0f}) | | |"
@@ -255,7 +285,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, float]], copy:
         f"| objects in the listing | {args.objects} ({c['list_s']:.2f} s) | "
         f"{args.emulator_objects} ({e['list_s']:.2f} s) | | |"
     )
-    print(f"| plain file copy + fsync MiB/s | | | | {copy:.0f} |")
+    print(f"| plain file copy + fsync MiB/s | | | | {copy:.0f} | | |")
     if "memory" in results:
         m = results["memory"]
         print(
