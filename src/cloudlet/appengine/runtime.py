@@ -7,6 +7,7 @@ or restart of the gateway); at stop every instance gets SIGTERM and a drain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,19 @@ async def start_appengine(app: Any) -> Supervisor:
     for project, jobs in (await asyncio.to_thread(load_cron_jobs, app.state.data)).items():
         supervisor.set_cron(project, jobs)
     app.state.appengine = supervisor
+    # A first deploy looks for Python interpreters (`uv python list`, which takes seconds on a
+    # machine with many pyenv shims). Look now, off the loop, so that a deploy waits only for uv.
+    from cloudlet.appengine.builder import available_pythons
+
+    app.state.appengine_warmup = asyncio.get_running_loop().run_in_executor(None, available_pythons)
     return supervisor
 
 
 async def stop_appengine(app: Any) -> None:
+    warmup = getattr(app.state, "appengine_warmup", None)
+    if warmup is not None:  # never leave its `uv python list` child behind
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(warmup, 40)
     supervisor: Supervisor | None = getattr(app.state, "appengine", None)
     if supervisor is not None:
         await supervisor.stop()

@@ -105,6 +105,11 @@ def serve(settings: Settings) -> None:
         access_log=False,
         server_header=False,
         date_header=False,
+        # Clients (httpx, requests, browsers) pool idle connections. With uvicorn's 5 s
+        # default, a request sent just as the gateway closes an idle one is reset (CI saw it).
+        # Google's front ends keep idle HTTP/1.1 connections 610 s:
+        # https://cloud.google.com/load-balancing/docs/https#timeouts_and_retries
+        timeout_keep_alive=610,
     )
     server = uvicorn.Server(config)
     # Everything imported and built so far lives as long as the gateway. Freezing it keeps the
