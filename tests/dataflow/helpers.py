@@ -131,3 +131,18 @@ def make_wheel(where: Path, *, corrupt: bool = False) -> Path:
         for name, text in files.items():
             z.writestr(name, text)
     return wheel
+
+
+def seed_setup(cli: Callable[..., Any], project: str, bucket: str, account: str,
+               key: Path) -> None:  # fmt: skip
+    """The chapter's set-up through the real CLI: the project, its APIs, a bucket, and a
+    service account whose key file is written to `key`."""
+    cli("projects", "create", project, check=True)
+    for service in ("dataflow", "storage", "iam"):
+        cli("services", "enable", f"{service}.googleapis.com", "--project", project,
+            check=True)  # fmt: skip
+    cli("storage", "buckets", "create", f"gs://{bucket}", "--project", project, check=True)
+    cli("iam", "service-accounts", "create", account, "--project", project, check=True)
+    cli("iam", "service-accounts", "keys", "create", str(key), "--iam-account",
+        f"{account}@{project}.iam.gserviceaccount.com", "--project", project,
+        check=True)  # fmt: skip

@@ -10,7 +10,7 @@ import httpx
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
-from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline
+from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline, seed_setup
 
 TEXT = "The cat sat on the mat.\nThe dog's bone; the cat's toy!\n" * 20
 
@@ -21,16 +21,8 @@ def test_seed_wordcount_through_dataflow_runner(
     gateway: Gateway, api: httpx.Client, cli: CliRunner, project_id: str, tmp_path: Path
 ) -> None:
     bucket = f"wc-{project_id}"
-    cli("projects", "create", project_id, check=True)
-    for service in ("dataflow", "storage", "iam"):
-        cli("services", "enable", f"{service}.googleapis.com", "--project", project_id,
-            check=True)  # fmt: skip
-    cli("storage", "buckets", "create", f"gs://{bucket}", "--project", project_id, check=True)
-    cli("iam", "service-accounts", "create", "wordcount", "--project", project_id, check=True)
     key = tmp_path / "key.json"
-    cli("iam", "service-accounts", "keys", "create", str(key), "--iam-account",
-        f"wordcount@{project_id}.iam.gserviceaccount.com", "--project", project_id,
-        check=True)  # fmt: skip
+    seed_setup(cli, project_id, bucket, "wordcount", key)
     sample = tmp_path / "sample.txt"
     sample.write_text(TEXT)
     cli("storage", "cp", str(sample), f"gs://{bucket}/input/sample.txt", "--project", project_id,

@@ -23,6 +23,7 @@ from tests.dataflow.helpers import (
     messages,
     portable_args,
     run_pipeline,
+    seed_setup,
 )
 
 EXPECTED = ["HI!", "THERE!"]
@@ -167,16 +168,8 @@ def test_setup_file_through_dataflow_runner_with_metrics_in_the_result(
     gateway: Gateway, api: httpx.Client, cli: CliRunner, project_id: str, tmp_path: Path
 ) -> None:
     bucket = f"sf-{project_id}"
-    cli("projects", "create", project_id, check=True)
-    for service in ("dataflow", "storage", "iam"):
-        cli("services", "enable", f"{service}.googleapis.com", "--project", project_id,
-            check=True)  # fmt: skip
-    cli("storage", "buckets", "create", f"gs://{bucket}", "--project", project_id, check=True)
-    cli("iam", "service-accounts", "create", "metered", "--project", project_id, check=True)
     key = tmp_path / "key.json"
-    cli("iam", "service-accounts", "keys", "create", str(key), "--iam-account",
-        f"metered@{project_id}.iam.gserviceaccount.com", "--project", project_id,
-        check=True)  # fmt: skip
+    seed_setup(cli, project_id, bucket, "metered", key)
     source = tmp_path / "src"
     (source / "shout").mkdir(parents=True)
     (source / "shout" / "__init__.py").write_text(SHOUT)
