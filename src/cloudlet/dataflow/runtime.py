@@ -60,6 +60,9 @@ class JobApiProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 close_fds=True,
+                # Its own session: Ctrl-C at `cloudlet serve` reaches the gateway, which then
+                # stops this child itself (no restart racing the shutdown).
+                start_new_session=True,
             )
             return self.popen
 
