@@ -23,7 +23,14 @@ import httpx
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 
-__all__ = ["GatewayInfo", "read_pid_file", "serve", "start_daemon", "stop_daemon"]
+__all__ = [
+    "GatewayInfo",
+    "configure_logging",
+    "read_pid_file",
+    "serve",
+    "start_daemon",
+    "stop_daemon",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +75,14 @@ def _write_pid_file(data: DataDir, settings: Settings) -> None:
     tmp.replace(data.pid_file)
 
 
+def configure_logging(settings: Settings) -> None:
+    """The gateway's log format, shared by its child services (the Beam Job API)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
 def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
     import uvicorn
@@ -82,10 +97,7 @@ def serve(settings: Settings) -> None:
             f"A gateway (pid {running.pid}) already serves {data.root} at {running.url}. "
             "Stop it with `cloudlet stop` or pass another --data-dir."
         )
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     config = uvicorn.Config(
         # The App Engine router is the outermost layer: a request for an app (by its Host)
         # goes straight to an instance without passing FastAPI's middleware and telemetry.

@@ -194,7 +194,7 @@ class _JobService:
         finally:  # only now: streams opened on the preparation id must never see a gap
             with self.lock:
                 self.prepared.pop(job_id, None)
-        self.server.poke()
+        # The gateway's job supervisor (another process) picks the job up on its next tick.
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
 
     def GetJobs(self, request: Any, context: Any) -> Any:
@@ -248,7 +248,6 @@ class _JobService:
                 state = job.state
         except CloudletError as exc:
             self._abort(context, exc)
-        self.server.poke()
         return beam_job_api_pb2.CancelJobResponse(state=_beam_state(state))  # type: ignore[arg-type]
 
     def _states(self, job_id: str, context: Any) -> Iterator[tuple[int, Any]]:
@@ -381,19 +380,14 @@ class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
     def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 poke: Any = None, *, enforce_services: bool = True) -> None:  # fmt: skip
+                 *, enforce_services: bool = True) -> None:  # fmt: skip
         self.enforce_services = enforce_services
         self.db = db
         self.data = data
         self.host = host
         self.port = port
-        self._poke = poke
         self._server: grpc.Server | None = None
         self.artifacts: Any = None
-
-    def poke(self) -> None:
-        if self._poke is not None:
-            self._poke()
 
     def start(self) -> None:
         from apache_beam.portability.api import beam_artifact_api_pb2_grpc, beam_job_api_pb2_grpc
@@ -444,13 +438,11 @@ def main() -> None:
     import signal
 
     from cloudlet.core.db import open_database
+    from cloudlet.core.server import configure_logging
     from cloudlet.core.settings import Settings
 
     settings = Settings.load()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
     data = DataDir(settings.root)
     db = open_database(settings.database_url, data.database, migrate=False)
     server = JobApiServer(

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,8 +68,6 @@ class JobApiProcess:
             return self.popen
 
     def _run(self) -> None:
-        import time
-
         delay = 1.0
         with self.log_file.open("ab") as log:
             while not self._stop.is_set():
