@@ -26,7 +26,7 @@ from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
 from cloudlet.storage.naming import check_object_name
-from cloudlet.storage.resources import bucket_resource, object_resource
+from cloudlet.storage.resources import bucket_resource, object_headers, object_resource
 from cloudlet.storage.service import MAX_LIST, Store
 from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
 
@@ -365,15 +365,11 @@ def _download(request: Request, bucket: str, name: str) -> Response:
         opened.file.close()
         raise
     fields = obj.fields or {}
-    hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5}" if obj.md5 else "")
     headers = {
-        "x-goog-generation": str(obj.generation),
-        "x-goog-metageneration": str(obj.metageneration),
-        "x-goog-hash": hashes,
+        **object_headers(obj),
         "x-goog-stored-content-length": str(obj.size),
         "x-goog-stored-content-encoding": fields.get("contentEncoding") or "identity",
         "x-goog-storage-class": fields.get("storageClass") or "STANDARD",
-        "ETag": f'"{obj.md5 or obj.crc32c}"',
         "Accept-Ranges": "bytes",
     }
     for key, header in (

@@ -19,6 +19,7 @@ from cloudlet.storage.models import Bucket, StoredObject
 __all__ = [
     "WRITABLE_OBJECT_FIELDS",
     "bucket_resource",
+    "object_headers",
     "object_resource",
     "quote_name",
     "rfc3339",
@@ -40,6 +41,16 @@ WRITABLE_OBJECT_FIELDS = (
 
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
+def object_headers(obj: StoredObject) -> dict[str, str]:
+    """The response headers that identify a stored object's bytes (XML and media responses)."""
+    return {
+        "x-goog-generation": str(obj.generation),
+        "x-goog-metageneration": str(obj.metageneration),
+        "x-goog-hash": f"crc32c={obj.crc32c}" + (f",md5={obj.md5}" if obj.md5 else ""),
+        "ETag": f'"{obj.md5 or obj.crc32c}"',
+    }
 
 
 def quote_name(name: str) -> str:

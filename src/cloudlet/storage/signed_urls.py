@@ -29,6 +29,7 @@ from cloudlet.core.errors import CloudletError
 from cloudlet.storage import signing
 from cloudlet.storage.conditions import Conditions
 from cloudlet.storage.naming import check_object_name
+from cloudlet.storage.resources import object_headers
 from cloudlet.storage.signing import SignedUrlError
 
 __all__ = ["SignedUrlMiddleware"]
@@ -153,10 +154,4 @@ class SignedUrlMiddleware:
         except BaseException:
             await to_thread.run_sync(writer.discard)
             raise
-        hashes = f"crc32c={obj.crc32c}" + (f",md5={obj.md5}" if obj.md5 else "")
-        return Response(status_code=200, headers={
-            "ETag": f'"{obj.md5 or obj.crc32c}"',
-            "x-goog-generation": str(obj.generation),
-            "x-goog-metageneration": str(obj.metageneration),
-            "x-goog-hash": hashes,
-        })  # fmt: skip
+        return Response(status_code=200, headers=object_headers(obj))
