@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from cloudlet.testing import Gateway
-from tests.appengine.apps import write_app
+from tests.appengine.apps import REQUIREMENTS, write_app
 from tests.conftest import CliRunner, make_cli
 
 STATIC_YAML = """\
@@ -61,6 +61,9 @@ def deployed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iter
     v1 = write_app(
         tmp / "v1",
         STATIC_YAML,
+        # Requirements no other test uses, so this deploy builds its venv (and streams every
+        # build step) whichever tests ran before it on this gateway.
+        requirements=REQUIREMENTS + "# test_deploy's own venv\n",
         extra={
             "static/hello.txt": "static hello\n",
             ".gcloudignore": "secret.txt\n",

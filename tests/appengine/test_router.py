@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from cloudlet.testing import Gateway
-from tests.appengine.apps import REQUIREMENTS, write_app
+from tests.appengine.apps import write_app
+from tests.appengine.test_deploy import setup_project
 from tests.conftest import make_cli
 
 MAIN = """
@@ -83,14 +84,9 @@ def routed(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("router")
     cli = make_cli(gateway.url, tmp / "config")
     project = "r-" + uuid.uuid4().hex[:10]
-    cli("projects", "create", project, check=True)
-    cli("config", "set", "project", project, check=True)
-    cli("app", "create", "--region", "us-central1", check=True)
-    cli("services", "enable", "cloudbuild.googleapis.com", check=True)
-    # A venv of its own: test_deploy expects to build the shared one and see the build's steps.
-    requirements = REQUIREMENTS + "# the router tests' own venv\n"
+    setup_project(cli, project)
     app_yaml = "runtime: python311\nmanual_scaling:\n  instances: 1\n"
-    src = write_app(tmp / "app", app_yaml, MAIN, requirements)
+    src = write_app(tmp / "app", app_yaml, MAIN)
     cli("app", "deploy", str(src), "--version", "v1", check=True)
     yield Routed(gateway, f"{project}.localhost")
 
