@@ -295,23 +295,19 @@ async def _error(send: Send, status: int, message: str, page: tuple[bytes, str] 
     the same status; else the router's own message."""
     if page is None:
         await _plain(send, status, message)
-        return
-    body, content_type = page
+    else:
+        await _respond(send, status, *page)
+
+
+async def _plain(send: Send, status: int, message: str) -> None:
+    await _respond(send, status, (message + "\n").encode(), "text/plain; charset=utf-8")
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
     await send({
         "type": "http.response.start",
         "status": status,
         "headers": [(b"content-type", content_type.encode()),
-                    (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _plain(send: Send, status: int, message: str) -> None:
-    body = (message + "\n").encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", str(len(body)).encode())],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
