@@ -1,13 +1,17 @@
 """The router's data path against a real gunicorn instance: headers, HEAD, streamed and large
-bodies, a response cut off by the app, a client that leaves early, and many requests at once."""
+bodies both ways, pipelining, HTTP/1.0, 100-continue, a response cut off by the app, a client
+that leaves early, and many requests at once."""
 
 from __future__ import annotations
 
+import hashlib
+import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import httptools
 import httpx
 import pytest
 
@@ -17,10 +21,11 @@ from tests.appengine.test_deploy import setup_project
 from tests.conftest import make_cli
 
 MAIN = """
+import hashlib
 import os
 import time
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 app = Flask(__name__)
 
@@ -28,6 +33,17 @@ app = Flask(__name__)
 @app.route("/")
 def hello():
     return "hello"
+
+
+@app.route("/echo", methods=["POST", "PUT"])
+def echo():
+    data = request.get_data()
+    return f"{len(data)} {hashlib.md5(data).hexdigest()}"
+
+
+@app.route("/headers")
+def headers():
+    return dict(request.headers)
 
 
 @app.route("/stream")
@@ -158,3 +174,103 @@ def test_many_requests_at_once_all_answer(routed: Routed) -> None:
     with ThreadPoolExecutor(20) as pool:
         statuses = [s for batch in pool.map(ten, range(20)) for s in batch]
     assert statuses == [200] * 200
+
+
+def test_request_bodies_reach_the_app_whole_by_length_and_chunked(routed: Routed) -> None:
+    data = bytes(range(256)) * 12_000  # 3 MiB: more than the transports buffer
+    expected = f"{len(data)} {hashlib.md5(data).hexdigest()}"
+    with routed.client() as client:
+        assert client.post("/echo", content=data).text == expected
+        pieces = (data[i : i + 100_000] for i in range(0, len(data), 100_000))
+        assert client.put("/echo", content=pieces).text == expected  # no length: chunked
+        assert client.post("/echo", content=b"").text == f"0 {hashlib.md5(b'').hexdigest()}"
+        assert client.get("/").text == "hello"  # the connection carries on
+
+
+def test_forwarded_headers_are_appended_not_trusted(routed: Routed) -> None:
+    with routed.client() as client:
+        sent = client.get("/headers", headers={"X-Forwarded-For": "10.1.2.3",
+                                               "X-Appengine-Cron": "true",
+                                               "X-Forwarded-Proto": "https"}).json()  # fmt: skip
+    assert sent["X-Forwarded-For"] == "10.1.2.3, 127.0.0.1"
+    assert sent["X-Forwarded-Proto"] == "http"
+    assert "X-Appengine-Cron" not in sent  # only cloudlet's cron service sets it
+    trace_id, span = sent["X-Cloud-Trace-Context"].split(";")[0].split("/")
+    assert len(trace_id) == 32 and span.isdigit()
+
+
+class _Responses:
+    """httptools callbacks collecting whole responses from raw bytes."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.done: list[tuple[int, bytes]] = []
+        self.body = b""
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+
+    def on_message_complete(self) -> None:
+        self.done.append((self.parser.get_status_code(), self.body))
+        self.body = b""
+
+
+def _raw(gateway: Gateway, payload: bytes, responses: int) -> list[tuple[int, bytes]]:
+    got = _Responses()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=20) as sock:
+        sock.sendall(payload)
+        while len(got.done) < responses:
+            data = sock.recv(65536)
+            assert data, f"closed after {got.done}"
+            got.parser.feed_data(data)
+    return got.done
+
+
+def test_pipelined_requests_to_an_app_and_the_gateway_answer_in_order(routed: Routed) -> None:
+    app = f"Host: {routed.host}\r\n".encode()
+    gateway = b"Host: 127.0.0.1\r\n"
+    payload = (b"GET /stream HTTP/1.1\r\n" + app + b"\r\n"
+               + b"GET /api/v1/status HTTP/1.1\r\n" + gateway + b"\r\n"
+               + b"POST /echo HTTP/1.1\r\n" + app + b"Content-Length: 3\r\n\r\nabc"
+               + b"GET / HTTP/1.1\r\n" + app + b"\r\n")  # fmt: skip
+    done = _raw(routed.gateway, payload, 4)
+    assert [status for status, _ in done] == [200, 200, 200, 200]
+    assert done[0][1] == b"".join(b"part %d\n" % i for i in range(100))
+    assert b'"dataDir"' in done[1][1]
+    assert done[2][1] == f"3 {hashlib.md5(b'abc').hexdigest()}".encode()
+    assert done[3][1] == b"hello"
+
+
+def test_an_http_1_0_client_gets_a_body_that_ends_with_the_connection(routed: Routed) -> None:
+    request = f"GET /stream HTTP/1.0\r\nHost: {routed.host}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", routed.gateway.port), timeout=20) as sock:
+        sock.sendall(request)
+        raw = b""
+        while chunk := sock.recv(65536):  # the gateway closes when the body ends
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding" not in head.lower()
+    assert body == b"".join(b"part %d\n" % i for i in range(100))
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_sent(routed: Routed) -> None:
+    body = b"x" * 5000
+    head = (f"POST /echo HTTP/1.1\r\nHost: {routed.host}\r\nContent-Length: {len(body)}\r\n"
+            "Expect: 100-continue\r\n\r\n").encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", routed.gateway.port), timeout=20) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        got = _Responses()
+        while not got.done:
+            data = sock.recv(65536)
+            assert data
+            got.parser.feed_data(data)
+    assert got.done == [(200, f"5000 {hashlib.md5(body).hexdigest()}".encode())]
+
+
+def test_one_connection_can_alternate_between_an_app_and_the_gateway(routed: Routed) -> None:
+    with httpx.Client(base_url=routed.gateway.url, timeout=30) as client:
+        for _ in range(3):
+            assert client.get("/", headers={"Host": routed.host}).text == "hello"
+            assert client.get("/api/v1/status").status_code == 200

@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "jobApi": _job_api_status(request.app),
         }
 
-    # App Engine's Host router (*.localhost → app instances) wraps this app in core/server.py.
+    # App Engine's Host router (*.localhost → app instances) runs in front of this app: see
+    # core/server.py.
     _install_error_handlers(app)
     return app
 

@@ -87,6 +87,7 @@ def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
     import uvicorn
 
+    from cloudlet.appengine.proxy import RouterHttpProtocol
     from cloudlet.appengine.router import AppEngineRouter
     from cloudlet.core.gateway import create_app
 
@@ -99,17 +100,20 @@ def serve(settings: Settings) -> None:
         )
     configure_logging(settings)
     config = uvicorn.Config(
-        # The App Engine router is the outermost layer: a request for an app (by its Host)
-        # goes straight to an instance without passing FastAPI's middleware and telemetry.
+        # A request for an app (by its Host) is proxied by RouterHttpProtocol straight from
+        # uvicorn's parser. The ASGI layer around FastAPI serves the apps' static files.
         AppEngineRouter(create_app(settings)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
         lifespan="on",
-        # uvloop + httptools (uvicorn[standard]) said out loud, not left to "auto".
+        # uvloop, and uvicorn's httptools protocol with the App Engine router's data path.
         loop="uvloop",
-        http="httptools",
+        http=RouterHttpProtocol,
+        # The gateway is the front end: clients reach it directly, and the router appends
+        # their address to X-Forwarded-For as Google's does, rather than trusting theirs.
+        proxy_headers=False,
         # App Engine traffic has its own request log (`app logs read`); the router writes the
         # access log line for the gateway's own API requests. uvicorn's per-request logging,
         # and its Server/Date headers (an app's response carries its own), would tax every
