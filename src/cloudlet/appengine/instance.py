@@ -298,16 +298,40 @@ class Instance:
                 await asyncio.wait_for(self.exited.wait(), 5)
 
     def sample_memory(self) -> int:
-        """Resident memory of the whole instance: the server process and its workers."""
+        """Resident memory of the whole instance: the server process and its workers. Runs
+        on the event loop every tick, so it reads only the instance's own /proc entries."""
         if self.proc is None or self.proc.returncode is not None:
             return 0
-        try:
-            root = psutil.Process(self.proc.pid)
-            total = root.memory_info().rss
-            for child in root.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    total += child.memory_info().rss
-        except psutil.Error:
-            return 0
+        total = 0
+        for pid in _process_tree(self.proc.pid):
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
         self.memory_bytes = total
         return total
+
+
+_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, from /proc/PID/task/TID/children (Linux 3.5+). psutil's
+    children() reads every process's /proc/PID/stat instead."""
+    if not _PROC_CHILDREN:
+        with contextlib.suppress(psutil.Error):
+            return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+        return [pid]
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+            except (OSError, ValueError):
+                continue
+    return tree

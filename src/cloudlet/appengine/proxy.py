@@ -34,17 +34,15 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from cloudlet.appengine.instance import Instance
 from cloudlet.appengine.router import (
     AppEngineRouter,
     Routed,
     parse_host_cached,
     resolve,
     static_handler,
-    supervisor_of,
-    utc_now_iso,
 )
-from cloudlet.appengine.instance import Instance
-from cloudlet.appengine.supervisor import Supervisor, Unavailable
+from cloudlet.appengine.supervisor import RequestRecord, Supervisor, Unavailable
 
 __all__ = ["RouterHttpProtocol"]
 
@@ -126,7 +124,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
         target = parse_host_cached(host) if host else None
         if target is None:
             return None
-        supervisor = supervisor_of(self.router.app)
+        supervisor = self.router.supervisor
         if supervisor is None:
             return None
         url = httptools.parse_url(self.url)
@@ -243,6 +241,42 @@ class _ProxyCycle:
     also the httptools callback object for the response, so the instance's bytes are parsed
     straight into writes to the client."""
 
+    __slots__ = (
+        "body_framing",
+        "body_pending",
+        "body_sent",
+        "body_size",
+        "close_delimited",
+        "disconnected",
+        "done",
+        "expect_continue",
+        "framing",
+        "head",
+        "http11",
+        "informational",
+        "instance",
+        "keep_alive",
+        "message_event",
+        "method",
+        "out",
+        "parser",
+        "path",
+        "proto",
+        "query",
+        "request_done",
+        "response_complete",
+        "response_headers",
+        "retried",
+        "reused",
+        "routed",
+        "started",
+        "started_at",
+        "status",
+        "supervisor",
+        "upstream",
+        "user_agent",
+    )
+
     def __init__(
         self,
         proto: RouterHttpProtocol,
@@ -312,7 +346,9 @@ class _ProxyCycle:
             self._reply(*routed)
             return
         try:
-            instance = await self.supervisor.acquire(routed.version)
+            instance = self.supervisor.ready_instance(routed.version)
+            if instance is None:
+                instance = await self.supervisor.acquire(routed.version)
         except Unavailable as exc:
             self._reply(503, str(exc), error_page=True)
             return
@@ -581,20 +617,18 @@ class _ProxyCycle:
 
     def _log(self, routed: Routed, instance_id: str) -> None:
         """The request log entry (`app logs read`), as Google's request log has it."""
-        self.supervisor.log_request(routed.project, {
-            "time": utc_now_iso(), "service": routed.service, "version": routed.version.version,
-            "instance": instance_id, "method": self.method.decode("latin-1"), "path": self.path,
-            "query": self.query.decode("latin-1"), "status": self.status,
-            "latencyMs": round((time.perf_counter() - self.started_at) * 1000, 2),
-            "ip": self.proto.client_ip.decode(), "userAgent": self.user_agent,
-        })  # fmt: skip
+        self.supervisor.log_request(routed.project, RequestRecord(
+            time.time(), routed.service, routed.version.version, instance_id, self.method,
+            self.path, self.query, self.status, time.perf_counter() - self.started_at,
+            self.proto.client_ip, self.user_agent,
+        ))  # fmt: skip
 
 
 def _head(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     return status_line + b"".join(b"%b: %b\r\n" % pair for pair in headers) + b"\r\n"
 
 
-def _request_head(proto: RouterHttpProtocol, method: bytes) -> tuple[bytes, int, bool, str]:
+def _request_head(proto: RouterHttpProtocol, method: bytes) -> tuple[bytes, int, bool, bytes]:
     """The request head as the instance gets it, how its body is framed, whether the client
     expects 100 Continue, and its User-Agent."""
     head = [method, b" ", proto.url, b" HTTP/1.1\r\n"]
@@ -628,4 +662,4 @@ def _request_head(proto: RouterHttpProtocol, method: bytes) -> tuple[bytes, int,
     if framing == _CHUNKED:
         head.append(b"transfer-encoding: chunked\r\n")
     head.append(b"connection: keep-alive\r\n\r\n")
-    return b"".join(head), framing, expect, user_agent.decode("latin-1")
+    return b"".join(head), framing, expect, user_agent

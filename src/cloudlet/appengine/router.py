@@ -44,7 +44,6 @@ __all__ = [
     "resolve",
     "static_handler",
     "supervisor_of",
-    "utc_now_iso",
 ]
 
 access_logger = logging.getLogger("cloudlet.access")
@@ -89,20 +88,6 @@ def parse_host_cached(raw: bytes) -> tuple[str, str | None, str | None] | None:
         _host_cache.clear()
     target = _host_cache[raw] = parse_host(raw.decode("latin-1"))
     return target
-
-
-_second_cache: tuple[int, str] = (-1, "")
-
-
-def utc_now_iso() -> str:
-    """Now as the request log writes it (2026-01-02T03:04:05.123456Z), formatting the date and
-    time only once a second."""
-    global _second_cache
-    now = time.time()
-    second = int(now)
-    if _second_cache[0] != second:
-        _second_cache = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second_cache[1]}.{int((now - second) * 1e6):06d}Z"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -257,11 +242,19 @@ class AppEngineRouter:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._supervisor: Supervisor | None = None
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        """The App Engine supervisor, once the gateway's lifespan has started it."""
+        if self._supervisor is None:
+            self._supervisor = supervisor_of(self.app)
+        return self._supervisor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_host = _header(scope, b"host") if scope["type"] == "http" else None
         target = parse_host_cached(raw_host) if raw_host else None
-        supervisor = supervisor_of(self.app)
+        supervisor = self.supervisor
         if target is None or supervisor is None:
             if scope["type"] == "http":
                 send = _gateway_send(scope, send)
