@@ -1,5 +1,6 @@
-"""App Engine router benchmark: wrk against gunicorn directly, through cloudlet's router, and
-through nginx to the same gunicorn, all in one run; plus deploy times.
+"""App Engine router benchmark: wrk against gunicorn directly, through cloudlet's router, through
+nginx, and through a bare Python relay (bench/relay_floor.py) to the same gunicorn, all in one
+run; plus deploy times.
 
     uv run python bench/appengine.py [--duration 10] [--connections 50] [--repeat 3]
 
@@ -202,11 +203,19 @@ def main() -> None:
                 )
                 time.sleep(1)
                 nginx = [psutil.Process(ngx.pid), *psutil.Process(ngx.pid).children()]
+            floor_port = free_port()
+            floor = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("relay_floor.py")),
+                 str(floor_port), str(port)]
+            )  # fmt: skip
+            time.sleep(1)
             try:
                 paths: list[tuple[str, str, str | None, list[psutil.Process]]] = [
                     ("direct", f"http://127.0.0.1:{port}/time", None, []),
                     ("router", f"{gw.url}/time", host, gateway),
-                ]
+                    ("python floor", f"http://127.0.0.1:{floor_port}/time", None,
+                     [psutil.Process(floor.pid)]),
+                ]  # fmt: skip
                 if ngx is not None:
                     paths.append(("nginx", f"http://127.0.0.1:{ngx_port}/time", None, nginx))
                 for _ in range(opts.repeat):
@@ -219,6 +228,8 @@ def main() -> None:
                         this[name]["p50_1conn_ms"] = one["p50_ms"]
                     rounds.append(this)
             finally:
+                floor.terminate()
+                floor.wait(10)
                 if ngx is not None:
                     ngx.terminate()
                     ngx.wait(10)

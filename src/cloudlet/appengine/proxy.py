@@ -598,6 +598,7 @@ class _ProxyCycle:
                 _pool.put(self.instance.port, upstream)
             else:
                 upstream.close()
+        self.parser = None  # it refers back to this cycle: no work for the cyclic GC
         if self.instance is not None:
             self._account(self.instance)
         elif isinstance(self.routed, Routed):
