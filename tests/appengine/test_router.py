@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import httptools
 import httpx
@@ -274,3 +276,35 @@ def test_one_connection_can_alternate_between_an_app_and_the_gateway(routed: Rou
         for _ in range(3):
             assert client.get("/", headers={"Host": routed.host}).text == "hello"
             assert client.get("/api/v1/status").status_code == 200
+
+
+KEEP_ALIVE_MAIN = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = str(scope["client"][1]).encode()  # the router's end of the connection
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def test_keep_alive_instances_reuse_connections_and_idle_closes_are_survived(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """An instance that keeps connections alive (uvicorn here) gets requests on pooled ones;
+    when it closes an idle one (after 1 s here), the next request still succeeds."""
+    cli = make_cli(gateway.url, tmp_path / "config")
+    project = "ka-" + uuid.uuid4().hex[:10]
+    setup_project(cli, project)
+    app_yaml = ("runtime: python311\nentrypoint: uvicorn main:app --port $PORT "
+                "--timeout-keep-alive 1 --no-proxy-headers\nmanual_scaling:\n  instances: 1\n")  # fmt: skip
+    src = write_app(tmp_path / "app", app_yaml, KEEP_ALIVE_MAIN, "uvicorn\n")
+    cli("app", "deploy", str(src), "--version", "v1", check=True)
+    with httpx.Client(base_url=gateway.url, headers={"Host": f"{project}.localhost"}) as client:
+        ports = {client.get("/").text for _ in range(5)}
+        assert len(ports) == 1  # one pooled connection served them all
+        time.sleep(2)  # the instance closes the idle connection
+        after = [client.get("/") for _ in range(3)]
+    assert [r.status_code for r in after] == [200] * 3
+    assert after[0].text not in ports

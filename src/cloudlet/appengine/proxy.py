@@ -267,6 +267,7 @@ class _ProxyCycle:
         "response_complete",
         "response_headers",
         "retried",
+        "reusable",
         "reused",
         "routed",
         "started",
@@ -323,6 +324,7 @@ class _ProxyCycle:
         self.close_delimited = False  # the instance's body ends when it closes
         self.informational = False
         self.done = False  # the instance's response has fully arrived
+        self.reusable = False  # the instance keeps the connection open for another request
 
     # --- the request ----------------------------------------------------------------------
 
@@ -475,6 +477,9 @@ class _ProxyCycle:
         if self.framing == _CHUNKED:
             self.out.append(b"0\r\n\r\n")
         self.done = True
+        # Asked now: once this callback returns, llhttp has reset and says False.
+        assert self.parser is not None
+        self.reusable = self.parser.should_keep_alive()
 
     # --- the response: connection events --------------------------------------------------
 
@@ -583,16 +588,7 @@ class _ProxyCycle:
             proto.proxying = None
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
-            parser = self.parser
-            if (
-                self.done
-                and self.request_done
-                and self.method != b"HEAD"
-                and not self.informational
-                and parser is not None
-                and parser.should_keep_alive()
-                and not upstream.lost
-            ):
+            if self.reusable and self.request_done and not upstream.lost:
                 upstream.cycle = None
                 assert self.instance is not None
                 _pool.put(self.instance.port, upstream)
