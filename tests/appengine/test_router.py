@@ -5,6 +5,7 @@ that leaves early, and many requests at once."""
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import time
 import uuid
@@ -24,6 +25,7 @@ from tests.conftest import make_cli
 
 MAIN = """
 import hashlib
+import json
 import os
 import time
 
@@ -308,3 +310,21 @@ def test_keep_alive_instances_reuse_connections_and_idle_closes_are_survived(
         after = [client.get("/") for _ in range(3)]
     assert [r.status_code for r in after] == [200] * 3
     assert after[0].text not in ports
+
+
+def test_the_request_log_keeps_hostile_paths_intact(routed: Routed) -> None:
+    with routed.client() as client:
+        assert client.get("/odd%0Aline%22quote%5C/%C3%A9t%C3%A9").status_code == 404
+    project = routed.host.removesuffix(".localhost")
+    log = routed.gateway.data_dir / "logs" / "appengine" / project / "requests.jsonl"
+    wanted = '/odd\nline"quote\\/été'
+    for _ in range(100):  # the supervisor writes the log twice a second
+        entries = (
+            [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        )
+        if any(e["path"] == wanted for e in entries):
+            break
+        time.sleep(0.1)
+    hit = next(e for e in entries if e["path"] == wanted)
+    assert hit["status"] == 404 and hit["method"] == "GET" and hit["ip"] == "127.0.0.1"
+    assert hit["time"].endswith("Z") and hit["latencyMs"] >= 0 and hit["instance"]
