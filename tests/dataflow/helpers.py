@@ -18,6 +18,8 @@ import httpx
 from cloudlet.testing import Gateway
 
 PIPELINES = Path(__file__).parent / "pipelines"
+# A sitecustomize that makes a driver's exit race its open gRPC streams (see its docstring).
+EXIT_RACE = Path(__file__).parent / "exit_race"
 DATAFLOW = "dataflow.googleapis.com"
 # The local package pipelines/metered.py imports, shipped with --extra_package/--setup_file.
 SHOUT = "def shout(word):\n    return word.upper() + '!'\n"
@@ -35,6 +37,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     env.update(extra)
     return env
+
+
+def exit_race_env() -> dict[str, str]:
+    """A driver's environment with EXIT_RACE's sitecustomize loaded at start-up."""
+    return clean_env(PYTHONPATH=str(EXIT_RACE))
 
 
 def portable_args(gateway: Gateway, project: str, job_name: str) -> list[str]:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
+from typing import Any
 
+import apache_beam as beam
+import grpc  # type: ignore[import-untyped]
 import httpx
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
 from tests.dataflow.helpers import (
+    exit_race_env,
     job_by_name,
+    jobs,
     make_project,
     messages,
     portable_args,
     run_pipeline,
+    start_pipeline,
+    wait_for,
 )
 
 
@@ -70,17 +80,80 @@ def test_portable_runner_needs_the_dataflow_api_enabled(
 ) -> None:
     make_project(api, project_id, enable=False)
     args = ["--output", str(tmp_path / "never.txt"), *portable_args(gateway, project_id, "off")]
-    try:
-        result = run_pipeline("words.py", args, tmp_path, timeout=120)
-        assert result.returncode != 0
-        stderr = result.stderr
-    except subprocess.TimeoutExpired as exc:
-        # Once in a CI run the refused driver printed its error but never exited: Beam opens
-        # the job's state and message streams before Run, and its process can hang at exit
-        # with them. What cloudlet owes is the refusal, so check that it came.
-        raw = exc.stderr or b""
-        stderr = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-    assert "cloudlet services enable dataflow.googleapis.com" in stderr
+    # EXIT_RACE makes the driver's exit race any stream still open: it must exit all the same.
+    result = run_pipeline("words.py", args, tmp_path, timeout=120, env=exit_race_env())
+    assert result.returncode != 0
+    assert "cloudlet services enable dataflow.googleapis.com" in result.stderr
+    # Refused at Prepare, before the driver stages files or opens the job's streams.
+    calls = re.findall(r'portable_runner\.py", line \d+, in (\w+)', result.stderr)
+    assert calls[-2:] == ["submit", "prepare"], calls
     assert not (tmp_path / "never.txt").exists()
     api.post(f"/api/v1/projects/{project_id}/services/dataflow.googleapis.com:enable")
     assert api.get(f"/v1b3/projects/{project_id}/jobs:aggregated").json()["jobs"] == []
+
+
+@pytest.mark.slow
+def test_streams_opened_before_a_refused_run_end_with_its_error_so_the_driver_exits(
+    gateway: Gateway, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    make_project(api, project_id)
+    # An active job named "busy": another job of that name passes Prepare and staging, and is
+    # refused at Run (ALREADY_EXISTS), after PortableRunner has opened its state and message
+    # streams on the preparation id.
+    busy = start_pipeline(
+        "slow.py", ["--elements", "100000", *portable_args(gateway, project_id, "busy")],
+        tmp_path, tmp_path / "busy.log",
+    )  # fmt: skip
+    job: dict[str, Any] | None = None
+    try:
+        job = wait_for(lambda: job_by_name(api, project_id, "busy"), what="the busy job")
+        # PortableRunner's calls (JobServiceHandle.submit), one at a time.
+        options = PipelineOptions(["--project", project_id, "--job_name", "busy"])
+        pipeline = beam.Pipeline(options=options)
+        _ = pipeline | beam.Create([1, 2]) | beam.Map(str)
+        proto = pipeline.to_runner_api()
+        with grpc.insecure_channel(f"localhost:{gateway.grpc_port}") as channel:
+            stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
+            handle = JobServiceHandle(stub, options)
+            prepared = handle.prepare(proto)
+            handle.stage(proto, prepared.artifact_staging_endpoint.url,
+                         prepared.staging_session_token)  # fmt: skip
+            job_id = prepared.preparation_id
+            states = stub.GetStateStream(beam_job_api_pb2.GetJobStateRequest(job_id=job_id))
+            assert next(states).state == beam_job_api_pb2.JobState.STOPPED
+            messages = stub.GetMessageStream(beam_job_api_pb2.JobMessagesRequest(job_id=job_id))
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Run(beam_job_api_pb2.RunJobRequest(preparation_id=job_id))
+            assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+            # Both streams end with Run's error (code() waits for the end), not with OK later.
+            for stream in (states, messages):
+                assert stream.code() == grpc.StatusCode.ALREADY_EXISTS
+                assert "already an active job named busy" in stream.details()
+            late = stub.GetStateStream(beam_job_api_pb2.GetJobStateRequest(job_id=job_id))
+            with pytest.raises(grpc.RpcError) as opened_late:
+                next(late)
+            assert opened_late.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+        # Beam's own driver refused the same way, its exit made to race its streams: it exits.
+        args = [
+            "--output",
+            str(tmp_path / "never.txt"),
+            *portable_args(gateway, project_id, "busy"),
+        ]
+        for _ in range(3):
+            result = run_pipeline("words.py", args, tmp_path, timeout=120, env=exit_race_env())
+            assert result.returncode != 0
+            assert "already an active job named busy" in result.stderr
+        assert [j["name"] for j in jobs(api, project_id)] == ["busy"]
+    finally:
+        if job is not None:
+            api.put(
+                f"/v1b3/projects/{project_id}/locations/us-central1/jobs/{job['id']}",
+                json={"requestedState": "JOB_STATE_CANCELLED"},
+            )
+        try:
+            busy.wait(60)  # PortableRunner sees the job cancelled and exits
+        finally:
+            if busy.poll() is None:
+                busy.kill()
+                busy.wait()

@@ -4,6 +4,14 @@ https://github.com/apache/beam/blob/master/model/job-management/src/main/proto/o
 Artifact staging reuses Beam's own ArtifactStagingService. The job service is ours: jobs go
 into the same store as the Dataflow REST API's, GetJobMetrics reports live element counts, and
 Cancel stops the job's processes (Beam's local job service does neither).
+
+PortableRunner opens the job's state and message streams on the preparation id before it calls
+Run (portable_runner.py, JobServiceHandle.run). A refused job must therefore leave no stream
+open when the driver learns of the refusal: if the end of a stream reaches the driver while its
+interpreter is finalizing, gRPC's channel thread (a daemon) can be frozen inside the call's lock,
+and the main thread then blocks forever in _Rendezvous.__del__ taking that lock. So checks that
+need no artifacts run at Prepare, before any stream exists, and a Run that still fails ends the
+preparation's streams with its error before it answers.
 """
 
 from __future__ import annotations
@@ -11,11 +19,13 @@ from __future__ import annotations
 import getpass
 import logging
 import re
+import shutil
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,6 +44,10 @@ __all__ = ["JobApiServer"]
 logger = logging.getLogger(__name__)
 
 _POLL = 0.5
+# How long a refused Run waits for the streams opened on its preparation to end first.
+_STREAMS_END_TIMEOUT = 10.0
+# Refusals remembered, so that a stream opened just after its Run failed gets the same error.
+_REFUSALS_KEPT = 256
 _DEFAULT_PROJECT = "local-project"
 _DEFAULT_REGION = "us-central1"
 
@@ -83,6 +97,11 @@ class _Prepared:
     pipeline: Any
     options: dict[str, Any]
     name: str
+    # Streams opened on the preparation id and not ended yet (their RPCs, not their handlers).
+    streams: int = 0
+    # Set when Run has settled: the job is in the store, or `refusal` says why it is not.
+    settled: threading.Event = field(default_factory=threading.Event)
+    refusal: tuple[Any, str] | None = None
 
 
 def _fail(context: Any, code: Any, message: str) -> NoReturn:
@@ -96,18 +115,83 @@ class _JobService:
     def __init__(self, server: JobApiServer) -> None:
         self.server = server
         self.prepared: dict[str, _Prepared] = {}
+        self.refused: OrderedDict[str, tuple[Any, str]] = OrderedDict()
         self.lock = threading.Lock()
+        self.streams_changed = threading.Condition(self.lock)
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _abort(self, context: Any, exc: CloudletError) -> NoReturn:
+    @staticmethod
+    def _status(exc: CloudletError) -> tuple[Any, str]:
         code = {
             400: grpc.StatusCode.INVALID_ARGUMENT,
             403: grpc.StatusCode.PERMISSION_DENIED,
             404: grpc.StatusCode.NOT_FOUND,
             409: grpc.StatusCode.ALREADY_EXISTS,
         }.get(exc.code, grpc.StatusCode.INTERNAL)
-        _fail(context, code, exc.message)
+        return code, exc.message
+
+    def _abort(self, context: Any, exc: CloudletError) -> NoReturn:
+        _fail(context, *self._status(exc))
+
+    def _no_job(self, job_id: str, context: Any) -> NoReturn:
+        with self.lock:
+            refusal = self.refused.get(job_id)
+        if refusal is not None:  # its Run was refused: say why, not just that it is unknown
+            _fail(context, *refusal)
+        _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {job_id}.")
+
+    def _check_project(self, options: dict[str, Any]) -> None:
+        """As on the REST door: the job's project exists and has the Dataflow API enabled."""
+        if not options.get("project"):
+            return
+        from cloudlet.projects.service import require_service
+
+        with self.server.db.session() as s:
+            require_service(s, str(options["project"]), "dataflow.googleapis.com",
+                            enforce=self.server.enforce_services)  # fmt: skip
+
+    def _attach(self, job_id: str, context: Any) -> _Prepared | None:
+        """The preparation a stream on `job_id` waits on, if any; counted until the RPC ends."""
+        with self.lock:
+            prepared = self.prepared.get(job_id)
+            if prepared is None:
+                return None
+            prepared.streams += 1
+
+        def detach() -> None:
+            with self.streams_changed:
+                prepared.streams -= 1
+                self.streams_changed.notify_all()
+
+        # gRPC calls back once the RPC is over, its status handed to the transport.
+        if not context.add_callback(detach):
+            detach()
+        return prepared
+
+    def _await_run(self, prepared: _Prepared, context: Any) -> bool:
+        """Wait for Run; False if the client went away, the refusal's status if it failed."""
+        while not prepared.settled.wait(_POLL):
+            if not context.is_active():
+                return False
+        if prepared.refusal is not None:
+            _fail(context, *prepared.refusal)
+        return True
+
+    def _settle(self, job_id: str, prepared: _Prepared, refusal: tuple[Any, str] | None) -> None:
+        """Run is over: streams move on to the stored job, or end with the refusal first."""
+        with self.streams_changed:
+            self.prepared.pop(job_id, None)
+            prepared.refusal = refusal
+            prepared.settled.set()
+            if refusal is not None:
+                self.refused[job_id] = refusal
+                while len(self.refused) > _REFUSALS_KEPT:
+                    self.refused.popitem(last=False)
+            if refusal is not None and not self.streams_changed.wait_for(
+                lambda: prepared.streams == 0, timeout=_STREAMS_END_TIMEOUT
+            ):
+                logger.warning("streams of refused job %s did not end in time", job_id)
 
     def _job(self, job_id: str) -> Job | None:
         with self.server.db.session() as s:
@@ -123,6 +207,10 @@ class _JobService:
         from apache_beam.runners.portability.local_job_service import _extract_dependency_sets
 
         options = _options_dict(request.pipeline_options)
+        try:  # refuse now, before PortableRunner opens any stream on the job (see above)
+            self._check_project(options)
+        except CloudletError as exc:
+            self._abort(context, exc)
         job_id = service.new_job_id(utcnow())
         # PortableRunner sends job_name "job" unless --job_name is given; like Dataflow, give
         # unnamed jobs a unique name so that two of them never collide as duplicates.
@@ -146,7 +234,6 @@ class _JobService:
 
     def Run(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2
-        from apache_beam.runners.portability.local_job_service import _update_dependency_sets
 
         job_id = request.preparation_id
         with self.lock:
@@ -157,6 +244,29 @@ class _JobService:
                 grpc.StatusCode.NOT_FOUND,
                 f"No prepared job {job_id}: call Prepare first (PortableRunner does this).",
             )
+        refusal: tuple[Any, str] | None = None
+        try:
+            self._create(job_id, prepared)
+        except CloudletError as exc:
+            refusal = self._status(exc)
+        except Exception as exc:
+            logger.exception("Run of prepared job %s failed", job_id)
+            refusal = (grpc.StatusCode.INTERNAL,
+                       f"Could not start job {job_id}: {type(exc).__name__}: {exc}. "
+                       "The Job API's log has the traceback.")  # fmt: skip
+        finally:
+            # Only now: streams opened on the preparation id must never see a gap.
+            self._settle(job_id, prepared, refusal)
+        if refusal is not None:
+            shutil.rmtree(self.server.data.jobs / "_staging" / job_id, ignore_errors=True)
+            _fail(context, *refusal)
+        # The gateway's job supervisor (another process) picks the job up on its next tick.
+        return beam_job_api_pb2.RunJobResponse(job_id=job_id)
+
+    def _create(self, job_id: str, prepared: _Prepared) -> None:
+        """Store the prepared job as PENDING, with its staged requirements and packages."""
+        from apache_beam.runners.portability.local_job_service import _update_dependency_sets
+
         pipeline = prepared.pipeline
         try:
             resolved = self.server.artifacts.resolved_deps(job_id, timeout=60)
@@ -179,23 +289,9 @@ class _JobService:
             requirements=Path(where[requirements_name]).read_bytes() if requirements_name else None,
             packages={n: Path(where[n]).read_bytes() for n in package_names},
         )
-        try:
-            with self.server.db.session() as s:
-                if options.get("project"):  # as on the REST door: the API must be enabled
-                    from cloudlet.projects.service import require_service
-
-                    require_service(
-                        s, new.project_id, "dataflow.googleapis.com",
-                        enforce=self.server.enforce_services,
-                    )  # fmt: skip
-                service.create_job(s, self.server.data, new, job_id=job_id)
-        except CloudletError as exc:
-            self._abort(context, exc)
-        finally:  # only now: streams opened on the preparation id must never see a gap
-            with self.lock:
-                self.prepared.pop(job_id, None)
-        # The gateway's job supervisor (another process) picks the job up on its next tick.
-        return beam_job_api_pb2.RunJobResponse(job_id=job_id)
+        self._check_project(options)  # again: the API may have been disabled since Prepare
+        with self.server.db.session() as s:
+            service.create_job(s, self.server.data, new, job_id=job_id)
 
     def GetJobs(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2
@@ -220,7 +316,7 @@ class _JobService:
         if job is None:
             if request.job_id in self.prepared:
                 return beam_job_api_pb2.JobStateEvent(state=beam_job_api_pb2.JobState.STOPPED)
-            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+            self._no_job(request.job_id, context)
         event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
         event.timestamp.FromDatetime(job.state_time.replace(tzinfo=None))
         return event
@@ -250,43 +346,55 @@ class _JobService:
             self._abort(context, exc)
         return beam_job_api_pb2.CancelJobResponse(state=_beam_state(state))  # type: ignore[arg-type]
 
-    def _states(self, job_id: str, context: Any) -> Iterator[tuple[int, Any]]:
-        """(beam state, Job or None) on every change, until a terminal state."""
+    def _states(self, job_id: str, context: Any) -> Iterator[int]:
+        """The stored job's beam state on every change, until a terminal state."""
         last = None
         while context.is_active():
             job = self._job(job_id)
-            if job is None and job_id not in self.prepared:
+            if job is None:
                 return
-            state = job.state if job is not None else "JOB_STATE_STOPPED_PREPARED"
-            if state != last:
-                last = state
-                yield _beam_state(state) if job else 1, job
-                if job is not None and JobState(job.state).terminal:
+            if job.state != last:
+                last = job.state
+                yield _beam_state(job.state)
+                if JobState(job.state).terminal:
                     return
             time.sleep(_POLL)
 
     def GetStateStream(self, request: Any, context: Any) -> Iterator[Any]:
         from apache_beam.portability.api import beam_job_api_pb2
 
-        if self._job(request.job_id) is None and request.job_id not in self.prepared:
-            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
-        for state, _job in self._states(request.job_id, context):
-            event = beam_job_api_pb2.JobStateEvent(state=state)  # type: ignore[arg-type]
-            event.timestamp.GetCurrentTime()
-            yield event
+        def event(state: int) -> Any:
+            out = beam_job_api_pb2.JobStateEvent(state=state)  # type: ignore[arg-type]
+            out.timestamp.GetCurrentTime()
+            return out
+
+        prepared = self._attach(request.job_id, context)
+        if prepared is not None:
+            # A prepared job is STOPPED until Run, as in Beam's job services.
+            yield event(beam_job_api_pb2.JobState.STOPPED)
+            if not self._await_run(prepared, context):
+                return
+        elif self._job(request.job_id) is None:
+            self._no_job(request.job_id, context)
+        for state in self._states(request.job_id, context):
+            yield event(state)
 
     def GetMessageStream(self, request: Any, context: Any) -> Iterator[Any]:
         from apache_beam.portability.api import beam_job_api_pb2
         from sqlalchemy import select
 
         job_id = request.job_id
-        if self._job(job_id) is None and job_id not in self.prepared:
-            _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {job_id}.")
+        prepared = self._attach(job_id, context)
+        if prepared is not None:
+            if not self._await_run(prepared, context):
+                return
+        elif self._job(job_id) is None:
+            self._no_job(job_id, context)
         after = 0
         last_state = None
         while context.is_active():
             job = self._job(job_id)
-            if job is None and job_id not in self.prepared:
+            if job is None:
                 return
             with self.server.db.session() as s:
                 rows = list(
@@ -307,7 +415,7 @@ class _JobService:
                             message_text=m.text,
                         )
                     )
-            if job is not None and job.state != last_state:
+            if job.state != last_state:
                 last_state = job.state
                 event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
                 event.timestamp.GetCurrentTime()
