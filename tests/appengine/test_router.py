@@ -328,3 +328,22 @@ def test_the_request_log_keeps_hostile_paths_intact(routed: Routed) -> None:
     hit = next(e for e in entries if e["path"] == wanted)
     assert hit["status"] == 404 and hit["method"] == "GET" and hit["ip"] == "127.0.0.1"
     assert hit["time"].endswith("Z") and hit["latencyMs"] >= 0 and hit["instance"]
+
+
+def test_a_slow_reader_gets_a_large_body_whole(routed: Routed) -> None:
+    """The client reads far slower than the instance writes: the router pauses reading from
+    the instance instead of buffering, and resumes, until every byte has arrived."""
+    request = f"GET /big HTTP/1.1\r\nHost: {routed.host}\r\n\r\n".encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", routed.gateway.port))
+        sock.sendall(request)
+        got = _Responses()
+        while not got.done:
+            data = sock.recv(16384)
+            assert data
+            got.parser.feed_data(data)
+            time.sleep(0.002)
+    assert got.done[0][0] == 200
+    assert len(got.done[0][1]) == 5 * 1024 * 1024 and set(got.done[0][1]) == {ord("y")}

@@ -175,6 +175,7 @@ class _InstanceConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.cycle: _ProxyCycle | None = None
         self.lost = False
+        self.reading_paused = False  # for a client that reads slower than the instance writes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -198,6 +199,16 @@ class _InstanceConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.cycle is not None:
             self.cycle.proto.flow.resume_reading()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def close(self) -> None:
         self.lost = True
@@ -223,6 +234,8 @@ class _Pool:
         return None
 
     def put(self, port: int, conn: _InstanceConnection) -> None:
+        conn.cycle = None
+        conn.resume_reading()  # an idle connection must notice the instance closing it
         idle = self.idle.setdefault(port, [])
         if len(idle) < _POOL_SIZE:
             idle.append(conn)
@@ -380,6 +393,8 @@ class _ProxyCycle:
         assert conn.transport is not None
         self.upstream = conn
         conn.cycle = self
+        if self.proto.flow.write_paused:  # the client is still behind on an earlier response
+            conn.pause_reading()
         self.parser = httptools.HttpResponseParser(self)
         pending, self.body_pending = self.body_pending, []
         if pending:
@@ -537,12 +552,12 @@ class _ProxyCycle:
 
     def pause_response(self) -> None:
         """The client reads slower than the instance writes."""
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.pause_reading()
+        if self.upstream is not None:
+            self.upstream.pause_reading()
 
     def resume_response(self) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.resume_reading()
+        if self.upstream is not None:
+            self.upstream.resume_reading()
 
     def client_gone(self) -> None:
         """The client closed its connection: stop the instance's work on its behalf (an
@@ -589,7 +604,6 @@ class _ProxyCycle:
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             if self.reusable and self.request_done and not upstream.lost:
-                upstream.cycle = None
                 assert self.instance is not None
                 _pool.put(self.instance.port, upstream)
             else:
