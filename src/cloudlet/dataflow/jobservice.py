@@ -11,7 +11,9 @@ open when the driver learns of the refusal: if the end of a stream reaches the d
 interpreter is finalizing, gRPC's channel thread (a daemon) can be frozen inside the call's lock,
 and the main thread then blocks forever in _Rendezvous.__del__ taking that lock. So checks that
 need no artifacts run at Prepare, before any stream exists, and a Run that still fails ends the
-preparation's streams with its error before it answers.
+preparation's streams with its error before it answers. For the same reason a job's message
+stream ends after its state streams: PortableRunner stops reading the state stream at the
+terminal state and waits for the message stream to end, then exits.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class _JobService:
         self.server = server
         self.prepared: dict[str, _Prepared] = {}
         self.refused: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self.state_streams: dict[str, int] = {}  # job id → GetStateStream RPCs not ended
         self.lock = threading.Lock()
         self.streams_changed = threading.Condition(self.lock)
 
@@ -168,6 +171,31 @@ class _JobService:
         if not context.add_callback(detach):
             detach()
         return prepared
+
+    def _count_state_stream(self, job_id: str, context: Any) -> None:
+        with self.lock:
+            self.state_streams[job_id] = self.state_streams.get(job_id, 0) + 1
+
+        def ended() -> None:
+            with self.streams_changed:
+                left = self.state_streams.pop(job_id, 1) - 1
+                if left:
+                    self.state_streams[job_id] = left
+                self.streams_changed.notify_all()
+
+        if not context.add_callback(ended):
+            ended()
+
+    def _after_state_streams(self, job_id: str, context: Any) -> None:
+        """Wait (bounded) until the job's state streams have ended, status sent."""
+        deadline = time.monotonic() + _STREAMS_END_TIMEOUT
+        with self.streams_changed:
+            while self.state_streams.get(job_id) and context.is_active():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    logger.warning("state streams of job %s did not end in time", job_id)
+                    return
+                self.streams_changed.wait(min(left, _POLL))
 
     def _await_run(self, prepared: _Prepared, context: Any) -> bool:
         """Wait for Run; False if the client went away, the refusal's status if it failed."""
@@ -368,6 +396,7 @@ class _JobService:
             out.timestamp.GetCurrentTime()
             return out
 
+        self._count_state_stream(request.job_id, context)
         prepared = self._attach(request.job_id, context)
         if prepared is not None:
             # A prepared job is STOPPED until Run, as in Beam's job services.
@@ -417,10 +446,13 @@ class _JobService:
                     )
             if job.state != last_state:
                 last_state = job.state
+                terminal = JobState(job.state).terminal
+                if terminal:  # this stream ends last (see the module's docstring)
+                    self._after_state_streams(job_id, context)
                 event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
                 event.timestamp.GetCurrentTime()
                 yield beam_job_api_pb2.JobMessagesResponse(state_response=event)
-                if JobState(job.state).terminal:
+                if terminal:
                     return
             time.sleep(_POLL)
 
