@@ -8,10 +8,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]
 import httpx
 import psutil
 
-from cloudlet.testing import Gateway
+from cloudlet.testing import Gateway, free_port
 from tests.dataflow.helpers import make_project, portable_args, run_pipeline, wait_for
 
 
@@ -70,6 +71,36 @@ def test_job_api_is_a_child_that_restarts_after_kill_and_leaves_with_the_gateway
     assert third not in (first, second)
     result = run_pipeline(
         "words.py", ["--output", str(out), *portable_args(gw, project_id, "after-crash")],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_job_api_will_not_share_its_port_with_another_gateway(
+    gateway: Gateway, project_id: str, tmp_path: Path
+) -> None:
+    # A second gateway given the first one's gRPC port. gRPC servers set SO_REUSEPORT by
+    # default, so its Job API would bind too and the kernel would split PortableRunner's
+    # connections between two job stores; it must fail to bind and say why instead.
+    with grpc.insecure_channel(f"localhost:{gateway.grpc_port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=120)  # the first one holds the port
+    second = Gateway(tmp_path / "second", free_port(), gateway.grpc_port)
+    second.launch()
+    try:
+        log = second.data_dir / "logs" / "beam-job-api.log"
+        wait_for(
+            lambda: log.exists() and "cannot bind the Beam Job API" in log.read_text(),
+            timeout=120, what="the second Job API to refuse the port",
+        )  # fmt: skip
+        assert "CLOUDLET_GRPC_PORT" in log.read_text()
+    finally:
+        second.close()
+    # The first gateway's Job API still serves its own drivers.
+    with httpx.Client(base_url=gateway.url, timeout=30) as api:
+        make_project(api, project_id)
+    out = tmp_path / "counts.txt"
+    result = run_pipeline(
+        "words.py", ["--output", str(out), *portable_args(gateway, project_id, "one-port")],
         tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

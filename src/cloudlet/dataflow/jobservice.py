@@ -539,8 +539,11 @@ class JobApiServer:
         self.artifacts = artifact_service.ArtifactStagingService(handler.file_writer)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="beam-job-api"),
+            # gRPC sets SO_REUSEPORT by default: a second gateway's Job API would then share
+            # the port and the kernel would split drivers' connections between the two.
             options=[("grpc.max_receive_message_length", -1),
-                     ("grpc.max_send_message_length", -1)],
+                     ("grpc.max_send_message_length", -1),
+                     ("grpc.so_reuseport", 0)],
         )  # fmt: skip
         # Beam's generated base answers UNIMPLEMENTED for what we do not serve (Drain, ...).
         servicer_type = type(
@@ -552,9 +555,16 @@ class JobApiServer:
         beam_artifact_api_pb2_grpc.add_ArtifactStagingServiceServicer_to_server(  # type: ignore[no-untyped-call]
             self.artifacts, server
         )
-        bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        try:
+            bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        except RuntimeError:  # what grpcio raises when the address is in use
+            bound = 0
         if not bound:
-            raise RuntimeError(f"cannot bind the Beam Job API to {self.host}:{self.port}")
+            raise RuntimeError(
+                f"cannot bind the Beam Job API to {self.host}:{self.port}: the port is in use "
+                "(another cloudlet gateway?). Stop what uses it, or give this gateway another "
+                "port with CLOUDLET_GRPC_PORT."
+            )
         server.start()
         self._server = server
         logger.info("Beam Job API listening on %s:%s", self.host, self.port)
