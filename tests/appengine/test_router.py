@@ -218,15 +218,22 @@ class _Responses:
         self.done.append((self.parser.get_status_code(), self.body))
         self.body = b""
 
+    def read(
+        self, sock: socket.socket, count: int = 1, size: int = 65536, pause: float = 0
+    ) -> None:
+        """Read from `sock` until `count` responses are whole, `size` bytes at a time."""
+        while len(self.done) < count:
+            data = sock.recv(size)
+            assert data, f"closed after {self.done}"
+            self.parser.feed_data(data)
+            time.sleep(pause)
+
 
 def _raw(gateway: Gateway, payload: bytes, responses: int) -> list[tuple[int, bytes]]:
     got = _Responses()
     with socket.create_connection(("127.0.0.1", gateway.port), timeout=20) as sock:
         sock.sendall(payload)
-        while len(got.done) < responses:
-            data = sock.recv(65536)
-            assert data, f"closed after {got.done}"
-            got.parser.feed_data(data)
+        got.read(sock, responses)
     return got.done
 
 
@@ -266,10 +273,7 @@ def test_expect_100_continue_is_answered_before_the_body_is_sent(routed: Routed)
         assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
         sock.sendall(body)
         got = _Responses()
-        while not got.done:
-            data = sock.recv(65536)
-            assert data
-            got.parser.feed_data(data)
+        got.read(sock)
     assert got.done == [(200, f"5000 {hashlib.md5(body).hexdigest()}".encode())]
 
 
@@ -340,10 +344,6 @@ def test_a_slow_reader_gets_a_large_body_whole(routed: Routed) -> None:
         sock.connect(("127.0.0.1", routed.gateway.port))
         sock.sendall(request)
         got = _Responses()
-        while not got.done:
-            data = sock.recv(16384)
-            assert data
-            got.parser.feed_data(data)
-            time.sleep(0.002)
+        got.read(sock, size=16384, pause=0.002)
     assert got.done[0][0] == 200
     assert len(got.done[0][1]) == 5 * 1024 * 1024 and set(got.done[0][1]) == {ord("y")}
