@@ -33,6 +33,16 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _count_words(gw: Gateway, project_id: str, job_name: str, tmp_path: Path) -> None:
+    """A PortableRunner word count through `gw`'s Job API succeeds."""
+    out = tmp_path / f"{job_name}.txt"
+    result = run_pipeline(
+        "words.py", ["--output", str(out), *portable_args(gw, project_id, job_name)], tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "THE=2" in out.read_text().split()
+
+
 def test_job_api_is_a_child_that_restarts_after_kill_and_leaves_with_the_gateway(
     private_gateway: Gateway, project_id: str, tmp_path: Path
 ) -> None:
@@ -53,13 +63,7 @@ def test_job_api_is_a_child_that_restarts_after_kill_and_leaves_with_the_gateway
     assert _job_api(gw)["restarts"] >= 1
     with httpx.Client(base_url=gw.url, timeout=30) as api:
         make_project(api, project_id)
-    out = tmp_path / "counts.txt"
-    result = run_pipeline(
-        "words.py", ["--output", str(out), *portable_args(gw, project_id, "after-restart")],
-        tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "THE=2" in out.read_text().split()
+    _count_words(gw, project_id, "after-restart", tmp_path)
 
     # kill -9 the gateway alone: its Job API child notices and exits by itself, so the port is
     # free and a restarted gateway serves the Job API again.
@@ -69,11 +73,7 @@ def test_job_api_is_a_child_that_restarts_after_kill_and_leaves_with_the_gateway
     gw.launch()
     third = wait_for(lambda: _job_api(gw).get("pid"), timeout=120, what="the Beam Job API")
     assert third not in (first, second)
-    result = run_pipeline(
-        "words.py", ["--output", str(out), *portable_args(gw, project_id, "after-crash")],
-        tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    _count_words(gw, project_id, "after-crash", tmp_path)
 
 
 def test_job_api_will_not_share_its_port_with_another_gateway(
@@ -98,9 +98,4 @@ def test_job_api_will_not_share_its_port_with_another_gateway(
     # The first gateway's Job API still serves its own drivers.
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
         make_project(api, project_id)
-    out = tmp_path / "counts.txt"
-    result = run_pipeline(
-        "words.py", ["--output", str(out), *portable_args(gateway, project_id, "one-port")],
-        tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    _count_words(gateway, project_id, "one-port", tmp_path)
