@@ -379,3 +379,37 @@ def test_kill_9_of_an_instance_from_outside_is_survived(serving: Serving) -> Non
                                  params={"service": "default", "severity": "NOTICE",
                                          "limit": 1000}).text  # fmt: skip
     assert "exited unexpectedly with code -9" in notices  # the supervisor's note, as it saw it
+
+
+def test_a_gateway_stopping_finishes_the_requests_in_flight(tmp_path: Path) -> None:
+    """SIGTERM to the gateway (what `cloudlet stop` sends) while a proxied request runs: the
+    request completes, then the gateway stops its instance and exits."""
+    with Gateway.start(tmp_path / "gw") as gw:
+        cli = make_cli(gw.url, tmp_path / "config")
+        project = "sd-" + uuid.uuid4().hex[:8]
+        setup_project(cli, project)
+        src = write_app(tmp_path / "app", "runtime: python311\nmanual_scaling:\n  instances: 1\n")
+        cli("app", "deploy", str(src), "--version", "v1", check=True)
+        listed = cli("app", "instances", "list", "--format", "json", check=True).stdout
+        instance_pid = json.loads(listed)[0]["pid"]
+        answers: list[httpx.Response | Exception] = []
+
+        def slow() -> None:
+            try:
+                answers.append(httpx.get(gw.url + "/slow?s=3", timeout=30,
+                                         headers={"Host": f"{project}.localhost"}))  # fmt: skip
+            except httpx.HTTPError as exc:
+                answers.append(exc)
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(1)  # the request is at the instance
+        assert gw.proc is not None
+        gw.proc.send_signal(signal.SIGTERM)
+        thread.join(30)
+        gw.proc.wait(60)
+        [answer] = answers
+        assert isinstance(answer, httpx.Response), answer
+        assert (answer.status_code, answer.text) == (200, "slept")
+        with pytest.raises(ProcessLookupError):
+            os.kill(instance_pid, 0)
