@@ -91,6 +91,7 @@ def test_extra_package_user_metrics_and_wall_time_through_portable_runner(
 
     job = job_by_name(api, project_id, "metered-portable")
     assert job is not None and job["currentState"] == "JOB_STATE_DONE"
+    assert not (gateway.data_dir / "jobs" / "_staging" / job["id"]).exists()  # cleaned up
     assert any("Installing shout-1.0-py3-none-any.whl" in m for m in messages(api, job))
     ids = step_ids(api, job)
     metrics = get_metrics(api, job)

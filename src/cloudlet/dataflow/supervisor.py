@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -352,6 +353,9 @@ class JobSupervisor:
         job.state_time = now
         if job.start_time is None:
             job.start_time = now
+        # What the Beam Job API staged for a PortableRunner job (its requirements and packages,
+        # copied into the job at Run): nothing reads it once the job has ended.
+        shutil.rmtree(self.data.jobs / "_staging" / job.job_id, ignore_errors=True)
         logger.info("job %s ended %s", job.job_id, state.value)
 
 
