@@ -151,8 +151,8 @@ class ServiceRoute:
 
 
 class RequestRecord(NamedTuple):
-    """A request log entry as the router records it: raw values, a tuple, so that a proxied
-    request pays for no formatting. `json_line()` writes the entry `app logs read` reads."""
+    """A request log entry as the router (and cron) record it: raw values, a tuple, so that a
+    proxied request pays for no formatting. `json_line()` writes the entry `app logs read` reads."""
 
     time: float  # Unix time
     service: str
@@ -214,9 +214,9 @@ class Supervisor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._watchers: set[asyncio.Task[Any]] = set()  # one per live process; they reap it
         self._monitor: asyncio.Task[None] | None = None
-        # Request log entries not yet on disk, by project: dicts (cron) or RequestRecords (the
-        # router), encoded as JSON lines when the tick writes them.
-        self._request_log: dict[str, list[dict[str, Any] | RequestRecord]] = defaultdict(list)
+        # Request log entries not yet on disk, by project (the router's and cron's), encoded as
+        # JSON lines when the tick writes them.
+        self._request_log: dict[str, list[RequestRecord]] = defaultdict(list)
         self._stopping = False
 
     # --- paths ------------------------------------------------------------------------------
@@ -594,18 +594,17 @@ class Supervisor:
         except (Unavailable, OSError, TimeoutError) as exc:
             logger.warning("cron job %s %s failed: %s", project, job.url, exc)
         state.last_status = status
-        self.log_request(project, {
-            "time": self.now_iso(), "service": version.service if version else job.target,
-            "version": version.version if version else "", "instance":
-            instance.id if instance else "", "method": "GET", "path": job.url, "query": "",
-            "status": status, "latencyMs": round((time.perf_counter() - started) * 1000, 2),
-            "ip": "0.1.0.1", "userAgent": "AppEngine-Google (cron)",
-        })  # fmt: skip
+        self.log_request(project, RequestRecord(
+            time.time(), version.service if version else job.target,
+            version.version if version else "", instance.id if instance else "", b"GET",
+            job.url, b"", status, time.perf_counter() - started, b"0.1.0.1",
+            b"AppEngine-Google (cron)",
+        ))  # fmt: skip
         return status
 
     # --- request log ------------------------------------------------------------------------
 
-    def log_request(self, project: str, entry: dict[str, Any] | RequestRecord) -> None:
+    def log_request(self, project: str, entry: RequestRecord) -> None:
         """Queue a request log entry; the monitor's tick writes it to requests.jsonl."""
         self._request_log[project].append(entry)
 
@@ -614,16 +613,12 @@ class Supervisor:
 
     def _flush_request_log(self) -> None:
         pending, self._request_log = self._request_log, defaultdict(list)
-        encode = json.JSONEncoder(separators=(",", ":")).encode
         for project, entries in pending.items():
-            lines = [e.json_line() if isinstance(e, RequestRecord) else encode(e) for e in entries]
+            lines = [entry.json_line() for entry in entries]
             path = self.log_dir(project) / "requests.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a") as f:
                 f.write("\n".join(lines) + "\n")
-
-    def now_iso(self) -> str:
-        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def _get(port: int, path: str, headers: dict[str, str]) -> int:
