@@ -14,7 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JobFiles", "append_json_line", "now_rfc3339", "read_json", "write_json"]
+__all__ = [
+    "JobFiles",
+    "append_json_line",
+    "now_rfc3339",
+    "read_json",
+    "staging_root",
+    "write_json",
+]
+
+
+def staging_root(jobs: Path) -> Path:
+    """Where the Beam Job API stages PortableRunner artifacts, under the data dir's jobs/. Beam's
+    ArtifactStagingService writes a job's files to STAGING_ROOT/TOKEN, and the token is the
+    job id."""
+    return jobs / "_staging"
 
 
 def now_rfc3339() -> str:

@@ -38,6 +38,7 @@ from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
+from cloudlet.dataflow.files import staging_root
 from cloudlet.dataflow.models import Job, JobMessage
 from cloudlet.dataflow.states import JobState, MessageImportance
 
@@ -286,7 +287,7 @@ class _JobService:
             # Only now: streams opened on the preparation id must never see a gap.
             self._settle(job_id, prepared, refusal)
         if refusal is not None:
-            shutil.rmtree(self.server.data.jobs / "_staging" / job_id, ignore_errors=True)
+            shutil.rmtree(staging_root(self.server.data.jobs) / job_id, ignore_errors=True)
             _fail(context, *refusal)
         # The gateway's job supervisor (another process) picks the job up on its next tick.
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
@@ -533,7 +534,7 @@ class JobApiServer:
         from apache_beam.portability.api import beam_artifact_api_pb2_grpc, beam_job_api_pb2_grpc
         from apache_beam.runners.portability import artifact_service
 
-        staging = self.data.jobs / "_staging"
+        staging = staging_root(self.data.jobs)
         staging.mkdir(parents=True, exist_ok=True)
         handler: Any = artifact_service.BeamFilesystemHandler(str(staging))  # type: ignore[no-untyped-call]
         self.artifacts = artifact_service.ArtifactStagingService(handler.file_writer)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.paths import DataDir
-from cloudlet.dataflow.files import JobFiles, read_json
+from cloudlet.dataflow.files import JobFiles, read_json, staging_root
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState
@@ -355,7 +355,7 @@ class JobSupervisor:
             job.start_time = now
         # What the Beam Job API staged for a PortableRunner job (its requirements and packages,
         # copied into the job at Run): nothing reads it once the job has ended.
-        shutil.rmtree(self.data.jobs / "_staging" / job.job_id, ignore_errors=True)
+        shutil.rmtree(staging_root(self.data.jobs) / job.job_id, ignore_errors=True)
         logger.info("job %s ended %s", job.job_id, state.value)
 
 
