@@ -307,8 +307,7 @@ class _ProxyCycle:
         self.started_at = time.perf_counter()
         parser = proto.parser
         self.method = parser.get_method()
-        http11 = parser.get_http_version() == "1.1"
-        self.http11 = http11
+        self.http11 = parser.get_http_version() == "1.1"
         self.keep_alive = parser.should_keep_alive()
         # What uvicorn's protocol reads of a cycle.
         self.response_complete = False
