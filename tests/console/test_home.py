@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+from playwright import sync_api as playwright_sync
 
 from tests.console.conftest import Tab, check_accessibility, screenshot
 
@@ -73,6 +76,43 @@ def test_project_page_enables_an_api_and_links_billing(
         f"/api/v1/projects/{project_id}/services", params={"filter": "state:ENABLED"}
     )
     assert "dataflow.googleapis.com" in services.text
+    assert api.get(f"/api/v1/projects/{project_id}/billingInfo").json()["billingEnabled"] is True
+
+
+def test_a_click_before_the_console_script_arrives_still_calls_the_api(
+    gateway, tab: Tab, api: httpx.Client, project_id: str
+) -> None:
+    """The console's script is held back, as on a slow link, while the user clicks at once.
+
+    With the script deferred, the form was shown before its handler existed, and a quick click
+    submitted it natively: the page reloaded with a query string and billing stayed unlinked.
+    """
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
+    page = tab.page
+    held: list[Any] = []
+    released = False
+
+    def hold(route: Any) -> None:
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/console/static/console.js", hold)
+    page.goto(f"{gateway.url}/console/projects/{project_id}", wait_until="commit")
+    link = page.get_by_role("button", name="Link billing")
+    try:
+        link.click(timeout=3_000)  # only possible if the form is shown before its handler
+        clicked = True
+    except playwright_sync.TimeoutError:
+        clicked = False
+    released = True
+    for route in held:
+        route.continue_()
+    if not clicked:
+        link.click()
+    page.get_by_role("button", name="Unlink billing").wait_for()
+    assert "?" not in page.url
     assert api.get(f"/api/v1/projects/{project_id}/billingInfo").json()["billingEnabled"] is True
 
 

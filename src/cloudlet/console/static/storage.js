@@ -1,13 +1,10 @@
 // Upload from the browser straight to the GCS JSON API (uploadType=media), with progress.
 // https://cloud.google.com/storage/docs/uploading-objects#uploading-an-object
 "use strict";
+// Loaded in <head>, before the form exists: the listener is on document, so a click that comes
+// before the page has finished loading still uploads instead of submitting the form natively.
 (function () {
-  const form = document.getElementById("upload");
-  if (!form) return;
-  const bar = document.getElementById("upload-progress");
-  const status = document.getElementById("upload-status");
-
-  function uploadOne(file, name, done, total) {
+  function uploadOne(form, bar, file, name, done, total) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       const url = `/upload/storage/v1/b/${encodeURIComponent(form.dataset.bucket)}/o` +
@@ -28,8 +25,12 @@
     });
   }
 
-  form.addEventListener("submit", async (ev) => {
+  document.addEventListener("submit", async (ev) => {
+    const form = ev.target.closest("form#upload");
+    if (!form) return;
     ev.preventDefault();
+    const bar = document.getElementById("upload-progress");
+    const status = document.getElementById("upload-status");
     const files = [...form.querySelector("input[type=file]").files];
     if (!files.length) return;
     const total = files.reduce((sum, f) => sum + f.size, 0);
@@ -40,7 +41,7 @@
     try {
       for (const file of files) {
         status.textContent = `Uploading ${file.name}…`;
-        await uploadOne(file, form.dataset.prefix + file.name, done, total);
+        await uploadOne(form, bar, file, form.dataset.prefix + file.name, done, total);
         done += file.size;
       }
       bar.value = 100;
