@@ -85,6 +85,7 @@ class Handler:
     mime_type: str | None = None
     secure: str = "optional"
     login: str = "optional"
+    auth_fail_action: str = "redirect"
     redirect_http_response_code: int = 302
     require_matching_file: bool = False
 

@@ -34,13 +34,14 @@ from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from cloudlet.appengine import users
 from cloudlet.appengine.instance import Instance
 from cloudlet.appengine.router import (
     AppEngineRouter,
     Routed,
+    answered_by_router,
     parse_host_cached,
     resolve,
-    static_handler,
 )
 from cloudlet.appengine.supervisor import RequestRecord, Supervisor, Unavailable
 
@@ -49,12 +50,23 @@ __all__ = ["RouterHttpProtocol"]
 logger = logging.getLogger(__name__)
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) end at the router; so do the ones it sets itself.
-# X-Appengine-Cron only cloudlet's own cron service may set, as on App Engine; Expect is
-# answered by the router (it sends 100 Continue once the instance is connected, as nginx does).
+# Expect is answered by the router (it sends 100 Continue once the instance is connected, as
+# nginx does). A client's X-Google-* headers and App Engine's own headers are removed, as
+# Google's front end removes them, so a client cannot pose as cron or as a signed-in user:
+# https://cloud.google.com/appengine/docs/standard/reference/request-headers
+_APPENGINE_HEADERS = tuple(
+    b"x-appengine-" + name
+    for name in (b"country", b"region", b"city", b"citylatlong", b"cron", b"https",
+                 b"user-email", b"user-id", b"user-is-admin", b"user-nickname",
+                 b"user-organization", b"auth-domain", b"user-ip", b"request-log-id",
+                 b"default-version-hostname", b"queuename", b"taskname", b"taskretrycount",
+                 b"taskexecutioncount", b"tasketa", b"taskpreviousresponse",
+                 b"taskretryreason", b"failfast", b"api-ticket")
+)  # fmt: skip
 _REQUEST_SKIP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade", b"x-forwarded-for", b"x-appengine-cron", b"expect",
-     b"x-forwarded-proto")
+     b"transfer-encoding", b"upgrade", b"x-forwarded-for", b"expect", b"x-forwarded-proto",
+     *_APPENGINE_HEADERS)
 )  # fmt: skip
 _RESPONSE_SKIP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
@@ -132,9 +144,10 @@ class RouterHttpProtocol(HttpToolsProtocol):
         if "%" in path:
             path = urllib.parse.unquote(path)
         routed = resolve(supervisor, target, host or b"", path, cookie, self.client_ip.decode())
-        if isinstance(routed, Routed) and static_handler(routed.version, path) is not None:
-            return None  # AppEngineRouter serves static files
-        return _ProxyCycle(self, supervisor, routed, path, url.query or b"")
+        if isinstance(routed, Routed) and answered_by_router(routed.version, path, cookie):
+            return None  # AppEngineRouter answers: static files, sign-in
+        user = users.user_from_cookie_header(cookie)
+        return _ProxyCycle(self, supervisor, routed, path, url.query or b"", user)
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
@@ -298,6 +311,7 @@ class _ProxyCycle:
         routed: Routed | tuple[int, str],
         path: str,
         query: bytes,
+        user: users.User | None = None,
     ) -> None:
         self.proto = proto
         self.supervisor = supervisor
@@ -315,7 +329,7 @@ class _ProxyCycle:
         self.message_event = _NO_EVENT
         # The request.
         self.head, self.body_framing, self.expect_continue, self.user_agent = _request_head(
-            proto, self.method
+            proto, self.method, user
         )
         self.body_pending: list[bytes] = []  # body bytes that came before the instance did
         self.body_size = 0
@@ -638,16 +652,18 @@ def _head(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     return status_line + b"".join(b"%b: %b\r\n" % pair for pair in headers) + b"\r\n"
 
 
-def _request_head(proto: RouterHttpProtocol, method: bytes) -> tuple[bytes, int, bool, bytes]:
+def _request_head(
+    proto: RouterHttpProtocol, method: bytes, user: users.User | None
+) -> tuple[bytes, int, bool, bytes]:
     """The request head as the instance gets it, how its body is framed, whether the client
-    expects 100 Continue, and its User-Agent."""
+    expects 100 Continue, and its User-Agent. `user`: who is signed in (users.py)."""
     head = [method, b" ", proto.url, b" HTTP/1.1\r\n"]
     forwarded_for: bytes | None = None
     framing = _NONE
     trace = expect = False
     user_agent = b""
     for name, value in proto.headers:  # uvicorn lower-cases the names
-        if name in _REQUEST_SKIP:
+        if name in _REQUEST_SKIP or name[:9] == b"x-google-":
             if name == b"x-forwarded-for":
                 forwarded_for = value
             elif name == b"transfer-encoding":
@@ -669,6 +685,8 @@ def _request_head(proto: RouterHttpProtocol, method: bytes) -> tuple[bytes, int,
     if not trace:  # TRACE_ID/SPAN_ID;o=1, as Google's front end adds it
         head.append(b"x-cloud-trace-context: %032x/%d;o=1\r\n"
                     % (random.getrandbits(128), random.getrandbits(63)))  # fmt: skip
+    if user is not None:
+        head += (b"%b: %b\r\n" % pair for pair in users.request_headers(user))
     if framing == _CHUNKED:
         head.append(b"transfer-encoding: chunked\r\n")
     head.append(b"connection: keep-alive\r\n\r\n")

@@ -26,12 +26,13 @@ import mimetypes
 import random
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from cloudlet.appengine import traffic
+from cloudlet.appengine import traffic, users
 from cloudlet.appengine.appyaml import Handler
 from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
@@ -39,6 +40,8 @@ from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
 __all__ = [
     "AppEngineRouter",
     "Routed",
+    "answered_by_router",
+    "matched_handler",
     "parse_host",
     "parse_host_cached",
     "resolve",
@@ -154,6 +157,59 @@ async def _plain(send: Send, status: int, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _denied(send: Send, denied: users.Denied) -> None:
+    """A `login:` handler's answer to a visitor not (or not enough) signed in."""
+    if denied.location is None:
+        await _plain(send, denied.status, denied.message)
+        return
+    body = (denied.message + "\n").encode()
+    await send({
+        "type": "http.response.start",
+        "status": denied.status,
+        "headers": [(b"location", denied.location.encode()),
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _sign_in(scope: Scope, send: Send, user: users.User | None) -> None:
+    """/_ah/login (the form, and signing in or out from it) and /_ah/logout."""
+    params = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    target = users.safe_continue(params.get("continue"))
+    action = params.get("action", "").lower()
+    if scope["path"] == users.LOGOUT_PATH:
+        action = "logout"
+    cookie: str | None = None
+    if action == "login":
+        email = params.get("email", "").strip()
+        if "@" not in email or any(c in email for c in '\r\n\x00";:'):
+            await _plain(send, 400, f"Not an email address: {email!r}. Sign in with one, "
+                                    "for example test@example.com.")  # fmt: skip
+            return
+        cookie = users.set_cookie(users.User.signed_in(email, params.get("admin") == "True"))
+    elif action == "logout":
+        cookie = users.clear_cookie()
+    if cookie is not None:
+        await send({
+            "type": "http.response.start",
+            "status": 302,
+            "headers": [(b"location", target.encode()), (b"set-cookie", cookie.encode()),
+                        (b"content-length", b"0"), (b"cache-control", b"no-store")],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = users.login_page(target, user).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"cache-control", b"no-store")],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
 @dataclass(slots=True)
 class Routed:
     """Where a request for an app goes: a version, and the GOOGAPPUID cookie to set when a
@@ -218,14 +274,36 @@ def resolve(
     return Routed(project, service, version, set_cookie)
 
 
-def static_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Match[str]] | None:
-    """The static_dir / static_files handler serving `path`, or None when the first handler
-    that matches is a script (or none does) and the request goes to an instance."""
+def matched_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Match[str]] | None:
+    """The first of app.yaml's handlers whose `url` matches `path` (None: no handler does,
+    and the request goes to the app, as under an implicit `script: auto`)."""
     for pattern, handler in version.static:
         match = pattern.match(path)
         if match:
-            return (handler, match) if handler.is_static else None
+            return handler, match
     return None
+
+
+def static_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Match[str]] | None:
+    """The static_dir / static_files handler serving `path`, or None when the first handler
+    that matches is a script (or none does) and the request goes to an instance."""
+    found = matched_handler(version, path)
+    return found if found is not None and found[0].is_static else None
+
+
+def answered_by_router(version: VersionRuntime, path: str, cookie: bytes | None) -> bool:
+    """Whether the router answers this request itself rather than an instance: a static
+    file, the sign-in page, or a `login:` handler the visitor may not see yet."""
+    if path in (users.LOGIN_PATH, users.LOGOUT_PATH):
+        return True
+    found = matched_handler(version, path)
+    if found is None:
+        return False
+    handler = found[0]
+    if handler.is_static:
+        return True
+    return handler.login != "optional" and users.check(
+        handler, users.user_from_cookie_header(cookie), path) is not None  # fmt: skip
 
 
 def supervisor_of(app: ASGIApp) -> Supervisor | None:
@@ -266,13 +344,25 @@ class AppEngineRouter:
         if not isinstance(routed, Routed):
             await _plain(send, *routed)
             return
-        static = static_handler(routed.version, scope["path"])
-        if static is None:  # only when the gateway runs without RouterHttpProtocol
+        path = scope["path"]
+        user = users.user_from_cookie_header(_header(scope, b"cookie"))
+        if path in (users.LOGIN_PATH, users.LOGOUT_PATH):
+            await _sign_in(scope, send, user)
+            return
+        found = matched_handler(routed.version, path)
+        query = scope.get("query_string", b"").decode("latin-1")
+        denied = users.check(found[0] if found else None, user,
+                             path + ("?" + query if query else ""))  # fmt: skip
+        if denied is not None:
+            await _denied(send, denied)
+            return
+        if found is None or not found[0].is_static:
+            # only when the gateway runs without RouterHttpProtocol
             await _plain(send, 500, "Requests for App Engine instances are proxied by "
                                     "cloudlet's HTTP protocol; run the gateway with "
                                     "`cloudlet serve` or `cloudlet start`.")  # fmt: skip
             return
-        await self._static(routed.version, *static, scope, send)
+        await self._static(routed.version, *found, scope, send)
 
     async def _static(
         self, version: VersionRuntime, handler: Handler, match: Any, scope: Scope, send: Send
