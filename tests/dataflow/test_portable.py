@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,10 @@ import apache_beam as beam
 import grpc  # type: ignore[import-untyped]
 import httpx
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from apache_beam.runners.portability.portable_runner import JobServiceHandle
+from apache_beam.transforms import environments
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
@@ -21,6 +23,7 @@ from tests.dataflow.helpers import (
     job_by_name,
     jobs,
     make_project,
+    make_wheel,
     messages,
     portable_args,
     run_pipeline,
@@ -157,3 +160,48 @@ def test_streams_opened_before_a_refused_run_end_with_its_error_so_the_driver_ex
             if busy.poll() is None:
                 busy.kill()
                 busy.wait()
+
+
+def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
+    tmp_path: Path,
+) -> None:
+    """A driver stopped while staging never sends Run: its preparation must not stay forever."""
+    from cloudlet.core.paths import DataDir
+    from cloudlet.dataflow.files import staging_root
+
+    wheel = make_wheel(tmp_path)
+    env = {"CLOUDLET_JOB_PREPARE_TIMEOUT": "1"}
+    with Gateway.start(tmp_path / "gw", env=env) as gw, httpx.Client(base_url=gw.url) as api:
+        make_project(api, "prep-timeout")
+        options = PipelineOptions(["--project", "prep-timeout", "--extra_package", str(wheel)])
+        pipeline = beam.Pipeline(options=options)
+        _ = pipeline | beam.Create([1, 2]) | beam.Map(str)
+        # As PortableRunner builds it: the environment lists the wheel to stage.
+        environment = environments.Environment.from_options(options.view_as(PortableOptions))
+        proto = pipeline.to_runner_api(default_environment=environment)
+        staging = staging_root(DataDir(gw.data_dir).jobs)
+        with grpc.insecure_channel(f"localhost:{gw.grpc_port}") as channel:
+            stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
+            handle = JobServiceHandle(stub, options)
+            abandoned = handle.prepare(proto)
+            handle.stage(proto, abandoned.artifact_staging_endpoint.url,
+                         abandoned.staging_session_token)  # fmt: skip
+            first = abandoned.preparation_id
+            assert (staging / first).is_dir()
+            state = stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=first))
+            assert state.state == beam_job_api_pb2.JobState.STOPPED  # prepared, not run
+
+            time.sleep(1.5)  # past job_prepare_timeout
+            later = handle.prepare(proto)  # preparing again sweeps the abandoned one
+
+            with pytest.raises(grpc.RpcError) as gone:
+                stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=first))
+            assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+            with pytest.raises(grpc.RpcError) as late_run:
+                stub.Run(beam_job_api_pb2.RunJobRequest(preparation_id=first))
+            assert late_run.value.code() == grpc.StatusCode.NOT_FOUND
+            assert "job_prepare_timeout" in late_run.value.details()
+            assert not (staging / first).exists()
+            # The new preparation is untouched and runs.
+            handle.stage(proto, later.artifact_staging_endpoint.url, later.staging_session_token)
+            stub.Run(beam_job_api_pb2.RunJobRequest(preparation_id=later.preparation_id))

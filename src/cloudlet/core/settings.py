@@ -103,6 +103,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds an extra automatic-scaling instance may sit idle before it is retired.",
         float,
     ),
+    Setting(
+        "job_prepare_timeout",
+        3600.0,
+        "Seconds a Beam job prepared on the Job API may wait for its Run before it is dropped "
+        "with its staged files (a driver stopped while staging never sends Run).",
+        float,
+    ),
     Setting("log_level", "info", "Gateway log level: debug, info, warning or error.", str),
 )
 
@@ -121,6 +128,7 @@ class Settings:
     enforce_services: bool = True
     app_ready_timeout: float = 60.0
     app_scale_down_after: float = 15.0
+    job_prepare_timeout: float = 3600.0
     log_level: str = "info"
 
     @classmethod

@@ -18,6 +18,7 @@ terminal state and waits for the message stream to end, then exits.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import re
@@ -105,6 +106,7 @@ class _Prepared:
     # Set when Run has settled: the job is in the store, or `refusal` says why it is not.
     settled: threading.Event = field(default_factory=threading.Event)
     refusal: tuple[Any, str] | None = None
+    prepared_at: float = field(default_factory=time.monotonic)
 
 
 def _fail(context: Any, code: Any, message: str) -> NoReturn:
@@ -222,6 +224,23 @@ class _JobService:
             ):
                 logger.warning("streams of refused job %s did not end in time", job_id)
 
+    def _drop_abandoned(self) -> None:
+        """Forget preparations whose Run never came (their driver was stopped while staging),
+        with their staged files, once they are older than the `job_prepare_timeout` setting
+        and no stream waits on them."""
+        cutoff = time.monotonic() - self.server.prepare_timeout
+        with self.lock:
+            abandoned = [job_id for job_id, p in self.prepared.items()
+                         if p.prepared_at < cutoff and p.streams == 0]  # fmt: skip
+            for job_id in abandoned:
+                del self.prepared[job_id]
+        for job_id in abandoned:
+            logger.info("dropping job %s: prepared but never run", job_id)
+            # Beam's staging service forgets a job once its dependencies are asked for.
+            with contextlib.suppress(KeyError, TimeoutError):
+                self.server.artifacts.resolved_deps(job_id, timeout=0)
+            shutil.rmtree(staging_root(self.server.data.jobs) / job_id, ignore_errors=True)
+
     def _job(self, job_id: str) -> Job | None:
         with self.server.db.session() as s:
             job = s.get(Job, job_id)
@@ -247,6 +266,7 @@ class _JobService:
         name = portable_job_name(
             given or f"beamapp-{getpass.getuser()}-{job_id[:19]}-{job_id[-6:]}"
         )
+        self._drop_abandoned()
         with self.lock:
             self.prepared[job_id] = _Prepared(request.pipeline, options, name)
         self.server.artifacts.register_job(
@@ -271,7 +291,9 @@ class _JobService:
             _fail(
                 context,
                 grpc.StatusCode.NOT_FOUND,
-                f"No prepared job {job_id}: call Prepare first (PortableRunner does this).",
+                f"No prepared job {job_id}: call Prepare first (PortableRunner does this). A "
+                "preparation is dropped when its Run does not come within the "
+                "job_prepare_timeout setting (CLOUDLET_JOB_PREPARE_TIMEOUT).",
             )
         refusal: tuple[Any, str] | None = None
         try:
@@ -521,8 +543,10 @@ class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
     def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 *, enforce_services: bool = True) -> None:  # fmt: skip
+                 *, enforce_services: bool = True,
+                 prepare_timeout: float = 3600.0) -> None:  # fmt: skip
         self.enforce_services = enforce_services
+        self.prepare_timeout = prepare_timeout
         self.db = db
         self.data = data
         self.host = host
@@ -597,7 +621,12 @@ def main() -> None:
     data = DataDir(settings.root)
     db = open_database(settings.database_url, data.database, migrate=False)
     server = JobApiServer(
-        db, data, settings.host, settings.grpc_port, enforce_services=settings.enforce_services
+        db,
+        data,
+        settings.host,
+        settings.grpc_port,
+        enforce_services=settings.enforce_services,
+        prepare_timeout=settings.job_prepare_timeout,
     )
     server.start()
     done = threading.Event()
