@@ -15,7 +15,7 @@ request goes on to the FastAPI app untouched.
 
 `resolve()` picks the version; `RouterHttpProtocol` (proxy.py) proxies requests for an instance
 straight from uvicorn's parser; `AppEngineRouter`, an ASGI layer around the FastAPI app, serves
-static handlers.
+static handlers and the sign-in page.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ __all__ = [
     "parse_host",
     "parse_host_cached",
     "resolve",
-    "static_handler",
     "supervisor_of",
 ]
 
@@ -146,68 +145,53 @@ def _http_date() -> bytes:
     return _date_cache[1]
 
 
-async def _plain(send: Send, status: int, message: str) -> None:
-    body = (message + "\n").encode()
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
     await send({
         "type": "http.response.start",
         "status": status,
-        "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode())],
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
+
+async def _plain(send: Send, status: int, message: str) -> None:
+    await _respond(send, status, (message + "\n").encode(), [_TEXT])
 
 
 async def _denied(send: Send, denied: users.Denied) -> None:
     """A `login:` handler's answer to a visitor not (or not enough) signed in."""
-    if denied.location is None:
-        await _plain(send, denied.status, denied.message)
-        return
-    body = (denied.message + "\n").encode()
-    await send({
-        "type": "http.response.start",
-        "status": denied.status,
-        "headers": [(b"location", denied.location.encode()),
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    headers = [_TEXT]
+    if denied.location is not None:
+        headers.append((b"location", denied.location.encode()))
+    await _respond(send, denied.status, (denied.message + "\n").encode(), headers)
 
 
 async def _sign_in(scope: Scope, send: Send, user: users.User | None) -> None:
     """/_ah/login (the form, and signing in or out from it) and /_ah/logout."""
     params = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     target = users.safe_continue(params.get("continue"))
-    action = params.get("action", "").lower()
-    if scope["path"] == users.LOGOUT_PATH:
-        action = "logout"
-    cookie: str | None = None
+    action = "logout" if scope["path"] == users.LOGOUT_PATH else params.get("action", "").lower()
+    no_store = (b"cache-control", b"no-store")
     if action == "login":
         email = params.get("email", "").strip()
-        if "@" not in email or any(c in email for c in '\r\n\x00";:'):
+        if not users.is_email(email):
             await _plain(send, 400, f"Not an email address: {email!r}. Sign in with one, "
                                     "for example test@example.com.")  # fmt: skip
             return
         cookie = users.set_cookie(users.User.signed_in(email, params.get("admin") == "True"))
     elif action == "logout":
         cookie = users.clear_cookie()
-    if cookie is not None:
-        await send({
-            "type": "http.response.start",
-            "status": 302,
-            "headers": [(b"location", target.encode()), (b"set-cookie", cookie.encode()),
-                        (b"content-length", b"0"), (b"cache-control", b"no-store")],
-        })  # fmt: skip
-        await send({"type": "http.response.body", "body": b""})
+    else:
+        page = users.login_page(target, user).encode()
+        await _respond(send, 200, page, [(b"content-type", b"text/html; charset=utf-8"), no_store])
         return
-    body = users.login_page(target, user).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store")],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await _respond(send, 302, b"", [(b"location", target.encode()),
+                                    (b"set-cookie", cookie.encode()), no_store])  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -282,13 +266,6 @@ def matched_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Mat
         if match:
             return handler, match
     return None
-
-
-def static_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Match[str]] | None:
-    """The static_dir / static_files handler serving `path`, or None when the first handler
-    that matches is a script (or none does) and the request goes to an instance."""
-    found = matched_handler(version, path)
-    return found if found is not None and found[0].is_static else None
 
 
 def answered_by_router(version: VersionRuntime, path: str, cookie: bytes | None) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "User",
     "check",
     "clear_cookie",
+    "is_email",
     "login_page",
     "request_headers",
     "set_cookie",
@@ -79,10 +80,17 @@ def _parse(value: str) -> User | None:
     email, _, rest = value.partition(":")
     admin, _, user_id = rest.partition(":")
     email = email.strip()
-    if not email or "@" not in email or any(c in email for c in "\r\n\x00"):
+    if not is_email(email):
         return None
     user_id = user_id if user_id.isdigit() else user_id_for(email)
     return User(email, admin.strip().lower() == "true", user_id)
+
+
+def is_email(value: str) -> bool:
+    """Loose, as dev_appserver's: something@something, and nothing that could break the
+    cookie or a header line."""
+    name, at, domain = value.partition("@")
+    return bool(name and at and domain) and not any(c in value for c in '\r\n\x00";:, ')
 
 
 def cookie_value(user: User) -> str:
