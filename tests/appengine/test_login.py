@@ -9,7 +9,6 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from cloudlet.testing import Gateway
 from tests.appengine.apps import write_app
 from tests.appengine.test_deploy import setup_project
+from tests.appengine.test_router import Routed as Site
 from tests.conftest import make_cli
 
 APP_YAML = """\
@@ -52,15 +52,6 @@ app = Flask(__name__)
 def anything(path):
     return {k: v for k, v in request.headers.items()}
 """
-
-
-@dataclass
-class Site:
-    gateway: Gateway
-    host: str
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.gateway.url, headers={"Host": self.host}, timeout=30)
 
 
 @pytest.fixture(scope="module")
