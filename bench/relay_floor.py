@@ -2,11 +2,13 @@
 
     python bench/relay_floor.py LISTEN_PORT UPSTREAM_PORT
 
-For each request it opens a connection to the upstream, forwards the bytes it got, and relays
-the answer, dropping the `Connection: close` that gunicorn's sync workers send so that the
-client's connection stays open. It is correct only for the benchmark's small GET requests
-(one request per read, one response per upstream connection). bench/appengine.py runs it beside
-the router to show how much of the router's cost is Python and uvloop themselves.
+For each request it opens a connection to the upstream, forwards the bytes it got, shuts its
+sending side (as the router does for gunicorn's sync workers, which wait for the client's close
+after each response), and relays the answer, dropping the `Connection: close` that those
+workers send so that the client's connection stays open. It is correct only for the
+benchmark's small GET requests (one request per read, one response per upstream connection).
+bench/appengine.py runs it beside the router to show how much of the router's cost is Python
+and uvloop themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class _Upstream(asyncio.Protocol):
         self.client = client
 
     def data_received(self, data: bytes) -> None:
-        self.client.write(data.replace(b"Connection: close\r\n", b""))
+        if not self.client.is_closing():  # wrk closes its connections at the end of a run
+            self.client.write(data.replace(b"Connection: close\r\n", b""))
 
 
 class _Client(asyncio.Protocol):
@@ -43,6 +46,7 @@ class _Client(asyncio.Protocol):
             lambda: _Upstream(client), "127.0.0.1", self.upstream_port
         )
         upstream.write(data)
+        upstream.write_eof()  # as the router does for gunicorn's sync workers (proxy.py)
 
 
 async def _serve(port: int, upstream_port: int) -> None:
