@@ -23,7 +23,8 @@ def test_the_cookie_round_trips_and_keeps_the_formats_tools_write() -> None:
 @pytest.mark.parametrize(
     "raw",
     [None, b"", b"other=1", b"dev_appserver_login=", b'dev_appserver_login="nobody:True"',
-     b"dev_appserver_login=a%0d%0aX-Evil:%201@example.com:True"],
+     b"dev_appserver_login=a%0d%0aX-Evil:%201@example.com:True",
+     b"dev_appserver_login=jos%C3%A9@example.com:True"],
 )  # fmt: skip
 def test_no_user_from_an_absent_or_bad_cookie(raw: bytes | None) -> None:
     assert users.user_from_cookie_header(raw) is None

@@ -87,10 +87,14 @@ def _parse(value: str) -> User | None:
 
 
 def is_email(value: str) -> bool:
-    """Loose, as dev_appserver's: something@something, and nothing that could break the
-    cookie or a header line."""
+    """Loose, as dev_appserver's: something@something, in ASCII (cookies and header lines
+    carry it), with nothing that could break either."""
     name, at, domain = value.partition("@")
-    return bool(name and at and domain) and not any(c in value for c in '\r\n\x00";:, ')
+    return (
+        bool(name and at and domain)
+        and value.isascii()
+        and not any(c in value for c in '\r\n\x00";:, ')
+    )
 
 
 def cookie_value(user: User) -> str:
