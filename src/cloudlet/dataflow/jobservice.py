@@ -107,6 +107,7 @@ class _Prepared:
     settled: threading.Event = field(default_factory=threading.Event)
     refusal: tuple[Any, str] | None = None
     prepared_at: float = field(default_factory=time.monotonic)
+    running: bool = False  # Run has it: never dropped as abandoned
 
 
 def _fail(context: Any, code: Any, message: str) -> NoReturn:
@@ -230,8 +231,11 @@ class _JobService:
         and no stream waits on them."""
         cutoff = time.monotonic() - self.server.prepare_timeout
         with self.lock:
-            abandoned = [job_id for job_id, p in self.prepared.items()
-                         if p.prepared_at < cutoff and p.streams == 0]  # fmt: skip
+            abandoned = [
+                job_id
+                for job_id, p in self.prepared.items()
+                if p.prepared_at < cutoff and p.streams == 0 and not p.running
+            ]
             for job_id in abandoned:
                 del self.prepared[job_id]
         for job_id in abandoned:
@@ -287,6 +291,8 @@ class _JobService:
         job_id = request.preparation_id
         with self.lock:
             prepared = self.prepared.get(job_id)
+            if prepared is not None:
+                prepared.running = True
         if prepared is None:
             _fail(
                 context,
