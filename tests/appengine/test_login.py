@@ -9,6 +9,7 @@ import json
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -193,3 +194,47 @@ def test_signing_in_from_a_browser(site: Site) -> None:
             assert seen["X-Appengine-User-Is-Admin"] == "1"
         finally:
             browser.close()
+
+
+BUNDLED_YAML = """\
+runtime: python311
+service: bundled
+app_engine_apis: true
+manual_scaling:
+  instances: 1
+handlers:
+- url: /.*
+  script: auto
+  login: required
+"""
+
+BUNDLED_MAIN = """
+from flask import Flask
+from google.appengine.api import users, wrap_wsgi_app
+
+app = Flask(__name__)
+app.wsgi_app = wrap_wsgi_app(app.wsgi_app)
+
+
+@app.route("/whoami")
+def whoami():
+    user = users.get_current_user()
+    return {"email": user.email(), "id": user.user_id(), "admin": users.is_current_user_admin()}
+"""
+
+
+def test_googles_users_api_sees_the_signed_in_user(site: Site, tmp_path: Path) -> None:
+    """An app on Google's own bundled-services SDK (appengine-python-standard) reads who is
+    signed in from the router's headers, unchanged."""
+    project = site.host.removesuffix(".localhost")
+    cli = make_cli(site.gateway.url, tmp_path / "config")
+    src = write_app(tmp_path / "bundled", BUNDLED_YAML, BUNDLED_MAIN,
+                    requirements="Flask>=3,<4\nappengine-python-standard>=1,<2\n")  # fmt: skip
+    cli("app", "deploy", str(src), "--version", "v1", "--project", project, check=True)
+    bundled = Site(site.gateway, f"bundled-dot-{site.host}")
+    with bundled.client() as client:
+        r = sign_in(client, "/whoami", "boss@example.com", admin=True)
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen == {"email": "boss@example.com", "id": seen["id"], "admin": True}
+    assert seen["id"].isdigit() and len(seen["id"]) == 21
