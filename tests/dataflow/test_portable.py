@@ -118,10 +118,7 @@ def test_streams_opened_before_a_refused_run_end_with_its_error_so_the_driver_ex
         with grpc.insecure_channel(f"localhost:{gateway.grpc_port}") as channel:
             stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
             handle = JobServiceHandle(stub, options)
-            prepared = handle.prepare(proto)
-            handle.stage(proto, prepared.artifact_staging_endpoint.url,
-                         prepared.staging_session_token)  # fmt: skip
-            job_id = prepared.preparation_id
+            job_id = _prepare_and_stage(handle, proto).preparation_id
             states = stub.GetStateStream(beam_job_api_pb2.GetJobStateRequest(job_id=job_id))
             assert next(states).state == beam_job_api_pb2.JobState.STOPPED
             messages = stub.GetMessageStream(beam_job_api_pb2.JobMessagesRequest(job_id=job_id))
@@ -183,16 +180,13 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
         with grpc.insecure_channel(f"localhost:{gw.grpc_port}") as channel:
             stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
             handle = JobServiceHandle(stub, options)
-            abandoned = handle.prepare(proto)
-            handle.stage(proto, abandoned.artifact_staging_endpoint.url,
-                         abandoned.staging_session_token)  # fmt: skip
-            first = abandoned.preparation_id
+            first = _prepare_and_stage(handle, proto).preparation_id
             assert (staging / first).is_dir()
             state = stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=first))
             assert state.state == beam_job_api_pb2.JobState.STOPPED  # prepared, not run
 
             time.sleep(1.5)  # past job_prepare_timeout
-            later = handle.prepare(proto)  # preparing again sweeps the abandoned one
+            later = _prepare_and_stage(handle, proto)  # preparing again sweeps the first
 
             with pytest.raises(grpc.RpcError) as gone:
                 stub.GetState(beam_job_api_pb2.GetJobStateRequest(job_id=first))
@@ -203,5 +197,11 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
             assert "job_prepare_timeout" in late_run.value.details()
             assert not (staging / first).exists()
             # The new preparation is untouched and runs.
-            handle.stage(proto, later.artifact_staging_endpoint.url, later.staging_session_token)
             stub.Run(beam_job_api_pb2.RunJobRequest(preparation_id=later.preparation_id))
+
+
+def _prepare_and_stage(handle: JobServiceHandle, proto: Any) -> Any:
+    """PortableRunner's first two calls (JobServiceHandle.submit): Prepare, then staging."""
+    prepared = handle.prepare(proto)
+    handle.stage(proto, prepared.artifact_staging_endpoint.url, prepared.staging_session_token)
+    return prepared

@@ -144,9 +144,9 @@ class RouterHttpProtocol(HttpToolsProtocol):
         if "%" in path:
             path = urllib.parse.unquote(path)
         routed = resolve(supervisor, target, host or b"", path, cookie, self.client_ip.decode())
-        if isinstance(routed, Routed) and answered_by_router(routed.version, path, cookie):
-            return None  # AppEngineRouter answers: static files, sign-in
         user = users.user_from_cookie_header(cookie)
+        if isinstance(routed, Routed) and answered_by_router(routed.version, path, user):
+            return None  # AppEngineRouter answers: static files, sign-in
         return _ProxyCycle(self, supervisor, routed, path, url.query or b"", user)
 
     def on_body(self, body: bytes) -> None:

@@ -268,9 +268,9 @@ def matched_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Mat
     return None
 
 
-def answered_by_router(version: VersionRuntime, path: str, cookie: bytes | None) -> bool:
+def answered_by_router(version: VersionRuntime, path: str, user: users.User | None) -> bool:
     """Whether the router answers this request itself rather than an instance: a static
-    file, the sign-in page, or a `login:` handler the visitor may not see yet."""
+    file, the sign-in page, or a `login:` handler `user` (who is signed in) may not see yet."""
     if path in (users.LOGIN_PATH, users.LOGOUT_PATH):
         return True
     found = matched_handler(version, path)
@@ -279,8 +279,7 @@ def answered_by_router(version: VersionRuntime, path: str, cookie: bytes | None)
     handler = found[0]
     if handler.is_static:
         return True
-    return handler.login != "optional" and users.check(
-        handler, users.user_from_cookie_header(cookie), path) is not None  # fmt: skip
+    return users.check(handler, user, path) is not None
 
 
 def supervisor_of(app: ASGIApp) -> Supervisor | None:
