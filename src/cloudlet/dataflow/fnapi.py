@@ -20,6 +20,7 @@ which go out with the counts.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import shlex
 import threading
@@ -169,24 +170,34 @@ class _LiveCounts:
         self._lock = threading.Lock()
         self._done = _Bundle()
         self._running: dict[int, _Bundle] = {}
+        # Bundles over: Beam's ProgressRequester stops without joining its thread, so an answer
+        # to its last progress request can arrive after the bundle finished. Counted again, it
+        # would stay in _running for good and inflate the totals (seen: 2,387,460 elements
+        # reported for a step that output 1,800,000).
+        self._closed: set[int] = set()
         self._high: dict[str, int] = {}
         self._high_msecs: dict[str, dict[str, int]] = {}
 
     def progress(self, key: int, infos: Any) -> None:
         bundle = _Bundle.parse(infos)
         with self._lock:
-            self._running[key] = bundle
+            if key not in self._closed:
+                self._running[key] = bundle
 
     def finished(self, key: int | None, infos: Any) -> None:
         bundle = _Bundle.parse(infos)
         with self._lock:
             if key is not None:
-                self._running.pop(key, None)
+                self._close(key)
             self._done.add(bundle)
 
     def forget(self, key: int) -> None:
         with self._lock:
-            self._running.pop(key, None)
+            self._close(key)
+
+    def _close(self, key: int) -> None:
+        self._running.pop(key, None)
+        self._closed.add(key)
 
     def report(self) -> tuple[dict[str, int], dict[str, Any]]:
         """(element counts by PCollection, metrics in the Reporter's shape)."""
@@ -238,11 +249,12 @@ def _live_progress(live: _LiveCounts) -> Iterator[None]:
     original_requester = fn_runner.ProgressRequester
     original_process = fn_runner.BundleManager.process_bundle
     local = threading.local()
+    keys = itertools.count()
 
     class LiveRequester(original_requester):  # type: ignore[misc, valid-type]
         def __init__(self, worker_handler: Any, instruction_id: Any, frequency: Any,
                      callback: Any = None) -> None:  # fmt: skip
-            key = id(self)
+            key = next(keys)  # unique, where id(self) could come back for a later bundle
             local.key = key
             super().__init__(
                 worker_handler,
