@@ -38,7 +38,7 @@ def app_create(
     if not region:
         from cloudlet.appengine.regions import REGIONS
 
-        if state.quiet or not sys.stdin.isatty():
+        if not state.may_prompt():
             raise typer.BadParameter(
                 "a region is required: pass --region, one of " + ", ".join(REGIONS),
                 param_hint="--region",
@@ -253,7 +253,7 @@ def _follow_build(project: str, build_id: str) -> dict[str, Any]:
     """Poll the build, streaming its log under a Rich status line on stderr."""
     from rich.console import Console
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, quiet=not state.output_enabled)
     offset = 0
     build: dict[str, Any] = {}
     started = time.monotonic()
@@ -264,7 +264,7 @@ def _follow_build(project: str, build_id: str) -> dict[str, Any]:
             )
             offset = build["nextOffset"]
             for line in build["log"].splitlines():
-                if not state.quiet:
+                if state.output_enabled:
                     console.print(line, markup=False)
                 if line.startswith("Step #"):
                     status.update(f"{line} ({time.monotonic() - started:.0f}s)")

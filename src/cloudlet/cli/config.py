@@ -17,7 +17,9 @@ __all__ = ["PROPERTIES", "Config", "config_dir", "resolve_property"]
 PROPERTIES: dict[str, str] = {
     "core/project": "Project used by commands that need one and get no --project.",
     "core/account": "Account shown by `config list` (informational).",
-    "core/disable_prompts": "Never prompt; take defaults (true/false).",
+    "core/disable_prompts": "Never prompt; take defaults (true/false), as --quiet does.",
+    "core/user_output_enabled": "Print progress and results (true/false); false is "
+    "--no-user-output-enabled.",
     "compute/region": "Default region for commands that take --region.",
     "compute/zone": "Default zone.",
     "app/promote_by_default": "Promote deployed versions unless --no-promote (true/false).",

@@ -133,18 +133,26 @@ def _disabled_service(exc: ApiError) -> tuple[str, str] | None:
 
 def _may_prompt() -> bool:
     """gcloud offers to enable a disabled API only when it can ask a person."""
-    if state.quiet or not sys.stdin.isatty():
-        return False
-    return (Config().get("core/disable_prompts") or "").lower() not in ("1", "true", "yes")
+    return state.may_prompt()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
 class State:
-    """Global flags, which gcloud accepts anywhere on the command line."""
+    """Global flags, which gcloud accepts anywhere on the command line.
+
+    As in gcloud (https://cloud.google.com/sdk/gcloud/reference#--quiet), `--quiet` only
+    turns prompts off, taking their defaults: progress and results still print. Output is
+    turned off by `--no-user-output-enabled` (or `core/user_output_enabled false`), which leaves
+    only errors."""
 
     project: str | None = None
     format: str = ""
-    quiet: bool = False
+    quiet: bool = False  # --quiet: no prompts
+    user_output: bool | None = None  # --[no-]user-output-enabled; None: the property decides
     _gateway: Gateway | None = field(default=None, repr=False)
 
     @property
@@ -162,9 +170,28 @@ class State:
             )
         return project
 
+    @property
+    def output_enabled(self) -> bool:
+        """Whether progress, confirmations and results print (`--no-user-output-enabled`)."""
+        if self.user_output is None:
+            value = Config().get("core/user_output_enabled")
+            self.user_output = not (value or "").strip() or _truthy(value)
+        return self.user_output
+
+    def may_prompt(self) -> bool:
+        """Whether a question may be put to a person: not with --quiet or
+        `core/disable_prompts`, and only at a terminal."""
+        if self.quiet or not sys.stdin.isatty():
+            return False
+        return not _truthy(Config().get("core/disable_prompts"))
+
+    def show_progress(self) -> bool:
+        """Progress bars and spinners: only when output is on and stderr is a terminal."""
+        return self.output_enabled and sys.stderr.isatty()
+
     def status(self, message: str) -> None:
         """Progress and confirmations go to stderr, as gcloud's do, so stdout stays parseable."""
-        if not self.quiet:
+        if self.output_enabled:
             print(message, file=sys.stderr)
 
 

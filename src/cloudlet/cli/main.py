@@ -1,12 +1,13 @@
 """The `cloudlet` command: a gcloud-shaped CLI over the gateway's REST API.
 
-Global flags (`--project`, `--format`, `--quiet`) are accepted anywhere on the command line, as
-gcloud accepts them. Errors print as gcloud prints them:
+Global flags (`--project`, `--format`, `--quiet`, `--[no-]user-output-enabled`) are accepted
+anywhere on the command line, as gcloud accepts them. Errors print as gcloud prints them:
 `ERROR: (cloudlet.projects.create) <message>`, with exit status 1.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -38,7 +39,15 @@ def root(
     format: str | None = typer.Option(
         None, "--format", help="table, json, yaml, value(FIELD,...), table(FIELD,...)."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no progress messages."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Disable all interactive prompts; take their defaults."
+    ),
+    user_output: bool | None = typer.Option(
+        None,
+        "--user-output-enabled/--no-user-output-enabled",
+        help="Print progress and results (the default). --no-user-output-enabled prints only "
+        "errors.",
+    ),
     version: bool = typer.Option(
         False,
         "--version",
@@ -60,6 +69,8 @@ def root(
         state.format = format
     if quiet:
         state.quiet = True
+    if user_output is not None:
+        state.user_output = user_output
 
 
 def _print_version(value: bool) -> None:
@@ -185,7 +196,7 @@ _GLOBAL_VALUE_FLAGS = ("--project", "--format")
 
 
 def _lift_global_flags(args: list[str]) -> list[str]:
-    """Take --project/--format/--quiet from anywhere in argv, as gcloud allows."""
+    """Take the global flags from anywhere in argv, as gcloud allows."""
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -203,6 +214,8 @@ def _lift_global_flags(args: list[str]) -> list[str]:
             setattr(state, name[2:], value)
         elif arg in ("--quiet", "-q"):
             state.quiet = True
+        elif arg in ("--user-output-enabled", "--no-user-output-enabled"):
+            state.user_output = arg == "--user-output-enabled"
         else:
             out.append(arg)
         i += 1
@@ -244,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
         args = _drop_release_track(_lift_global_flags(raw))
         if state.format:
             parse_format(state.format)
+        if not state.output_enabled:  # results too; errors still go to stderr
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # for the life of the process
         code = group.main(args=args, prog_name="cloudlet", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)

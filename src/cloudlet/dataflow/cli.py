@@ -294,7 +294,7 @@ def watch(job_id: str, region: str | None, interval: float = 1.0) -> dict[str, A
     from rich.live import Live
     from rich.table import Table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=not state.output_enabled)
 
     def render(job: dict[str, Any], steps: list[dict[str, Any]], elapsed: float) -> Table:
         table = Table(title=f"{job['name']} ({job['id']}) — {_short_state(job)} — "

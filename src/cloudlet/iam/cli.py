@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -55,7 +54,7 @@ def _account_path(email: str) -> str:
 
 
 def _confirm(message: str) -> None:
-    if state.quiet or not sys.stdin.isatty():
+    if not state.may_prompt():
         return  # gcloud takes the default (continue) when it cannot prompt
     if not typer.confirm(message + "\n\nDo you want to continue?", default=True, err=True):
         raise typer.Abort()

@@ -426,7 +426,7 @@ def _copy(sources: list[str], dest: str, recursive: bool, jobs_count: int) -> li
     total = sum(j.size for j in jobs)
     for job in jobs:
         state.status(job.describe())
-    show_bar = not state.quiet and sys.stderr.isatty()
+    show_bar = state.show_progress()
     lock = threading.Lock()
     errors: list[str] = []
     with _progress(show_bar, total) as advance:
@@ -473,7 +473,7 @@ def _progress(show: bool, total: int) -> Iterator[Callable[[int], None]]:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, quiet=not state.output_enabled),
         transient=True,
     ) as bar:
         task = bar.add_task("Copying", total=total or 1)
