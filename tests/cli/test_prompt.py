@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -92,3 +93,37 @@ def test_app_create_without_a_region_asks_for_one_at_a_terminal(
     # A script gets the error with the choices instead of a prompt.
     scripted = cli("app", "create", "--project", project_id + "x")
     assert scripted.returncode != 0 and "a region is required" in scripted.stderr
+
+
+def test_a_change_asks_to_continue_at_a_terminal_and_no_changes_nothing(
+    cli: CliRunner, gateway, tmp_path, project_id: str
+) -> None:
+    """As gcloud: `app deploy` shows what it will deploy and asks once; `projects delete`
+    asks too. "n" leaves everything as it was; scripts and --quiet are never asked."""
+    cli("projects", "create", project_id, check=True)
+    cli("app", "create", "--project", project_id, "--region", "us-central", check=True)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.yaml").write_text("runtime: python311\n")
+    (app / "main.py").write_text("def app(environ, start_response): ...\n")
+    env = _env({"CLOUDLET_API_URL": gateway.url, "CLOUDLET_CONFIG": str(tmp_path / "config")})
+    code, out = _run_in_pty(
+        [CLOUDLET, "app", "deploy", str(app), "--project", project_id, "--version", "v1"],
+        env, "n", when=b"continue?",
+    )  # fmt: skip
+    assert code == 1, out
+    assert "Services to deploy:" in out and "target version:              [v1]" in out
+    assert "Aborted by user." in out and "Uploading" not in out
+    listed = cli("app", "versions", "list", "--project", project_id, "--format", "json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+    code, out = _run_in_pty([CLOUDLET, "projects", "delete", project_id], env, "n",
+                            when=b"continue?")  # fmt: skip
+    assert code == 1 and "Your project will be deleted." in out, out
+    described = cli("projects", "describe", project_id, "--format", "value(lifecycleState)")
+    assert described.stdout.strip() == "ACTIVE"
+    code, out = _run_in_pty([CLOUDLET, "-q", "projects", "delete", project_id], env, "n",
+                            when=b"continue?")  # fmt: skip
+    assert code == 0 and "continue?" not in out, out
+    described = cli("projects", "describe", project_id, "--format", "value(lifecycleState)")
+    assert described.stdout.strip() == "DELETE_REQUESTED"

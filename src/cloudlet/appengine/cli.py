@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,8 @@ from cloudlet.cli.output import emit
 
 if TYPE_CHECKING:
     from cloudlet.appengine.appyaml import AppYaml
+    from cloudlet.appengine.cron import CronJob
+    from cloudlet.appengine.dispatch import DispatchRule
 
 __all__ = ["app_app"]
 
@@ -125,58 +129,81 @@ def app_deploy(
 
     project = state.require_project()
     descriptors = [_resolve_deployable(d) for d in deployables or ["."]]
-    apps: list[AppYaml | None] = []  # one per descriptor; None for dispatch.yaml and cron.yaml
-    for descriptor in descriptors:  # validate them all before uploading anything, as gcloud does
+    version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
+    # As gcloud does: validate every deployable, show what will change, ask once (at a
+    # terminal, and not with --quiet), then upload.
+    plans: list[tuple[str, Callable[[], None]]] = []
+    services: list[str] = []
+    configs: list[str] = []
+    host = ""
+    for descriptor in descriptors:
         try:
+            text = descriptor.read_text()
             if descriptor.name == "dispatch.yaml":
-                parse_dispatch_yaml(descriptor.read_text(), str(descriptor))
-                apps.append(None)
+                rules = parse_dispatch_yaml(text, str(descriptor))
+                configs.append(descriptor.name)
+                plans.append((_config_summary(project, descriptor, "dispatch rules"),
+                              partial(_deploy_dispatch, project, rules)))  # fmt: skip
             elif descriptor.name == "cron.yaml":
-                parse_cron_yaml(descriptor.read_text(), str(descriptor))
-                apps.append(None)
+                jobs = parse_cron_yaml(text, str(descriptor))
+                configs.append(descriptor.name)
+                plans.append((_config_summary(project, descriptor, "cron jobs"),
+                              partial(_deploy_cron, project, jobs)))  # fmt: skip
             else:
-                apps.append(parse_app_yaml(descriptor.read_text(), str(descriptor)))
+                app = parse_app_yaml(text, str(descriptor))
+                services.append(app.service)
+                host = host or state.gateway.get(f"/api/v1/apps/{project}")["defaultHostname"]
+                url = f"http://{host}" if app.service == "default" else (
+                    f"http://{app.service}-dot-{host}")  # fmt: skip
+                plans.append((
+                    _service_summary(project, descriptor, app, version, url),
+                    partial(_deploy_service, project, descriptor, app, version, url, promote,
+                            stop_previous_version),
+                ))  # fmt: skip
         except AppYamlError as exc:
             fail(exc.message)
-    services = [a.service for a in apps if a is not None]
     if len(set(services)) < len(services):
         fail("Two of the app.yaml files name the same service; deploy one per service.")
-    configs = [d.name for d in descriptors if d.name in ("dispatch.yaml", "cron.yaml")]
     if len(set(configs)) < len(configs):
         fail("dispatch.yaml or cron.yaml is named twice; pass each once.")
-    version = version or datetime.now().strftime("%Y%m%dt%H%M%S")
-    for descriptor, app in zip(descriptors, apps, strict=True):
-        if descriptor.name == "dispatch.yaml":
-            _deploy_dispatch(project, descriptor)
-        elif descriptor.name == "cron.yaml":
-            _deploy_cron(project, descriptor)
-        elif app is not None:
-            _deploy_service(project, descriptor, app, version, promote, stop_previous_version)
+    for summary, _ in plans:
+        state.status(summary)
+    state.confirm("")
+    for _, deploy in plans:
+        deploy()
 
 
-def _deploy_service(
-    project: str, descriptor: Path, app: AppYaml, version: str, promote: bool,
-    stop_previous_version: bool,
-) -> None:  # fmt: skip
-    """Upload one service's source, follow its build, and report where it serves."""
-    from cloudlet.appengine.source import pack_source
-
-    source = descriptor.parent
-    for warning in app.warnings:
-        state.status("WARNING: " + warning)
-    info = state.gateway.get(f"/api/v1/apps/{project}")
-    host = info["defaultHostname"]
-    url = f"http://{host}" if app.service == "default" else f"http://{app.service}-dot-{host}"
-    state.status(
-        "Services to deploy:\n\n"
+def _service_summary(project: str, descriptor: Path, app: AppYaml, version: str,
+                     url: str) -> str:  # fmt: skip
+    warnings = "".join(f"WARNING: {warning}\n" for warning in app.warnings)
+    return (
+        f"{warnings}Services to deploy:\n\n"
         f"descriptor:                  [{descriptor}]\n"
-        f"source:                      [{source}]\n"
+        f"source:                      [{descriptor.parent}]\n"
         f"target project:              [{project}]\n"
         f"target service:              [{app.service}]\n"
         f"target version:              [{version}]\n"
         f"target url:                  [{url}]\n"
     )
-    archive, files = pack_source(source)
+
+
+def _config_summary(project: str, descriptor: Path, kind: str) -> str:
+    return (
+        "Configurations to update:\n\n"
+        f"descriptor:      [{descriptor}]\n"
+        f"type:            [{kind}]\n"
+        f"target project:  [{project}]\n"
+    )
+
+
+def _deploy_service(
+    project: str, descriptor: Path, app: AppYaml, version: str, url: str, promote: bool,
+    stop_previous_version: bool,
+) -> None:  # fmt: skip
+    """Upload one service's source, follow its build, and report where it serves."""
+    from cloudlet.appengine.source import pack_source
+
+    archive, files = pack_source(descriptor.parent)
     state.status(f"Beginning deployment of service [{app.service}]...")
     state.status(f"Uploading {len(files)} files ({len(archive) / 1024:.1f} KiB) to the gateway.")
     params = {
@@ -207,21 +234,8 @@ def _deploy_service(
         emit(final, state.format)
 
 
-def _deploy_dispatch(project: str, descriptor: Path) -> None:
+def _deploy_dispatch(project: str, rules: list[DispatchRule]) -> None:
     """`app deploy dispatch.yaml`: replace the application's dispatch rules."""
-    from cloudlet.appengine.appyaml import AppYamlError
-    from cloudlet.appengine.dispatch import parse_dispatch_yaml
-
-    try:
-        rules = parse_dispatch_yaml(descriptor.read_text(), str(descriptor))
-    except AppYamlError as exc:
-        fail(exc.message)
-    state.status(
-        "Configurations to update:\n\n"
-        f"descriptor:      [{descriptor}]\n"
-        "type:            [dispatch rules]\n"
-        f"target project:  [{project}]\n"
-    )
     state.gateway.request(
         "PATCH", f"/api/v1/apps/{project}", json={"dispatchRules": [r.resource() for r in rules]}
     )
@@ -230,21 +244,8 @@ def _deploy_dispatch(project: str, descriptor: Path) -> None:
         state.status(f"  {rule.domain}{rule.path} -> {rule.service}")
 
 
-def _deploy_cron(project: str, descriptor: Path) -> None:
+def _deploy_cron(project: str, jobs: list[CronJob]) -> None:
     """`app deploy cron.yaml`: replace the application's cron jobs."""
-    from cloudlet.appengine.appyaml import AppYamlError
-    from cloudlet.appengine.cron import parse_cron_yaml
-
-    try:
-        jobs = parse_cron_yaml(descriptor.read_text(), str(descriptor))
-    except AppYamlError as exc:
-        fail(exc.message)
-    state.status(
-        "Configurations to update:\n\n"
-        f"descriptor:      [{descriptor}]\n"
-        "type:            [cron jobs]\n"
-        f"target project:  [{project}]\n"
-    )
     state.gateway.put(f"/api/v1/apps/{project}/cron", json={"jobs": [j.resource() for j in jobs]})
     state.status("Updating config [cron]...done.")
 

@@ -115,7 +115,11 @@ def versions_describe(
 
 def _set_status(versions: list[str], service: str | None, status: str, verb: str) -> None:
     project = state.require_project()
-    for v in _find(project, versions, service):
+    found = _find(project, versions, service)
+    action = "stop" if status == "STOPPED" else "start"
+    state.confirm(f"About to {action} the following versions:\n"
+                  + _version_lines(project, found))  # fmt: skip
+    for v in found:
         state.status(f"{verb} [{project}/{v['service']}/{v['id']}]...")
         state.gateway.request(
             "PATCH",
@@ -123,6 +127,10 @@ def _set_status(versions: list[str], service: str | None, status: str, verb: str
             json={"servingStatus": status},
         )
         state.status(f"{verb} [{project}/{v['service']}/{v['id']}]...done.")
+
+
+def _version_lines(project: str, versions: list[dict[str, Any]]) -> str:
+    return "\n".join(f" - {project}/{v['service']}/{v['id']}" for v in versions)
 
 
 @versions_app.command("stop")
@@ -159,6 +167,7 @@ def versions_delete(
             "with `cloudlet app services set-traffic` (or deploy and promote another version) "
             "first."
         )
+    state.confirm("Deleting the following versions:\n" + _version_lines(project, found))
     for v in found:
         state.gateway.delete(f"/api/v1/apps/{project}/services/{v['service']}/versions/{v['id']}")
         state.status(f"Deleting [{project}/{v['service']}/{v['id']}]...done.")
@@ -177,10 +186,13 @@ def _set_traffic(service: str, splits: dict[str, float], split_by: str | None) -
     project = state.require_project()
     current = state.gateway.get(f"/api/v1/apps/{project}/services/{service}")
     shard = (split_by or current["split"]["shardBy"]).upper()
-    state.status(f"Setting the following traffic allocation for [{project}/{service}]:")
     total = sum(splits.values()) or 1
-    for version, weight in sorted(splits.items()):
-        state.status(f" - {version}: {weight / total:.2f}")
+    state.status("Setting the following traffic allocation:\n" + "\n".join(
+        f" - {project}/{service}/{version}: {weight / total:.2f}"
+        for version, weight in sorted(splits.items())
+    ) + f"\nNOTE: Splitting traffic by {shard.lower()}.\n"
+        "Any other versions of the specified service will receive zero traffic.")  # fmt: skip
+    state.confirm("")
     updated = state.gateway.request(
         "PATCH",
         f"/api/v1/apps/{project}/services/{service}",
@@ -242,6 +254,8 @@ def services_set_traffic(
 def services_delete(services: list[str] = typer.Argument(..., metavar="SERVICES...")) -> None:
     """Delete services and all their versions (not the default service)."""
     project = state.require_project()
+    state.confirm("Deleting the following services:\n"
+                  + "\n".join(f" - {project}/{service}" for service in services))  # fmt: skip
     for service in services:
         state.gateway.delete(f"/api/v1/apps/{project}/services/{service}")
         state.status(f"Deleting [{project}/{service}]...done.")

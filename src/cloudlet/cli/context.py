@@ -185,6 +185,18 @@ class State:
             return False
         return not _truthy(Config().get("core/disable_prompts"))
 
+    def confirm(self, message: str) -> None:
+        """gcloud's "Do you want to continue (Y/n)?" before a change, at a terminal only.
+        With --quiet, `core/disable_prompts` or no terminal it takes the default, continue;
+        a "no" aborts the command (exit 1) before anything changed."""
+        if not self.may_prompt():
+            return
+        import typer
+
+        prompt = (message + "\n\n" if message else "") + "Do you want to continue?"
+        if not typer.confirm(prompt, default=True, err=True):
+            raise typer.Abort()
+
     def show_progress(self) -> bool:
         """Progress bars and spinners: only when output is on and stderr is a terminal."""
         return self.output_enabled and sys.stderr.isatty()

@@ -53,13 +53,6 @@ def _account_path(email: str) -> str:
     return f"/api/v1/projects/{project}/serviceAccounts/{quote(email, safe='@')}"
 
 
-def _confirm(message: str) -> None:
-    if not state.may_prompt():
-        return  # gcloud takes the default (continue) when it cannot prompt
-    if not typer.confirm(message + "\n\nDo you want to continue?", default=True, err=True):
-        raise typer.Abort()
-
-
 @accounts_app.command("create")
 def accounts_create(
     name: str = typer.Argument(
@@ -118,7 +111,7 @@ def accounts_describe(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT"
 def accounts_delete(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Delete a service account; its keys and tokens stop working at once."""
     path = _account_path(email)
-    _confirm(f"You are about to delete service account [{email}].")
+    state.confirm(f"You are about to delete service account [{email}].")
     state.gateway.delete(path)
     state.status(f"deleted service account [{email}]")
 
@@ -220,6 +213,6 @@ def keys_delete(
 ) -> None:
     """Delete a key; tokens obtained with it stop working at once."""
     path = _account_path(iam_account)
-    _confirm(f"You are about to delete key [{key_id}] for service account [{iam_account}].")
+    state.confirm(f"You are about to delete key [{key_id}] for service account [{iam_account}].")
     state.gateway.delete(f"{path}/keys/{key_id}")
     state.status(f"deleted key [{key_id}] for service account [{iam_account}]")

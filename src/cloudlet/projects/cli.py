@@ -88,6 +88,7 @@ def projects_list() -> None:
 @projects_app.command("delete")
 def projects_delete(project_id: str = typer.Argument(..., metavar="PROJECT_ID")) -> None:
     """Mark a project for deletion (it can be undeleted)."""
+    state.confirm("Your project will be deleted.")
     state.gateway.delete(f"/api/v1/projects/{project_id}")
     state.status(
         f"Deleted [{state.gateway.url}/api/v1/projects/{project_id}].\n\n"
