@@ -21,6 +21,7 @@ from cloudlet.appengine import application, deploy, logs, versions
 from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
+from cloudlet.appengine.models import Service
 from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
@@ -274,16 +275,27 @@ def get_build(project: str, build_id: str, session: DbSession, offset: int = 0) 
 # --- services --------------------------------------------------------------------------------
 
 
+def _service(request: Request, service: Service) -> dict[str, Any]:
+    """Google's Service resource, plus `localUrl` (cloudlet's own field) when the gateway gives
+    each service a port of its own (`--app-ports-from`, ports.py)."""
+    resource = versions.service_resource(service)
+    sup: Supervisor | None = getattr(request.app.state, "appengine", None)
+    url = sup.ports.url_of(service.project_id, service.service_id) if sup and sup.ports else None
+    if url is not None:
+        resource["localUrl"] = url
+    return resource
+
+
 @router.get("/apps/{project}/services", summary="List services")
-def list_services(project: str, session: DbSession) -> dict[str, Any]:
+def list_services(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
-    return {"services": [versions.service_resource(s)
+    return {"services": [_service(request, s)
                          for s in versions.list_services(session, project)]}  # fmt: skip
 
 
 @router.get("/apps/{project}/services/{service}", summary="Get a service")
-def get_service(project: str, service: str, session: DbSession) -> dict[str, Any]:
-    return versions.service_resource(versions.get_service(session, project, service))
+def get_service(project: str, service: str, session: DbSession, request: Request) -> dict[str, Any]:
+    return _service(request, versions.get_service(session, project, service))
 
 
 @router.patch("/apps/{project}/services/{service}", summary="Set a service's traffic split")
@@ -300,7 +312,7 @@ def patch_service(
         session, project, service, body.split.allocations, body.split.shardBy
     )
     sup.set_route(project, service, updated.allocations, updated.shard_by)
-    return versions.service_resource(updated)
+    return _service(request, updated)
 
 
 @router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")

@@ -5,6 +5,7 @@ The management groups (versions, services, instances, logs) live in cli_manage.p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from cloudlet.cli.config import Config
-from cloudlet.cli.context import fail, state
+from cloudlet.cli.context import ApiError, fail, state
 from cloudlet.cli.output import emit
 
 if TYPE_CHECKING:
@@ -224,6 +225,9 @@ def _deploy_service(
             f"failed; the serving version is unchanged.\n{final.get('error') or ''}".rstrip()
         )
     state.status(f"Deployed service [{app.service}] to [{url}]")
+    own = state.gateway.get(f"/api/v1/apps/{project}/services/{app.service}").get("localUrl")
+    if own:
+        state.status(f"It also answers on its own port, with no Host header needed: [{own}]")
     state.status(
         "\nYou can stream logs from the command line by running:\n"
         f"  $ cloudlet app logs tail -s {app.service}\n\n"
@@ -306,6 +310,12 @@ def app_browse(
     elif service and service != "default":
         prefix = f"{service}-dot-"
     url = f"http://{prefix}{host}"
+    if not version:
+        with contextlib.suppress(ApiError):  # no such service yet: its URL is still its URL
+            path = f"/api/v1/apps/{project}/services/{service or 'default'}"
+            own = state.gateway.get(path).get("localUrl")
+            if own:  # --app-ports-from: for clients that cannot resolve *.localhost
+                state.status(f"The service also answers on its own port: {own}")
     if launch_browser and _can_open_browser():
         import webbrowser
 

@@ -265,6 +265,9 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
         split = await asyncio.to_thread(_commit_version, db, req, venv, python)
         await sup.add_version(version)
         sup.set_route(req.project, req.service, split["allocations"], split["shard_by"])
+        if sup.ports is not None and await sup.ports.ensure(req.project, req.service):
+            _log(log, f"Service [{req.service}] answers on its own port too: "
+                      f"{sup.ports.url_of(req.project, req.service)}")  # fmt: skip
         for stopped in split["stopped"]:
             _log(log, f"Stopping the previous version [{stopped}]")
             await sup.set_serving((req.project, req.service, stopped), False)

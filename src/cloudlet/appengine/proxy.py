@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import time
 import urllib.parse
 from typing import Any, cast
 
 import httptools
+import uvicorn
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -37,6 +39,7 @@ from uvicorn.server import ServerState
 from cloudlet.appengine import users
 from cloudlet.appengine.instance import Instance
 from cloudlet.appengine.router import (
+    APP_TARGET,
     AppEngineRouter,
     Routed,
     answered_by_router,
@@ -45,7 +48,7 @@ from cloudlet.appengine.router import (
 )
 from cloudlet.appengine.supervisor import RequestRecord, Supervisor, Unavailable
 
-__all__ = ["RouterHttpProtocol"]
+__all__ = ["RouterHttpProtocol", "RouterServer"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +101,24 @@ class RouterHttpProtocol(HttpToolsProtocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        app_target: tuple[str, str | None, str | None] | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         router = config.app
         self.router = router if isinstance(router, AppEngineRouter) else None
+        # A service's own port (ports.py): every request is for that service, whatever its Host.
+        self.app_target = app_target
         self.proxying: _ProxyCycle | None = None  # the proxied request being answered
         self.client_ip = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.client_ip = (self.client[0] if self.client else "").encode()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.app_target is not None:  # for AppEngineRouter: static files, sign-in
+            self.scope[APP_TARGET] = self.app_target  # type: ignore[literal-required]
 
     def on_headers_complete(self) -> None:
         cycle = self._proxy_cycle() if self.router is not None else None
@@ -133,7 +144,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
                 host = value
             elif name == b"cookie":
                 cookie = value
-        target = parse_host_cached(host) if host else None
+        target = self.app_target or (parse_host_cached(host) if host else None)
         if target is None:
             return None
         supervisor = self.router.supervisor
@@ -179,6 +190,31 @@ class RouterHttpProtocol(HttpToolsProtocol):
         super().resume_writing()
         if self.proxying is not None:
             self.proxying.resume_response()
+
+
+class RouterServer(uvicorn.Server):
+    """uvicorn's server, which also opens the services' own ports (ports.py) once it serves.
+
+    uvicorn runs the lifespan (which restores the services) before it creates its listeners, so
+    the ports open here, with the same protocol, server state and app state as the main port:
+    uvicorn tracks and closes their connections and servers on shutdown as it does its own."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        router = self.config.app
+        supervisor = router.supervisor if isinstance(router, AppEngineRouter) else None
+        if supervisor is None or supervisor.ports is None or not supervisor.ports.enabled:
+            return
+        config, server_state, app_state = self.config, self.server_state, self.lifespan.state
+
+        def factory(target: tuple[str, str]) -> asyncio.Protocol:
+            project, service = target
+            return RouterHttpProtocol(  # the default service's port routes as PROJECT.localhost
+                config, server_state, app_state,
+                app_target=(project, None if service == "default" else service, None),
+            )  # fmt: skip
+
+        await supervisor.ports.attach(factory, self.servers)
 
 
 class _InstanceConnection(asyncio.Protocol):

@@ -38,6 +38,7 @@ from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
 
 __all__ = [
+    "APP_TARGET",
     "AppEngineRouter",
     "Routed",
     "answered_by_router",
@@ -57,6 +58,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SUFFIX = ".localhost"
+
+# The ASGI scope key under which a service's own port (ports.py) names its app, in place of the
+# Host header.
+APP_TARGET = "cloudlet.app_target"
 
 
 def parse_host(host: str) -> tuple[str, str | None, str | None] | None:
@@ -307,7 +312,7 @@ class AppEngineRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_host = _header(scope, b"host") if scope["type"] == "http" else None
-        target = parse_host_cached(raw_host) if raw_host else None
+        target = scope.get(APP_TARGET) or (parse_host_cached(raw_host) if raw_host else None)
         supervisor = self.supervisor
         if target is None or supervisor is None:
             if scope["type"] == "http":

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.models import Service, Version
+from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
 from cloudlet.core.paths import DataDir
@@ -79,7 +80,9 @@ def _load(db: Database) -> list[dict[str, Any]]:
 async def start_appengine(app: Any) -> Supervisor:
     """Create the supervisor, bring back every serving version, and hang it on app.state."""
     settings = app.state.settings
-    supervisor = Supervisor(app.state.data, settings.url)
+    ports = ServicePorts(app.state.data.apps / "ports.json", settings.app_ports_from,
+                         settings.host)  # fmt: skip
+    supervisor = Supervisor(app.state.data, settings.url, ports)
     rows = await asyncio.to_thread(_load, app.state.db)
     await supervisor.start(rows)
     supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))

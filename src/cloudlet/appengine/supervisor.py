@@ -36,6 +36,7 @@ from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, par
 from cloudlet.appengine.cron import CronJob, next_run
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
+from cloudlet.appengine.ports import ServicePorts
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 
@@ -202,9 +203,10 @@ class CronState:
 
 
 class Supervisor:
-    def __init__(self, data: DataDir, gateway_url: str) -> None:
+    def __init__(self, data: DataDir, gateway_url: str, ports: ServicePorts | None = None) -> None:
         self.data = data
         self.gateway_url = gateway_url
+        self.ports = ports  # each service's own port, when the gateway gives them (ports.py)
         self.versions: dict[tuple[str, str, str], VersionRuntime] = {}
         self.routes: dict[tuple[str, str], ServiceRoute] = {}
         self.projects: set[str] = set()
@@ -252,6 +254,9 @@ class Supervisor:
                 Path(row["venv_dir"]), row["deployment_id"], serving=row["serving"],
             )  # fmt: skip
             self.versions[version.key] = version
+        if self.ports is not None:  # a service deployed before ports were turned on gets one
+            for project, service in list(self.routes):
+                await self.ports.ensure(project, service)
         self._monitor = asyncio.create_task(self._monitor_loop())
 
     async def stop(self) -> None:
@@ -485,6 +490,8 @@ class Supervisor:
 
     async def remove_service(self, project: str, service: str) -> None:
         self.routes.pop((project, service), None)
+        if self.ports is not None:
+            await self.ports.release(project, service)
         for key in [k for k in self.versions if k[:2] == (project, service)]:
             await self.remove_version(key)
 

@@ -87,7 +87,7 @@ def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
     import uvicorn
 
-    from cloudlet.appengine.proxy import RouterHttpProtocol
+    from cloudlet.appengine.proxy import RouterHttpProtocol, RouterServer
     from cloudlet.appengine.router import AppEngineRouter
     from cloudlet.core.gateway import create_app
 
@@ -127,7 +127,7 @@ def serve(settings: Settings) -> None:
         # https://cloud.google.com/load-balancing/docs/https#timeouts_and_retries
         timeout_keep_alive=610,
     )
-    server = uvicorn.Server(config)
+    server = RouterServer(config)  # uvicorn's, and the services' own ports (appengine/ports.py)
     # Everything imported and built so far lives as long as the gateway. Freezing it keeps the
     # cyclic GC's full collections from re-scanning those objects while it serves requests
     # (they showed as ~10% of the router's CPU under load).

@@ -104,6 +104,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "app_ports_from",
+        0,
+        "First port of the App Engine services' own ports, one per service (0: none; apps are "
+        "reached by Host, PROJECT.localhost). For clients that cannot resolve *.localhost; see "
+        "docs/appengine.md.",
+        int,
+    ),
+    Setting(
         "job_prepare_timeout",
         3600.0,
         "Seconds a Beam job prepared on the Job API may wait for its Run before it is dropped "
@@ -128,6 +136,7 @@ class Settings:
     enforce_services: bool = True
     app_ready_timeout: float = 60.0
     app_scale_down_after: float = 15.0
+    app_ports_from: int = 0
     job_prepare_timeout: float = 3600.0
     log_level: str = "info"
 
