@@ -94,12 +94,17 @@ class ServicePorts:
         return None if port is None else f"http://{self.host}:{port}"
 
     async def ensure(self, project: str, service: str) -> int | None:
-        """The service's port, given now if it has none, and listened on."""
+        """The service's port, given now if it has none, and listened on. Never raises: a
+        service with no port still serves by its Host."""
         if not self.enabled:
             return None
         port = self.port_of(project, service)
         if port is None:
-            port = first_free_port(self.start, self.targets, _bindable(self.bind_host))
+            try:
+                port = first_free_port(self.start, self.targets, _bindable(self.bind_host))
+            except OSError as exc:  # the service still serves by its Host
+                logger.warning("no port for service [%s/%s]: %s", project, service, exc)
+                return None
             self.targets[port] = (project, service)
             await asyncio.to_thread(self._save)
             logger.info("service [%s/%s] has port %d", project, service, port)
