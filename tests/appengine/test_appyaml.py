@@ -30,6 +30,21 @@ def test_minimal_file_gets_app_engine_defaults() -> None:
     assert app.scaling_kind == "automatic"
 
 
+def test_automatic_scaling_takes_every_documented_field() -> None:
+    """https://cloud.google.com/appengine/docs/standard/reference/app-yaml#automatic_scaling:
+    `automatic` is a documented value of max_idle_instances and of the pending latencies."""
+    app = parse_app_yaml(
+        "runtime: python312\nautomatic_scaling:\n  target_cpu_utilization: 0.65\n"
+        "  target_throughput_utilization: 0.6\n  min_idle_instances: 1\n"
+        "  max_idle_instances: automatic\n  min_pending_latency: 30ms\n"
+        "  max_pending_latency: automatic\n  max_concurrent_requests: 50\n"
+    )
+    assert isinstance(app.scaling, AutomaticScaling)
+    assert app.scaling.max_idle_instances is None and app.scaling.min_idle_instances == 1
+    assert app.scaling.max_concurrent_requests == 50
+    assert problems("runtime: python312\nautomatic_scaling:\n  max_idle_instances: some\n")
+
+
 def test_full_file() -> None:
     app = parse_app_yaml(
         """

@@ -518,8 +518,12 @@ def _automatic(w: _Walker, node: Node, name: str, key: Node) -> AutomaticScaling
     kwargs: dict[str, Any] = {}
     for field_name in ("min_instances", "max_instances", "max_idle_instances",
                        "min_idle_instances"):  # fmt: skip
-        if field_name in entry:
-            kwargs[field_name] = w.integer(entry[field_name][1], f"{name}.{field_name}", 0, 1000)
+        if field_name not in entry:
+            continue
+        value_node = entry[field_name][1]
+        if field_name == "max_idle_instances" and getattr(value_node, "value", None) == "automatic":
+            continue  # Google's default, spelled out: "a value from 1 to 1000, or automatic"
+        kwargs[field_name] = w.integer(value_node, f"{name}.{field_name}", 0, 1000)
     if "max_concurrent_requests" in entry:
         kwargs["max_concurrent_requests"] = w.integer(
             entry["max_concurrent_requests"][1], f"{name}.max_concurrent_requests", 1, 1000
