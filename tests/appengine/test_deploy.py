@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -303,3 +304,29 @@ def test_stop_previous_version_and_service_delete(deployed: Deployed, tmp_path: 
     assert not (deployed.gateway.data_dir / "apps" / deployed.project / "gone" / "g1").exists()
     refused = deployed.cli("app", "services", "delete", "default")
     assert refused.returncode == 1 and "cannot be deleted" in refused.stderr
+
+
+def test_a_service_descriptor_may_have_any_name(deployed: Deployed, tmp_path: Path) -> None:
+    """`gcloud app deploy worker.yaml`: one source directory, several services, each with its
+    own descriptor (https://cloud.google.com/appengine/docs/standard/python3/
+    configuring-your-app-with-app-yaml)."""
+    src = write_app(tmp_path / "shared", "runtime: python311\n")
+    (src / "worker.yaml").write_text("runtime: python311\nservice: worker\nenv_variables:\n"
+                                     "  GREETING: from worker.yaml\n")  # fmt: skip
+    out = deployed.cli("app", "deploy", str(src / "worker.yaml"), "--version", "w1")
+    assert out.returncode == 0, out.stderr
+    assert f"descriptor:                  [{src / 'worker.yaml'}]" in out.stderr
+    assert deployed.get("/", host=f"worker-dot-{deployed.project}.localhost").text == (
+        "from worker.yaml"
+    )
+    described = deployed.cli("app", "versions", "describe", "w1", "-s", "worker",
+                             "--format", "json", check=True).stdout  # fmt: skip
+    assert json.loads(described)["envVariables"] == {"GREETING": "from worker.yaml"}
+    # The name is a file at the top of the upload, nothing else.
+    for bad in ("../app.yaml", "sub/app.yaml", "app.txt", "cron.yaml"):
+        refused = deployed.client.post(
+            f"/api/v1/apps/{deployed.project}/services/worker/versions",
+            params={"version": "w2", "appYaml": bad}, content=b"x",
+        )  # fmt: skip
+        assert refused.status_code == 400, bad
+        assert "Invalid deployment descriptor" in refused.json()["error"]["message"]

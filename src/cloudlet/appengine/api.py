@@ -219,8 +219,14 @@ async def create_version(
     version: str | None = Query(None, description="Version id; default YYYYMMDDtHHMMSS."),
     promote: bool = Query(True, description="Send all traffic to it once it answers."),
     stopPreviousVersion: bool = Query(False, description="Stop the version it replaces."),
+    appYaml: str = Query(
+        "app.yaml",
+        description="File name of the service's app.yaml in the upload (any name, "
+        "such as api.yaml, as gcloud allows).",
+    ),
 ) -> dict[str, Any]:
     sup = _supervisor(request)
+    descriptor = deploy.check_descriptor(appYaml)
     data: DataDir = request.app.state.data
     db = request.app.state.db
     version_id = version or deploy.default_version_id()
@@ -251,7 +257,7 @@ async def create_version(
         def register() -> tuple[Any, Any, dict[str, Any]]:
             with db.session() as session:
                 deploy.check_deploy(session, project, service, version_id)
-            source, app = deploy.unpack(archive, data, project, service, version_id)
+            source, app = deploy.unpack(archive, data, project, service, version_id, descriptor)
             with db.session() as session:
                 build = deploy.prepare(session, project, service, version_id, log_path)
                 return source, app, deploy.build_resource(build)
@@ -262,7 +268,7 @@ async def create_version(
         archive.unlink(missing_ok=True)
     log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
     req = deploy.DeployRequest(project, service, version_id, promote, stopPreviousVersion,
-                               resource["id"], source, log_path, app)  # fmt: skip
+                               resource["id"], source, log_path, app, descriptor)  # fmt: skip
     sup.spawn_task(deploy.run_build(sup, db, data, req))
     return resource
 

@@ -211,6 +211,7 @@ def _deploy_service(
         "version": version,
         "promote": str(promote).lower(),
         "stopPreviousVersion": str(stop_previous_version).lower(),
+        "appYaml": descriptor.name,  # gcloud deploys app.yaml files by any name (api.yaml)
     }
     build = state.gateway.post(
         f"/api/v1/apps/{project}/services/{app.service}/versions",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -63,6 +64,7 @@ class DeployRequest:
     source_dir: Path
     log_path: Path
     app: AppYaml
+    descriptor: str = "app.yaml"  # its file name in the source: gcloud deploys any name
 
 
 def build_resource(build: Build, offset: int = 0) -> dict[str, Any]:
@@ -101,10 +103,31 @@ def _make_read_only(root: Path) -> None:
             path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
+_DESCRIPTOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$")
+
+
+def check_descriptor(name: str) -> str:
+    """The deployment descriptor's file name: app.yaml, or any other name at the top of the
+    source, as `gcloud app deploy api.yaml` allows:
+    https://cloud.google.com/appengine/docs/standard/python3/configuring-your-app-with-app-yaml"""
+    if not _DESCRIPTOR.match(name) or name in ("dispatch.yaml", "cron.yaml"):
+        raise InvalidArgument(
+            f"Invalid deployment descriptor [{name}]: give the file name of the service's "
+            "app.yaml (such as app.yaml or api.yaml) at the top level of the upload."
+        )
+    return name
+
+
 def unpack(
-    archive: Path, data: DataDir, project: str, service: str, version: str
+    archive: Path,
+    data: DataDir,
+    project: str,
+    service: str,
+    version: str,
+    descriptor: str = "app.yaml",
 ) -> tuple[Path, AppYaml]:
-    """Extract the upload to its immutable home and validate its app.yaml (raises on errors)."""
+    """Extract the upload to its immutable home and validate its descriptor, app.yaml or
+    another name (raises on errors)."""
     dest = data.apps / project / service / version
     if dest.exists():
         raise AlreadyExists(
@@ -114,16 +137,16 @@ def unpack(
     staging = data.apps / project / service / f".{version}.{uuid.uuid4().hex[:8]}"
     try:
         extract_source(archive, staging)
-        app_yaml = staging / "app.yaml"
+        app_yaml = staging / descriptor
         if not app_yaml.is_file():
             raise InvalidArgument(
-                "The upload has no app.yaml at its top level. Run `cloudlet app deploy` in the "
-                "directory that holds app.yaml, or pass its path."
+                f"The upload has no {descriptor} at its top level. Run `cloudlet app deploy` in "
+                f"the directory that holds {descriptor}, or pass its path."
             )
-        app = parse_app_yaml(app_yaml.read_text(), "app.yaml")
+        app = parse_app_yaml(app_yaml.read_text(), descriptor)
         if app.service != service:
             raise InvalidArgument(
-                f"app.yaml names service [{app.service}], but the upload was for [{service}]."
+                f"{descriptor} names service [{app.service}], but the upload was for [{service}]."
             )
         _make_read_only(staging)
         staging.rename(dest)
@@ -224,7 +247,7 @@ def _commit_version(db: Database, req: DeployRequest, venv: Path, python: str) -
                 version_id=req.version,
                 serving_status="SERVING",
                 runtime=req.app.runtime,
-                app_yaml=(req.source_dir / "app.yaml").read_text(),
+                app_yaml=(req.source_dir / req.descriptor).read_text(),
                 source_dir=str(req.source_dir),
                 venv_dir=str(venv),
                 python=python,
