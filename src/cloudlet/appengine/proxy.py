@@ -156,7 +156,10 @@ class RouterHttpProtocol(HttpToolsProtocol):
             path = urllib.parse.unquote(path)
         routed = resolve(supervisor, target, host or b"", path, cookie, self.client_ip.decode())
         user = users.user_from_cookie_header(cookie)
-        if isinstance(routed, Routed) and answered_by_router(routed.version, path, user):
+        if isinstance(routed, Routed) and answered_by_router(
+            routed.version, path, user, self.scheme or "http",
+            0 if self.app_target else supervisor.https_port,  # no redirects on a service's port
+        ):  # fmt: skip
             return None  # AppEngineRouter answers: static files, sign-in
         return _ProxyCycle(self, supervisor, routed, path, url.query or b"", user)
 
@@ -202,10 +205,23 @@ class RouterServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         router = self.config.app
-        supervisor = router.supervisor if isinstance(router, AppEngineRouter) else None
-        if supervisor is None or supervisor.ports is None or not supervisor.ports.enabled:
+        if not isinstance(router, AppEngineRouter):
             return
         config, server_state, app_state = self.config, self.server_state, self.lifespan.state
+        state = getattr(router.app, "state", None)
+        settings = getattr(state, "settings", None)
+        if settings is not None and settings.https_port:
+            try:
+                await self._serve_https(settings, state.data)  # type: ignore[union-attr]
+            except (OSError, ValueError) as exc:  # a port in use, a certificate that won't load
+                logger.error("cannot serve HTTPS on port %s: %s", settings.https_port, exc)
+                await self.shutdown(sockets)  # stops what the lifespan started, then exit 1
+                self.started = False
+                self.should_exit = True
+                return
+        supervisor = router.supervisor
+        if supervisor is None or supervisor.ports is None or not supervisor.ports.enabled:
+            return
 
         def factory(target: tuple[str, str]) -> asyncio.Protocol:
             project, service = target
@@ -215,6 +231,22 @@ class RouterServer(uvicorn.Server):
             )  # fmt: skip
 
         await supervisor.ports.attach(factory, self.servers)
+
+    async def _serve_https(self, settings: Any, data: Any) -> None:
+        """The same gateway over TLS on `https_port` (core/tls.py): API, console and apps."""
+        from cloudlet.core.tls import ca_path, certificate_files, server_context
+
+        cert, key = certificate_files(data.tls, settings.tls_cert, settings.tls_key)
+        context = server_context(cert, key, None if settings.tls_cert else data.tls)
+        config, server_state, app_state = self.config, self.server_state, self.lifespan.state
+        server = await asyncio.get_running_loop().create_server(
+            lambda: RouterHttpProtocol(config, server_state, app_state),
+            settings.host, settings.https_port, ssl=context, backlog=config.backlog,
+        )  # fmt: skip
+        self.servers.append(server)
+        trust = "" if settings.tls_cert else f" (clients trust {ca_path(data.tls)})"
+        logger.info("HTTPS on https://%s:%d%s", settings.host or "127.0.0.1",
+                    settings.https_port, trust)  # fmt: skip
 
 
 class _InstanceConnection(asyncio.Protocol):

@@ -46,6 +46,7 @@ __all__ = [
     "parse_host",
     "parse_host_cached",
     "resolve",
+    "secure_redirect",
     "supervisor_of",
 ]
 
@@ -273,18 +274,52 @@ def matched_handler(version: VersionRuntime, path: str) -> tuple[Handler, re.Mat
     return None
 
 
-def answered_by_router(version: VersionRuntime, path: str, user: users.User | None) -> bool:
+def secure_redirect(handler: Handler | None, scheme: str, https_port: int) -> str | None:
+    """The scheme a `secure:` handler sends this request to, or None to serve it as it came.
+
+    https://cloud.google.com/appengine/docs/standard/reference/app-yaml#handlers_secure:
+    `always` sends HTTP to HTTPS (same path and query), `never` sends HTTPS to HTTP. Only when
+    the gateway serves HTTPS (`--https-port`): without it there is nowhere to redirect to."""
+    if handler is None or not https_port:
+        return None
+    if handler.secure == "always" and scheme == "http":
+        return "https"
+    if handler.secure == "never" and scheme == "https":
+        return "http"
+    return None
+
+
+def answered_by_router(
+    version: VersionRuntime, path: str, user: users.User | None, scheme: str = "http",
+    https_port: int = 0,
+) -> bool:  # fmt: skip
     """Whether the router answers this request itself rather than an instance: a static
-    file, the sign-in page, or a `login:` handler `user` (who is signed in) may not see yet."""
+    file, the sign-in page, a `secure:` redirect, or a `login:` handler `user` (who is signed
+    in) may not see yet."""
     if path in (users.LOGIN_PATH, users.LOGOUT_PATH):
         return True
     found = matched_handler(version, path)
     if found is None:
         return False
     handler = found[0]
-    if handler.is_static:
+    if handler.is_static or secure_redirect(handler, scheme, https_port) is not None:
         return True
     return users.check(handler, user, path) is not None
+
+
+def _secure_location(scope: Scope, raw_host: bytes | None, to: str, http_port: int,
+                     https_port: int) -> str:  # fmt: skip
+    """The same URL under the other scheme, on the gateway's port for it."""
+    host = (raw_host or b"localhost").decode("latin-1")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    port = https_port if to == "https" else http_port
+    default = 443 if to == "https" else 80
+    path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    location = f"{to}://{name}{'' if port == default else f':{port}'}{path}"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if to == "https" and query:  # an HTTPS-to-HTTP redirect drops the query, as Google's does
+        location += "?" + query
+    return location
 
 
 def supervisor_of(app: ASGIApp) -> Supervisor | None:
@@ -331,6 +366,15 @@ class AppEngineRouter:
             await _sign_in(scope, send, user)
             return
         found = matched_handler(routed.version, path)
+        to = None if APP_TARGET in scope else secure_redirect(
+            found[0] if found else None, scope.get("scheme", "http"), supervisor.https_port
+        )  # fmt: skip
+        if to is not None and found is not None:
+            location = _secure_location(scope, raw_host, to, supervisor.http_port,
+                                        supervisor.https_port)  # fmt: skip
+            status = found[0].redirect_http_response_code if to == "https" else 302
+            await _respond(send, status, b"", [(b"location", location.encode())])
+            return
         query = scope.get("query_string", b"").decode("latin-1")
         denied = users.check(found[0] if found else None, user,
                              path + ("?" + query if query else ""))  # fmt: skip

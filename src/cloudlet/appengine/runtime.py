@@ -83,6 +83,7 @@ async def start_appengine(app: Any) -> Supervisor:
     ports = ServicePorts(app.state.data.apps / "ports.json", settings.app_ports_from,
                          settings.host)  # fmt: skip
     supervisor = Supervisor(app.state.data, settings.url, ports)
+    supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     rows = await asyncio.to_thread(_load, app.state.db)
     await supervisor.start(rows)
     supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))

@@ -207,6 +207,9 @@ class Supervisor:
         self.data = data
         self.gateway_url = gateway_url
         self.ports = ports  # each service's own port, when the gateway gives them (ports.py)
+        # The gateway's HTTP and HTTPS ports, for `secure:` handlers' redirects (0: no HTTPS).
+        self.http_port = 0
+        self.https_port = 0
         self.versions: dict[tuple[str, str, str], VersionRuntime] = {}
         self.routes: dict[tuple[str, str], ServiceRoute] = {}
         self.projects: set[str] = set()

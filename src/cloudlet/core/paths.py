@@ -29,6 +29,11 @@ class DataDir:
         return self.logs / "gateway.log"
 
     @property
+    def tls(self) -> Path:
+        """The gateway's own certificate and local CA for its HTTPS port (core/tls.py)."""
+        return self.root / "tls"
+
+    @property
     def blobs(self) -> Path:
         return self.root / "blobs"
 

@@ -69,6 +69,22 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "https_port",
+        0,
+        "Port for HTTPS as well (0: none): the same gateway, API and apps, and `secure:` "
+        "handlers redirect between the two. Trust tls/ca.pem in the data dir, or give "
+        "--tls-cert and --tls-key.",
+        int,
+    ),
+    Setting(
+        "tls_cert",
+        "",
+        "PEM certificate (chain) for the HTTPS port. Empty: the gateway's own, for localhost "
+        "and *.localhost, signed by its local CA (tls/ca.pem in the data dir).",
+        str,
+    ),
+    Setting("tls_key", "", "PEM private key of --tls-cert.", str),
+    Setting(
         "data_dir",
         "~/.cloudlet",
         "Data dir: metadata database, blobs, app sources, venvs, "
@@ -131,6 +147,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     grpc_port: int = 8099
+    https_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
     data_dir: str = "~/.cloudlet"
     database_url: str = ""
     enforce_services: bool = True
