@@ -101,6 +101,8 @@ def test_secure_handlers_redirect_between_http_and_https(tmp_path: Path) -> None
         tls = httpx.Client(base_url=f"https://127.0.0.1:{https_port}",
                            verify=ssl.create_default_context(cafile=ca),
                            headers={"Host": host}, timeout=30)  # fmt: skip
+        status = httpx.get(gw.url + "/api/v1/status", timeout=30).json()
+        assert status["https"] == {"url": f"https://127.0.0.1:{https_port}", "caFile": ca}
         with plain, tls:
             # The gateway itself answers over HTTPS too.
             assert tls.get("/api/v1/status", headers={"Host": "127.0.0.1"}).status_code == 200

@@ -112,6 +112,12 @@ def status(
     print(f"running: pid {info.pid} at {info.url}")
     print(f"version: {body['version']}  database: {body['database']}")
     print(f"data dir: {body['dataDir']}")
+    https = body.get("https")
+    if https:
+        trust = f" (clients trust {https['caFile']})" if https.get("caFile") else ""
+        print(f"https: {https['url']}{trust}")
+    if body.get("appPortsFrom"):
+        print(f"app engine services' own ports: from {body['appPortsFrom']}")
     job_api = body.get("jobApi") or {}
     if job_api.get("state") == "OFF":
         print("beam job api: off (pip install 'cloudlet[dataflow]')")

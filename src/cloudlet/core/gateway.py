@@ -89,12 +89,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "url": settings.url,
             "grpcPort": settings.grpc_port,
             "jobApi": _job_api_status(request.app),
+            **_optional_listeners(settings, data),
         }
 
     # App Engine's Host router (*.localhost → app instances) runs in front of this app: see
     # core/server.py.
     _install_error_handlers(app)
     return app
+
+
+def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:
+    """HTTPS (`https_port`) and the App Engine services' own ports, when they are on."""
+    out: dict[str, Any] = {}
+    if settings.https_port:
+        host = settings.url.removeprefix("http://").rsplit(":", 1)[0]
+        out["https"] = {
+            "url": f"https://{host}:{settings.https_port}",
+            # The file clients trust, when the certificates are the gateway's own (core/tls.py).
+            "caFile": None if settings.tls_cert else str(data.tls / "ca.pem"),
+        }
+    if settings.app_ports_from:
+        out["appPortsFrom"] = settings.app_ports_from
+    return out
 
 
 def _job_api_status(app: FastAPI) -> dict[str, Any]:
