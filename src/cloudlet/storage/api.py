@@ -2,7 +2,8 @@
 
 https://cloud.google.com/storage/docs/json_api/v1
 - /storage/v1/b[/...]                  buckets and object metadata, copy/rewrite/compose
-- /upload/storage/v1/b/{bucket}/o      uploads: media, multipart, resumable
+- /upload/storage/v1/b/{bucket}/o      uploads: media, multipart, resumable (also under
+  /resumable/upload/..., where apitools sends resumable uploads)
 - /download/storage/v1/b/{bucket}/o/…  media downloads (also `alt=media` on /storage/v1)
 - /batch/storage/v1                    multipart/mixed batches (see batch.py)
 
@@ -411,17 +412,22 @@ async def download(request: Request) -> Response:
 # -- uploads and batch -------------------------------------------------------------------------
 
 
+# Google's discovery document also names /resumable/upload/storage/v1/b/{bucket}/o for
+# resumable uploads, and apitools (gcloud storage, gsutil) sends them there.
 @router.post("/upload/storage/v1/b/{bucket}/o", summary="objects.insert (upload)")
+@router.post("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
 async def upload(bucket: str, request: Request) -> Response:
     return await start_upload(request, store_of(request), bucket, base_url(request))
 
 
 @router.put("/upload/storage/v1/b/{bucket}/o", summary="resumable upload chunk")
+@router.put("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
 async def upload_chunk(bucket: str, request: Request) -> Response:
     return await resumable_put(request, store_of(request), bucket, base_url(request))
 
 
 @router.delete("/upload/storage/v1/b/{bucket}/o", summary="cancel a resumable upload")
+@router.delete("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
 async def upload_cancel(bucket: str, request: Request) -> Response:
     return await cancel_upload(request, store_of(request))
 

@@ -85,12 +85,14 @@ async def copy_stream(
 
 
 def _boundary(content_type: str) -> bytes:
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    # Quoted as RFC 2045 has it, or with single quotes, as apitools (gcloud storage, gsutil)
+    # writes it (`boundary=%r`); Google's servers take both.
+    match = re.search(r"""boundary=(?:"([^"]+)"|'([^']+)'|([^";\s]+))""", content_type)
     if not match:
         raise InvalidArgument(
             "A multipart upload needs Content-Type: multipart/related; boundary=..."
         )
-    return match.group(1).encode()
+    return next(g for g in match.groups() if g).encode()
 
 
 async def parse_related(
@@ -122,24 +124,28 @@ async def parse_related(
                 ) from None
 
     first = await need(delim)
-    head_end = await need(b"\r\n\r\n", first)
-    meta_end = await need(b"\r\n" + delim, head_end + 4)
+    # Lines end in CRLF (RFC 2046), or in LF as Python's email package writes them for
+    # apitools (gcloud storage, gsutil); the line after the first boundary says which.
+    await need(b"\n", first)
+    nl = b"\r\n" if buf[first + len(delim) : first + len(delim) + 2] == b"\r\n" else b"\n"
+    head_end = await need(nl + nl, first)
+    meta_end = await need(nl + delim, head_end + 2 * len(nl))
     try:
-        metadata = json.loads(bytes(buf[head_end + 4 : meta_end]) or b"{}")
+        metadata = json.loads(bytes(buf[head_end + 2 * len(nl) : meta_end]) or b"{}")
     except ValueError:
         raise InvalidArgument("The metadata part of the multipart upload is not JSON.") from None
     if not isinstance(metadata, dict):
         raise InvalidArgument("The metadata part of the multipart upload must be an object.")
-    part = meta_end + 2
-    media_head = await need(b"\r\n\r\n", part)
+    part = meta_end + len(nl)
+    media_head = await need(nl + nl, part)
     headers = bytes(buf[part + len(delim) : media_head]).decode("latin-1")
     media_type = None
-    for line in headers.split("\r\n"):
+    for line in headers.split(nl.decode()):
         key, _, value = line.partition(":")
         if key.strip().lower() == "content-type":
             media_type = value.strip()
-    del buf[: media_head + 4]
-    end_marker = b"\r\n" + delim
+    del buf[: media_head + 2 * len(nl)]
+    end_marker = nl + delim
     pipe = _Pipeline(writer)
     try:
         while True:
