@@ -97,3 +97,8 @@ def test_gcloud_storage_works_unchanged(
     assert described.strip() == base64.b64encode(hashlib.md5(big.read_bytes()).digest()).decode()
     gcloud("rm", f"gs://{bucket.name}/tree/a.txt")
     assert bucket.get_blob("tree/a.txt") is None
+    other = bucket.name + "-2"
+    gcloud("buckets", "create", f"gs://{other}", "--location", "us-central1")
+    names = gcloud("buckets", "list", "--format=value(name)").split()
+    assert bucket.name in names and other in names
+    assert bucket.client.get_bucket(other).location == "US-CENTRAL1"
