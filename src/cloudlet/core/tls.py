@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _RENEW_BEFORE = datetime.timedelta(days=7)
 _LIFETIME = datetime.timedelta(days=365)
+_MAX_NAMES = 1024  # certificates made per gateway run, one per app name asked for
 _LOCAL_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+localhost$")
 
 
@@ -66,6 +67,8 @@ def server_context(cert: Path, key: Path, own_ca_dir: Path | None = None) -> ssl
             name = (name or "").lower().rstrip(".")
             if not _LOCAL_NAME.match(name):
                 return  # the localhost certificate
+            if name not in contexts and len(contexts) >= _MAX_NAMES:
+                return  # a client inventing names gets no more certificates (or files) made
             if name not in contexts:
                 try:
                     named = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
