@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -330,3 +334,33 @@ def test_a_service_descriptor_may_have_any_name(deployed: Deployed, tmp_path: Pa
         )  # fmt: skip
         assert refused.status_code == 400, bad
         assert "Invalid deployment descriptor" in refused.json()["error"]["message"]
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+def test_googles_gcloud_reads_the_same_services_and_versions(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """The REST API is shaped like the App Engine Admin API v1, so Google's own gcloud, pointed
+    at it, lists and describes what cloudlet serves (docs/appengine.md)."""
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+           "CLOUDSDK_API_ENDPOINT_OVERRIDES_APPENGINE": f"{deployed.gateway.url}/api/",
+           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+           "CLOUDSDK_CORE_PROJECT": deployed.project}  # fmt: skip
+
+    def gcloud(*args: str) -> Any:
+        done = subprocess.run(["gcloud", "app", *args, "--format=json"], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    ours = deployed.client.get(f"/api/v1/apps/{deployed.project}/services/default/versions").json()[
+        "versions"
+    ]
+    theirs = gcloud("versions", "list", "--service", "default")
+    assert {v["id"] for v in theirs} == {v["id"] for v in ours}
+    assert {v["id"]: v["traffic_split"] for v in theirs} == {v["id"]: v["traffic"] for v in ours}
+    assert "default" in {s["id"] for s in gcloud("services", "list")}
+    serving = next(v["id"] for v in ours if v["traffic"] > 0)
+    described = gcloud("versions", "describe", serving, "--service", "default")
+    assert described["servingStatus"] == "SERVING" and described["runtime"] == "python311"
+    assert gcloud("describe")["defaultHostname"].startswith(f"{deployed.project}.localhost")
