@@ -364,3 +364,45 @@ def test_googles_gcloud_reads_the_same_services_and_versions(
     described = gcloud("versions", "describe", serving, "--service", "default")
     assert described["servingStatus"] == "SERVING" and described["runtime"] == "python311"
     assert gcloud("describe")["defaultHostname"].startswith(f"{deployed.project}.localhost")
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+def test_googles_gcloud_stops_starts_splits_and_deletes(tmp_path: Path, gateway: Gateway) -> None:
+    """Changes answer with a finished Operation, as the Admin API's do, so Google's gcloud
+    waits for them and reports success (https://cloud.google.com/appengine/docs/admin-api/
+    reference/rest/v1/apps.operations)."""
+    cli = make_cli(gateway.url, tmp_path / "config")
+    project = "g-" + uuid.uuid4().hex[:10]
+    setup_project(cli, project)
+    for version in ("v1", "v2"):
+        src = write_app(tmp_path / version, f"runtime: python311\nenv_variables:\n"
+                                            f"  GREETING: {version}\n")  # fmt: skip
+        cli("app", "deploy", str(src), "--version", version, "--no-promote", check=True)
+    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+           "CLOUDSDK_API_ENDPOINT_OVERRIDES_APPENGINE": f"{gateway.url}/api/",
+           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true", "CLOUDSDK_CORE_PROJECT": project,
+           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}  # fmt: skip
+
+    def gcloud(*args: str) -> str:
+        done = subprocess.run(["gcloud", "app", *args], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    site = httpx.Client(base_url=gateway.url, headers={"Host": f"{project}.localhost"},
+                        timeout=30)  # fmt: skip
+    with site:
+        gcloud("services", "set-traffic", "default", "--splits", "v2=1")
+        assert site.get("/").text == "v2"
+        gcloud("versions", "stop", "v1")
+        listed = cli("app", "versions", "list", "--format", "json", check=True).stdout
+        assert {v["id"]: v["servingStatus"] for v in json.loads(listed)} == {
+            "v1": "STOPPED",
+            "v2": "SERVING",
+        }
+        gcloud("versions", "start", "v1")
+        gcloud("versions", "migrate", "v1")
+        assert site.get("/").text == "v1"
+        gcloud("versions", "delete", "v2")
+    listed = cli("app", "versions", "list", "--format", "json", check=True).stdout
+    assert [v["id"] for v in json.loads(listed)] == ["v1"]

@@ -22,6 +22,7 @@ from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
 from cloudlet.appengine.models import Service
+from cloudlet.appengine.operations import EMPTY
 from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
@@ -318,7 +319,9 @@ def patch_service(
         session, project, service, body.split.allocations, body.split.shardBy
     )
     sup.set_route(project, service, updated.allocations, updated.shard_by)
-    return _service(request, updated)
+    return sup.operations.done(project, "Services.UpdateService",
+                               f"apps/{project}/services/{service}", _service(request, updated),
+                               "Service")  # fmt: skip
 
 
 @router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")
@@ -330,7 +333,8 @@ def delete_service(
     sup.call(sup.remove_service(project, service))
     for source in sources:
         versions.free_source(source)
-    return {}
+    return sup.operations.done(project, "Services.DeleteService",
+                               f"apps/{project}/services/{service}", None, EMPTY)  # fmt: skip
 
 
 # --- versions --------------------------------------------------------------------------------
@@ -386,9 +390,11 @@ def patch_version(
     v = versions.set_serving_status(session, project, service, version, body.servingStatus)
     sup.call(sup.set_serving((project, service, version), body.servingStatus == "SERVING"))
     svc = versions.get_service(session, project, service)
-    return versions.version_resource(
+    resource = versions.version_resource(
         v, svc, settings.port, _runtime_info(sup, project, service, version)
     )
+    return sup.operations.done(project, "Versions.UpdateVersion", resource["name"], resource,
+                               "Version")  # fmt: skip
 
 
 @router.delete(
@@ -402,7 +408,18 @@ def delete_version(
     source = versions.delete_version(session, project, service, version)
     sup.call(sup.remove_version((project, service, version)))
     versions.free_source(source)
-    return {}
+    return sup.operations.done(project, "Versions.DeleteVersion",
+                               f"apps/{project}/services/{service}/versions/{version}", None,
+                               EMPTY)  # fmt: skip
+
+
+@router.get("/apps/{project}/operations/{operation}", summary="Get an operation")
+def get_operation(project: str, operation: str, request: Request) -> dict[str, Any]:
+    found = _supervisor(request).operations.get(project, operation)
+    if found is None:
+        raise NotFound(f"Operation [apps/{project}/operations/{operation}] not found; cloudlet "
+                       "keeps the last 1,000 operations until the gateway restarts.")  # fmt: skip
+    return found
 
 
 # --- instances and logs ----------------------------------------------------------------------

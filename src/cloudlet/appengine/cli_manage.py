@@ -199,8 +199,10 @@ def _set_traffic(service: str, splits: dict[str, float], split_by: str | None) -
         json={"split": {"allocations": splits, "shardBy": shard}},
     )
     state.status(f"Setting traffic split for service [{service}]...done.")
-    if state.format:
-        emit(updated, state.format)
+    if state.format:  # the Admin API answers with a finished operation; show its service
+        service_resource = {k: v for k, v in updated.get("response", updated).items()
+                            if k != "@type"}  # fmt: skip
+        emit(service_resource, state.format)
 
 
 @services_app.command("list")

@@ -36,6 +36,7 @@ from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, par
 from cloudlet.appengine.cron import CronJob, next_run
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
+from cloudlet.appengine.operations import Operations
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
@@ -207,6 +208,7 @@ class Supervisor:
         self.data = data
         self.gateway_url = gateway_url
         self.ports = ports  # each service's own port, when the gateway gives them (ports.py)
+        self.operations = Operations()  # the Admin API's answers to changes (operations.py)
         # The gateway's HTTP and HTTPS ports, for `secure:` handlers' redirects (0: no HTTPS).
         self.http_port = 0
         self.https_port = 0

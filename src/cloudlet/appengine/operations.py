@@ -1,0 +1,61 @@
+"""Long-running operations, as the App Engine Admin API answers its changes.
+
+Google answers a change (a version stopped or deleted, a traffic split set, a service deleted)
+with an Operation, which clients poll at `apps/{app}/operations/{id}` until `done`:
+https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps.operations
+cloudlet makes each change before it answers, so its operations are done at once. They are
+kept (the last 1,000, in memory) so that a client polling one, as Google's gcloud does, finds
+it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["EMPTY", "Operations"]
+
+_TYPE = "type.googleapis.com/"
+EMPTY = "google.protobuf.Empty"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Operations:
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def done(
+        self, project: str, method: str, target: str, response: dict[str, Any] | None,
+        response_type: str,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A finished operation: `method` (such as Versions.UpdateVersion) on `target` (a
+        resource name), with the resource it left, or None for google.protobuf.Empty."""
+        op_id = str(uuid.uuid4())
+        now = _now()
+        operation = {
+            "name": f"apps/{project}/operations/{op_id}",
+            "metadata": {
+                "@type": _TYPE + "google.appengine.v1.OperationMetadataV1",
+                "method": f"google.appengine.v1.{method}",
+                "insertTime": now,
+                "endTime": now,
+                "user": "cloudlet-local",
+                "target": target,
+            },
+            "done": True,
+            "response": {"@type": _TYPE + f"google.appengine.v1.{response_type}"
+                         if response_type != EMPTY else _TYPE + EMPTY, **(response or {})},
+        }  # fmt: skip
+        self._kept[(project, op_id)] = operation
+        while len(self._kept) > self.limit:
+            self._kept.popitem(last=False)
+        return operation
+
+    def get(self, project: str, op_id: str) -> dict[str, Any] | None:
+        return self._kept.get((project, op_id))
