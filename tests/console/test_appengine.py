@@ -69,14 +69,14 @@ def test_traffic_split_editor_moves_routing(gateway: Gateway, tab: Tab, app_proj
     page.get_by_label("Traffic percent for version v1").fill("0")
     page.get_by_label("Traffic percent for version v2").fill("100")
     page.get_by_role("button", name="Save traffic split").click()
-    page.wait_for_function("() => document.querySelector('#split-default-v2').value === '100.0'")
+    page.wait_for_function("() => document.querySelector('#split-default-v2')?.value === '100.0'")
     assert _served_by(gateway, app_project) == {"version v2"}
 
     # Back to v1, for the other tests of this module.
     page.get_by_label("Traffic percent for version v1").fill("100")
     page.get_by_label("Traffic percent for version v2").fill("0")
     page.get_by_role("button", name="Save traffic split").click()
-    page.wait_for_function("() => document.querySelector('#split-default-v1').value === '100.0'")
+    page.wait_for_function("() => document.querySelector('#split-default-v1')?.value === '100.0'")
     assert _served_by(gateway, app_project) == {"version v1"}
 
 
