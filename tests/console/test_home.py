@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Any
 
 import httpx
 from playwright import sync_api as playwright_sync
 
+from cloudlet.console.home import PAGE_SIZE
+from cloudlet.testing import Gateway
 from tests.console.conftest import Tab, check_accessibility, screenshot
 
 
@@ -120,3 +124,22 @@ def test_unknown_project_page_shows_the_api_error(gateway, tab: Tab) -> None:
     response = tab.page.goto(f"{gateway.url}/console/projects/no-such-project-x")
     assert response is not None and response.status == 404
     assert "no-such-project-x" in tab.page.get_by_role("alert").inner_text()
+
+
+def test_home_summarizes_a_page_of_projects_at_a_time(private_gateway: Gateway) -> None:
+    """Each row costs several API calls: a gateway with hundreds of projects (a shared test
+    gateway has them) must not summarize them all for one page."""
+    ids = [f"pg-{i:02d}-{uuid.uuid4().hex[:6]}" for i in range(PAGE_SIZE + 3)]
+    with httpx.Client(base_url=private_gateway.url, timeout=60) as api:
+        for project in ids:
+            api.post("/api/v1/projects", json={"projectId": project}).raise_for_status()
+        first = api.get("/console").text
+        second = api.get("/console", params={"page": 2}).text
+        past_the_end = api.get("/console", params={"page": 9}).text
+    rows = re.compile(r'<tr data-project="([^"]+)"')
+    assert rows.findall(first) == list(reversed(ids))[:PAGE_SIZE]  # newest first
+    assert rows.findall(second) == list(reversed(ids))[PAGE_SIZE:]
+    assert rows.findall(past_the_end) == rows.findall(second)  # the last page
+    assert f"Projects 1\u2013{PAGE_SIZE} of {len(ids)}, newest first" in first
+    assert 'rel="next" href="/console?page=2"' in first and 'rel="prev"' not in first
+    assert 'rel="prev" href="/console?page=1"' in second and 'rel="next"' not in second

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from cloudlet.console.client import ApiClient, ApiError
@@ -69,13 +69,40 @@ async def project_summary(
     }
 
 
+PAGE_SIZE = 50  # projects summarized per page of the home page
+_SUMMARIES_AT_ONCE = 8  # each summary is four or five API calls
+
+
 @router.get("/console", response_class=HTMLResponse)
-async def home(request: Request) -> HTMLResponse:
+async def home(request: Request, page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
+    """The projects, newest first, a page at a time: each row costs several API calls, so a
+    gateway with hundreds of projects must not summarize them all for one page."""
+
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         listing = await api.get("/api/v1/projects")
         projects = [p for p in listing.get("projects", []) if p.get("lifecycleState") == "ACTIVE"]
-        rows = await asyncio.gather(*(project_summary(request, api, p) for p in projects))
-        return "home.html", {"title": "Projects", "projects": rows}
+        projects.sort(key=lambda p: p.get("createTime", ""), reverse=True)
+        pages = max(1, -(-len(projects) // PAGE_SIZE))
+        number = min(page_number, pages)
+        shown = projects[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        limit = asyncio.Semaphore(_SUMMARIES_AT_ONCE)
+
+        async def summary(project: dict[str, Any]) -> dict[str, Any]:
+            async with limit:
+                return await project_summary(request, api, project)
+
+        rows = await asyncio.gather(*(summary(p) for p in shown))
+        return "home.html", {
+            "title": "Projects",
+            "projects": rows,
+            "pager": {
+                "page": number,
+                "pages": pages,
+                "total": len(projects),
+                "first": (number - 1) * PAGE_SIZE + 1 if rows else 0,
+                "last": (number - 1) * PAGE_SIZE + len(rows),
+            },
+        }
 
     return await page(request, build)
 
