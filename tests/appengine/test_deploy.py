@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,6 +16,7 @@ import pytest
 from cloudlet.testing import Gateway
 from tests.appengine.apps import REQUIREMENTS, write_app
 from tests.conftest import CliRunner, make_cli
+from tests.gcloud import gcloud_against, needs_gcloud
 
 STATIC_YAML = """\
 runtime: python311
@@ -336,22 +334,17 @@ def test_a_service_descriptor_may_have_any_name(deployed: Deployed, tmp_path: Pa
         assert "Invalid deployment descriptor" in refused.json()["error"]["message"]
 
 
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+@needs_gcloud
 def test_googles_gcloud_reads_the_same_services_and_versions(
     deployed: Deployed, tmp_path: Path
 ) -> None:
     """The REST API is shaped like the App Engine Admin API v1, so Google's own gcloud, pointed
     at it, lists and describes what cloudlet serves (docs/appengine.md)."""
-    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
-           "CLOUDSDK_API_ENDPOINT_OVERRIDES_APPENGINE": f"{deployed.gateway.url}/api/",
-           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
-           "CLOUDSDK_CORE_PROJECT": deployed.project}  # fmt: skip
+    run = gcloud_against(tmp_path / "gcloud", "appengine", f"{deployed.gateway.url}/api/",
+                         deployed.project)  # fmt: skip
 
     def gcloud(*args: str) -> Any:
-        done = subprocess.run(["gcloud", "app", *args, "--format=json"], env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return json.loads(run("app", *args, "--format=json").stdout)
 
     ours = deployed.client.get(f"/api/v1/apps/{deployed.project}/services/default/versions").json()[
         "versions"
@@ -366,7 +359,7 @@ def test_googles_gcloud_reads_the_same_services_and_versions(
     assert gcloud("describe")["defaultHostname"].startswith(f"{deployed.project}.localhost")
 
 
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+@needs_gcloud
 def test_googles_gcloud_stops_starts_splits_and_deletes(tmp_path: Path, gateway: Gateway) -> None:
     """Changes answer with a finished Operation, as the Admin API's do, so Google's gcloud
     waits for them and reports success (https://cloud.google.com/appengine/docs/admin-api/
@@ -378,31 +371,22 @@ def test_googles_gcloud_stops_starts_splits_and_deletes(tmp_path: Path, gateway:
         src = write_app(tmp_path / version, f"runtime: python311\nenv_variables:\n"
                                             f"  GREETING: {version}\n")  # fmt: skip
         cli("app", "deploy", str(src), "--version", version, "--no-promote", check=True)
-    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
-           "CLOUDSDK_API_ENDPOINT_OVERRIDES_APPENGINE": f"{gateway.url}/api/",
-           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true", "CLOUDSDK_CORE_PROJECT": project,
-           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}  # fmt: skip
-
-    def gcloud(*args: str) -> str:
-        done = subprocess.run(["gcloud", "app", *args], env=env, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stderr
+    gcloud = gcloud_against(tmp_path / "gcloud", "appengine", f"{gateway.url}/api/", project)
 
     site = httpx.Client(base_url=gateway.url, headers={"Host": f"{project}.localhost"},
                         timeout=30)  # fmt: skip
     with site:
-        gcloud("services", "set-traffic", "default", "--splits", "v2=1")
+        gcloud("app", "services", "set-traffic", "default", "--splits", "v2=1")
         assert site.get("/").text == "v2"
-        gcloud("versions", "stop", "v1")
+        gcloud("app", "versions", "stop", "v1")
         listed = cli("app", "versions", "list", "--format", "json", check=True).stdout
         assert {v["id"]: v["servingStatus"] for v in json.loads(listed)} == {
             "v1": "STOPPED",
             "v2": "SERVING",
         }
-        gcloud("versions", "start", "v1")
-        gcloud("versions", "migrate", "v1")
+        gcloud("app", "versions", "start", "v1")
+        gcloud("app", "versions", "migrate", "v1")
         assert site.get("/").text == "v1"
-        gcloud("versions", "delete", "v2")
+        gcloud("app", "versions", "delete", "v2")
     listed = cli("app", "versions", "list", "--format", "json", check=True).stdout
     assert [v["id"] for v in json.loads(listed)] == ["v1"]

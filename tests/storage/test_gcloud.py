@@ -12,15 +12,13 @@ import hashlib
 import io
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 from google.cloud import storage
 
 from cloudlet.testing import Gateway
+from tests.gcloud import gcloud_against, needs_gcloud
 
 
 def _apitools_multipart(metadata: dict[str, str], data: bytes) -> tuple[bytes, str]:
@@ -60,22 +58,16 @@ def test_apitools_request_shapes(gateway: Gateway, bucket: storage.Bucket) -> No
     assert done.json()["md5Hash"] == base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+@needs_gcloud
 def test_gcloud_storage_works_unchanged(
     gateway: Gateway, bucket: storage.Bucket, tmp_path: Path
 ) -> None:
     """What docs/storage.md tells a gcloud user to set: the endpoint and no credentials."""
-    env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
-           "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/",
-           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
-           "CLOUDSDK_CORE_PROJECT": bucket.client.project,
-           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}  # fmt: skip
+    run = gcloud_against(tmp_path / "gcloud", "storage", f"{gateway.url}/storage/v1/",
+                         bucket.client.project)  # fmt: skip
 
     def gcloud(*args: str) -> str:
-        done = subprocess.run(["gcloud", "storage", *args], env=env, capture_output=True,
-                              text=True, timeout=180)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run("storage", *args).stdout
 
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(12 * 1024 * 1024))  # over gcloud's resumable threshold

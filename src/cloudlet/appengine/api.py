@@ -22,13 +22,13 @@ from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
 from cloudlet.appengine.models import Service
-from cloudlet.appengine.operations import EMPTY
+from cloudlet.appengine.operations import EMPTY, SERVICE, VERSION
 from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
-from cloudlet.core.paths import DataDir
+from cloudlet.core.paths import DataDir, write_atomic
 
 __all__ = ["router"]
 
@@ -122,11 +122,7 @@ def patch_app(
             raise InvalidArgument(f"Dispatch path [{rule.path}] must start with /.")
         rules.append(DispatchRule(rule.domain.lower(), rule.path, rule.service))
     data: DataDir = request.app.state.data
-    target = dispatch_file(data, project)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps([r.resource() for r in rules]))
-    tmp.replace(target)
+    write_atomic(dispatch_file(data, project), json.dumps([r.resource() for r in rules]))
     sup.dispatch[project] = rules
     return _with_dispatch(application.application_resource(app, settings.port), sup, project)
 
@@ -175,11 +171,7 @@ def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -
     except ValueError as exc:
         raise InvalidArgument(f"Invalid cron job: {exc}. See docs/appengine.md.") from None
     data: DataDir = request.app.state.data
-    target = cron_file(data, project)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps([j.resource() for j in jobs]))
-    tmp.replace(target)
+    write_atomic(cron_file(data, project), json.dumps([j.resource() for j in jobs]))
     sup.call(_set_cron(sup, project, jobs))
     return _cron_jobs(sup, project)
 
@@ -321,7 +313,7 @@ def patch_service(
     sup.set_route(project, service, updated.allocations, updated.shard_by)
     return sup.operations.done(project, "Services.UpdateService",
                                f"apps/{project}/services/{service}", _service(request, updated),
-                               "Service")  # fmt: skip
+                               SERVICE)  # fmt: skip
 
 
 @router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")
@@ -394,7 +386,7 @@ def patch_version(
         v, svc, settings.port, _runtime_info(sup, project, service, version)
     )
     return sup.operations.done(project, "Versions.UpdateVersion", resource["name"], resource,
-                               "Version")  # fmt: skip
+                               VERSION)  # fmt: skip
 
 
 @router.delete(

@@ -270,8 +270,7 @@ def _follow_build(project: str, build_id: str) -> dict[str, Any]:
             )
             offset = build["nextOffset"]
             for line in build["log"].splitlines():
-                if state.output_enabled:
-                    console.print(line, markup=False)
+                console.print(line, markup=False)  # quiet with --no-user-output-enabled
                 if line.startswith("Step #"):
                     status.update(f"{line} ({time.monotonic() - started:.0f}s)")
             if build["done"]:

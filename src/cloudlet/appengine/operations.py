@@ -15,10 +15,13 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["EMPTY", "Operations"]
+__all__ = ["EMPTY", "SERVICE", "VERSION", "Operations"]
 
 _TYPE = "type.googleapis.com/"
+# The types of an operation's response.
 EMPTY = "google.protobuf.Empty"
+SERVICE = "google.appengine.v1.Service"
+VERSION = "google.appengine.v1.Version"
 
 
 def _now() -> str:
@@ -35,7 +38,8 @@ class Operations:
         response_type: str,
     ) -> dict[str, Any]:  # fmt: skip
         """A finished operation: `method` (such as Versions.UpdateVersion) on `target` (a
-        resource name), with the resource it left, or None for google.protobuf.Empty."""
+        resource name), with the resource it left and its type (VERSION, SERVICE), or None and
+        EMPTY."""
         op_id = str(uuid.uuid4())
         now = _now()
         operation = {
@@ -49,9 +53,8 @@ class Operations:
                 "target": target,
             },
             "done": True,
-            "response": {"@type": _TYPE + f"google.appengine.v1.{response_type}"
-                         if response_type != EMPTY else _TYPE + EMPTY, **(response or {})},
-        }  # fmt: skip
+            "response": {"@type": _TYPE + response_type, **(response or {})},
+        }
         self._kept[(project, op_id)] = operation
         while len(self._kept) > self.limit:
             self._kept.popitem(last=False)

@@ -23,11 +23,12 @@ import contextlib
 import errno
 import json
 import logging
-import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from cloudlet.core.paths import write_atomic
 
 __all__ = ["ServicePorts", "first_free_port"]
 
@@ -154,7 +155,6 @@ class ServicePorts:
             self.targets = {int(port): (str(t[0]), str(t[1])) for port, t in raw.items()}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({str(p): list(t) for p, t in sorted(self.targets.items())}))
-        os.replace(tmp, self.path)
+        write_atomic(
+            self.path, json.dumps({str(p): list(t) for p, t in sorted(self.targets.items())})
+        )

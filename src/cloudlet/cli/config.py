@@ -8,8 +8,11 @@ process by `CLOUDLET_<SECTION>_<NAME>` (as CLOUDSDK_CORE_PROJECT does for gcloud
 from __future__ import annotations
 
 import configparser
+import io
 import os
 from pathlib import Path
+
+from cloudlet.core.paths import write_atomic
 
 __all__ = ["PROPERTIES", "Config", "config_dir", "resolve_property"]
 
@@ -93,11 +96,9 @@ class Config:
         return {s: dict(self.parser.items(s)) for s in self.parser.sections()}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as fh:
-            self.parser.write(fh)
-        tmp.replace(self.path)
+        text = io.StringIO()
+        self.parser.write(text)
+        write_atomic(self.path, text.getvalue())
 
 
 def resolve_property(name: str) -> str | None:

@@ -83,7 +83,7 @@ class Gateway:
             return self._request(method, path, **kwargs)
         except ApiError as exc:
             disabled = _disabled_service(exc)
-            if disabled is None or not _may_prompt():
+            if disabled is None or not state.may_prompt():  # gcloud asks a person only
                 raise
             service, project = disabled
             answer = input(
@@ -129,11 +129,6 @@ def _disabled_service(exc: ApiError) -> tuple[str, str] | None:
             project = str(meta.get("consumer", "")).removeprefix("projects/")
             return str(meta.get("service", "")), project
     return None
-
-
-def _may_prompt() -> bool:
-    """gcloud offers to enable a disabled API only when it can ask a person."""
-    return state.may_prompt()
 
 
 def _truthy(value: str | None) -> bool:

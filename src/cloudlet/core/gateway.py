@@ -22,6 +22,7 @@ from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.core.tls import ca_path
 from cloudlet.dataflow.runtime import start_dataflow, stop_dataflow
 from cloudlet.storage import open_store
 
@@ -106,7 +107,7 @@ def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:
         out["https"] = {
             "url": f"https://{host}:{settings.https_port}",
             # The file clients trust, when the certificates are the gateway's own (core/tls.py).
-            "caFile": None if settings.tls_cert else str(data.tls / "ca.pem"),
+            "caFile": None if settings.tls_cert else str(ca_path(data.tls)),
         }
     if settings.app_ports_from:
         out["appPortsFrom"] = settings.app_ports_from

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DataDir"]
+__all__ = ["DataDir", "write_atomic"]
+
+
+def write_atomic(path: Path, data: str | bytes, *, private: bool = False) -> None:
+    """Replace `path` with `data` in one step (a temporary file, then a rename), so a reader or
+    a crash never sees half a file. `private`: readable by the owner only (keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from cloudlet.core.paths import DataDir
+from cloudlet.core.paths import DataDir, write_atomic
 from cloudlet.core.settings import Settings
 
 __all__ = [
@@ -70,9 +70,7 @@ def read_pid_file(data: DataDir) -> GatewayInfo | None:
 
 def _write_pid_file(data: DataDir, settings: Settings) -> None:
     payload = {"pid": os.getpid(), "url": settings.url, "home": str(data.root)}
-    tmp = data.pid_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload))
-    tmp.replace(data.pid_file)
+    write_atomic(data.pid_file, json.dumps(payload))
 
 
 def configure_logging(settings: Settings) -> None:

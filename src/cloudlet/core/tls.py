@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-import os
 import re
 import ssl
 from pathlib import Path
 from typing import Any
+
+from cloudlet.core.paths import write_atomic
 
 __all__ = ["ca_path", "certificate_files", "server_context"]
 
@@ -135,9 +136,9 @@ class _LocalCA:
             )
             .sign(ca_key, hashes.SHA256())
         )
-        _write(self.dir / "ca-key.pem", _pem_key(ca_key), private=True)
-        _write(self.key_path, _pem_key(ec.generate_private_key(ec.SECP256R1())), private=True)
-        _write(ca_path(self.dir), _pem_cert(ca))
+        write_atomic(self.dir / "ca-key.pem", _pem_key(ca_key), private=True)
+        write_atomic(self.key_path, _pem_key(ec.generate_private_key(ec.SECP256R1())), private=True)
+        write_atomic(ca_path(self.dir), _pem_cert(ca))
         for old in (self.dir / "hosts").glob("*.pem"):  # signed by the CA this one replaces
             old.unlink(missing_ok=True)
 
@@ -169,7 +170,7 @@ class _LocalCA:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        _write(path, _pem_cert(cert) + _pem_cert(ca))
+        write_atomic(path, _pem_cert(cert) + _pem_cert(ca))
 
 
 def _still_valid(cert_path: Path) -> bool:
@@ -195,12 +196,3 @@ def _pem_key(key: Any) -> bytes:
     return bytes(key.private_bytes(serialization.Encoding.PEM,
                                    serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption()))  # fmt: skip
-
-
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)

@@ -1,0 +1,41 @@
+"""Google's own gcloud (the Cloud SDK), run against a test gateway: a configuration of its own,
+an endpoint override, and no credentials, as docs/storage.md and docs/appengine.md tell users."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+__all__ = ["gcloud_against", "needs_gcloud"]
+
+needs_gcloud = pytest.mark.skipif(
+    shutil.which("gcloud") is None, reason="Google Cloud SDK not installed"
+)
+
+
+def gcloud_against(
+    config_dir: Path, api: str, endpoint: str, project: str
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """A `gcloud ARGS...` runner whose `api` (storage, appengine) is at `endpoint`; it fails
+    the test, with gcloud's stderr, when gcloud does."""
+    env = {
+        **os.environ,
+        "CLOUDSDK_CONFIG": str(config_dir),
+        f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}": endpoint,
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CORE_PROJECT": project,
+        "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+    }
+
+    def gcloud(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["gcloud", *args], env=env, capture_output=True, text=True,
+                              timeout=180)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    return gcloud
