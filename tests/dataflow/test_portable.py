@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,7 @@ def test_streams_opened_before_a_refused_run_end_with_its_error_so_the_driver_ex
         pipeline = beam.Pipeline(options=options)
         _ = pipeline | beam.Create([1, 2]) | beam.Map(str)
         proto = pipeline.to_runner_api()
-        with grpc.insecure_channel(f"localhost:{gateway.grpc_port}") as channel:
+        with job_service_channel(gateway) as channel:
             stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
             handle = JobServiceHandle(stub, options)
             job_id = _prepare_and_stage(handle, proto).preparation_id
@@ -198,6 +200,16 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
             assert not (staging / first).exists()
             # The new preparation is untouched and runs.
             stub.Run(beam_job_api_pb2.RunJobRequest(preparation_id=later.preparation_id))
+
+
+@contextlib.contextmanager
+def job_service_channel(gateway: Gateway) -> Iterator[grpc.Channel]:
+    """A channel to the gateway's Beam Job API once it is ready, as Beam's own JobServer waits
+    (job_server.py: channel_ready_future). The gateway answers HTTP before its Job API child has
+    imported Beam; PortableRunner's five one-second retries are not meant to cover that."""
+    with grpc.insecure_channel(f"localhost:{gateway.grpc_port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=120)
+        yield channel
 
 
 def _prepare_and_stage(handle: JobServiceHandle, proto: Any) -> Any:
