@@ -5,7 +5,15 @@ import httpx
 
 def test_create_and_describe(api: httpx.Client, project_id: str) -> None:
     api.post("/api/v1/projects", json={"projectId": project_id})
-    app = api.post("/api/v1/apps", json={"id": project_id, "locationId": "us-central1"}).json()
+    operation = api.post(
+        "/api/v1/apps", json={"id": project_id, "locationId": "us-central1"}
+    ).json()
+    # As apps.create answers: a (finished) Operation whose response is the application.
+    assert operation["done"] is True
+    assert operation["metadata"]["method"] == "google.appengine.v1.Applications.CreateApplication"
+    assert api.get(f"/api/v1/{operation['name']}").json() == operation
+    app = {k: v for k, v in operation["response"].items() if k != "@type"}
+    assert operation["response"]["@type"].endswith("google.appengine.v1.Application")
     assert app["name"] == f"apps/{project_id}"
     assert app["locationId"] == "us-central"  # App Engine's own name for us-central1
     assert app["servingStatus"] == "SERVING"

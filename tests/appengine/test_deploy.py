@@ -390,3 +390,21 @@ def test_googles_gcloud_stops_starts_splits_and_deletes(tmp_path: Path, gateway:
         gcloud("app", "versions", "delete", "v2")
     listed = cli("app", "versions", "list", "--format", "json", check=True).stdout
     assert [v["id"] for v in json.loads(listed)] == ["v1"]
+
+
+@needs_gcloud
+def test_googles_gcloud_creates_the_application(tmp_path: Path, gateway: Gateway) -> None:
+    """The seed's `gcloud app create --project=time-wsproj`: apps.create answers with an
+    Operation, which gcloud parses as one (it refused the bare application before)."""
+    cli = make_cli(gateway.url, tmp_path / "config")
+    project = "g-" + uuid.uuid4().hex[:10]
+    cli("projects", "create", project, check=True)
+    gcloud = gcloud_against(tmp_path / "gcloud", "appengine", f"{gateway.url}/api/", project)
+    done = gcloud("app", "create", f"--project={project}", "--region", "europe-west")
+    assert "Success! The app is now created." in done.stderr
+    described = json.loads(
+        cli("app", "describe", "--project", project, "--format", "json", check=True).stdout
+    )
+    assert described["locationId"] == "europe-west"
+    again = gcloud("app", "create", "--region", "us-central", check=False)
+    assert again.returncode != 0 and "already contains an App Engine application" in again.stderr

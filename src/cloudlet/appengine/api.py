@@ -22,7 +22,7 @@ from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
 from cloudlet.appengine.models import Service
-from cloudlet.appengine.operations import EMPTY, SERVICE, VERSION
+from cloudlet.appengine.operations import APPLICATION, EMPTY, SERVICE, VERSION
 from cloudlet.appengine.runtime import cron_file, dispatch_file
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
@@ -70,9 +70,16 @@ def _runtime_info(sup: Supervisor, project: str, service: str, version: str) -> 
 
 
 @router.post("/apps", summary="Create the App Engine application of a project")
-def create_app(body: ApplicationIn, session: DbSession, settings: SettingsDep) -> dict[str, Any]:
+def create_app(
+    body: ApplicationIn, session: DbSession, settings: SettingsDep, request: Request
+) -> dict[str, Any]:
+    """Answered, as apps.create is, with an Operation whose `response` is the application
+    (https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps/create)."""
+    sup = _supervisor(request)
     app = application.create_application(session, body.id, body.locationId)
-    return application.application_resource(app, settings.port)
+    resource = application.application_resource(app, settings.port)
+    return sup.operations.done(body.id, "Applications.CreateApplication", resource["name"],
+                               resource, APPLICATION)  # fmt: skip
 
 
 def _with_dispatch(

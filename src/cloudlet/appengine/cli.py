@@ -50,7 +50,8 @@ def app_create(
             )
         region = _choose_region(project, REGIONS)
     state.status(f"Creating App Engine application in project [{project}] and region [{region}]...")
-    app = state.gateway.post("/api/v1/apps", json={"id": project, "locationId": region})
+    operation = state.gateway.post("/api/v1/apps", json={"id": project, "locationId": region})
+    app = {k: v for k, v in operation["response"].items() if k != "@type"}
     state.status(
         "Success! The app is now created. "
         "Please use `cloudlet app deploy` to deploy your first app."

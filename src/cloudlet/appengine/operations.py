@@ -1,7 +1,8 @@
 """Long-running operations, as the App Engine Admin API answers its changes.
 
-Google answers a change (a version stopped or deleted, a traffic split set, a service deleted)
-with an Operation, which clients poll at `apps/{app}/operations/{id}` until `done`:
+Google answers a change (an application created, a version stopped or deleted, a traffic split
+set, a service deleted) with an Operation, which clients poll at `apps/{app}/operations/{id}`
+until `done`:
 https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps.operations
 cloudlet makes each change before it answers, so its operations are done at once. They are
 kept (the last 1,000, in memory) so that a client polling one, as Google's gcloud does, finds
@@ -15,10 +16,11 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["EMPTY", "SERVICE", "VERSION", "Operations"]
+__all__ = ["APPLICATION", "EMPTY", "SERVICE", "VERSION", "Operations"]
 
 _TYPE = "type.googleapis.com/"
 # The types of an operation's response.
+APPLICATION = "google.appengine.v1.Application"
 EMPTY = "google.protobuf.Empty"
 SERVICE = "google.appengine.v1.Service"
 VERSION = "google.appengine.v1.Version"
