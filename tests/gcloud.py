@@ -19,14 +19,16 @@ needs_gcloud = pytest.mark.skipif(
 
 
 def gcloud_against(
-    config_dir: Path, api: str, endpoint: str, project: str
+    config_dir: Path, api: str | tuple[str, ...], endpoint: str, project: str
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """A `gcloud ARGS...` runner whose `api` (storage, appengine, dataflow) is at `endpoint`;
-    it fails the test, with gcloud's stderr, when gcloud does (unless `check=False`)."""
+    """A `gcloud ARGS...` runner whose `api` (storage, appengine, ..., or several) is at
+    `endpoint`; it fails the test, with gcloud's stderr, when gcloud does (unless
+    `check=False`)."""
+    apis = (api,) if isinstance(api, str) else api
     env = {
         **os.environ,
         "CLOUDSDK_CONFIG": str(config_dir),
-        f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}": endpoint,
+        **{f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{name.upper()}": endpoint for name in apis},
         "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
         "CLOUDSDK_CORE_PROJECT": project,
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -9,8 +11,19 @@ from cloudlet.core.errors import ServiceDisabled
 from cloudlet.projects import service
 
 
+def _resource(operation: dict[str, Any]) -> dict[str, Any]:
+    """The resource a done Operation left (its response, without the type)."""
+    assert operation["done"] is True
+    return {k: v for k, v in operation["response"].items() if k != "@type"}
+
+
 def test_create_get_list(api: httpx.Client, project_id: str) -> None:
-    created = api.post("/api/v1/projects", json={"projectId": project_id}).json()
+    operation = api.post("/api/v1/projects", json={"projectId": project_id}).json()
+    # As Resource Manager v1 answers: a done Operation, which can be fetched by its name.
+    assert operation["name"].startswith("operations/cp.")
+    assert operation["response"]["@type"].endswith("google.cloudresourcemanager.v1.Project")
+    assert api.get(f"/api/v1/{operation['name']}").json() == operation
+    created = _resource(operation)
     assert set(created) == {"projectId", "projectNumber", "name", "lifecycleState", "createTime"}
     assert created["lifecycleState"] == "ACTIVE"
     assert created["name"] == project_id
@@ -25,7 +38,7 @@ def test_project_numbers_are_unique(api: httpx.Client) -> None:
     numbers = set()
     for i in range(5):
         body = api.post("/api/v1/projects", json={"projectId": f"uniq-{i}-{id(numbers)}"}).json()
-        numbers.add(body["projectNumber"])
+        numbers.add(_resource(body)["projectNumber"])
     assert len(numbers) == 5
 
 
@@ -38,7 +51,7 @@ def test_invalid_ids_change_nothing(api: httpx.Client, bad: str) -> None:
 
 
 def test_duplicate_id_conflicts(api: httpx.Client, project_id: str) -> None:
-    first = api.post("/api/v1/projects", json={"projectId": project_id}).json()
+    first = _resource(api.post("/api/v1/projects", json={"projectId": project_id}).json())
     again = api.post("/api/v1/projects", json={"projectId": project_id, "name": "Other Name"})
     assert again.status_code == 409
     assert again.json()["error"]["status"] == "ALREADY_EXISTS"
@@ -75,6 +88,7 @@ def test_services_enable_disable(api: httpx.Client, project_id: str) -> None:
             "dataflow",
             "cloudbuild",
             "cloudbilling",
+            "cloudapis",
             "iam",
             "logging",
         )
@@ -88,12 +102,27 @@ def test_services_enable_disable(api: httpx.Client, project_id: str) -> None:
 
     assert enabled() == {"storage.googleapis.com", "logging.googleapis.com"}
     result = api.post(f"/api/v1/projects/{project_id}/services/cloudbuild.googleapis.com:enable")
-    assert result.json()["service"]["state"] == "ENABLED"
+    operation = result.json()  # Service Usage v1 answers with a done Operation
+    assert operation["name"].startswith("operations/acf.")
+    assert operation["response"]["@type"].endswith("serviceusage.v1.EnableServiceResponse")
+    assert operation["response"]["service"]["state"] == "ENABLED"
+    assert api.get(f"/api/v1/{operation['name']}").json() == operation
     api.post(f"/api/v1/projects/{project_id}/services/dataflow:enable")  # short name works too
     assert enabled() == {"storage.googleapis.com", "logging.googleapis.com",
                          "cloudbuild.googleapis.com", "dataflow.googleapis.com"}  # fmt: skip
-    api.post(f"/api/v1/projects/{project_id}/services/storage.googleapis.com:disable")
+    disabled = api.post(f"/api/v1/projects/{project_id}/services/storage.googleapis.com:disable")
+    assert disabled.json()["response"]["service"]["state"] == "DISABLED"
     assert "storage.googleapis.com" not in enabled()
+    # batchEnable is all or nothing: an unknown service enables none of them.
+    batch = f"/api/v1/projects/{project_id}/services:batchEnable"
+    refused = api.post(batch, json={"serviceIds": ["iam.googleapis.com", "bigquery"]})
+    assert refused.status_code == 404 and "bigquery" in refused.json()["error"]["message"]
+    assert "iam.googleapis.com" not in enabled()
+    both = api.post(batch, json={"serviceIds": ["iam.googleapis.com", "storage"]}).json()
+    assert [s["config"]["name"] for s in both["response"]["services"]] == [
+        "iam.googleapis.com", "storage.googleapis.com"]  # fmt: skip
+    assert {"iam.googleapis.com", "storage.googleapis.com"} <= enabled()
+    assert api.get("/api/v1/operations/acf.p2-0-nope").status_code == 404
 
 
 def test_unknown_service_is_refused(api: httpx.Client, project_id: str) -> None:

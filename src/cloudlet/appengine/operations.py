@@ -12,13 +12,12 @@ it.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
+
+from cloudlet.core.operations import TYPE_URL, OperationStore, now_rfc3339
 
 __all__ = ["APPLICATION", "EMPTY", "SERVICE", "VERSION", "Operations"]
 
-_TYPE = "type.googleapis.com/"
 # The types of an operation's response.
 APPLICATION = "google.appengine.v1.Application"
 EMPTY = "google.protobuf.Empty"
@@ -26,14 +25,9 @@ SERVICE = "google.appengine.v1.Service"
 VERSION = "google.appengine.v1.Version"
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class Operations:
     def __init__(self, limit: int = 1000) -> None:
-        self.limit = limit
-        self._kept: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._store = OperationStore(limit)
 
     def done(
         self, project: str, method: str, target: str, response: dict[str, Any] | None,
@@ -42,25 +36,17 @@ class Operations:
         """A finished operation: `method` (such as Versions.UpdateVersion) on `target` (a
         resource name), with the resource it left and its type (VERSION, SERVICE), or None and
         EMPTY."""
-        op_id = str(uuid.uuid4())
-        now = _now()
-        operation = {
-            "name": f"apps/{project}/operations/{op_id}",
-            "metadata": {
-                "@type": _TYPE + "google.appengine.v1.OperationMetadataV1",
-                "method": f"google.appengine.v1.{method}",
-                "insertTime": now,
-                "endTime": now,
-                "user": "cloudlet-local",
-                "target": target,
-            },
-            "done": True,
-            "response": {"@type": _TYPE + response_type, **(response or {})},
+        now = now_rfc3339()
+        metadata = {
+            "@type": TYPE_URL + "google.appengine.v1.OperationMetadataV1",
+            "method": f"google.appengine.v1.{method}",
+            "insertTime": now,
+            "endTime": now,
+            "user": "cloudlet-local",
+            "target": target,
         }
-        self._kept[(project, op_id)] = operation
-        while len(self._kept) > self.limit:
-            self._kept.popitem(last=False)
-        return operation
+        name = f"apps/{project}/operations/{uuid.uuid4()}"
+        return self._store.finish(name, response_type, response, metadata)
 
     def get(self, project: str, op_id: str) -> dict[str, Any] | None:
-        return self._kept.get((project, op_id))
+        return self._store.get(f"apps/{project}/operations/{op_id}")

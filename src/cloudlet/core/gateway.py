@@ -20,6 +20,7 @@ import cloudlet
 from cloudlet.appengine.runtime import start_appengine, stop_appengine
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
+from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 from cloudlet.core.tls import ca_path
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.data = data
+    app.state.operations = OperationStore()  # Resource Manager's and Service Usage's answers
     for router in _routers():
         app.include_router(router)
     from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal

@@ -1,19 +1,27 @@
 """REST API of projects, services and billing, under /api/v1.
 
-Shapes follow Resource Manager v1, Service Usage v1 and Cloud Billing v1.
+Shapes follow Resource Manager v1, Service Usage v1 and Cloud Billing v1, so Google's own gcloud
+(`projects`, `services`) works against it with an endpoint override. As those APIs do, a
+project's creation and an API's enabling answer with a long-running Operation (done at once),
+which gcloud polls at `v1/operations/NAME`:
+https://cloud.google.com/resource-manager/reference/rest/v1/projects/create
+https://cloud.google.com/service-usage/docs/reference/rest/v1/services/enable
 """
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument
+from cloudlet.core.errors import InvalidArgument, NotFound
+from cloudlet.core.operations import TYPE_URL, OperationStore, now_rfc3339
 from cloudlet.projects import service
-from cloudlet.projects.catalog import CATALOG
+from cloudlet.projects.catalog import CATALOG, lookup_service
 
 __all__ = ["router"]
 
@@ -32,6 +40,27 @@ class BillingInfoIn(BaseModel):
     )
 
 
+class BatchEnableIn(BaseModel):
+    serviceIds: list[str] = Field(description="Up to 20 services, such as storage.googleapis.com.")
+
+
+_SERVICE_USAGE = "google.api.serviceusage.v1."
+_operation_numbers = itertools.count(1)
+
+
+def _operations(request: Request) -> OperationStore:
+    store: OperationStore = request.app.state.operations
+    return store
+
+
+def _service_operation(request: Request, response_type: str, response: dict[str, Any]
+                       ) -> dict[str, Any]:  # fmt: skip
+    # Service Usage's names look like operations/acf.p2-NUMBER-UUID.
+    name = f"operations/acf.p2-{next(_operation_numbers)}-{uuid.uuid4()}"
+    metadata = {"@type": TYPE_URL + _SERVICE_USAGE + "OperationMetadata"}
+    return _operations(request).finish(name, _SERVICE_USAGE + response_type, response, metadata)
+
+
 def _state_filter(filter: str | None) -> str | None:
     """Accept the one filter gcloud sends: `lifecycleState:ACTIVE` (or `state:ENABLED`)."""
     if not filter:
@@ -46,10 +75,25 @@ def _state_filter(filter: str | None) -> str | None:
     return value.strip().upper()
 
 
-@router.post("/projects", summary="Create a project")
-def create_project(body: ProjectIn, session: DbSession) -> dict[str, Any]:
+@router.post("/projects", summary="Create a project (answers with a done Operation)")
+def create_project(body: ProjectIn, session: DbSession, request: Request) -> dict[str, Any]:
     project = service.create_project(session, body.projectId, body.name, body.labels)
-    return service.project_resource(project)
+    now = now_rfc3339()
+    metadata = {"@type": TYPE_URL + "google.cloudresourcemanager.v1.ProjectCreationStatus",
+                "createTime": now, "gettable": True, "ready": True}  # fmt: skip
+    return _operations(request).finish(
+        f"operations/cp.{project.project_number}", "google.cloudresourcemanager.v1.Project",
+        service.project_resource(project), metadata,
+    )  # fmt: skip
+
+
+@router.get("/operations/{name:path}", summary="Get a long-running operation")
+def get_operation(name: str, request: Request) -> dict[str, Any]:
+    found = _operations(request).get(f"operations/{name}")
+    if found is None:
+        raise NotFound(f"Operation [operations/{name}] not found; cloudlet keeps the last "
+                       "1,000 operations of this gateway run.")  # fmt: skip
+    return found
 
 
 @router.get("/projects", summary="List projects")
@@ -89,13 +133,29 @@ def list_services(project: str, session: DbSession, filter: str | None = None) -
 
 
 @router.post("/projects/{project}/services/{name}:enable", summary="Enable an API")
-def enable_service(project: str, name: str, session: DbSession) -> dict[str, Any]:
-    return {"service": service.enable_service(session, project, name)}
+def enable_service(project: str, name: str, session: DbSession, request: Request
+                   ) -> dict[str, Any]:  # fmt: skip
+    enabled = service.enable_service(session, project, name)
+    return _service_operation(request, "EnableServiceResponse", {"service": enabled})
+
+
+@router.post("/projects/{project}/services:batchEnable", summary="Enable several APIs")
+def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
+                          request: Request) -> dict[str, Any]:  # fmt: skip
+    """All or nothing, as Service Usage's batchEnable: an unknown service enables none."""
+    if not body.serviceIds or len(body.serviceIds) > 20:
+        raise InvalidArgument("serviceIds must name 1 to 20 services.")
+    for name in body.serviceIds:
+        lookup_service(name)  # an unknown one fails before any is enabled
+    enabled = [service.enable_service(session, project, name) for name in body.serviceIds]
+    return _service_operation(request, "BatchEnableServicesResponse", {"services": enabled})
 
 
 @router.post("/projects/{project}/services/{name}:disable", summary="Disable an API")
-def disable_service(project: str, name: str, session: DbSession) -> dict[str, Any]:
-    return {"service": service.disable_service(session, project, name)}
+def disable_service(project: str, name: str, session: DbSession, request: Request
+                    ) -> dict[str, Any]:  # fmt: skip
+    disabled = service.disable_service(session, project, name)
+    return _service_operation(request, "DisableServiceResponse", {"service": disabled})
 
 
 @router.get("/billingAccounts", summary="List billing accounts")

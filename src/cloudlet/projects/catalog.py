@@ -33,6 +33,10 @@ CATALOG: tuple[ServiceInfo, ...] = (
         "Cloud Billing API",
         "Link projects to the local billing account.",
     ),
+    # Google's umbrella API, which `gcloud projects create` enables in each new project.
+    ServiceInfo(
+        "cloudapis.googleapis.com", "Google Cloud APIs", "Enabled by gcloud in new projects."
+    ),
     ServiceInfo(
         "cloudbuild.googleapis.com", "Cloud Build API", "Build App Engine versions from source."
     ),

@@ -61,7 +61,8 @@ def projects_create(
     if labels:
         body["labels"] = dict(kv.split("=", 1) for kv in labels.split(","))
     state.status(f"Create in progress for [{state.gateway.url}/api/v1/projects/{project_id}].")
-    project = state.gateway.post("/api/v1/projects", json=body)
+    operation = state.gateway.post("/api/v1/projects", json=body)
+    project = {k: v for k, v in operation["response"].items() if k != "@type"}
     state.status(f"Created [{project_id}].")
     if set_as_default:
         from cloudlet.cli.config import Config

@@ -83,6 +83,8 @@
   };
 
   function then(spec, result, el) {
+    // A change Google answers with a long-running Operation (projects.create): its resource.
+    if (result && result.done === true && result.response) result = result.response;
     if (!spec || spec === "reload") return location.reload();
     if (spec.startsWith("go:")) return location.assign(fill(spec.slice(3), result || {}));
     if (spec.startsWith("toast:")) { toast(spec.slice(6)); return; }

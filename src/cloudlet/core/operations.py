@@ -1,0 +1,49 @@
+"""Long-running operations, as Google's APIs answer their changes.
+
+Resource Manager (projects.create), Service Usage (services.enable) and the App Engine Admin
+API answer a change with an Operation, which clients such as gcloud poll by name until it is
+`done` (https://cloud.google.com/resource-manager/reference/rest/Shared.Types/Operation).
+cloudlet makes each change before it answers, so its operations are done at once. The newest
+ones are kept in memory so that a client polling one finds it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["TYPE_URL", "OperationStore", "now_rfc3339"]
+
+TYPE_URL = "type.googleapis.com/"
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class OperationStore:
+    """Finished operations by name; the newest `limit` are kept."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self._kept: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def finish(
+        self, name: str, response_type: str, response: dict[str, Any] | None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Keep and return a done operation `name` whose response is `response`, of the
+        protobuf type `response_type` (such as google.protobuf.Empty)."""
+        operation: dict[str, Any] = {"name": name}
+        if metadata is not None:
+            operation["metadata"] = metadata
+        operation["done"] = True
+        operation["response"] = {"@type": TYPE_URL + response_type, **(response or {})}
+        self._kept[name] = operation
+        while len(self._kept) > self.limit:
+            self._kept.popitem(last=False)
+        return operation
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return self._kept.get(name)
