@@ -52,7 +52,14 @@ def test_bucket_insert_needs_an_active_project(api: httpx.Client, gcs_project: s
     name = "b-" + uuid.uuid4().hex[:12]
     assert api.post("/storage/v1/b", json={"name": name}).status_code == 400
     missing = api.post("/storage/v1/b", params={"project": "no-such-proj"}, json={"name": name})
-    assert missing.status_code == 404
+    # Google's answer (gsutil reads a 404 here as "bucket does not exist").
+    assert (
+        missing.status_code == 400 and missing.json()["error"]["errors"][0]["reason"] == "invalid"
+    )
+    assert missing.json()["error"]["message"].startswith("Unknown project id: no-such-proj.")
+    assert "cloudlet projects create no-such-proj" in missing.json()["error"]["message"]
+    listed = api.get("/storage/v1/b", params={"project": "no-such-proj"})
+    assert listed.status_code == 400 and "Unknown project id" in listed.text
     api.delete(f"/api/v1/projects/{gcs_project}").raise_for_status()
     deleted = api.post("/storage/v1/b", params={"project": gcs_project}, json={"name": name})
     assert deleted.status_code == 400

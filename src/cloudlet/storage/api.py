@@ -22,13 +22,13 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from cloudlet.core.deps import requires_service
+from cloudlet.core.deps import DbSession, requires_service
 from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
 from cloudlet.storage.naming import check_object_name
 from cloudlet.storage.resources import bucket_resource, object_headers, object_resource
-from cloudlet.storage.service import MAX_LIST, Store
+from cloudlet.storage.service import MAX_LIST, Store, unknown_project
 from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
 
 __all__ = ["router"]
@@ -96,10 +96,22 @@ def list_buckets(request: Request) -> dict[str, Any]:
     return out
 
 
+_storage_enabled = requires_service("storage.googleapis.com")
+
+
+def _storage_enabled_in_known_project(request: Request, session: DbSession) -> None:
+    """The Cloud Storage API must be enabled; an unknown project is 400 `invalid`, as
+    buckets.insert answers it (see service.unknown_project)."""
+    try:
+        _storage_enabled(request, session)
+    except NotFound:
+        raise unknown_project(request.query_params.get("project") or "") from None
+
+
 @router.post(
     "/storage/v1/b",
     summary="buckets.insert",
-    dependencies=[Depends(requires_service("storage.googleapis.com"))],
+    dependencies=[Depends(_storage_enabled_in_known_project)],
 )
 async def insert_bucket(request: Request) -> dict[str, Any]:
     project = request.query_params.get("project")

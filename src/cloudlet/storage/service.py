@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,9 @@ from cloudlet.storage.listing import _TOP, MAX_LIST, ListPage, decode_token, enc
 from cloudlet.storage.models import Bucket, StoredObject, UploadSession
 from cloudlet.storage.naming import check_bucket_name, check_object_name
 from cloudlet.storage.resources import WRITABLE_OBJECT_FIELDS
+
+if TYPE_CHECKING:
+    from cloudlet.projects.models import Project
 
 __all__ = ["MAX_LIST", "ListPage", "OpenObject", "Store", "pick_fields"]
 
@@ -60,6 +63,25 @@ class OpenObject:
 
     obj: StoredObject
     file: BinaryIO
+
+
+def _owner(s: Session, project_id: str, *, active: bool = False) -> Project:
+    """The project a bucket is made in or listed for. Cloud Storage answers an unknown one with
+    400 "Unknown project id: X" (reason `invalid`), not 404: gsutil reads a 404 on `mb` as
+    "bucket does not exist"."""
+    from cloudlet.projects.service import get_active_project, get_project
+
+    try:
+        return get_active_project(s, project_id) if active else get_project(s, project_id)
+    except NotFound:
+        raise unknown_project(project_id) from None
+
+
+def unknown_project(project_id: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"Unknown project id: {project_id}. Create it with: cloudlet projects create "
+        f"{project_id}, or list yours with: cloudlet projects list"
+    )
 
 
 def _not_found_bucket(name: str) -> NotFound:
@@ -134,8 +156,6 @@ class Store:
             return self._bucket(s, name)
 
     def create_bucket(self, project_id: str, body: dict[str, Any]) -> Bucket:
-        from cloudlet.projects.service import get_active_project
-
         name = str(body.get("name") or "")
         if not name:
             raise InvalidArgument("Required field: name. Give the bucket a name.")
@@ -147,7 +167,7 @@ class Store:
             )
         now = utcnow()
         with self.lock, self.db.session() as s:
-            project = get_active_project(s, project_id)
+            project = _owner(s, project_id, active=True)
             if s.get(Bucket, name) is not None:
                 raise AlreadyExists(
                     f"The bucket name [{name}] is not available: bucket names are global. "
@@ -175,10 +195,8 @@ class Store:
     def list_buckets(
         self, project_id: str, prefix: str, max_results: int, token: str | None
     ) -> tuple[list[Bucket], str | None]:
-        from cloudlet.projects.service import get_project
-
         with self.db.session() as s:
-            get_project(s, project_id)
+            _owner(s, project_id)
             query = select(Bucket).where(Bucket.project_id == project_id)
             if prefix:
                 query = query.where(Bucket.name >= prefix, Bucket.name < prefix + _TOP)
