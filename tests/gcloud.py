@@ -19,24 +19,29 @@ needs_gcloud = pytest.mark.skipif(
 
 
 def gcloud_against(
-    config_dir: Path, api: str | tuple[str, ...], endpoint: str, project: str
+    config_dir: Path,
+    api: str | tuple[str, ...],
+    endpoint: str,
+    project: str,
+    env: dict[str, str] | None = None,
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """A `gcloud ARGS...` runner whose `api` (storage, appengine, ..., or several) is at
-    `endpoint`; it fails the test, with gcloud's stderr, when gcloud does (unless
-    `check=False`)."""
+    `endpoint`, with more variables from `env`; it fails the test, with gcloud's stderr, when
+    gcloud does (unless `check=False`)."""
     apis = (api,) if isinstance(api, str) else api
-    env = {
+    full_env = {
         **os.environ,
         "CLOUDSDK_CONFIG": str(config_dir),
         **{f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{name.upper()}": endpoint for name in apis},
         "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
         "CLOUDSDK_CORE_PROJECT": project,
         "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+        **(env or {}),
     }
 
     def gcloud(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(["gcloud", *args], env=env, capture_output=True, text=True,
-                              timeout=180)  # fmt: skip
+        done = subprocess.run(["gcloud", *args], env=full_env, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
         assert done.returncode == 0 or not check, done.stderr
         return done
 

@@ -17,13 +17,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from cloudlet.appengine import application, deploy, logs, versions
+from cloudlet.appengine import application, deploy, logs, staged, versions
 from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
 from cloudlet.appengine.models import Service
 from cloudlet.appengine.operations import APPLICATION, EMPTY, SERVICE, VERSION
-from cloudlet.appengine.runtime import cron_file, dispatch_file
+from cloudlet.appengine.runtime import cron_file, dispatch_file, ensure_code_bucket
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
@@ -44,7 +44,9 @@ class ApplicationIn(BaseModel):
 
 class SplitIn(BaseModel):
     allocations: dict[str, float] = Field(description="VERSION: weight; normalized to sum 1.")
-    shardBy: str = Field("IP", description="IP, COOKIE or RANDOM.")
+    shardBy: str = Field(
+        "UNSPECIFIED", description="IP, COOKIE or RANDOM; UNSPECIFIED keeps the current one."
+    )
 
 
 class ServicePatch(BaseModel):
@@ -77,6 +79,8 @@ def create_app(
     (https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps/create)."""
     sup = _supervisor(request)
     app = application.create_application(session, body.id, body.locationId)
+    session.commit()  # the store writes in a session of its own (SQLite allows one writer)
+    ensure_code_bucket(request.app.state.storage, body.id)
     resource = application.application_resource(app, settings.port)
     return sup.operations.done(body.id, "Applications.CreateApplication", resource["name"],
                                resource, APPLICATION)  # fmt: skip
@@ -131,7 +135,10 @@ def patch_app(
     data: DataDir = request.app.state.data
     write_atomic(dispatch_file(data, project), json.dumps([r.resource() for r in rules]))
     sup.dispatch[project] = rules
-    return _with_dispatch(application.application_resource(app, settings.port), sup, project)
+    resource = _with_dispatch(application.application_resource(app, settings.port), sup, project)
+    # As apps.patch answers (gcloud app deploy dispatch.yaml waits for it).
+    return sup.operations.done(project, "Applications.UpdateApplication", resource["name"],
+                               resource, APPLICATION)  # fmt: skip
 
 
 class CronJobIn(BaseModel):
@@ -209,7 +216,9 @@ def run_cron(project: str, index: int, session: DbSession, request: Request) -> 
 
 @router.post(
     "/apps/{project}/services/{service}/versions",
-    summary="Deploy a version from a gzipped tarball of its source (returns a build to poll)",
+    summary="Deploy a version: a gzipped tarball of its source (answers with a build to poll), "
+    "or, as gcloud app deploy sends it, a Version whose deployment.files are staged in Cloud "
+    "Storage (answers with an Operation)",
     dependencies=[Depends(requires_service("cloudbuild.googleapis.com"))],
 )
 async def create_version(
@@ -225,19 +234,13 @@ async def create_version(
         "such as api.yaml, as gcloud allows).",
     ),
 ) -> dict[str, Any]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        return await _create_staged_version(project, service, request)
     sup = _supervisor(request)
     descriptor = deploy.check_descriptor(appYaml)
     data: DataDir = request.app.state.data
-    db = request.app.state.db
     version_id = version or deploy.default_version_id()
-    log_path = data.builds / f"{project}-{service}-{version_id}.log"
-
-    def check() -> None:
-        with db.session() as session:
-            application.get_application(session, project)
-            versions.check_version_id(version_id)
-
-    await run_in_threadpool(check)
+    await run_in_threadpool(_check_new_version, request, project, version_id)
     data.tmp.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar.gz")
     archive = Path(name)
@@ -253,24 +256,119 @@ async def create_version(
                 out.write(chunk)
         if size == 0:
             raise InvalidArgument("The upload is empty: send the source as a gzipped tarball.")
-
-        def register() -> tuple[Any, Any, dict[str, Any]]:
-            with db.session() as session:
-                deploy.check_deploy(session, project, service, version_id)
-            source, app = deploy.unpack(archive, data, project, service, version_id, descriptor)
-            with db.session() as session:
-                build = deploy.prepare(session, project, service, version_id, log_path)
-                return source, app, deploy.build_resource(build)
-
-        data.builds.mkdir(parents=True, exist_ok=True)
-        source, app, resource = await run_in_threadpool(register)
+        resource, req = await _register_deploy(
+            request, project, service, version_id, archive, descriptor, promote,
+            stopPreviousVersion,
+        )  # fmt: skip
     finally:
         archive.unlink(missing_ok=True)
-    log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
-    req = deploy.DeployRequest(project, service, version_id, promote, stopPreviousVersion,
-                               resource["id"], source, log_path, app, descriptor)  # fmt: skip
-    sup.spawn_task(deploy.run_build(sup, db, data, req))
+    sup.spawn_task(deploy.run_build(sup, request.app.state.db, data, req))
     return resource
+
+
+def _log_tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _check_new_version(request: Request, project: str, version_id: str) -> None:
+    with request.app.state.db.session() as session:
+        application.get_application(session, project)
+        versions.check_version_id(version_id)
+
+
+async def _register_deploy(
+    request: Request, project: str, service: str, version_id: str, archive: Path,
+    descriptor: str, promote: bool, stop_previous: bool,
+) -> tuple[dict[str, Any], deploy.DeployRequest]:  # fmt: skip
+    """Unpack the source in `archive` to its immutable home, record its build (QUEUED) and
+    start its log; the caller runs the build."""
+    data: DataDir = request.app.state.data
+    db = request.app.state.db
+    log_path = data.builds / f"{project}-{service}-{version_id}.log"
+
+    def register() -> tuple[Any, Any, dict[str, Any]]:
+        with db.session() as session:
+            deploy.check_deploy(session, project, service, version_id)
+        source, app = deploy.unpack(archive, data, project, service, version_id, descriptor)
+        with db.session() as session:
+            build = deploy.prepare(session, project, service, version_id, log_path)
+            return source, app, deploy.build_resource(build)
+
+    data.builds.mkdir(parents=True, exist_ok=True)
+    source, app, resource = await run_in_threadpool(register)
+    log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
+    req = deploy.DeployRequest(project, service, version_id, promote, stop_previous,
+                               resource["id"], source, log_path, app, descriptor)  # fmt: skip
+    return resource, req
+
+
+async def _create_staged_version(project: str, service: str, request: Request) -> dict[str, Any]:
+    """versions.create as gcloud app deploy calls it (staged.py). The version is deployed with
+    no traffic: gcloud itself promotes it, and stops the previous one, once the Operation is
+    done."""
+    sup = _supervisor(request)
+    data: DataDir = request.app.state.data
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise InvalidArgument("The request body must be a Version object.")
+    version_id = str(body.get("id") or deploy.default_version_id())
+    files = staged.staged_files(body)
+    await run_in_threadpool(_check_new_version, request, project, version_id)
+    store = request.app.state.storage
+
+    def read(path: str) -> str:
+        found = next(f for f in files if f.path == path)
+        with store.open_object(found.bucket, found.name).file as blob:
+            return str(blob.read(1 << 20).decode(errors="replace"))
+
+    def open_blob(bucket: str, name: str) -> Any:
+        return store.open_object(bucket, name).file
+
+    descriptor = await run_in_threadpool(staged.pick_descriptor, [f.path for f in files],
+                                         service, read)  # fmt: skip
+    data.tmp.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar")
+    os.close(fd)
+    archive = Path(name)
+    try:
+        await run_in_threadpool(staged.gather, files, open_blob, archive, MAX_UPLOAD)
+        resource, req = await _register_deploy(request, project, service, version_id, archive,
+                                               descriptor, False, False)  # fmt: skip
+    finally:
+        archive.unlink(missing_ok=True)
+    target = f"apps/{project}/services/{service}/versions/{version_id}"
+    operation = sup.operations.begin(project, "Versions.CreateVersion", target)
+    db = request.app.state.db
+    port = request.app.state.settings.port
+
+    async def build_then_answer() -> None:
+        await deploy.run_build(sup, db, data, req)
+
+        def outcome() -> tuple[dict[str, Any] | None, str]:
+            with db.session() as session:
+                build = deploy.get_build(session, project, resource["id"])
+                if build.status != "SUCCESS":
+                    return None, build.error or "The deploy failed."
+                v = versions.get_version(session, project, service, version_id)
+                svc = versions.get_service(session, project, service)
+                info = _runtime_info(sup, project, service, version_id)
+                return versions.version_resource(v, svc, port, info), ""
+
+        done, error = await run_in_threadpool(outcome)
+        if done is None:
+            # gcloud shows only this message, so it carries the end of the build log.
+            tail = await run_in_threadpool(_log_tail, req.log_path, 30)
+            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{tail}"
+            sup.operations.fail(operation["name"], 9, message)  # FAILED_PRECONDITION
+        else:
+            sup.operations.finish(operation["name"], done, VERSION)
+
+    sup.spawn_task(build_then_answer())
+    return operation
 
 
 @router.get("/apps/{project}/builds/{build_id}", summary="A build, with its log from `offset`")

@@ -36,17 +36,37 @@ class Operations:
         """A finished operation: `method` (such as Versions.UpdateVersion) on `target` (a
         resource name), with the resource it left and its type (VERSION, SERVICE), or None and
         EMPTY."""
-        now = now_rfc3339()
-        metadata = {
+        metadata = self._metadata(method, target)
+        metadata["endTime"] = metadata["insertTime"]
+        name = f"apps/{project}/operations/{uuid.uuid4()}"
+        return self._store.finish(name, response_type, response, metadata)
+
+    def begin(self, project: str, method: str, target: str) -> dict[str, Any]:
+        """An operation still running (a deploy); end it with `finish` or `fail`."""
+        name = f"apps/{project}/operations/{uuid.uuid4()}"
+        return self._store.begin(name, self._metadata(method, target))
+
+    def finish(self, name: str, response: dict[str, Any], response_type: str) -> None:
+        operation = self._store.get(name)
+        if operation is not None:
+            operation["metadata"]["endTime"] = now_rfc3339()
+        self._store.finish(name, response_type, response)
+
+    def fail(self, name: str, code: int, message: str) -> None:
+        operation = self._store.get(name)
+        if operation is not None:
+            operation["metadata"]["endTime"] = now_rfc3339()
+        self._store.fail(name, code, message)
+
+    @staticmethod
+    def _metadata(method: str, target: str) -> dict[str, Any]:
+        return {
             "@type": TYPE_URL + "google.appengine.v1.OperationMetadataV1",
             "method": f"google.appengine.v1.{method}",
-            "insertTime": now,
-            "endTime": now,
+            "insertTime": now_rfc3339(),
             "user": "cloudlet-local",
             "target": target,
         }
-        name = f"apps/{project}/operations/{uuid.uuid4()}"
-        return self._store.finish(name, response_type, response, metadata)
 
     def get(self, project: str, op_id: str) -> dict[str, Any] | None:
         return self._store.get(f"apps/{project}/operations/{op_id}")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import DispatchRule
-from cloudlet.appengine.models import Service, Version
+from cloudlet.appengine.models import Application, Service, Version
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
@@ -77,6 +77,28 @@ def _load(db: Database) -> list[dict[str, Any]]:
     return rows
 
 
+def code_bucket(project: str) -> str:
+    return f"staging.{project}.appspot.com"
+
+
+def ensure_code_bucket(store: Any, project: str) -> None:
+    """The application's code bucket (its `codeBucket`), where gcloud app deploy stages the
+    source, as Google creates it with the application."""
+    from cloudlet.core.errors import AlreadyExists
+
+    with contextlib.suppress(AlreadyExists):
+        store.create_bucket(project, {"name": code_bucket(project)})
+
+
+def ensure_code_buckets(db: Any, store: Any) -> None:
+    """Give every application made before cloudlet kept code buckets its own."""
+    with db.session() as session:
+        projects = list(session.scalars(select(Application.project_id)))
+    for project in projects:
+        with contextlib.suppress(Exception):  # a project deleted since: no bucket, no harm
+            ensure_code_bucket(store, project)
+
+
 async def start_appengine(app: Any) -> Supervisor:
     """Create the supervisor, bring back every serving version, and hang it on app.state."""
     settings = app.state.settings
@@ -85,6 +107,7 @@ async def start_appengine(app: Any) -> Supervisor:
     supervisor = Supervisor(app.state.data, settings.url, ports)
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     rows = await asyncio.to_thread(_load, app.state.db)
+    await asyncio.to_thread(ensure_code_buckets, app.state.db, app.state.storage)
     await supervisor.start(rows)
     supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))
     for project, jobs in (await asyncio.to_thread(load_cron_jobs, app.state.data)).items():

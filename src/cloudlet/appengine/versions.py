@@ -163,9 +163,14 @@ def set_traffic(
     weights: dict[str, float],
     shard_by: str,
 ) -> Service:
-    """Replace the service's split (gcloud app services set-traffic)."""
+    """Replace the service's split (gcloud app services set-traffic). `UNSPECIFIED` (or none),
+    as gcloud app deploy sends when it promotes a version, keeps the service's current
+    diversion method (https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/
+    apps.services#ShardBy)."""
     service = get_service(session, project, service_id)
-    shard_by = shard_by.upper()
+    shard_by = (shard_by or "UNSPECIFIED").upper()
+    if shard_by == "UNSPECIFIED":
+        shard_by = service.shard_by or "IP"
     if shard_by not in traffic.SHARD_BY:
         raise InvalidArgument(
             f"Invalid shardBy [{shard_by}]: use one of {', '.join(traffic.SHARD_BY)}."
