@@ -28,7 +28,7 @@ def test_googles_gcloud_app_deploy_builds_promotes_and_fails_cleanly(
     project = "gd-" + uuid.uuid4().hex[:10]
     setup_project(cli, project)
     gcloud = gcloud_against(
-        tmp_path / "gcloud", "appengine", f"{gateway.url}/api/", project,
+        tmp_path / "gcloud", ("appengine", "logging"), f"{gateway.url}/api/", project,
         env={"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/"},
     )  # fmt: skip
     site = httpx.Client(base_url=gateway.url, headers={"Host": f"{project}.localhost"},
@@ -43,6 +43,12 @@ def test_googles_gcloud_app_deploy_builds_promotes_and_fails_cleanly(
         assert "Uploading 3 files to Google Cloud Storage" in out
         assert "Deployed service [default]" in out
         assert site.get("/").text == "Welcome Python Geek! Use appropriate URI for date and time"
+        # gcloud app logs read: Cloud Logging's entries.list over the request log and output.
+        logged = gcloud("app", "logs", "read", "--service", "default", "--limit", "50").stdout
+        assert 'default[v1]  "GET / HTTP/1.1" 200' in logged
+        assert "Booting worker with pid" in logged  # gunicorn's own stderr
+        warned = gcloud("app", "logs", "read", "--level", "error", "--limit", "50").stdout
+        assert '"GET / HTTP/1.1" 200' not in warned and "Booting worker" in warned  # stderr
         # The files were staged in the application's code bucket, named by their SHA-1.
         staged = httpx.get(f"{gateway.url}/storage/v1/b/staging.{project}.appspot.com/o").json()
         assert len(staged["items"]) == 3
@@ -79,17 +85,19 @@ def test_googles_gcloud_deploys_two_services_and_their_dispatch_rules(
     gateway: Gateway, tmp_path: Path
 ) -> None:
     """examples/two-services in one `gcloud app deploy`, as one would deploy it to Google:
-    both services, static files served by the router, and dispatch.yaml (apps.patch)."""
+    both services, static files served by the router, dispatch.yaml (apps.patch) and cron.yaml
+    (Cloud Scheduler jobs, which `gcloud scheduler jobs run` forces)."""
     src = Path(shutil.copytree(EXAMPLE.parent / "two-services", tmp_path / "two-services"))
     cli = make_cli(gateway.url, tmp_path / "config")
     project = "gd-" + uuid.uuid4().hex[:10]
     setup_project(cli, project)
     gcloud = gcloud_against(
-        tmp_path / "gcloud", "appengine", f"{gateway.url}/api/", project,
+        tmp_path / "gcloud", ("appengine", "cloudscheduler"), f"{gateway.url}/api/", project,
         env={"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/"},
     )  # fmt: skip
     out = gcloud("app", "deploy", "--quiet", "--version", "v1", str(src / "default" / "app.yaml"),
-                 str(src / "api" / "app.yaml"), str(src / "dispatch.yaml")).stderr  # fmt: skip
+                 str(src / "api" / "app.yaml"), str(src / "dispatch.yaml"),
+                 str(src / "cron.yaml")).stderr  # fmt: skip
     assert "Deployed service [default]" in out and "Deployed service [api]" in out
     assert "Custom routings have been updated." in out
     host = {"Host": f"{project}.localhost"}
@@ -102,3 +110,18 @@ def test_googles_gcloud_deploys_two_services_and_their_dispatch_rules(
     rules = json.loads(cli("app", "describe", "--project", project, "--format", "json",
                            check=True).stdout)["dispatchRules"]  # fmt: skip
     assert rules == [{"domain": "*", "path": "/api/*", "service": "api"}]
+
+    # cron.yaml became a Cloud Scheduler job in the app's region; a redeploy keeps just one.
+    gcloud("app", "deploy", "--quiet", str(src / "cron.yaml"))
+    jobs = json.loads(gcloud("scheduler", "jobs", "list", "--location", "us-central1",
+                             "--format", "json").stdout)  # fmt: skip
+    assert [(j["schedule"], j["appEngineHttpTarget"]["relativeUri"]) for j in jobs] == [
+        ("every 24 hours", "/tasks/digest")]  # fmt: skip
+    job_id = jobs[0]["name"].rsplit("/", 1)[-1]
+    gcloud("scheduler", "jobs", "run", job_id, "--location", "us-central1")
+    with httpx.Client(base_url=gateway.url, headers=host, timeout=30) as client:
+        assert client.get("/tasks/status").json()["digests"] == 1  # it called the app
+    (src / "cron.yaml").write_text("cron:\n- url: /tasks/digest\n  schedule: every blue moon\n")
+    refused = gcloud("app", "deploy", "--quiet", str(src / "cron.yaml"), check=False)
+    assert refused.returncode != 0 and "schedule [every blue moon]" in refused.stderr
+    assert "every 24 hours" in cli("app", "cron", "list", "--project", project, check=True).stdout

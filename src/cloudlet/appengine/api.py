@@ -178,6 +178,15 @@ def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -
     application.get_application(session, project)
     try:
         jobs = [CronJob(**j.model_dump()) for j in body.jobs]
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid cron job: {exc}. See docs/appengine.md.") from None
+    _replace_cron(request, sup, project, jobs)
+    return _cron_jobs(sup, project)
+
+
+def _replace_cron(request: Request, sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
+    """Check, keep (cron.json) and schedule the project's cron jobs."""
+    try:
         for job in jobs:
             parse_schedule(job.schedule)
             if not job.url.startswith("/"):
@@ -187,7 +196,6 @@ def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -
     data: DataDir = request.app.state.data
     write_atomic(cron_file(data, project), json.dumps([j.resource() for j in jobs]))
     sup.call(_set_cron(sup, project, jobs))
-    return _cron_jobs(sup, project)
 
 
 async def _set_cron(sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
@@ -554,6 +562,169 @@ def list_instances(
             "pid": inst.pid,
         })  # fmt: skip
     return {"instances": out}
+
+
+# --- Cloud Scheduler: the jobs gcloud app deploy cron.yaml makes ---------------------------
+
+scheduler_router = APIRouter(prefix="/api", tags=["scheduler"])
+_JOBS = "/{api_version}/projects/{project}/locations/{location}/jobs"
+
+
+def _scheduler_version(api_version: str) -> None:
+    if api_version not in ("v1", "v1beta1"):
+        raise NotFound(f"Cloud Scheduler API version [{api_version}] is not served: use v1.")
+
+
+def _app_region(session: Any, project: str, location: str | None = None) -> str:
+    """The Cloud region of the project's App Engine application: the one location of its
+    cron jobs, as on Google (https://cloud.google.com/scheduler/docs/setup)."""
+    from cloudlet.appengine.regions import cloud_region
+
+    region = cloud_region(application.get_application(session, project).location_id)
+    if location is not None and location != region:
+        raise NotFound(f"Location [{location}] has no jobs: project [{project}]'s App Engine "
+                       f"application, and so its cron jobs, are in [{region}].")  # fmt: skip
+    return region
+
+
+@scheduler_router.get("/{api_version}/projects/{project}/locations",
+                      summary="Cloud Scheduler locations: the App Engine app's region")  # fmt: skip
+def scheduler_locations(api_version: str, project: str, session: DbSession) -> dict[str, Any]:
+    _scheduler_version(api_version)
+    region = _app_region(session, project)
+    return {"locations": [{"name": f"projects/{project}/locations/{region}",
+                           "locationId": region,
+                           "labels": {"cloud.googleapis.com/region": region}}]}  # fmt: skip
+
+
+def _scheduler_jobs(sup: Supervisor, project: str, region: str) -> list[dict[str, Any]]:
+    parent = f"projects/{project}/locations/{region}"
+    return [state.job.scheduler_job(parent) for state in sup.cron.get(project, [])]
+
+
+@scheduler_router.get(_JOBS, summary="Cloud Scheduler jobs.list: the project's cron jobs")
+def scheduler_list_jobs(api_version: str, project: str, location: str, session: DbSession,
+                        request: Request) -> dict[str, Any]:  # fmt: skip
+    _scheduler_version(api_version)
+    region = _app_region(session, project, location)
+    return {"jobs": _scheduler_jobs(_supervisor(request), project, region)}
+
+
+@scheduler_router.post(_JOBS, summary="Cloud Scheduler jobs.create: add a cron job")
+async def scheduler_create_job(api_version: str, project: str, location: str,
+                               request: Request) -> dict[str, Any]:  # fmt: skip
+    _scheduler_version(api_version)
+    body = await request.json()
+    try:
+        job = CronJob.from_scheduler_job(body if isinstance(body, dict) else {})
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid job: {exc}.") from None
+    sup = _supervisor(request)
+
+    def create() -> dict[str, Any]:
+        with request.app.state.db.session() as session:
+            region = _app_region(session, project, location)
+        jobs = [state.job for state in sup.cron.get(project, [])]
+        _replace_cron(request, sup, project, [*jobs, job])
+        return job.scheduler_job(f"projects/{project}/locations/{region}")
+
+    return await run_in_threadpool(create)
+
+
+def _find_job(sup: Supervisor, project: str, job_id: str) -> int:
+    for index, state in enumerate(sup.cron.get(project, [])):
+        if state.job.job_id == job_id:
+            return index
+    raise NotFound(f"Job [{job_id}] not found; list them with: gcloud scheduler jobs list")
+
+
+@scheduler_router.get(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.get")
+def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
+                      session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+    _scheduler_version(api_version)
+    region = _app_region(session, project, location)
+    sup = _supervisor(request)
+    job = sup.cron[project][_find_job(sup, project, job_id)].job
+    return job.scheduler_job(f"projects/{project}/locations/{region}")
+
+
+@scheduler_router.delete(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.delete")
+def scheduler_delete_job(api_version: str, project: str, location: str, job_id: str,
+                         session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+    _scheduler_version(api_version)
+    _app_region(session, project, location)
+    sup = _supervisor(request)
+    index = _find_job(sup, project, job_id)
+    jobs = [state.job for i, state in enumerate(sup.cron[project]) if i != index]
+    _replace_cron(request, sup, project, jobs)
+    return {}
+
+
+@scheduler_router.post(_JOBS + "/{job_id}:run", summary="Cloud Scheduler jobs.run: force run")
+def scheduler_run_job(api_version: str, project: str, location: str, job_id: str,
+                      session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+    _scheduler_version(api_version)
+    region = _app_region(session, project, location)
+    sup = _supervisor(request)
+    state = sup.cron[project][_find_job(sup, project, job_id)]
+    status = sup.call(sup.run_cron(project, state), timeout=660)
+    job = state.job.scheduler_job(f"projects/{project}/locations/{region}")
+    return {
+        **job,
+        "lastAttemptTime": _iso(state.last_run),
+        "status": {"code": 0 if 200 <= status < 300 else 2},
+    }
+
+
+class EntriesListIn(BaseModel):
+    resourceNames: list[str] = Field(default_factory=list, description="projects/PROJECT")
+    projectIds: list[str] = Field(default_factory=list, description="Deprecated form.")
+    filter: str = ""
+    orderBy: str = "timestamp asc"
+    pageSize: int = Field(50, ge=1, le=1000)
+    pageToken: str = ""
+
+
+logging_router = APIRouter(prefix="/api/v2", tags=["logging"])
+
+
+@logging_router.post("/entries:list", summary="Cloud Logging entries.list: App Engine's logs")
+def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) -> dict[str, Any]:
+    """The request log and each instance's output as Cloud Logging v2 LogEntries, so that
+    `gcloud app logs read|tail` and `gcloud logging read` work against cloudlet
+    (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list)."""
+    from cloudlet.appengine.logquery import parse_filter
+    from cloudlet.projects.service import get_project
+
+    names = body.resourceNames + [f"projects/{p}" for p in body.projectIds]
+    projects = [n.removeprefix("projects/") for n in names if n.startswith("projects/")]
+    if not projects or len(projects) != len(names):
+        raise InvalidArgument("resourceNames must name projects: projects/PROJECT_ID.")
+    order = body.orderBy.strip().lower()
+    if order not in ("timestamp asc", "timestamp desc", "timestamp"):
+        raise InvalidArgument(f"Unsupported orderBy [{body.orderBy}]: use timestamp asc|desc.")
+    matches = parse_filter(body.filter)
+    sup = getattr(request.app.state, "appengine", None)
+    if sup is not None:
+        sup.call(sup.flush())  # pending request-log lines reach the file first
+    data: DataDir = request.app.state.data
+    found = []
+    for project in projects:
+        get_project(session, project)
+        for entry in logs.read_entries(data.logs / "appengine" / project, limit=0):
+            resource = logs.log_entry(project, entry)
+            if matches(resource):
+                found.append(resource)
+    found.sort(key=lambda e: (e["timestamp"], e["insertId"]), reverse=order.endswith("desc"))
+    try:
+        start = int(body.pageToken or 0)
+    except ValueError:
+        raise InvalidArgument("Invalid pageToken.") from None
+    page = found[start : start + body.pageSize]
+    out: dict[str, Any] = {"entries": page}
+    if start + body.pageSize < len(found):
+        out["nextPageToken"] = str(start + body.pageSize)
+    return out
 
 
 @router.get("/apps/{project}/logs", summary="Request log and app output, oldest first")

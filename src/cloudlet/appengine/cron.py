@@ -8,6 +8,7 @@ daily and weekly forms (`every day 09:00`, `every monday,friday 17:30`), in UTC 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,45 @@ class CronJob:
         return {"url": self.url, "schedule": self.schedule, "description": self.description,
                 "target": self.target, "timezone": self.timezone}  # fmt: skip
 
+    @property
+    def job_id(self) -> str:
+        """Its Cloud Scheduler job id: stable, from what the job is."""
+        key = "|".join(self.resource().values())
+        return "cron-" + hashlib.sha1(key.encode()).hexdigest()[:16]
+
+    def scheduler_job(self, parent: str) -> dict[str, Any]:
+        """The Cloud Scheduler Job that `gcloud app deploy cron.yaml` makes of it, under
+        `parent` (projects/P/locations/L): https://cloud.google.com/scheduler/docs/reference/
+        rest/v1/projects.locations.jobs#Job. Pure."""
+        job: dict[str, Any] = {
+            "name": f"{parent}/jobs/{self.job_id}",
+            "appEngineHttpTarget": {"httpMethod": "GET", "relativeUri": self.url,
+                                    "appEngineRouting": {"service": self.target}},
+            "schedule": self.schedule,
+            "timeZone": self.timezone,
+            "state": "ENABLED",
+            "legacyAppEngineCron": True,
+        }  # fmt: skip
+        if self.description:
+            job["description"] = self.description
+        return job
+
+    @classmethod
+    def from_scheduler_job(cls, job: dict[str, Any]) -> CronJob:
+        """The cron job a Cloud Scheduler Job with an App Engine target describes."""
+        target = job.get("appEngineHttpTarget")
+        if not isinstance(target, dict) or not target.get("relativeUri"):
+            raise ValueError("cloudlet runs only jobs with an appEngineHttpTarget.relativeUri")
+        if str(target.get("httpMethod") or "GET").upper() not in ("GET", "HTTP_METHOD_UNSPECIFIED"):
+            raise ValueError("App Engine cron jobs are GET requests")
+        routing = target.get("appEngineRouting") or {}
+        return cls(
+            url=str(target["relativeUri"]), schedule=str(job.get("schedule") or ""),
+            description=str(job.get("description") or ""),
+            target=str(routing.get("service") or routing.get("version") or "default"),
+            timezone=str(job.get("timeZone") or "UTC"),
+        )  # fmt: skip
+
 
 def parse_schedule(schedule: str) -> tuple[str, Any]:
     """("interval", seconds) or ("timed", (weekdays, hour, minute)); ValueError otherwise."""
@@ -62,7 +102,10 @@ def parse_schedule(schedule: str) -> tuple[str, Any]:
         if hour > 23 or minute > 59:
             raise ValueError("the time must be HH:MM, 00:00 to 23:59")
         return "timed", (days, hour, minute)
-    raise ValueError("unsupported form")
+    raise ValueError(
+        f"schedule [{schedule}] is not a supported form: use `every N minutes|hours`, "
+        "`every day HH:MM` or `every monday,friday HH:MM`"
+    )
 
 
 def next_run(job: CronJob, after: datetime) -> datetime:

@@ -7,13 +7,15 @@ an app writes to stdout is INFO and one written to stderr is ERROR; a request is
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from cloudlet.core.errors import InvalidArgument
 
-__all__ = ["SEVERITIES", "read_entries"]
+__all__ = ["SEVERITIES", "log_entry", "read_entries"]
 
 SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT",
               "EMERGENCY")  # fmt: skip
@@ -92,3 +94,46 @@ def read_entries(
     ]
     entries.sort(key=lambda e: e["time"])
     return entries[-limit:] if limit else entries
+
+
+# Where App Engine's second-generation runtimes log each stream (Cloud Logging log ids).
+_LOG_IDS = {"request_log": "appengine.googleapis.com/request_log", "stdout": "stdout",
+            "stderr": "stderr"}  # fmt: skip
+
+
+def log_entry(project: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Cloud Logging's LogEntry for one of read_entries' entries, as App Engine writes it: a
+    `gae_app` resource, and a RequestLog protoPayload for a request
+    (https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry). Pure."""
+    log_id = _LOG_IDS.get(entry["logName"], "appengine.googleapis.com/varlog/system")
+    identity = f"{entry['logName']}|{entry['instance']}|{entry['time']}|{entry['text']}"
+    out: dict[str, Any] = {
+        "logName": f"projects/{project}/logs/{quote(log_id, safe='')}",
+        "resource": {"type": "gae_app", "labels": {
+            "project_id": project, "module_id": entry["service"],
+            "version_id": entry["version"], "zone": "local"}},
+        "timestamp": entry["time"],
+        "receiveTimestamp": entry["time"],
+        "severity": entry["severity"],
+        "insertId": hashlib.sha1(identity.encode()).hexdigest()[:20],
+        "labels": {"appengine.googleapis.com/instance_name": entry["instance"]},
+    }  # fmt: skip
+    request = entry.get("httpRequest")
+    if request is None:
+        out["textPayload"] = entry["text"]
+        return out
+    path = request["path"] + (f"?{request['query']}" if request.get("query") else "")
+    latency = f"{float(request.get('latencyMs', 0)) / 1000:.6f}s"
+    out["httpRequest"] = {"requestMethod": request["method"], "requestUrl": path,
+                          "status": request["status"], "latency": latency,
+                          "userAgent": request.get("userAgent", ""),
+                          "remoteIp": request.get("ip", "")}  # fmt: skip
+    out["protoPayload"] = {
+        "@type": "type.googleapis.com/google.appengine.logging.v1.RequestLog",
+        "appId": project, "moduleId": entry["service"], "versionId": entry["version"],
+        "instanceId": entry["instance"], "method": request["method"], "resource": path,
+        "httpVersion": "HTTP/1.1", "status": request["status"], "latency": latency,
+        "ip": request.get("ip", ""), "userAgent": request.get("userAgent", ""),
+        "startTime": entry["time"], "endTime": entry["time"],
+    }  # fmt: skip
+    return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cloudlet.core.errors import InvalidArgument
 
-__all__ = ["REGIONS", "check_region"]
+__all__ = ["REGIONS", "check_region", "cloud_region"]
 
 REGIONS: tuple[str, ...] = (
     "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
@@ -31,3 +31,9 @@ def check_region(region: str) -> str:
             "(us-central1 and europe-west1 are accepted for us-central and europe-west)."
         )
     return location
+
+
+def cloud_region(location: str) -> str:
+    """The Cloud region of an App Engine location (us-central is us-central1), as Cloud
+    Scheduler and Cloud Tasks name it."""
+    return {v: k for k, v in _ALIASES.items()}.get(location, location)

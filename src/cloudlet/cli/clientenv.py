@@ -36,8 +36,15 @@ from cloudlet.core.paths import write_atomic
 
 __all__ = ["VARIABLES", "boto_config", "client_variables", "env_init", "env_unset", "with_project"]
 
-# The gcloud APIs cloudlet serves under /api/ (their paths start v1/...).
-_UNDER_API = ("APPENGINE", "CLOUDRESOURCEMANAGER", "IAM", "SERVICEUSAGE")
+# The gcloud APIs cloudlet serves under /api/ (their paths start v1/ or, for Logging, v2/).
+_UNDER_API = (
+    "APPENGINE",
+    "CLOUDRESOURCEMANAGER",
+    "CLOUDSCHEDULER",
+    "IAM",
+    "LOGGING",
+    "SERVICEUSAGE",
+)
 _OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_"
 
 VARIABLES: tuple[str, ...] = (

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _routers() -> list[Any]:
+    from cloudlet.appengine.api import logging_router, scheduler_router
     from cloudlet.appengine.api import router as appengine
     from cloudlet.console import router as console
     from cloudlet.dataflow.api import router as dataflow
@@ -40,7 +41,7 @@ def _routers() -> list[Any]:
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, console, storage, iam, dataflow]
+    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
