@@ -125,3 +125,9 @@ def test_googles_gcloud_deploys_two_services_and_their_dispatch_rules(
     refused = gcloud("app", "deploy", "--quiet", str(src / "cron.yaml"), check=False)
     assert refused.returncode != 0 and "schedule [every blue moon]" in refused.stderr
     assert "every 24 hours" in cli("app", "cron", "list", "--project", project, check=True).stdout
+    described = json.loads(gcloud("scheduler", "jobs", "describe", job_id, "--location",
+                                  "us-central1", "--format", "json").stdout)  # fmt: skip
+    assert described["state"] == "ENABLED" and described["legacyAppEngineCron"] is True
+    gcloud("scheduler", "jobs", "delete", job_id, "--location", "us-central1")
+    assert "/tasks/digest" not in cli("app", "cron", "list", "--project", project,
+                                      check=True).stdout  # fmt: skip
