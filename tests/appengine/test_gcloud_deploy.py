@@ -14,23 +14,31 @@ import httpx
 from cloudlet.testing import Gateway
 from tests.appengine.test_deploy import setup_project
 from tests.appengine.test_example import EXAMPLE
-from tests.conftest import make_cli
+from tests.conftest import CliRunner, make_cli
 from tests.gcloud import gcloud_against, needs_gcloud
+
+
+def _project(
+    gateway: Gateway, tmp_path: Path, apis: tuple[str, ...]
+) -> tuple[str, CliRunner, CliRunner]:
+    """A new project with its App Engine app, cloudlet's CLI, and Google's gcloud with `apis`
+    (and Cloud Storage, where gcloud app deploy stages the source) pointed at the gateway."""
+    cli = make_cli(gateway.url, tmp_path / "config")
+    project = "gd-" + uuid.uuid4().hex[:10]
+    setup_project(cli, project)
+    gcloud = gcloud_against(
+        tmp_path / "gcloud", apis, f"{gateway.url}/api/", project,
+        env={"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/"},
+    )  # fmt: skip
+    return project, cli, gcloud
 
 
 @needs_gcloud
 def test_googles_gcloud_app_deploy_builds_promotes_and_fails_cleanly(
     gateway: Gateway, tmp_path: Path
 ) -> None:
-    src = tmp_path / "time-wsproj"
-    shutil.copytree(EXAMPLE, src)
-    cli = make_cli(gateway.url, tmp_path / "config")
-    project = "gd-" + uuid.uuid4().hex[:10]
-    setup_project(cli, project)
-    gcloud = gcloud_against(
-        tmp_path / "gcloud", ("appengine", "logging"), f"{gateway.url}/api/", project,
-        env={"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/"},
-    )  # fmt: skip
+    src = Path(shutil.copytree(EXAMPLE, tmp_path / "time-wsproj"))
+    project, cli, gcloud = _project(gateway, tmp_path, ("appengine", "logging"))
     site = httpx.Client(base_url=gateway.url, headers={"Host": f"{project}.localhost"},
                         timeout=30)  # fmt: skip
 
@@ -88,13 +96,7 @@ def test_googles_gcloud_deploys_two_services_and_their_dispatch_rules(
     both services, static files served by the router, dispatch.yaml (apps.patch) and cron.yaml
     (Cloud Scheduler jobs, which `gcloud scheduler jobs run` forces)."""
     src = Path(shutil.copytree(EXAMPLE.parent / "two-services", tmp_path / "two-services"))
-    cli = make_cli(gateway.url, tmp_path / "config")
-    project = "gd-" + uuid.uuid4().hex[:10]
-    setup_project(cli, project)
-    gcloud = gcloud_against(
-        tmp_path / "gcloud", ("appengine", "cloudscheduler"), f"{gateway.url}/api/", project,
-        env={"CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{gateway.url}/storage/v1/"},
-    )  # fmt: skip
+    project, cli, gcloud = _project(gateway, tmp_path, ("appengine", "cloudscheduler"))
     out = gcloud("app", "deploy", "--quiet", "--version", "v1", str(src / "default" / "app.yaml"),
                  str(src / "api" / "app.yaml"), str(src / "dispatch.yaml"),
                  str(src / "cron.yaml")).stderr  # fmt: skip

@@ -631,30 +631,29 @@ async def scheduler_create_job(api_version: str, project: str, location: str,
     return await run_in_threadpool(create)
 
 
-def _find_job(sup: Supervisor, project: str, job_id: str) -> int:
+def _scheduler_job(api_version: str, project: str, location: str, job_id: str, session: Any,
+                   request: Request) -> tuple[Supervisor, str, int]:  # fmt: skip
+    """The supervisor, the app's region and the index of cron job `job_id`, or NotFound."""
+    _scheduler_version(api_version)
+    region = _app_region(session, project, location)
+    sup = _supervisor(request)
     for index, state in enumerate(sup.cron.get(project, [])):
         if state.job.job_id == job_id:
-            return index
+            return sup, region, index
     raise NotFound(f"Job [{job_id}] not found; list them with: gcloud scheduler jobs list")
 
 
 @scheduler_router.get(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.get")
 def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
-    _scheduler_version(api_version)
-    region = _app_region(session, project, location)
-    sup = _supervisor(request)
-    job = sup.cron[project][_find_job(sup, project, job_id)].job
-    return job.scheduler_job(f"projects/{project}/locations/{region}")
+    sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
+    return sup.cron[project][index].job.scheduler_job(f"projects/{project}/locations/{region}")
 
 
 @scheduler_router.delete(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.delete")
 def scheduler_delete_job(api_version: str, project: str, location: str, job_id: str,
                          session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
-    _scheduler_version(api_version)
-    _app_region(session, project, location)
-    sup = _supervisor(request)
-    index = _find_job(sup, project, job_id)
+    sup, _, index = _scheduler_job(api_version, project, location, job_id, session, request)
     jobs = [state.job for i, state in enumerate(sup.cron[project]) if i != index]
     _replace_cron(request, sup, project, jobs)
     return {}
@@ -663,10 +662,8 @@ def scheduler_delete_job(api_version: str, project: str, location: str, job_id: 
 @scheduler_router.post(_JOBS + "/{job_id}:run", summary="Cloud Scheduler jobs.run: force run")
 def scheduler_run_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
-    _scheduler_version(api_version)
-    region = _app_region(session, project, location)
-    sup = _supervisor(request)
-    state = sup.cron[project][_find_job(sup, project, job_id)]
+    sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
+    state = sup.cron[project][index]
     status = sup.call(sup.run_cron(project, state), timeout=660)
     job = state.job.scheduler_job(f"projects/{project}/locations/{region}")
     return {
