@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,14 +33,39 @@ import psutil
 
 from cloudlet.core.server import wait_healthy
 
-__all__ = ["Gateway", "cloudlet_gateway", "free_port"]
+__all__ = ["Gateway", "cloudlet_gateway", "ephemeral_port_start", "free_port"]
+
+
+def ephemeral_port_start() -> int:
+    """The first port of the kernel's ephemeral range, from which it picks the local port of
+    each outgoing connection and of each port-0 listener."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_port() -> int:
+    """A loopback port that is free now, for a process about to bind it.
+
+    It is chosen below the ephemeral range: a port the kernel handed out for port 0 can be
+    taken by any outgoing connection before the gateway or app it was meant for binds it (a
+    test failed so in CI). It falls back on the kernel's choice if no port there is free."""
+    rng = random.SystemRandom()
+    top = ephemeral_port_start()
+    if top > 11000:
+        for _ in range(100):
+            port = rng.randrange(10000, top)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def _make_test_database() -> tuple[str, str] | None:

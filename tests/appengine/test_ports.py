@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cloudlet.appengine.ports import first_free_port
-from cloudlet.testing import Gateway
+from cloudlet.testing import Gateway, ephemeral_port_start
 from tests.appengine.apps import write_app
 from tests.appengine.test_deploy import setup_project
 from tests.conftest import make_cli
@@ -41,20 +41,12 @@ def test_first_free_port_skips_held_and_busy_ports() -> None:
         first_free_port(65535, [65535], lambda p: True)
 
 
-def _ephemeral_start() -> int:
-    try:
-        low = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
-        return int(low)
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
 def _free_run(length: int) -> int:
     """The first of `length` consecutive ports that are free now, below the kernel's ephemeral
     range: there, no outgoing connection or port-0 listener (the app instances, the test
     gateways) can take one of them between this probe and the gateway's assignment, as
     happened in CI."""
-    top = min(_ephemeral_start(), 65536) - length
+    top = min(ephemeral_port_start(), 65536) - length
     for _ in range(200):
         start = random.randrange(20000, max(20001, top))
         try:
