@@ -33,10 +33,10 @@ import psutil
 
 from cloudlet.core.server import wait_healthy
 
-__all__ = ["Gateway", "cloudlet_gateway", "ephemeral_port_start", "free_port"]
+__all__ = ["Gateway", "cloudlet_gateway", "free_port", "free_ports"]
 
 
-def ephemeral_port_start() -> int:
+def _ephemeral_port_start() -> int:
     """The first port of the kernel's ephemeral range, from which it picks the local port of
     each outgoing connection and of each port-0 listener."""
     try:
@@ -45,27 +45,37 @@ def ephemeral_port_start() -> int:
         return 32768  # Linux's default
 
 
-def free_port() -> int:
-    """A loopback port that is free now, for a process about to bind it.
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports that are free now, for processes about
+    to bind them.
 
-    It is chosen below the ephemeral range: a port the kernel handed out for port 0 can be
+    They are chosen below the ephemeral range: a port the kernel handed out for port 0 can be
     taken by any outgoing connection before the gateway or app it was meant for binds it (a
-    test failed so in CI). It falls back on the kernel's choice if no port there is free."""
+    test failed so in CI). It falls back on the kernel's choice for a single port if no run
+    there is free."""
     rng = random.SystemRandom()
-    top = ephemeral_port_start()
+    top = _ephemeral_port_start() - count
     if top > 11000:
-        for _ in range(100):
-            port = rng.randrange(10000, top)
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+        for _ in range(200):
+            start = rng.randrange(10000, top)
+            try:
+                for port in range(start, start + count):
+                    with socket.socket() as sock:
+                        sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return start
+    if count != 1:
+        raise RuntimeError(f"no run of {count} free ports below the ephemeral range")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         chosen: int = sock.getsockname()[1]
         return chosen
+
+
+def free_port() -> int:
+    """A loopback port that is free now (see free_ports)."""
+    return free_ports(1)
 
 
 def _make_test_database() -> tuple[str, str] | None:

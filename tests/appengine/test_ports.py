@@ -5,8 +5,6 @@ gateway restart and given back when the service is deleted."""
 from __future__ import annotations
 
 import json
-import random
-import socket
 import uuid
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import httpx
 import pytest
 
 from cloudlet.appengine.ports import first_free_port
-from cloudlet.testing import Gateway, ephemeral_port_start
+from cloudlet.testing import Gateway, free_ports
 from tests.appengine.apps import write_app
 from tests.appengine.test_deploy import setup_project
 from tests.conftest import make_cli
@@ -41,26 +39,8 @@ def test_first_free_port_skips_held_and_busy_ports() -> None:
         first_free_port(65535, [65535], lambda p: True)
 
 
-def _free_run(length: int) -> int:
-    """The first of `length` consecutive ports that are free now, below the kernel's ephemeral
-    range: there, no outgoing connection or port-0 listener (the app instances, the test
-    gateways) can take one of them between this probe and the gateway's assignment, as
-    happened in CI."""
-    top = min(ephemeral_port_start(), 65536) - length
-    for _ in range(200):
-        start = random.randrange(20000, max(20001, top))
-        try:
-            for port in range(start, start + length):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return start
-    raise RuntimeError("no run of free ports")
-
-
 def test_services_answer_on_their_own_ports(tmp_path: Path) -> None:
-    base = _free_run(3)
+    base = free_ports(3)  # below the ephemeral range: no outgoing connection takes one
     with Gateway.start(tmp_path / "gw", env={"CLOUDLET_APP_PORTS_FROM": str(base)}) as gw:
         cli = make_cli(gw.url, tmp_path / "config")
         project = "pt-" + uuid.uuid4().hex[:8]

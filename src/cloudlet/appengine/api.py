@@ -28,7 +28,7 @@ from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
-from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.paths import DataDir, tail, write_atomic
 
 __all__ = ["router"]
 
@@ -274,14 +274,6 @@ async def create_version(
     return resource
 
 
-def _log_tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def _check_new_version(request: Request, project: str, version_id: str) -> None:
     with request.app.state.db.session() as session:
         application.get_application(session, project)
@@ -369,8 +361,8 @@ async def _create_staged_version(project: str, service: str, request: Request) -
         done, error = await run_in_threadpool(outcome)
         if done is None:
             # gcloud shows only this message, so it carries the end of the build log.
-            tail = await run_in_threadpool(_log_tail, req.log_path, 30)
-            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{tail}"
+            ending = await run_in_threadpool(tail, req.log_path, 30)
+            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{ending}"
             sup.operations.fail(operation["name"], 9, message)  # FAILED_PRECONDITION
         else:
             sup.operations.finish(operation["name"], done, VERSION)
@@ -592,14 +584,13 @@ def _app_region(session: Any, project: str, location: str | None = None) -> str:
 def scheduler_locations(api_version: str, project: str, session: DbSession) -> dict[str, Any]:
     _scheduler_version(api_version)
     region = _app_region(session, project)
-    return {"locations": [{"name": f"projects/{project}/locations/{region}",
+    return {"locations": [{"name": _parent(project, region),
                            "locationId": region,
                            "labels": {"cloud.googleapis.com/region": region}}]}  # fmt: skip
 
 
-def _scheduler_jobs(sup: Supervisor, project: str, region: str) -> list[dict[str, Any]]:
-    parent = f"projects/{project}/locations/{region}"
-    return [state.job.scheduler_job(parent) for state in sup.cron.get(project, [])]
+def _parent(project: str, region: str) -> str:
+    return f"projects/{project}/locations/{region}"
 
 
 @scheduler_router.get(_JOBS, summary="Cloud Scheduler jobs.list: the project's cron jobs")
@@ -607,7 +598,8 @@ def scheduler_list_jobs(api_version: str, project: str, location: str, session: 
                         request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
     region = _app_region(session, project, location)
-    return {"jobs": _scheduler_jobs(_supervisor(request), project, region)}
+    states = _supervisor(request).cron.get(project, [])
+    return {"jobs": [state.job.scheduler_job(_parent(project, region)) for state in states]}
 
 
 @scheduler_router.post(_JOBS, summary="Cloud Scheduler jobs.create: add a cron job")
@@ -626,7 +618,7 @@ async def scheduler_create_job(api_version: str, project: str, location: str,
             region = _app_region(session, project, location)
         jobs = [state.job for state in sup.cron.get(project, [])]
         _replace_cron(request, sup, project, [*jobs, job])
-        return job.scheduler_job(f"projects/{project}/locations/{region}")
+        return job.scheduler_job(_parent(project, region))
 
     return await run_in_threadpool(create)
 
@@ -647,7 +639,7 @@ def _scheduler_job(api_version: str, project: str, location: str, job_id: str, s
 def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
-    return sup.cron[project][index].job.scheduler_job(f"projects/{project}/locations/{region}")
+    return sup.cron[project][index].job.scheduler_job(_parent(project, region))
 
 
 @scheduler_router.delete(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.delete")
@@ -665,7 +657,7 @@ def scheduler_run_job(api_version: str, project: str, location: str, job_id: str
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
     state = sup.cron[project][index]
     status = sup.call(sup.run_cron(project, state), timeout=660)
-    job = state.job.scheduler_job(f"projects/{project}/locations/{region}")
+    job = state.job.scheduler_job(_parent(project, region))
     return {
         **job,
         "lastAttemptTime": _iso(state.last_run),

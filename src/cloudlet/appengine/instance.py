@@ -41,7 +41,6 @@ __all__ = [
     "entrypoint_argv",
     "free_port",
     "instance_env",
-    "tail",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,17 +66,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 _VAR = re.compile(r"\$(\w+)|\$\{(\w+)\}")

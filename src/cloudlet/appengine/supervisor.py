@@ -35,10 +35,10 @@ import psutil
 from cloudlet.appengine.appyaml import AppYaml, BasicScaling, ManualScaling, parse_app_yaml
 from cloudlet.appengine.cron import CronJob, next_run
 from cloudlet.appengine.dispatch import DispatchRule
-from cloudlet.appengine.instance import Instance, InstanceState, StartFailed, tail
+from cloudlet.appengine.instance import Instance, InstanceState, StartFailed
 from cloudlet.appengine.operations import Operations
 from cloudlet.appengine.ports import ServicePorts
-from cloudlet.core.paths import DataDir
+from cloudlet.core.paths import DataDir, tail
 from cloudlet.core.settings import Settings
 
 __all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime", "load_error_pages"]

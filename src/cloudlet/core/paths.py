@@ -6,7 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DataDir", "write_atomic"]
+__all__ = ["DataDir", "tail", "write_atomic"]
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last `lines` lines of a log file (read from its last 64 KiB), or "(no log)"."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def write_atomic(path: Path, data: str | bytes, *, private: bool = False) -> None:

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.paths import DataDir, tail, write_atomic
 from cloudlet.core.settings import Settings
 
 __all__ = [
@@ -176,10 +175,9 @@ def start_daemon(settings: Settings, timeout: float = 60) -> tuple[GatewayInfo, 
     if not wait_healthy(settings.url, timeout, proc):
         if proc.poll() is None:
             proc.terminate()
-        tail = _tail(data.gateway_log)
         raise RuntimeError(
             f"The gateway did not come up at {settings.url}. Last lines of "
-            f"{data.gateway_log}:\n{tail}"
+            f"{data.gateway_log}:\n{tail(data.gateway_log, 20)}"
         )
     return GatewayInfo(proc.pid, settings.url, str(data.root)), False
 
@@ -198,10 +196,3 @@ def stop_daemon(data: DataDir, timeout: float = 30) -> GatewayInfo | None:
         os.kill(info.pid, signal.SIGKILL)
     data.pid_file.unlink(missing_ok=True)
     return info
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
