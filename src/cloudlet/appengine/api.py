@@ -29,6 +29,15 @@ from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep, requires_service
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
 from cloudlet.core.paths import DataDir, tail, write_atomic
+from cloudlet.iam.authz import (
+    authorize,
+    checked_in_handler,
+    path_resource,
+    project_resource,
+    request_principal,
+    requires,
+)
+from cloudlet.iam.policies import appengine_default_account, ensure_default_account
 
 __all__ = ["router"]
 
@@ -71,14 +80,25 @@ def _runtime_info(sup: Supervisor, project: str, service: str, version: str) -> 
     return {"unhealthy": runtime.unhealthy, "instances": len(runtime.live)}
 
 
-@router.post("/apps", summary="Create the App Engine application of a project")
+@router.post(
+    "/apps",
+    summary="Create the App Engine application of a project",
+    dependencies=[
+        checked_in_handler("appengine.applications.create", note="the project is the body's id")
+    ],
+)
 def create_app(
     body: ApplicationIn, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     """Answered, as apps.create is, with an Operation whose `response` is the application
     (https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps/create)."""
+    authorize(session, request_principal(request), "appengine.applications.create",
+              project_resource(body.id))  # fmt: skip
     sup = _supervisor(request)
     app = application.create_application(session, body.id, body.locationId)
+    # The App Engine default service account comes with the application, as on Google Cloud.
+    ensure_default_account(session, app.project_id, appengine_default_account(app.project_id),
+                           "App Engine default service account")  # fmt: skip
     session.commit()  # the store writes in a session of its own (SQLite allows one writer)
     ensure_code_bucket(request.app.state.storage, body.id)
     resource = application.application_resource(app, settings.port)
@@ -95,7 +115,11 @@ def _with_dispatch(
     return resource
 
 
-@router.get("/apps/{project}", summary="Get the App Engine application of a project")
+@router.get(
+    "/apps/{project}",
+    summary="Get the App Engine application of a project",
+    dependencies=[requires("appengine.applications.get", path_resource)],
+)
 def get_app(
     project: str, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
@@ -114,7 +138,11 @@ class ApplicationPatch(BaseModel):
     dispatchRules: list[DispatchRuleIn] = Field(description="Replaces every dispatch rule.")
 
 
-@router.patch("/apps/{project}", summary="Replace the dispatch rules (dispatch.yaml)")
+@router.patch(
+    "/apps/{project}",
+    summary="Replace the dispatch rules (dispatch.yaml)",
+    dependencies=[requires("appengine.applications.update", path_resource)],
+)
 def patch_app(
     project: str,
     body: ApplicationPatch,
@@ -172,7 +200,11 @@ def _cron_jobs(sup: Supervisor, project: str) -> dict[str, Any]:
     }
 
 
-@router.put("/apps/{project}/cron", summary="Replace the cron jobs (cron.yaml)")
+@router.put(
+    "/apps/{project}/cron",
+    summary="Replace the cron jobs (cron.yaml)",
+    dependencies=[requires("appengine.applications.update", path_resource)],
+)
 def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -> dict[str, Any]:
     sup = _supervisor(request)
     application.get_application(session, project)
@@ -202,13 +234,21 @@ async def _set_cron(sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
     sup.set_cron(project, jobs)
 
 
-@router.get("/apps/{project}/cron", summary="List cron jobs with their last and next runs")
+@router.get(
+    "/apps/{project}/cron",
+    summary="List cron jobs with their last and next runs",
+    dependencies=[requires("cloudscheduler.jobs.list", path_resource)],
+)
 def get_cron(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     return _cron_jobs(_supervisor(request), project)
 
 
-@router.post("/apps/{project}/cron/{index}:run", summary="Run a cron job now (force run)")
+@router.post(
+    "/apps/{project}/cron/{index}:run",
+    summary="Run a cron job now (force run)",
+    dependencies=[requires("cloudscheduler.jobs.run", path_resource)],
+)
 def run_cron(project: str, index: int, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     sup = _supervisor(request)
@@ -227,7 +267,10 @@ def run_cron(project: str, index: int, session: DbSession, request: Request) -> 
     summary="Deploy a version: a gzipped tarball of its source (answers with a build to poll), "
     "or, as gcloud app deploy sends it, a Version whose deployment.files are staged in Cloud "
     "Storage (answers with an Operation)",
-    dependencies=[Depends(requires_service("cloudbuild.googleapis.com"))],
+    dependencies=[
+        requires("appengine.versions.create", path_resource),
+        Depends(requires_service("cloudbuild.googleapis.com")),
+    ],
 )
 async def create_version(
     project: str,
@@ -371,7 +414,11 @@ async def _create_staged_version(project: str, service: str, request: Request) -
     return operation
 
 
-@router.get("/apps/{project}/builds/{build_id}", summary="A build, with its log from `offset`")
+@router.get(
+    "/apps/{project}/builds/{build_id}",
+    summary="A build, with its log from `offset`",
+    dependencies=[requires("appengine.versions.get", path_resource)],
+)
 def get_build(project: str, build_id: str, session: DbSession, offset: int = 0) -> dict[str, Any]:
     return deploy.build_resource(deploy.get_build(session, project, build_id), max(0, offset))
 
@@ -390,19 +437,31 @@ def _service(request: Request, service: Service) -> dict[str, Any]:
     return resource
 
 
-@router.get("/apps/{project}/services", summary="List services")
+@router.get(
+    "/apps/{project}/services",
+    summary="List services",
+    dependencies=[requires("appengine.services.list", path_resource)],
+)
 def list_services(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     return {"services": [_service(request, s)
                          for s in versions.list_services(session, project)]}  # fmt: skip
 
 
-@router.get("/apps/{project}/services/{service}", summary="Get a service")
+@router.get(
+    "/apps/{project}/services/{service}",
+    summary="Get a service",
+    dependencies=[requires("appengine.services.get", path_resource)],
+)
 def get_service(project: str, service: str, session: DbSession, request: Request) -> dict[str, Any]:
     return _service(request, versions.get_service(session, project, service))
 
 
-@router.patch("/apps/{project}/services/{service}", summary="Set a service's traffic split")
+@router.patch(
+    "/apps/{project}/services/{service}",
+    summary="Set a service's traffic split",
+    dependencies=[requires("appengine.services.update", path_resource)],
+)
 def patch_service(
     project: str,
     service: str,
@@ -421,7 +480,11 @@ def patch_service(
                                SERVICE)  # fmt: skip
 
 
-@router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")
+@router.delete(
+    "/apps/{project}/services/{service}",
+    summary="Delete a service and its versions",
+    dependencies=[requires("appengine.services.delete", path_resource)],
+)
 def delete_service(
     project: str, service: str, session: DbSession, request: Request
 ) -> dict[str, Any]:
@@ -437,7 +500,11 @@ def delete_service(
 # --- versions --------------------------------------------------------------------------------
 
 
-@router.get("/apps/{project}/services/{service}/versions", summary="List a service's versions")
+@router.get(
+    "/apps/{project}/services/{service}/versions",
+    summary="List a service's versions",
+    dependencies=[requires("appengine.versions.list", path_resource)],
+)
 def list_versions(
     project: str, service: str, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
@@ -453,7 +520,11 @@ def list_versions(
     }
 
 
-@router.get("/apps/{project}/services/{service}/versions/{version}", summary="Get a version")
+@router.get(
+    "/apps/{project}/services/{service}/versions/{version}",
+    summary="Get a version",
+    dependencies=[requires("appengine.versions.get", path_resource)],
+)
 def get_version(
     project: str,
     service: str,
@@ -473,6 +544,7 @@ def get_version(
 @router.patch(
     "/apps/{project}/services/{service}/versions/{version}",
     summary="Start or stop a version (servingStatus)",
+    dependencies=[requires("appengine.versions.update", path_resource)],
 )
 def patch_version(
     project: str,
@@ -497,6 +569,7 @@ def patch_version(
 @router.delete(
     "/apps/{project}/services/{service}/versions/{version}",
     summary="Delete a version that gets no traffic",
+    dependencies=[requires("appengine.versions.delete", path_resource)],
 )
 def delete_version(
     project: str, service: str, version: str, session: DbSession, request: Request
@@ -510,7 +583,11 @@ def delete_version(
                                EMPTY)  # fmt: skip
 
 
-@router.get("/apps/{project}/operations/{operation}", summary="Get an operation")
+@router.get(
+    "/apps/{project}/operations/{operation}",
+    summary="Get an operation",
+    dependencies=[requires("appengine.operations.get", path_resource)],
+)
 def get_operation(project: str, operation: str, request: Request) -> dict[str, Any]:
     found = _supervisor(request).operations.get(project, operation)
     if found is None:
@@ -525,6 +602,7 @@ def get_operation(project: str, operation: str, request: Request) -> dict[str, A
 @router.get(
     "/apps/{project}/services/{service}/versions/{version}/instances",
     summary="List a version's instances",
+    dependencies=[requires("appengine.instances.list", path_resource)],
 )
 def list_instances(
     project: str, service: str, version: str, session: DbSession, request: Request
@@ -579,8 +657,11 @@ def _app_region(session: Any, project: str, location: str | None = None) -> str:
     return region
 
 
-@scheduler_router.get("/{api_version}/projects/{project}/locations",
-                      summary="Cloud Scheduler locations: the App Engine app's region")  # fmt: skip
+@scheduler_router.get(
+    "/{api_version}/projects/{project}/locations",
+    summary="Cloud Scheduler locations: the App Engine app's region",
+    dependencies=[requires("cloudscheduler.locations.list", path_resource)],
+)
 def scheduler_locations(api_version: str, project: str, session: DbSession) -> dict[str, Any]:
     _scheduler_version(api_version)
     region = _app_region(session, project)
@@ -593,7 +674,11 @@ def _parent(project: str, region: str) -> str:
     return f"projects/{project}/locations/{region}"
 
 
-@scheduler_router.get(_JOBS, summary="Cloud Scheduler jobs.list: the project's cron jobs")
+@scheduler_router.get(
+    _JOBS,
+    summary="Cloud Scheduler jobs.list: the project's cron jobs",
+    dependencies=[requires("cloudscheduler.jobs.list", path_resource)],
+)
 def scheduler_list_jobs(api_version: str, project: str, location: str, session: DbSession,
                         request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
@@ -602,7 +687,11 @@ def scheduler_list_jobs(api_version: str, project: str, location: str, session: 
     return {"jobs": [state.job.scheduler_job(_parent(project, region)) for state in states]}
 
 
-@scheduler_router.post(_JOBS, summary="Cloud Scheduler jobs.create: add a cron job")
+@scheduler_router.post(
+    _JOBS,
+    summary="Cloud Scheduler jobs.create: add a cron job",
+    dependencies=[requires("cloudscheduler.jobs.create", path_resource)],
+)
 async def scheduler_create_job(api_version: str, project: str, location: str,
                                request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
@@ -635,14 +724,22 @@ def _scheduler_job(api_version: str, project: str, location: str, job_id: str, s
     raise NotFound(f"Job [{job_id}] not found; list them with: gcloud scheduler jobs list")
 
 
-@scheduler_router.get(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.get")
+@scheduler_router.get(
+    _JOBS + "/{job_id}",
+    summary="Cloud Scheduler jobs.get",
+    dependencies=[requires("cloudscheduler.jobs.get", path_resource)],
+)
 def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
     return sup.cron[project][index].job.scheduler_job(_parent(project, region))
 
 
-@scheduler_router.delete(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.delete")
+@scheduler_router.delete(
+    _JOBS + "/{job_id}",
+    summary="Cloud Scheduler jobs.delete",
+    dependencies=[requires("cloudscheduler.jobs.delete", path_resource)],
+)
 def scheduler_delete_job(api_version: str, project: str, location: str, job_id: str,
                          session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, _, index = _scheduler_job(api_version, project, location, job_id, session, request)
@@ -651,7 +748,11 @@ def scheduler_delete_job(api_version: str, project: str, location: str, job_id: 
     return {}
 
 
-@scheduler_router.post(_JOBS + "/{job_id}:run", summary="Cloud Scheduler jobs.run: force run")
+@scheduler_router.post(
+    _JOBS + "/{job_id}:run",
+    summary="Cloud Scheduler jobs.run: force run",
+    dependencies=[requires("cloudscheduler.jobs.run", path_resource)],
+)
 def scheduler_run_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
@@ -677,7 +778,13 @@ class EntriesListIn(BaseModel):
 logging_router = APIRouter(prefix="/api/v2", tags=["logging"])
 
 
-@logging_router.post("/entries:list", summary="Cloud Logging entries.list: App Engine's logs")
+@logging_router.post(
+    "/entries:list",
+    summary="Cloud Logging entries.list: App Engine's logs",
+    dependencies=[
+        checked_in_handler("logging.logEntries.list", note="on each project of resourceNames")
+    ],
+)
 def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) -> dict[str, Any]:
     """The request log and each instance's output as Cloud Logging v2 LogEntries, so that
     `gcloud app logs read|tail` and `gcloud logging read` work against cloudlet
@@ -698,7 +805,9 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
         sup.call(sup.flush())  # pending request-log lines reach the file first
     data: DataDir = request.app.state.data
     found = []
+    principal = request_principal(request)
     for project in projects:
+        authorize(session, principal, "logging.logEntries.list", project_resource(project))
         get_project(session, project)
         for entry in logs.read_entries(data.logs / "appengine" / project, limit=0):
             resource = logs.log_entry(project, entry)
@@ -716,7 +825,11 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
     return out
 
 
-@router.get("/apps/{project}/logs", summary="Request log and app output, oldest first")
+@router.get(
+    "/apps/{project}/logs",
+    summary="Request log and app output, oldest first",
+    dependencies=[requires("logging.logEntries.list", path_resource)],
+)
 def read_logs(
     project: str,
     session: DbSession,

@@ -38,10 +38,21 @@ def _routers() -> list[Any]:
     from cloudlet.console import router as console
     from cloudlet.dataflow.api import router as dataflow
     from cloudlet.iam.api import router as iam
+    from cloudlet.iam.policy_api import router as iam_policies
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow]
+    return [
+        projects,
+        iam_policies,
+        appengine,
+        logging_router,
+        scheduler_router,
+        console,
+        storage,
+        iam,
+        dataflow,
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -84,7 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(SignedUrlMiddleware)
 
-    @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
+    from cloudlet.iam.authz import public
+
+    @app.get(
+        "/api/v1/status",
+        tags=["core"],
+        summary="Gateway health and identity",
+        dependencies=[public("health and identity of the gateway, for clients and the CLI")],
+    )
     def status(request: Request) -> dict[str, Any]:
         return {
             "version": cloudlet.__version__,
