@@ -176,8 +176,9 @@ def _register() -> TyperGroup:
     from cloudlet.cli.gateway_commands import register_gateway_commands
     from cloudlet.dataflow.cli import dataflow_app
     from cloudlet.iam.cli import iam_app
+    from cloudlet.iam.policy_cli import register_policy_commands
     from cloudlet.projects.cli import billing_app, projects_app, services_app
-    from cloudlet.storage.cli import storage_app
+    from cloudlet.storage.cli import buckets_app, storage_app
 
     app.add_typer(projects_app, name="projects")
     app.add_typer(services_app, name="services")
@@ -187,6 +188,7 @@ def _register() -> TyperGroup:
     app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
     app.add_typer(components_app, name="components")
+    register_policy_commands(projects_app, buckets_app)
     register_gateway_commands(app)
     register_env_commands(app)
     group = typer.main.get_group(app)

@@ -20,6 +20,7 @@ Google grants some roles by itself, and so does cloudlet:
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from sqlalchemy import select
@@ -73,8 +74,17 @@ def bucket_policy(session: Session, bucket: str) -> Policy:
     return _from_rows(row.bindings if row else None)
 
 
+def _etag_bytes(etag: str) -> bytes:
+    """An etag is a `bytes` field: clients may send it base64url (gcloud's apitools does)."""
+    try:
+        text = etag.replace("-", "+").replace("_", "/")
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        return etag.encode()
+
+
 def _check_etag(current: Policy, etag: str | None) -> None:
-    if etag and etag != current.etag:
+    if etag and _etag_bytes(etag) != _etag_bytes(current.etag):
         raise Aborted(
             "There were concurrent policy changes. Please retry the whole read-modify-write "
             f"with exponential backoff. The request's ETag '{etag}' did not match the current "
