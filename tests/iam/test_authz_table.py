@@ -55,3 +55,15 @@ def test_no_public_route_changes_state_except_the_token_endpoint_and_uploads(
         "PUT /resumable/upload/storage/v1/b/{bucket}/o",
         "PUT /upload/storage/v1/b/{bucket}/o",
     ]
+
+
+def test_docs_show_the_current_table(tmp_path: object) -> None:
+    """docs/iam.md's route table is generated: regenerate it with permission_table."""
+    from pathlib import Path
+
+    from cloudlet.iam.authz import permission_table
+
+    docs = (Path(__file__).parents[2] / "docs" / "iam.md").read_text()
+    start = docs.index("<!-- permission-table")
+    shown = docs[docs.index("\n", start) + 1 : docs.index("<!-- /permission-table -->")]
+    assert shown == permission_table(_app(tmp_path))

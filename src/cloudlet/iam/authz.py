@@ -58,6 +58,7 @@ __all__ = [
     "job_resource",
     "object_resource",
     "path_resource",
+    "permission_table",
     "project_resource",
     "public",
     "request_principal",
@@ -372,3 +373,20 @@ def iter_declared_routes(app: FastAPI) -> Iterator[tuple[str, str, Declaration |
         route = context.original_route
         methods = ",".join(sorted((context.methods or set()) - {"HEAD"})) or "*"
         yield methods, str(context.path), declaration_of(route)
+
+
+def permission_table(app: FastAPI) -> str:
+    """The Markdown table of every route and what it needs, as docs/iam.md shows it (a test
+    keeps the two the same)."""
+    lines = ["| Method | Path | Needs |", "|---|---|---|"]
+    for methods, path, found in sorted(iter_declared_routes(app), key=lambda r: (r[1], r[0])):
+        if found is None:
+            needs = "**nothing declared**"
+        elif found.public:
+            needs = f"public: {found.note}"
+        else:
+            needs = ", ".join(f"`{p}`" for p in found.permissions) or "any caller"
+            if found.note:
+                needs += f" ({found.note})"
+        lines.append(f"| {methods.replace(',', ' ')} | `{path}` | {needs} |")
+    return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """iam: project and bucket IAM policies; existing projects are owned by the local owner
 
 Revision ID: 0007_iam_policies
-Revises: 0006_dataflow_metrics
+Revises: 0006_dataflow_metrics (depends on 0002_storage, 0003_iam)
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,8 @@ from alembic import op
 revision = "0007_iam_policies"
 down_revision = "0006_dataflow_metrics"
 branch_labels = None
-depends_on = None
+# Its tables refer to buckets and projects: the storage and iam branches come first.
+depends_on = ("0002_storage", "0003_iam")
 
 # The local owner (see cloudlet.iam.authz.LOCAL_OWNER): projects made before policies existed
 # were made by whoever ran the gateway, so they keep full access to them.
