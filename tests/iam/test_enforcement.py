@@ -117,6 +117,16 @@ def test_a_service_account_without_a_role_is_denied_naming_the_permission(
     listed = session.get(f"{url}/api/v1/projects").json().get("projects", [])
     assert project_b not in {p["projectId"] for p in listed}
 
+    # A project it creates is its own, as on Google Cloud: it owns it, and sees it listed.
+    own = "c-" + project_b[2:]
+    session.post(f"{url}/api/v1/projects", json={"projectId": own}).raise_for_status()
+    policy = session.post(f"{url}/api/v1/projects/{own}:getIamPolicy", json={}).json()
+    assert policy["bindings"] == [
+        {"role": "roles/owner", "members": [f"serviceAccount:{stranger.email}"]}
+    ]
+    listed = session.get(f"{url}/api/v1/projects").json()["projects"]
+    assert [p["projectId"] for p in listed] == [own]
+
 
 def test_object_viewer_reads_but_cannot_delete_until_the_binding_is_removed(
     gateway: Gateway, cli: CliRunner, project_b: str, stranger: KeyFile

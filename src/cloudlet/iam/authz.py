@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudlet.core.errors import PermissionDenied
-from cloudlet.iam.policies import bucket_policy, project_policy
+from cloudlet.iam.policies import bucket_policy, project_policies, project_policy
 from cloudlet.iam.policy import has_permission
 from cloudlet.iam.tokens import Principal
 
@@ -244,10 +244,11 @@ def visible_projects(session: Session, principal: Principal | None,
     answers only with those: https://cloud.google.com/resource-manager/reference/rest/v1/projects/list
     """
     members = _members(principal)
+    policies = project_policies(session, project_ids)
     return {
         p
-        for p in project_ids
-        if has_permission(project_policy(session, p), members, "resourcemanager.projects.get")
+        for p, policy in policies.items()
+        if has_permission(policy, members, "resourcemanager.projects.get")
     }
 
 

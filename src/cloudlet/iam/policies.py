@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,6 +40,7 @@ __all__ = [
     "compute_default_account",
     "ensure_default_account",
     "grant_project_role",
+    "project_policies",
     "project_policy",
     "set_bucket_policy",
     "set_project_policy",
@@ -66,6 +68,19 @@ def project_policy(session: Session, project_id: str) -> Policy:
     """The project's policy (empty when none was ever set)."""
     row = session.get(ProjectPolicy, project_id)
     return _from_rows(row.bindings if row else None)
+
+
+def project_policies(session: Session, project_ids: Iterable[str]) -> dict[str, Policy]:
+    """The policies of many projects in one query (projects.list filters by them)."""
+    wanted = list(project_ids)
+    found: dict[str, Policy] = {p: Policy() for p in wanted}
+    for start in range(0, len(wanted), 500):  # keep the IN list short
+        rows = session.scalars(
+            select(ProjectPolicy).where(ProjectPolicy.project_id.in_(wanted[start : start + 500]))
+        )
+        for row in rows:
+            found[row.project_id] = _from_rows(row.bindings)
+    return found
 
 
 def bucket_policy(session: Session, bucket: str) -> Policy:
