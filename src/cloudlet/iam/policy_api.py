@@ -78,17 +78,12 @@ def set_project_iam_policy(project: str, body: SetIamPolicyIn, session: DbSessio
                            ) -> dict[str, Any]:  # fmt: skip
     project_id = _existing_project(session, project)
     policy = parse_policy(body.policy)
-    if "allUsers" in _all_members(policy.bindings) or "allAuthenticatedUsers" in _all_members(
-        policy.bindings
-    ):
+    members = {m for b in policy.bindings for m in b.members}
+    if members & {"allUsers", "allAuthenticatedUsers"}:  # as Resource Manager refuses them
         raise InvalidArgument("Project does not support allUsers and allAuthenticatedUsers as "
                               "members in a Binding of a Policy.")  # fmt: skip
     etag = body.policy.get("etag")
     return set_project_policy(session, project_id, policy, etag if etag else None).to_json()
-
-
-def _all_members(bindings: Any) -> set[str]:
-    return {m for b in bindings for m in b.members}
 
 
 @router.post(
