@@ -7,14 +7,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
 from cloudlet.core.db import open_database
+from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState
 from cloudlet.testing import Gateway
 
 
@@ -59,11 +60,11 @@ def grant(api: httpx.Client, project: str, member: str, role: str) -> None:
 
 
 @pytest.fixture
-def gateway_view(gateway: Gateway) -> Iterator[Any]:
+def gateway_view(gateway: Gateway) -> Iterator[GatewayState]:
     """The gateway's own metadata store and settings, as in-gateway callers (jobs) see them."""
     db = open_database(gateway.database_url, gateway.data_dir / "cloudlet.db", migrate=False)
     try:
-        yield SimpleNamespace(state=SimpleNamespace(db=db, settings=Settings(port=gateway.port)))
+        yield GatewayState(Settings(port=gateway.port), DataDir(gateway.data_dir), database=db)
     finally:
         db.dispose()
 

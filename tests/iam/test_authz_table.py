@@ -1,12 +1,12 @@
-"""Every route of the gateway declares what it needs (cloudlet.iam.authz), in-process."""
+"""Every route of the gateway declares what it needs (cloudlet.core.authz), in-process."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from cloudlet.core.gateway import create_app
+from cloudlet.app.gateway import create_app
+from cloudlet.core.authz import iter_declared_routes
 from cloudlet.core.settings import Settings
-from cloudlet.iam.authz import iter_declared_routes
 
 
 def _undeclared(app: FastAPI) -> list[str]:
@@ -61,7 +61,7 @@ def test_docs_show_the_current_table(tmp_path: object) -> None:
     """docs/iam.md's route table is generated: regenerate it with permission_table."""
     from pathlib import Path
 
-    from cloudlet.iam.authz import permission_table
+    from cloudlet.core.authz import permission_table
 
     docs = (Path(__file__).parents[2] / "docs" / "iam.md").read_text()
     start = docs.index("<!-- permission-table")

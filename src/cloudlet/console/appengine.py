@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from cloudlet.console.client import ApiClient
 from cloudlet.console.live import sse_response
 from cloudlet.console.web import page
-from cloudlet.iam.authz import Resource, app_resource, project_resource, requires
+from cloudlet.core.authz import Resource, app_resource, project_resource, requires
 
 __all__ = ["router"]
 

@@ -19,7 +19,7 @@ from cloudlet.console import jobgraph
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.console.live import sse_response
 from cloudlet.console.web import fmt_elapsed, page, state_class, state_label
-from cloudlet.iam.authz import Resource, job_resource, project_resource, requires
+from cloudlet.core.authz import Resource, job_resource, project_resource, requires
 
 __all__ = ["router"]
 
@@ -35,6 +35,8 @@ def _job(request: Request) -> Resource:
     return job_resource(p["project"], p["location"], p["job_id"])
 
 
+# The console reads jobs over the REST API and imports no subsystem: these are the names of
+# dataflow.states.TERMINAL_STATES (tests/dataflow/test_states.py keeps the two equal).
 TERMINAL = {
     "JOB_STATE_DONE",
     "JOB_STATE_FAILED",

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.console.web import STATIC_DIR, installed, page
-from cloudlet.iam.authz import Resource, project_resource, public, requires
+from cloudlet.core.authz import Resource, project_resource, public, requires
 
 __all__ = ["router"]
 

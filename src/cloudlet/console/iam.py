@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from cloudlet.console.client import ApiClient
 from cloudlet.console.web import page
-from cloudlet.iam.authz import Resource, project_resource, requires
+from cloudlet.core.authz import Resource, project_resource, requires
 
 __all__ = ["router"]
 

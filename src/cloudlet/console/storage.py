@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from cloudlet.console.client import ApiClient
 from cloudlet.console.web import page
-from cloudlet.iam.authz import (
+from cloudlet.core.authz import (
     Resource,
     bucket_resource,
     object_resource,

@@ -14,16 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from cloudlet.core.authz import authenticated, bucket_resource, project_resource, requires
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
-from cloudlet.iam.authz import (
-    allowed_permissions,
-    authenticated,
-    bucket_resource,
-    project_resource,
-    request_principal,
-    requires,
-)
+from cloudlet.core.state import gateway_state
+from cloudlet.iam.authz import BUCKETS, allowed_permissions, request_principal
 from cloudlet.iam.policies import (
     bucket_policy,
     project_policy,
@@ -55,9 +50,9 @@ def _bucket(request: Request) -> Any:
 
 
 def _existing_project(session: DbSession, project: str) -> str:
-    from cloudlet.projects import service as projects
+    from cloudlet.projects import get_project
 
-    return projects.get_project(session, project).project_id
+    return get_project(session, project).project_id
 
 
 @router.post(
@@ -108,9 +103,9 @@ def _gcs_policy(bucket: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _existing_bucket(session: DbSession, bucket: str) -> None:
-    from cloudlet.storage.models import Bucket
+    from sqlalchemy import select
 
-    if session.get(Bucket, bucket) is None:
+    if session.scalar(select(BUCKETS.c.name).where(BUCKETS.c.name == bucket)) is None:
         raise NotFound("The specified bucket does not exist.")
 
 
@@ -140,7 +135,7 @@ async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]
     etag = body.get("etag")
 
     def write() -> dict[str, Any]:
-        with request.app.state.db.session() as session:
+        with gateway_state(request).db.session() as session:
             _existing_bucket(session, bucket)
             saved = set_bucket_policy(session, bucket, policy, etag if etag else None)
             return _gcs_policy(bucket, saved.to_json())

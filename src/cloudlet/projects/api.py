@@ -17,21 +17,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from cloudlet.core.authz import Resource, authority, project_resource, requires
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.operations import TYPE_URL, OperationStore, now_rfc3339
-from cloudlet.iam.authz import (
-    caller_member,
-    project_resource,
-    request_principal,
-    requires,
-    visible_projects,
-)
-from cloudlet.iam.policies import (
-    compute_default_account,
-    ensure_default_account,
-    grant_project_role,
-)
+from cloudlet.core.state import gateway_state
 from cloudlet.projects import service
 from cloudlet.projects.catalog import CATALOG, lookup_service
 
@@ -61,7 +51,7 @@ _operation_numbers = itertools.count(1)
 
 
 def _operations(request: Request) -> OperationStore:
-    store: OperationStore = request.app.state.operations
+    store: OperationStore = gateway_state(request).operations
     return store
 
 
@@ -73,17 +63,8 @@ def _service_operation(request: Request, response_type: str, response: dict[str,
     return _operations(request).finish(name, _SERVICE_USAGE + response_type, response, metadata)
 
 
-_COMPUTE_APIS = ("compute.googleapis.com", "dataflow.googleapis.com")
-
-
-def _default_accounts(session: DbSession, project: str, enabled: list[str]) -> None:
-    """Enabling Compute Engine (or Dataflow, whose workers are Compute Engine VMs) makes the
-    project's Compute Engine default service account, as Google does (see iam/policies.py)."""
-    if any(name in _COMPUTE_APIS for name in enabled):
-        found = service.get_project(session, project)
-        email = compute_default_account(found.project_number)
-        ensure_default_account(session, found.project_id, email, "Compute Engine default "
-                               "service account")  # fmt: skip
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
 
 
 def _state_filter(filter: str | None) -> str | None:
@@ -100,21 +81,19 @@ def _state_filter(filter: str | None) -> str | None:
     return value.strip().upper()
 
 
-def _project(request: Request) -> Any:
-    return project_resource(request.path_params["project"])
-
-
 @router.post(
     "/projects",
     summary="Create a project (answers with a done Operation)",
-    # Without an organization, any caller may create a project on Google Cloud.
-    dependencies=[requires("resourcemanager.projects.create")],
+    dependencies=[
+        requires(
+            "resourcemanager.projects.create",
+            note="any caller, as without an organization on Google Cloud; the creator owns it",
+        )
+    ],
 )
 def create_project(body: ProjectIn, session: DbSession, request: Request) -> dict[str, Any]:
     project = service.create_project(session, body.projectId, body.name, body.labels)
-    # The creator owns the project, as on Google Cloud.
-    owner = caller_member(request_principal(request))
-    grant_project_role(session, project.project_id, owner, "roles/owner")
+    authority(request).project_created(session, project.project_id, request)  # its owner
     now = now_rfc3339()
     metadata = {"@type": TYPE_URL + "google.cloudresourcemanager.v1.ProjectCreationStatus",
                 "createTime": now, "gettable": True, "ready": True}  # fmt: skip
@@ -141,7 +120,7 @@ def get_operation(name: str, request: Request) -> dict[str, Any]:
 
 @router.get(
     "/projects",
-    summary="List projects (those the caller may get)",
+    summary="List projects",
     dependencies=[
         requires(
             "resourcemanager.projects.get",
@@ -152,8 +131,8 @@ def get_operation(name: str, request: Request) -> dict[str, Any]:
 def list_projects(session: DbSession, request: Request, filter: str | None = None
                   ) -> dict[str, Any]:  # fmt: skip
     projects = service.list_projects(session, _state_filter(filter))
-    visible = visible_projects(
-        session, request_principal(request), [p.project_id for p in projects]
+    visible = authority(request).visible_projects(
+        session, request, [p.project_id for p in projects]
     )
     projects = [p for p in projects if p.project_id in visible]
     return {"projects": [service.project_resource(p) for p in projects]}
@@ -217,7 +196,7 @@ def list_services(project: str, session: DbSession, filter: str | None = None) -
 def enable_service(project: str, name: str, session: DbSession, request: Request
                    ) -> dict[str, Any]:  # fmt: skip
     enabled = service.enable_service(session, project, name)
-    _default_accounts(session, project, [name])
+    authority(request).services_enabled(session, project, [name])
     return _service_operation(request, "EnableServiceResponse", {"service": enabled})
 
 
@@ -234,7 +213,7 @@ def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
     for name in body.serviceIds:
         lookup_service(name)  # an unknown one fails before any is enabled
     enabled = [service.enable_service(session, project, name) for name in body.serviceIds]
-    _default_accounts(session, project, body.serviceIds)
+    authority(request).services_enabled(session, project, body.serviceIds)
     return _service_operation(request, "BatchEnableServicesResponse", {"services": enabled})
 
 

@@ -22,10 +22,14 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from cloudlet.core.deps import DbSession, requires_service
+from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
+from cloudlet.core.authz import bucket_resource as authz_bucket
+from cloudlet.core.authz import object_resource as authz_object
+from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
-from cloudlet.iam import authz
-from cloudlet.iam.authz import Resource, public, requires, requires_each
+from cloudlet.core.state import gateway_state
+from cloudlet.projects import requires_service
+from cloudlet.storage import STORE
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
 from cloudlet.storage.naming import check_object_name
@@ -39,8 +43,7 @@ router = APIRouter(tags=["storage"])
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.storage
-    return store
+    return gateway_state(request)[STORE]
 
 
 def base_url(request: Request) -> str:
@@ -80,22 +83,20 @@ async def _json(request: Request) -> dict[str, Any]:
 
 def _project_of_query(request: Request) -> Resource | None:
     project = request.query_params.get("project")
-    return authz.project_resource(project, gcs=True) if project else None  # none: the handler's 400
+    return project_resource(project, gcs=True) if project else None  # none: the handler's 400
 
 
 def _bucket_of_path(request: Request) -> Resource:
-    return authz.bucket_resource(request.path_params["bucket"])
+    return authz_bucket(request.path_params["bucket"])
 
 
 def _downloaded_object(request: Request) -> Resource:
     bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
-    return authz.object_resource(bucket, unquote(rest))
+    return authz_object(bucket, unquote(rest))
 
 
 def _uploaded_object(request: Request) -> Resource:
-    return authz.object_resource(
-        request.path_params["bucket"], request.query_params.get("name", "")
-    )
+    return authz_object(request.path_params["bucket"], request.query_params.get("name", ""))
 
 
 def _object_checks(request: Request) -> list[tuple[str, Resource | None]]:
@@ -105,17 +106,15 @@ def _object_checks(request: Request) -> list[tuple[str, Resource | None]]:
     if method == "POST":
         match = _REWRITE.match(rest)
         if match:
-            source = authz.object_resource(bucket, unquote(match["src"]))
-            target = authz.object_resource(unquote(match["db"]), unquote(match["dst"]))
+            source = authz_object(bucket, unquote(match["src"]))
+            target = authz_object(unquote(match["db"]), unquote(match["dst"]))
             return [("storage.objects.get", source), ("storage.objects.create", target)]
         match = _COMPOSE.match(rest)
         if match:
-            return [
-                ("storage.objects.create", authz.object_resource(bucket, unquote(match["dst"])))
-            ]
+            return [("storage.objects.create", authz_object(bucket, unquote(match["dst"])))]
         return []  # the handler's 404
     verb = {"GET": "get", "PATCH": "update", "PUT": "update", "DELETE": "delete"}[method]
-    return [(f"storage.objects.{verb}", authz.object_resource(bucket, unquote(rest)))]
+    return [(f"storage.objects.{verb}", authz_object(bucket, unquote(rest)))]
 
 
 _SESSION_URI = "the resumable session URI is the credential, as on GCS; its start was authorized"
