@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import DispatchRule
+from cloudlet.appengine.identity import version_identity
 from cloudlet.appengine.models import Application, Service, Version
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
@@ -106,6 +107,7 @@ async def start_appengine(app: Any) -> Supervisor:
                          settings.host)  # fmt: skip
     supervisor = Supervisor(app.state.data, settings.url, ports)
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
+    supervisor.identity = version_identity(app)  # the service account instances act as
     rows = await asyncio.to_thread(_load, app.state.db)
     await asyncio.to_thread(ensure_code_buckets, app.state.db, app.state.storage)
     await supervisor.start(rows)

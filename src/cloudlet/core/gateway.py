@@ -38,10 +38,12 @@ def _routers() -> list[Any]:
     from cloudlet.console import router as console
     from cloudlet.dataflow.api import router as dataflow
     from cloudlet.iam.api import router as iam
+    from cloudlet.iam.metadata import router as metadata
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow]
+    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow,
+            metadata]  # fmt: skip
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -108,12 +108,14 @@ def start_dataflow(app: Any) -> None:
     """Start the job supervisor (which also settles jobs a restart interrupted) and the Beam
     Job API child on `settings.grpc_port`. PortableRunner waits for the channel to be ready,
     so the gateway does not wait for the child's Beam import."""
+    from cloudlet.dataflow.identity import job_identity
     from cloudlet.dataflow.supervisor import JobSupervisor
 
     settings = app.state.settings
-    # Pipelines read and write gs:// through our own Cloud Storage.
+    # Pipelines read and write gs:// through our own Cloud Storage: as the job's service
+    # account (job_identity), or anonymously for a job with no project.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
-    supervisor = JobSupervisor(app.state.db, app.state.data, env)
+    supervisor = JobSupervisor(app.state.db, app.state.data, env, job_identity(app))
     supervisor.start()
     app.state.dataflow = supervisor
     app.state.dataflow_jobapi = None
