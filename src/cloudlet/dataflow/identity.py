@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument
 from cloudlet.dataflow.models import Job
 from cloudlet.iam.defaults import COMPUTE, ensure_default_account
-from cloudlet.iam.metadata import workload_tokens
 from cloudlet.iam.models import ServiceAccount
 from cloudlet.iam.workload import Workload, workload_environment
 from cloudlet.projects import service as projects
@@ -77,6 +76,8 @@ def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]
             email=email,
             region=job.location,
         )
+        from cloudlet.iam.metadata import workload_tokens  # FastAPI: not in the Job API child
+
         token = workload_tokens(gateway).token(workload)
         gcloud = job_dir / "gcloud"  # empty: no gcloud credentials to win over the metadata
         gcloud.mkdir(exist_ok=True)
