@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from cloudlet.appengine.models import Application
+from cloudlet.appengine.models import Application, Version
 from cloudlet.appengine.supervisor import VersionRuntime
 from cloudlet.core.errors import FailedPrecondition
 from cloudlet.iam.defaults import APPENGINE, ensure_default_account
-from cloudlet.iam.metadata import workload_tokens
+from cloudlet.iam.metadata import register_liveness, workload_tokens
 from cloudlet.iam.models import ServiceAccount
 from cloudlet.iam.workload import Workload, workload_environment
 from cloudlet.projects import service as projects
@@ -30,9 +30,17 @@ def region_of(location_id: str) -> str:
     return location_id if location_id[-1:].isdigit() else location_id + "1"
 
 
+def _version_exists(gateway: Any, workload: Workload) -> bool:
+    """Whether the version a workload token names is still deployed."""
+    _, project, _, service, _, version = workload.name.split("/")
+    with gateway.state.db.session() as session:
+        return session.get(Version, (project, service, version)) is not None
+
+
 def version_identity(gateway: Any) -> Callable[[VersionRuntime], dict[str, str]]:
     """The Supervisor's `identity` hook for a gateway app (blocking: reads the database)."""
     state = gateway.state
+    register_liveness("appengine", _version_exists)
 
     def identity(version: VersionRuntime) -> dict[str, str]:
         with state.db.session() as session:

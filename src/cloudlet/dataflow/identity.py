@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument
 from cloudlet.dataflow.models import Job
+from cloudlet.dataflow.states import JobState
 from cloudlet.iam.defaults import COMPUTE, ensure_default_account
 from cloudlet.iam.models import ServiceAccount
 from cloudlet.iam.workload import Workload, workload_environment
@@ -56,10 +57,22 @@ def job_service_account(
     return account.email
 
 
+def _job_running(gateway: Any, workload: Workload) -> bool:
+    """Whether the job a workload token names has not ended."""
+    job_id = workload.name.rsplit("/", 1)[-1]
+    with gateway.state.db.session() as session:
+        job = session.get(Job, job_id)
+        return job is not None and not JobState(job.state).terminal
+
+
 def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]:
     """The job supervisor's `identity` hook: the variables for a job's executor (blocking);
     none for a job with no project (its workers then reach storage anonymously)."""
     state = gateway.state
+    # FastAPI: imported here, in the gateway, not where the Job API child imports this module.
+    from cloudlet.iam.metadata import register_liveness, workload_tokens
+
+    register_liveness("dataflow", _job_running)
 
     def identity(session: Session, job: Job, job_dir: Path) -> dict[str, str]:
         email = str((job.environment or {}).get(ENVIRONMENT_KEY) or "")
@@ -76,8 +89,6 @@ def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]
             email=email,
             region=job.location,
         )
-        from cloudlet.iam.metadata import workload_tokens  # FastAPI: not in the Job API child
-
         token = workload_tokens(gateway).token(workload)
         gcloud = job_dir / "gcloud"  # empty: no gcloud credentials to win over the metadata
         gcloud.mkdir(exist_ok=True)

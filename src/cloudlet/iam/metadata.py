@@ -12,7 +12,8 @@ metadata server serves
 - `computeMetadata/v1/instance/service-accounts/` (`default/` and the account's email), and
   below each: `?recursive=true` (email, aliases, scopes as JSON), `email`, `aliases`, `scopes`,
   `token?scopes=A,B` (an access token for the account, the same kind `/token` issues, so the
-  gateway then authenticates the workload's API calls as that account);
+  gateway then authenticates the workload's API calls as that account), while the workload
+  runs and its account exists and is enabled;
 - `computeMetadata/v1/universe/universe-domain`.
 
 As on Google, a request needs `Metadata-Flavor: Google` and must not carry `X-Forwarded-For`
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,7 +38,7 @@ from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import ACCESS_TOKEN_TTL, Principal, issue_access_token
 from cloudlet.iam.workload import PATH_PREFIX, Workload, WorkloadTokens
 
-__all__ = ["router", "workload_tokens"]
+__all__ = ["LivenessCheck", "register_liveness", "router", "workload_tokens"]
 
 router = APIRouter(tags=["metadata"], include_in_schema=False)
 
@@ -45,6 +47,18 @@ _TEXT = "application/text"
 _JSON = "application/json"
 _USERINFO = "https://www.googleapis.com/auth/userinfo.email"
 DEFAULT_SCOPES = (CLOUD_PLATFORM, _USERINFO)
+
+
+# kind → whether a workload of that kind still runs (blocking; given the gateway app). Each
+# subsystem that runs workloads registers its check (appengine/identity.py, dataflow/identity.py).
+# A workload token stays valid for as long as its workload does: tokens of a deleted version or
+# a finished job get no more access tokens, and unknown kinds get none.
+LivenessCheck = Callable[[Any, Workload], bool]
+_LIVENESS: dict[str, LivenessCheck] = {}
+
+
+def register_liveness(kind: str, check: LivenessCheck) -> None:
+    _LIVENESS[kind] = check
 
 
 def workload_tokens(app: Any) -> WorkloadTokens:
@@ -196,6 +210,12 @@ def _token(request: Request, w: Workload) -> dict[str, Any]:
             403,
             f"Service account [{w.email}] of {w.name} is disabled. Enable it with: cloudlet iam "
             f"service-accounts enable {w.email}",
+        )
+    check = _LIVENESS.get(w.kind)
+    if check is None or not check(request.app, w):
+        raise _Refused(
+            403,
+            f"{w.name} no longer runs, so its metadata path gets no more tokens for [{w.email}].",
         )
     asked = request.query_params.get("scopes", "")
     scopes = tuple(s for s in asked.replace(" ", ",").split(",") if s) or DEFAULT_SCOPES
