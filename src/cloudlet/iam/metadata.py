@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,9 +37,11 @@ from fastapi.responses import Response
 from cloudlet.iam.credentials import CLOUD_PLATFORM
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import ACCESS_TOKEN_TTL, Principal, issue_access_token
-from cloudlet.iam.workload import PATH_PREFIX, Workload, WorkloadTokens
+from cloudlet.iam.workload import PATH_PREFIX, Workload, WorkloadTokens, redact_path
 
 __all__ = ["LivenessCheck", "register_liveness", "router", "workload_tokens"]
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["metadata"], include_in_schema=False)
 
@@ -118,6 +121,9 @@ def metadata(request: Request, token: str, path: str) -> Response:
         return _answer(_lookup(request, workload, path))
     except _Refused as exc:
         return _answer(exc.message, exc.status)
+    except Exception:  # logged here, without the token the gateway's handler would log
+        logger.exception("metadata request failed: GET %s", redact_path(request.url.path))
+        return _answer("Internal error of the metadata server; see the gateway log.", 500)
 
 
 def _recursive(request: Request) -> bool:
