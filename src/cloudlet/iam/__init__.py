@@ -8,7 +8,10 @@ For other subsystems:
 - `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`;
 - `service_account_credentials(app, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
-  to pass as GOOGLE_APPLICATION_CREDENTIALS.
+  to pass as GOOGLE_APPLICATION_CREDENTIALS;
+- workload identity (App Engine instances, Dataflow workers): `workload.py` (the tokens and
+  variables that point google-auth at the gateway's metadata server), `metadata.py` (that
+  server), `defaults.py` (the App Engine and Compute Engine default service accounts).
 
 Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
