@@ -15,11 +15,17 @@ from typing import Any
 from cloudlet.appengine.models import Application, Version
 from cloudlet.appengine.supervisor import VersionRuntime
 from cloudlet.core.errors import FailedPrecondition
-from cloudlet.iam.defaults import APPENGINE, ensure_default_account
-from cloudlet.iam.metadata import register_liveness, workload_tokens
-from cloudlet.iam.models import ServiceAccount
-from cloudlet.iam.workload import Workload, workload_environment
-from cloudlet.projects import service as projects
+from cloudlet.core.state import gateway_state
+from cloudlet.iam import (
+    APPENGINE,
+    Workload,
+    ensure_default_account,
+    lookup_account,
+    register_liveness,
+    workload_environment,
+    workload_tokens,
+)
+from cloudlet.projects import get_project
 
 __all__ = ["region_of", "version_identity"]
 
@@ -33,23 +39,23 @@ def region_of(location_id: str) -> str:
 def _version_exists(gateway: Any, workload: Workload) -> bool:
     """Whether the version a workload token names is still deployed."""
     _, project, _, service, _, version = workload.name.split("/")
-    with gateway.state.db.session() as session:
+    with gateway_state(gateway).db.session() as session:
         return session.get(Version, (project, service, version)) is not None
 
 
 def version_identity(gateway: Any) -> Callable[[VersionRuntime], dict[str, str]]:
     """The Supervisor's `identity` hook for a gateway app (blocking: reads the database)."""
-    state = gateway.state
+    state = gateway_state(gateway)
     register_liveness("appengine", _version_exists)
 
     def identity(version: VersionRuntime) -> dict[str, str]:
         with state.db.session() as session:
-            project = projects.get_project(session, version.project)
+            project = get_project(session, version.project)
             application = session.get(Application, version.project)
             region = region_of(application.location_id) if application else "us-central1"
             named = version.app.service_account
             if named:
-                account = session.get(ServiceAccount, named)
+                account = lookup_account(session, named)
                 if account is None:
                     raise FailedPrecondition(
                         f"service_account [{named}] in app.yaml does not exist. Create it "
@@ -68,7 +74,7 @@ def version_identity(gateway: Any) -> Callable[[VersionRuntime], dict[str, str]]
             email=email,
             region=region,
         )
-        token = workload_tokens(gateway).token(workload)
+        token = workload_tokens(state).token(workload)
         gcloud = state.data.root / "run" / "appengine" / "gcloud"  # empty: no gcloud credentials
         gcloud.mkdir(parents=True, exist_ok=True)
         return workload_environment(state.settings.url, token, str(gcloud))

@@ -20,7 +20,7 @@ from cloudlet.appengine.appyaml import AppYaml, AutomaticScaling, BasicScaling, 
 from cloudlet.appengine.models import Service, Version
 from cloudlet.core.db import rfc3339
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from cloudlet.iam.workload import appengine_default_email
+from cloudlet.iam import appengine_default_email
 
 __all__ = [
     "check_version_id",

@@ -19,13 +19,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument
+from cloudlet.core.state import gateway_state
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.states import JobState
-from cloudlet.iam.defaults import COMPUTE, ensure_default_account
-from cloudlet.iam.models import ServiceAccount
-from cloudlet.iam.workload import Workload, workload_environment
-from cloudlet.projects import service as projects
-from cloudlet.projects.models import Project
+from cloudlet.iam import (
+    COMPUTE,
+    Workload,
+    ensure_default_account,
+    lookup_account,
+    workload_environment,
+)
+from cloudlet.projects import Project, get_project
 
 __all__ = ["job_identity", "job_service_account"]
 
@@ -42,7 +46,7 @@ def job_service_account(
         if session.get(Project, project_id) is None:
             return ""  # a PortableRunner job with no --project: no account to run as
         return ensure_default_account(session, project_id, COMPUTE).email
-    account = session.get(ServiceAccount, named)
+    account = lookup_account(session, named)
     if account is None:
         raise InvalidArgument(
             f"(service account) The worker service account [{named}] does not exist. Create "
@@ -60,7 +64,7 @@ def job_service_account(
 def _job_running(gateway: Any, workload: Workload) -> bool:
     """Whether the job a workload token names has not ended."""
     job_id = workload.name.rsplit("/", 1)[-1]
-    with gateway.state.db.session() as session:
+    with gateway_state(gateway).db.session() as session:
         job = session.get(Job, job_id)
         return job is not None and not JobState(job.state).terminal
 
@@ -68,9 +72,9 @@ def _job_running(gateway: Any, workload: Workload) -> bool:
 def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]:
     """The job supervisor's `identity` hook: the variables for a job's executor (blocking);
     none for a job with no project (its workers then reach storage anonymously)."""
-    state = gateway.state
+    state = gateway_state(gateway)
     # FastAPI: imported here, in the gateway, not where the Job API child imports this module.
-    from cloudlet.iam.metadata import register_liveness, workload_tokens
+    from cloudlet.iam import register_liveness, workload_tokens
 
     register_liveness("dataflow", _job_running)
 
@@ -80,7 +84,7 @@ def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]
             if session.get(Project, job.project_id) is None:
                 return {}
             email = ensure_default_account(session, job.project_id, COMPUTE).email
-        number = projects.get_project(session, job.project_id).project_number
+        number = get_project(session, job.project_id).project_number
         workload = Workload(
             kind="dataflow",
             name=f"projects/{job.project_id}/locations/{job.location}/jobs/{job.job_id}",
@@ -89,7 +93,7 @@ def job_identity(gateway: Any) -> Callable[[Session, Job, Path], dict[str, str]]
             email=email,
             region=job.location,
         )
-        token = workload_tokens(gateway).token(workload)
+        token = workload_tokens(state).token(workload)
         gcloud = job_dir / "gcloud"  # empty: no gcloud credentials to win over the metadata
         gcloud.mkdir(exist_ok=True)
         return workload_environment(state.settings.url, token, str(gcloud))

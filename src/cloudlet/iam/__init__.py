@@ -4,9 +4,10 @@ For other subsystems:
 
 - `authenticate(request)` / `PrincipalDep`: the caller's `Principal`, or None when anonymous;
 - `require_principal`: a dependency that fails with 401 when there are no credentials;
-- `authenticate_token(app, token)`: the same check for front doors other than HTTP (gRPC);
+- `authenticate_token(state, token)`: the same check for front doors other than HTTP (gRPC);
 - `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`;
-- `service_account_credentials(app, email)` + `write_credentials_file(path, doc)`: a
+- `keyring_for(state)` / `KEYRING`: the gateway's cached view of accounts, keys and secret;
+- `service_account_credentials(state, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
   to pass as GOOGLE_APPLICATION_CREDENTIALS;
 - workload identity (App Engine instances, Dataflow workers): `workload.py` (the tokens and
@@ -20,9 +21,16 @@ Names are imported lazily, so that the CLI (which needs only `naming`) stays qui
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.core.subsystem import Subsystem
+
 if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+    from starlette.types import ASGIApp
+
     from cloudlet.iam.auth import (
         BearerAuthMiddleware,
         PrincipalDep,
@@ -31,20 +39,54 @@ if TYPE_CHECKING:
         require_principal,
     )
     from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
+    from cloudlet.iam.defaults import (
+        APPENGINE,
+        COMPUTE,
+        default_account_email,
+        ensure_default_account,
+        lookup_account,
+    )
+    from cloudlet.iam.keyring import KEYRING, Keyring, keyring_for
+    from cloudlet.iam.metadata import register_liveness, workload_tokens
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
     from cloudlet.iam.tokens import Principal
+    from cloudlet.iam.workload import (
+        CLEARED_VARIABLES,
+        Workload,
+        appengine_default_email,
+        compute_default_email,
+        redact_path,
+        workload_environment,
+    )
 
 __all__ = [
+    "APPENGINE",
+    "CLEARED_VARIABLES",
+    "COMPUTE",
+    "KEYRING",
+    "SUBSYSTEM",
     "BearerAuthMiddleware",
+    "Keyring",
     "Principal",
     "PrincipalDep",
+    "Workload",
+    "appengine_default_email",
     "authenticate",
     "authenticate_token",
     "check_account_id",
+    "compute_default_email",
+    "default_account_email",
+    "ensure_default_account",
+    "keyring_for",
+    "lookup_account",
+    "redact_path",
+    "register_liveness",
     "require_principal",
     "service_account_credentials",
     "service_account_email",
     "split_email",
+    "workload_environment",
+    "workload_tokens",
     "write_credentials_file",
 ]
 
@@ -54,12 +96,28 @@ _HOME = {
     "authenticate": "auth",
     "authenticate_token": "auth",
     "require_principal": "auth",
+    "KEYRING": "keyring",
+    "Keyring": "keyring",
+    "keyring_for": "keyring",
     "check_account_id": "naming",
     "service_account_email": "naming",
     "split_email": "naming",
     "Principal": "tokens",
     "service_account_credentials": "credentials",
     "write_credentials_file": "credentials",
+    "APPENGINE": "defaults",
+    "COMPUTE": "defaults",
+    "default_account_email": "defaults",
+    "ensure_default_account": "defaults",
+    "lookup_account": "defaults",
+    "register_liveness": "metadata",
+    "workload_tokens": "metadata",
+    "CLEARED_VARIABLES": "workload",
+    "Workload": "workload",
+    "appengine_default_email": "workload",
+    "compute_default_email": "workload",
+    "redact_path": "workload",
+    "workload_environment": "workload",
 }
 
 
@@ -68,3 +126,36 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
     return getattr(importlib.import_module(f"cloudlet.iam.{module}"), name)
+
+
+def _routers() -> Sequence[APIRouter]:
+    from cloudlet.iam.api import router
+    from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
+
+    return (router, metadata)
+
+
+def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
+    from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal
+
+    return (BearerAuthMiddleware,)
+
+
+def _cli() -> Sequence[tuple[str, typer.Typer]]:
+    from cloudlet.iam.cli import iam_app
+
+    return (("iam", iam_app),)
+
+
+def _models() -> Any:
+    return importlib.import_module("cloudlet.iam.models")
+
+
+SUBSYSTEM = Subsystem(
+    name="iam",
+    routers=_routers,
+    middleware=_middleware,
+    console_prefix="/api/v1/projects/{project}/serviceAccounts",
+    cli=_cli,
+    models=_models,
+)

@@ -20,9 +20,15 @@ from cloudlet.core.db import utcnow
 from cloudlet.iam.models import ServiceAccount
 from cloudlet.iam.service import _new_unique_id
 from cloudlet.iam.workload import appengine_default_email, compute_default_email
-from cloudlet.projects import service as projects
+from cloudlet.projects import get_active_project, get_project
 
-__all__ = ["APPENGINE", "COMPUTE", "default_account_email", "ensure_default_account"]
+__all__ = [
+    "APPENGINE",
+    "COMPUTE",
+    "default_account_email",
+    "ensure_default_account",
+    "lookup_account",
+]
 
 APPENGINE = "appengine"
 COMPUTE = "compute"
@@ -35,7 +41,12 @@ _DISPLAY = {
 def default_account_email(session: Session, project_id: str, kind: str) -> str:
     if kind == APPENGINE:
         return appengine_default_email(project_id)
-    return compute_default_email(projects.get_project(session, project_id).project_number)
+    return compute_default_email(get_project(session, project_id).project_number)
+
+
+def lookup_account(session: Session, email: str) -> ServiceAccount | None:
+    """The service account with this email, in any project, or None."""
+    return session.get(ServiceAccount, email)
 
 
 def ensure_default_account(session: Session, project_id: str, kind: str) -> ServiceAccount:
@@ -48,7 +59,7 @@ def ensure_default_account(session: Session, project_id: str, kind: str) -> Serv
     found = session.get(ServiceAccount, email)
     if found is not None:
         return found
-    projects.get_active_project(session, project_id)
+    get_active_project(session, project_id)
     account = ServiceAccount(
         email=email,
         project_id=project_id,
