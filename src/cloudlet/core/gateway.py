@@ -25,6 +25,7 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 from cloudlet.core.tls import ca_path
 from cloudlet.dataflow.runtime import start_dataflow, stop_dataflow
+from cloudlet.iam.users import bootstrap_owner
 from cloudlet.storage import open_store
 
 __all__ = ["create_app"]
@@ -38,10 +39,14 @@ def _routers() -> list[Any]:
     from cloudlet.console import router as console
     from cloudlet.dataflow.api import router as dataflow
     from cloudlet.iam.api import router as iam
+    from cloudlet.iam.users_api import router as iam_users
     from cloudlet.projects.api import router as projects
     from cloudlet.storage.api import router as storage
 
-    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow]
+    return [
+        projects, appengine, logging_router, scheduler_router, console, storage, iam, iam_users,
+        dataflow,
+    ]  # fmt: skip
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data.ensure()
         app.state.db = open_database(settings.database_url, data.database)
         logger.info("metadata store: %s", app.state.db.kind)
+        bootstrap_owner(app.state.db, data.owner_password, settings.url)  # first start
         app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
         await start_appengine(app)  # App Engine: instance supervisor + routes
         start_dataflow(app)  # Dataflow: job supervisor + Beam Job API on grpc_port
