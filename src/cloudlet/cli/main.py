@@ -171,6 +171,7 @@ def init(
 
 def _register() -> TyperGroup:
     from cloudlet.appengine.cli import app_app
+    from cloudlet.cli.auth import auth_app
     from cloudlet.cli.clientenv import register_env_commands
     from cloudlet.cli.components import components_app
     from cloudlet.cli.gateway_commands import register_gateway_commands
@@ -186,6 +187,7 @@ def _register() -> TyperGroup:
     app.add_typer(storage_app, name="storage")
     app.add_typer(dataflow_app, name="dataflow")
     app.add_typer(iam_app, name="iam")
+    app.add_typer(auth_app, name="auth")
     app.add_typer(components_app, name="components")
     register_gateway_commands(app)
     register_env_commands(app)
