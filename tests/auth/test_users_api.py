@@ -66,6 +66,17 @@ def test_password_grant_refresh_and_revoke(gateway: Gateway, api: httpx.Client) 
     assert api.post("/revoke", data={"token": refresh}).json()["error"] == "invalid_token"
 
 
+def test_tokens_in_query_strings_are_not_logged(gateway: Gateway, api: httpx.Client) -> None:
+    body = sign_in(api, OWNER, owner_password(gateway)).json()
+    access, refresh = body["access_token"], body["refresh_token"]
+    assert api.get("/tokeninfo", params={"access_token": access}).status_code == 200
+    assert api.post("/revoke", params={"token": refresh}).status_code == 200  # Google's form
+    assert api.get("/api/v1/projects", headers=_bearer(access)).status_code == 401
+    log = gateway.log_path.read_text()
+    assert "/revoke?token=REDACTED" in log
+    assert access not in log and refresh not in log
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(
     gateway: Gateway, api: httpx.Client
 ) -> None:
@@ -95,3 +106,13 @@ def test_owner_manages_users_and_others_may_not(gateway: Gateway, api: httpx.Cli
     assert api.delete(f"/api/v1/users/{email}").status_code == 200
     assert api.get("/api/v1/projects", headers=_bearer(token)).status_code == 401
     assert api.delete(f"/api/v1/users/{OWNER}").status_code == 400
+
+
+def test_the_console_session_cookie_never_reaches_an_app() -> None:
+    from cloudlet.appengine.proxy import without_session_cookie
+    from cloudlet.iam.sessions import COOKIE
+
+    assert COOKIE == "cloudlet_session"
+    header = b"GOOGAPPUID=x7; cloudlet_session=secret;theme=dark"
+    assert without_session_cookie(header) == b"GOOGAPPUID=x7; theme=dark"
+    assert without_session_cookie(b"cloudlet_session=secret") == b""

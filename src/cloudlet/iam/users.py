@@ -226,11 +226,13 @@ def _write_private(path: Path, text: str) -> None:
 
 def bootstrap_owner(db: Database, password_file: Path, url: str) -> None:
     """Create the local owner on the first start of a metadata store, and say how to sign in.
+    (Also forgets sessions that have expired.)
 
     The random password goes to `password_file` (0600) only; the log names the file.
     """
     with db.session() as session:
         exists = session.get(UserAccount, OWNER_EMAIL) is not None
+        session.execute(delete(UserSession).where(UserSession.expire_time < utcnow()))
     if not exists:
         password = secrets.token_urlsafe(18)
         try:
