@@ -18,10 +18,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from cloudlet import iam
 from cloudlet.console.web import render
 from cloudlet.core.errors import Unauthenticated
-from cloudlet.iam import sessions
-from cloudlet.iam.users import CONSOLE_SESSION_LIFETIME
 
 __all__ = ["require_sign_in", "router"]
 
@@ -107,16 +106,16 @@ async def signin(request: Request) -> Response:
         cookie = await run_in_threadpool(_sign_in_with_token, request, token)
         problem = "The access token is not valid here (expired, revoked or not this gateway's)."
     else:
-        cookie = await run_in_threadpool(sessions.sign_in_with_password, request.app, email,
+        cookie = await run_in_threadpool(iam.sign_in_with_password, request.app, email,
                                          form.get("password", ""))  # fmt: skip
         problem = "Wrong email or password (or the account is disabled)."
     if cookie is None:
         return _form_page(request, next_url, problem, 401, email)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
-        sessions.COOKIE,
+        iam.SESSION_COOKIE,
         cookie,
-        max_age=CONSOLE_SESSION_LIFETIME,
+        max_age=iam.CONSOLE_SESSION_LIFETIME,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -127,28 +126,26 @@ async def signin(request: Request) -> Response:
 
 
 def _sign_in_with_token(request: Request, token: str) -> str | None:
-    from cloudlet.iam.auth import authenticate_token
-
     try:
-        principal = authenticate_token(request.app, token, request.headers.get("host"))
+        principal = iam.authenticate_token(request.app, token, request.headers.get("host"))
     except Unauthenticated:
         return None
     if principal is None:
         return None
-    return sessions.sign_in_with_principal(request.app, principal)
+    return iam.sign_in_with_principal(request.app, principal)
 
 
 @router.post("/console/signout")
 async def signout(request: Request) -> Response:
     form = await _form(request)
-    cookie = request.cookies.get(sessions.COOKIE)
+    cookie = request.cookies.get(iam.SESSION_COOKIE)
     response = RedirectResponse(_SIGNIN, status_code=303)
     if cookie:
-        valid = await run_in_threadpool(sessions.csrf_ok, request.app, cookie,
-                                        form.get(sessions.CSRF_FIELD))  # fmt: skip
+        valid = await run_in_threadpool(iam.csrf_ok, request.app, cookie,
+                                        form.get("csrf_token"))  # fmt: skip
         if not valid or not _same_origin(request):
             raise HTTPException(403, "Sign-out refused: the form's anti-CSRF token does not "
                                 "match this session. Reload the page and try again.")  # fmt: skip
-        await run_in_threadpool(sessions.sign_out, request.app, cookie)
-    response.delete_cookie(sessions.COOKIE, path="/")
+        await run_in_threadpool(iam.sign_out, request.app, cookie)
+    response.delete_cookie(iam.SESSION_COOKIE, path="/")
     return response

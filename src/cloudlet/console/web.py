@@ -163,13 +163,25 @@ def viewer(request: Request) -> dict[str, Any] | None:
         return {
             "email": principal.email,
             "member": principal.member,
-            "signed_in": principal.via == "session_cookie",
-            "local": False,
+            "signed_in": principal.via == "session",
+            "local": principal.via == "local",  # the local owner, with no credential
         }
     if str(getattr(request.app.state.settings, "auth", "local")) == "local":
         return {"email": LOCAL_OWNER, "member": f"user:{LOCAL_OWNER}", "signed_in": False,
                 "local": True}  # fmt: skip
     return None
+
+
+def _csrf_token(request: Request) -> str:
+    """The anti-CSRF token of the page's console session, if it was signed in by one."""
+    principal = (request.scope.get("state") or {}).get("principal")
+    from cloudlet import iam
+
+    cookie = request.cookies.get(iam.SESSION_COOKIE)
+    if principal is None or principal.via != "session" or not cookie:
+        return ""
+    token: str = iam.csrf_token(request.app, cookie)
+    return token
 
 
 def render(
@@ -179,7 +191,7 @@ def render(
     context.setdefault("project", request.path_params.get("project"))
     state = request.scope.get("state") or {}
     context.setdefault("viewer", viewer(request))
-    context.setdefault("csrf_token", state.get("csrf_token", ""))
+    context.setdefault("csrf_token", state.get("csrf_token") or _csrf_token(request))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

@@ -114,7 +114,7 @@ def principal_from_cookie(app: Any, cookie: str) -> Principal | None:
         if user is None or user.disabled:
             return None
         return user_principal(user.email, user.unique_id, session_id, (CLOUD_PLATFORM,),
-                              found.expires_at, via="session_cookie")  # fmt: skip
+                              found.expires_at, via="session")  # fmt: skip
     if found.principal_kind == SERVICE_ACCOUNT:
         account = keyring.account(found.email)
         if account is None or account.disabled:
@@ -124,7 +124,7 @@ def principal_from_cookie(app: Any, cookie: str) -> Principal | None:
             project_id=account.project_id,
             unique_id=account.unique_id,
             key_id="",
-            via="session_cookie",
+            via="session",
             scopes=(CLOUD_PLATFORM,),
             expires_at=found.expires_at,
             session_id=session_id,

@@ -153,7 +153,7 @@ class Principal:
     project_id: str
     unique_id: str
     key_id: str  # empty for worker credentials and users, which no key backs
-    via: str  # "access_token", "self_signed_jwt" or "session_cookie"
+    via: str  # "access_token", "self_signed_jwt" or "session" (a console sign-in)
     scopes: tuple[str, ...] = ()
     expires_at: int = 0
     kind: str = SERVICE_ACCOUNT  # "serviceAccount" or "user": IAM's member type
