@@ -191,7 +191,13 @@ def _revoke_on_gateway(token: str) -> None:
     except httpx.ConnectError:
         fail(f"The cloudlet gateway is not running at {gw.url}; nothing was revoked. Start it "
              "with: cloudlet start")  # fmt: skip
-    if response.status_code != 200 and response.json().get("error") != "invalid_token":
+    if response.status_code == 200:
+        return
+    try:
+        error = response.json().get("error")
+    except ValueError:
+        error = None
+    if error != "invalid_token":  # invalid_token: already revoked, nothing left to end
         fail(f"The gateway did not revoke the token: {response.text[:300]}")
 
 

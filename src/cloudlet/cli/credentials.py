@@ -175,7 +175,8 @@ class ActiveAccountAuth(httpx.Auth):
             return
         request.headers["Authorization"] = "Bearer " + access_token(account, self.gateway_url)
         response = yield request
-        if response.status_code == 401:  # revoked or expired early: one fresh token, once
+        # Revoked or expired early: one fresh token, once (a streamed upload cannot be replayed).
+        if response.status_code == 401 and isinstance(request.stream, httpx.ByteStream):
             token = access_token(account, self.gateway_url, force=True)
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
