@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from cloudlet import iam
 from cloudlet.console.web import render
 from cloudlet.core.errors import Unauthenticated
+from cloudlet.core.state import gateway_state
 
 __all__ = ["require_sign_in", "router"]
 
@@ -30,7 +31,7 @@ _FORM_COOKIE = "cloudlet_signin"  # the double-submit token of the sign-in form
 
 
 def _auth_mode(request: Request) -> str:
-    return str(getattr(request.app.state.settings, "auth", "local"))
+    return str(getattr(gateway_state(request).settings, "auth", "local"))
 
 
 def _safe_next(target: str | None) -> str:

@@ -28,6 +28,7 @@ import anyio.to_thread
 from starlette.types import Scope
 
 from cloudlet.core.errors import PermissionDenied
+from cloudlet.core.state import StateSource, gateway_state
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import SERVICE_ACCOUNT, USER, Principal
 from cloudlet.iam.usergrant import CLOUD_PLATFORM, user_principal
@@ -72,9 +73,9 @@ def cookie_of(headers: list[tuple[bytes, bytes]] | Any) -> str | None:
     return None
 
 
-def sign_in_with_password(app: Any, email: str, password: str) -> str | None:
+def sign_in_with_password(app: StateSource, email: str, password: str) -> str | None:
     """A new session cookie for a user's password, or None (blocking: argon2 and the db)."""
-    db = app.state.db
+    db = gateway_state(app).db
     cookie = secrets.token_urlsafe(32)
     with db.session() as session:
         user = password_user(session, email, password)
@@ -85,23 +86,23 @@ def sign_in_with_password(app: Any, email: str, password: str) -> str | None:
     return cookie
 
 
-def sign_in_with_principal(app: Any, principal: Principal) -> str:
+def sign_in_with_principal(app: StateSource, principal: Principal) -> str:
     """A session cookie for the principal of a verified access token, as long as it lives."""
     lifetime = max(60, principal.expires_at - int(time.time()))
     cookie = secrets.token_urlsafe(32)
-    with app.state.db.session() as session:
+    with gateway_state(app).db.session() as session:
         start_session(session, principal.email, "console", lifetime,
                       principal_kind=principal.kind, session_id=_session_id(cookie))  # fmt: skip
     return cookie
 
 
-def sign_out(app: Any, cookie: str) -> None:
-    with app.state.db.session() as session:
+def sign_out(app: StateSource, cookie: str) -> None:
+    with gateway_state(app).db.session() as session:
         end_session(session, _session_id(cookie))
     keyring_for(app).clear()
 
 
-def principal_from_cookie(app: Any, cookie: str) -> Principal | None:
+def principal_from_cookie(app: StateSource, cookie: str) -> Principal | None:
     """The principal of a live console session, or None (unknown, expired or signed out, or
     its account deleted or disabled). Blocking: may read the database (cached for seconds)."""
     keyring = keyring_for(app)
@@ -132,13 +133,13 @@ def principal_from_cookie(app: Any, cookie: str) -> Principal | None:
     return None
 
 
-def csrf_token(app: Any, cookie: str) -> str:
+def csrf_token(app: StateSource, cookie: str) -> str:
     """The anti-CSRF token of a session (blocking on first use: reads the gateway's secret)."""
     secret = keyring_for(app).secret()
     return hmac.new(secret, b"csrf:" + _session_id(cookie).encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_ok(app: Any, cookie: str, presented: str | None) -> bool:
+def csrf_ok(app: StateSource, cookie: str, presented: str | None) -> bool:
     return bool(presented) and hmac.compare_digest(csrf_token(app, cookie), presented or "")
 
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import PermissionDenied
+from cloudlet.core.state import gateway_state
 from cloudlet.iam import users
 from cloudlet.iam.auth import authenticate
 from cloudlet.iam.keyring import keyring_for
@@ -59,7 +60,7 @@ def require_owner(request: Request) -> None:
 
 
 def _forget(request: Request) -> None:
-    keyring_for(request.app).clear()
+    keyring_for(request).clear()
 
 
 @router.get(_BASE, summary="List user accounts (owner only)")
@@ -90,7 +91,7 @@ def update_user(
     if body.password is not None:
         user = users.set_password(session, email, body.password)
         if user.owner:  # the first password is no longer the owner's: drop its file
-            request.app.state.data.owner_password.unlink(missing_ok=True)
+            gateway_state(request).data.owner_password.unlink(missing_ok=True)
     if body.displayName is not None:
         user.display_name = body.displayName
     if body.disabled is not None:
@@ -116,7 +117,7 @@ async def revoke(request: Request, token: str = "") -> JSONResponse:
     try:
         if not token:
             raise OAuthError("invalid_request", "Missing required parameter: token")
-        await run_in_threadpool(revoke_token, keyring_for(request.app), request.app.state.db,
+        await run_in_threadpool(revoke_token, keyring_for(request), gateway_state(request).db,
                                 token)  # fmt: skip
     except OAuthError as exc:
         return JSONResponse(exc.body(), exc.status, headers={"Cache-Control": "no-store"})
