@@ -109,10 +109,11 @@ def test_owner_manages_users_and_others_may_not(gateway: Gateway, api: httpx.Cli
 
 
 def test_the_console_session_cookie_never_reaches_an_app() -> None:
-    from cloudlet.appengine.proxy import without_session_cookie
+    from cloudlet.appengine.proxy import SESSION_COOKIE, without_session_cookie
+    from cloudlet.console.signin import SESSION_COOKIE as CONSOLE_COOKIE
     from cloudlet.iam.sessions import COOKIE
 
-    assert COOKIE == "cloudlet_session"
+    assert f"{COOKIE}=".encode() == SESSION_COOKIE and CONSOLE_COOKIE == COOKIE
     header = b"GOOGAPPUID=x7; cloudlet_session=secret;theme=dark"
     assert without_session_cookie(header) == b"GOOGAPPUID=x7; theme=dark"
     assert without_session_cookie(b"cloudlet_session=secret") == b""

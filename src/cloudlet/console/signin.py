@@ -1,8 +1,13 @@
-"""Console sign-in and sign-out: plain HTML forms that set and clear the session cookie.
+"""Console sign-in and sign-out: plain HTML forms over the session API.
 
-The session and its anti-CSRF token are the authentication layer's (cloudlet.iam.sessions); this
-module only draws the forms. Sign-in is protected from login CSRF by a double-submit token (a
-cookie of the sign-in page that the form repeats) and by refusing another site's `Origin`.
+The console talks to the gateway's REST API only: sign-in posts the form's email and password
+(or access token) to `POST /api/v1/sessions` and sets the session it gets back as the cookie
+`cloudlet_session` (HttpOnly, SameSite=Strict, Secure over HTTPS); sign-out calls
+`DELETE /api/v1/sessions/current` with the cookie and the form's anti-CSRF token, which the
+gateway's authentication layer checks like any console write (docs/auth.md). Sign-in is
+protected from login CSRF by a double-submit token (a cookie of the sign-in page that the form
+repeats) and by refusing another site's `Origin`.
+
 In `local` mode the console works without signing in (as the local owner); in `required` mode
 every console page sends a visitor who is not signed in here first.
 """
@@ -14,19 +19,20 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from cloudlet import iam
+from cloudlet.console.client import ApiError
 from cloudlet.console.web import render
-from cloudlet.core.errors import Unauthenticated
 from cloudlet.core.state import gateway_state
 
-__all__ = ["require_sign_in", "router"]
+__all__ = ["SESSION_COOKIE", "require_sign_in", "router"]
 
 router = APIRouter(include_in_schema=False)
+SESSION_COOKIE = "cloudlet_session"  # the gateway's (cloudlet.iam.sessions.COOKIE)
 _SIGNIN = "/console/signin"
+_SIGNOUT = "/console/signout"
 _FORM_COOKIE = "cloudlet_signin"  # the double-submit token of the sign-in form
 
 
@@ -44,7 +50,7 @@ def _safe_next(target: str | None) -> str:
 def require_sign_in(request: Request) -> None:
     """Console dependency: in `required` mode, send a visitor who is not signed in to sign in."""
     path = request.url.path
-    if path.startswith(("/console/static/", _SIGNIN, "/console/signout")):
+    if path.startswith(("/console/static/", _SIGNIN, _SIGNOUT)):
         return
     if _auth_mode(request) != "required":
         return
@@ -88,6 +94,18 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
 
 
+async def _call(request: Request, method: str, path: str, headers: dict[str, str] | None = None,
+                json: Any = None) -> Any:  # fmt: skip
+    """One in-process call to the session API, with only the credentials given here."""
+    transport = httpx.ASGITransport(app=request.app)
+    base_url = gateway_state(request).settings.url
+    async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
+        response = await client.request(method, path, headers=headers, json=json)
+    if response.status_code >= 400:
+        raise ApiError.from_response(response)
+    return response.json() if response.content else {}
+
+
 @router.post(_SIGNIN, response_class=HTMLResponse)
 async def signin(request: Request) -> Response:
     form = await _form(request)
@@ -100,23 +118,18 @@ async def signin(request: Request) -> Response:
     ):
         return _form_page(request, next_url, "The sign-in form expired or came from another "
                           "site. Try again.", 403)  # fmt: skip
-    token = form.get("access_token", "").strip()
-    email = form.get("email", "").strip()
-    cookie: str | None
-    if token:
-        cookie = await run_in_threadpool(_sign_in_with_token, request, token)
-        problem = "The access token is not valid here (expired, revoked or not this gateway's)."
-    else:
-        cookie = await run_in_threadpool(iam.sign_in_with_password, request.app, email,
-                                         form.get("password", ""))  # fmt: skip
-        problem = "Wrong email or password (or the account is disabled)."
-    if cookie is None:
-        return _form_page(request, next_url, problem, 401, email)
+    token, email = form.get("access_token", "").strip(), form.get("email", "").strip()
+    body = {"accessToken": token} if token else {"email": email,
+                                                 "password": form.get("password", "")}  # fmt: skip
+    try:
+        made = await _call(request, "POST", "/api/v1/sessions", json=body)
+    except ApiError as exc:
+        return _form_page(request, next_url, exc.message, exc.code, email)
     response = RedirectResponse(next_url, status_code=303)
     response.set_cookie(
-        iam.SESSION_COOKIE,
-        cookie,
-        max_age=iam.CONSOLE_SESSION_LIFETIME,
+        SESSION_COOKIE,
+        made["session"],
+        max_age=int(made["maxAge"]),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -126,27 +139,19 @@ async def signin(request: Request) -> Response:
     return response
 
 
-def _sign_in_with_token(request: Request, token: str) -> str | None:
-    try:
-        principal = iam.authenticate_token(request.app, token, request.headers.get("host"))
-    except Unauthenticated:
-        return None
-    if principal is None:
-        return None
-    return iam.sign_in_with_principal(request.app, principal)
-
-
-@router.post("/console/signout")
+@router.post(_SIGNOUT)
 async def signout(request: Request) -> Response:
     form = await _form(request)
-    cookie = request.cookies.get(iam.SESSION_COOKIE)
-    response = RedirectResponse(_SIGNIN, status_code=303)
+    cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        valid = await run_in_threadpool(iam.csrf_ok, request.app, cookie,
-                                        form.get("csrf_token"))  # fmt: skip
-        if not valid or not _same_origin(request):
-            raise HTTPException(403, "Sign-out refused: the form's anti-CSRF token does not "
-                                "match this session. Reload the page and try again.")  # fmt: skip
-        await run_in_threadpool(iam.sign_out, request.app, cookie)
-    response.delete_cookie(iam.SESSION_COOKIE, path="/")
+        if not _same_origin(request):
+            raise HTTPException(403, "Sign-out refused: the form came from another site.")
+        headers = {"cookie": f"{SESSION_COOKIE}={cookie}",
+                   "x-csrf-token": form.get("csrf_token", "")}  # fmt: skip
+        try:
+            await _call(request, "DELETE", "/api/v1/sessions/current", headers=headers)
+        except ApiError as exc:
+            raise HTTPException(exc.code, f"Sign-out refused: {exc.message}") from None
+    response = RedirectResponse(_SIGNIN, status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -165,18 +165,6 @@ def viewer(request: Request) -> dict[str, Any] | None:
     return None
 
 
-def _csrf_token(request: Request) -> str:
-    """The anti-CSRF token of the page's console session, if it was signed in by one."""
-    principal = (request.scope.get("state") or {}).get("principal")
-    from cloudlet import iam
-
-    cookie = request.cookies.get(iam.SESSION_COOKIE)
-    if principal is None or principal.via != "session" or not cookie:
-        return ""
-    token: str = iam.csrf_token(request.app, cookie)
-    return token
-
-
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
@@ -184,7 +172,8 @@ def render(
     context.setdefault("project", request.path_params.get("project"))
     state = request.scope.get("state") or {}
     context.setdefault("viewer", viewer(request))
-    context.setdefault("csrf_token", state.get("csrf_token") or _csrf_token(request))
+    # The session's anti-CSRF token, put there by the gateway's authentication layer.
+    context.setdefault("csrf_token", state.get("csrf_token", ""))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

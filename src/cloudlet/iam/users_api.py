@@ -1,4 +1,5 @@
-"""REST API of local user accounts (`/api/v1/users`, for the owner) and token revocation.
+"""REST API of local user accounts (`/api/v1/users`, for the owner), console sessions
+(`/api/v1/sessions`, which the console's sign-in page calls) and token revocation.
 
 User accounts are cloudlet's own (on Google Cloud people are Google accounts), so the shapes
 are small: `{"email", "uniqueId", "displayName", "owner", "disabled", "member", "createTime"}`.
@@ -17,10 +18,10 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import PermissionDenied
+from cloudlet.core.errors import PermissionDenied, Unauthenticated
 from cloudlet.core.state import gateway_state
-from cloudlet.iam import users
-from cloudlet.iam.auth import authenticate
+from cloudlet.iam import sessions, users
+from cloudlet.iam.auth import authenticate, authenticate_token
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import USER, OAuthError
 from cloudlet.iam.usergrant import revoke_token
@@ -35,6 +36,16 @@ class CreateUserIn(BaseModel):
     email: str = Field(description="The user's email, any domain (e.g. ada@cloudlet.localhost).")
     password: str = Field(description=f"At least {users.MIN_PASSWORD} characters.")
     displayName: str = ""
+
+
+class SessionIn(BaseModel):
+    email: str = ""
+    password: str = ""
+    accessToken: str = Field(
+        default="",
+        description="Instead of email and password: an "
+        "access token of this gateway (a user's or a service account's).",
+    )
 
 
 class UpdateUserIn(BaseModel):
@@ -105,6 +116,49 @@ def delete_user(email: str, request: Request, session: DbSession) -> dict[str, A
     require_owner(request)
     users.delete_user(session, email)
     _forget(request)
+    return {}
+
+
+@router.post("/api/v1/sessions", summary="Sign a browser in: a new console session")
+async def create_session(body: SessionIn, request: Request) -> dict[str, Any]:
+    """A console session for an email and password, or for an access token's principal.
+
+    The answer's `session` is the value of the `cloudlet_session` cookie the console sets
+    (HttpOnly, SameSite=Strict); it is shown once, like a token from /token.
+    """
+    if body.accessToken:
+        cookie = await run_in_threadpool(_session_for_token, request, body.accessToken)
+        problem = "The access token is not valid here (expired, revoked or not this gateway's)."
+    else:
+        cookie = await run_in_threadpool(sessions.sign_in_with_password, request, body.email,
+                                         body.password)  # fmt: skip
+        problem = "Wrong email or password (or the account is disabled)."
+    if cookie is None:
+        raise Unauthenticated(problem, reason="authError")
+    return {
+        "cookieName": sessions.COOKIE,
+        "session": cookie,
+        "maxAge": users.CONSOLE_SESSION_LIFETIME,
+    }
+
+
+def _session_for_token(request: Request, token: str) -> str | None:
+    try:
+        principal = authenticate_token(request, token, request.headers.get("host"))
+    except Unauthenticated:
+        return None
+    if principal is None:
+        return None
+    return sessions.sign_in_with_principal(request, principal)
+
+
+@router.delete("/api/v1/sessions/current", summary="Sign out: end the caller's console session")
+async def end_session(request: Request) -> dict[str, Any]:
+    """Ends the session of the request's `cloudlet_session` cookie (a cookie-authenticated
+    DELETE, so it carries the session's anti-CSRF token)."""
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        await run_in_threadpool(sessions.sign_out, request, cookie)
     return {}
 
 
