@@ -12,7 +12,10 @@ For other subsystems:
   to pass as GOOGLE_APPLICATION_CREDENTIALS;
 - workload identity (App Engine instances, Dataflow workers): `workload.py` (the tokens and
   variables that point google-auth at the gateway's metadata server), `metadata.py` (that
-  server), `defaults.py` (the App Engine and Compute Engine default service accounts).
+  server), `defaults.py` (the App Engine and Compute Engine default service accounts);
+- console sessions (sessions.py): `principal_from_cookie(app, cookie)`, `authenticate_cookie`
+  (cookie + anti-CSRF check for an ASGI scope), `csrf_token`, `sign_in_with_password`,
+  `sign_in_with_principal`, `sign_out`, `SESSION_COOKIE`, `CONSOLE_SESSION_LIFETIME`.
 
 Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
@@ -24,6 +27,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.core.state import GatewayState
 from cloudlet.core.subsystem import Subsystem
 
 if TYPE_CHECKING:
@@ -49,7 +53,18 @@ if TYPE_CHECKING:
     from cloudlet.iam.keyring import KEYRING, Keyring, keyring_for
     from cloudlet.iam.metadata import register_liveness, workload_tokens
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
+    from cloudlet.iam.sessions import COOKIE as SESSION_COOKIE
+    from cloudlet.iam.sessions import (
+        authenticate_cookie,
+        csrf_ok,
+        csrf_token,
+        principal_from_cookie,
+        sign_in_with_password,
+        sign_in_with_principal,
+        sign_out,
+    )
     from cloudlet.iam.tokens import Principal
+    from cloudlet.iam.users import CONSOLE_SESSION_LIFETIME, OWNER_EMAIL
     from cloudlet.iam.workload import (
         CLEARED_VARIABLES,
         Workload,
@@ -63,7 +78,10 @@ __all__ = [
     "APPENGINE",
     "CLEARED_VARIABLES",
     "COMPUTE",
+    "CONSOLE_SESSION_LIFETIME",
     "KEYRING",
+    "OWNER_EMAIL",
+    "SESSION_COOKIE",
     "SUBSYSTEM",
     "BearerAuthMiddleware",
     "Keyring",
@@ -72,18 +90,25 @@ __all__ = [
     "Workload",
     "appengine_default_email",
     "authenticate",
+    "authenticate_cookie",
     "authenticate_token",
     "check_account_id",
     "compute_default_email",
+    "csrf_ok",
+    "csrf_token",
     "default_account_email",
     "ensure_default_account",
     "keyring_for",
     "lookup_account",
+    "principal_from_cookie",
     "redact_path",
     "register_liveness",
     "require_principal",
     "service_account_credentials",
     "service_account_email",
+    "sign_in_with_password",
+    "sign_in_with_principal",
+    "sign_out",
     "split_email",
     "workload_environment",
     "workload_tokens",
@@ -118,10 +143,23 @@ _HOME = {
     "compute_default_email": "workload",
     "redact_path": "workload",
     "workload_environment": "workload",
+    "authenticate_cookie": "sessions",
+    "csrf_ok": "sessions",
+    "csrf_token": "sessions",
+    "principal_from_cookie": "sessions",
+    "sign_in_with_password": "sessions",
+    "sign_in_with_principal": "sessions",
+    "sign_out": "sessions",
+    "CONSOLE_SESSION_LIFETIME": "users",
+    "OWNER_EMAIL": "users",
 }
+_ALIASES = {"SESSION_COOKIE": ("sessions", "COOKIE")}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ALIASES:
+        home, attr = _ALIASES[name]
+        return getattr(importlib.import_module(f"cloudlet.iam.{home}"), attr)
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
@@ -131,8 +169,9 @@ def __getattr__(name: str) -> Any:
 def _routers() -> Sequence[APIRouter]:
     from cloudlet.iam.api import router
     from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
+    from cloudlet.iam.users_api import router as users_router
 
-    return (router, metadata)
+    return (router, users_router, metadata)
 
 
 def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
@@ -148,13 +187,26 @@ def _cli() -> Sequence[tuple[str, typer.Typer]]:
 
 
 def _models() -> Any:
+    importlib.import_module("cloudlet.iam.user_models")  # people and their sign-ins
     return importlib.import_module("cloudlet.iam.models")
+
+
+async def _start(state: GatewayState) -> None:
+    """First start of a metadata store: the local owner and its password file."""
+    import anyio.to_thread
+
+    from cloudlet.iam.users import bootstrap_owner
+
+    await anyio.to_thread.run_sync(
+        bootstrap_owner, state.db, state.data.owner_password, state.settings.url
+    )
 
 
 SUBSYSTEM = Subsystem(
     name="iam",
     routers=_routers,
     middleware=_middleware,
+    start=_start,
     console_prefix="/api/v1/projects/{project}/serviceAccounts",
     cli=_cli,
     models=_models,
