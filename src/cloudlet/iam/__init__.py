@@ -10,6 +10,9 @@ For other subsystems:
 - `service_account_credentials(state, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
   to pass as GOOGLE_APPLICATION_CREDENTIALS;
+- workload identity (App Engine instances, Dataflow workers): `workload.py` (the tokens and
+  variables that point google-auth at the gateway's metadata server), `metadata.py` (that
+  server), `defaults.py` (the App Engine and Compute Engine default service accounts);
 - console sessions (sessions.py): `principal_from_cookie(app, cookie)`, `authenticate_cookie`
   (cookie + anti-CSRF check for an ASGI scope), `csrf_token`, `sign_in_with_password`,
   `sign_in_with_principal`, `sign_out`, `SESSION_COOKIE`, `CONSOLE_SESSION_LIFETIME`.
@@ -40,7 +43,15 @@ if TYPE_CHECKING:
         require_principal,
     )
     from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
+    from cloudlet.iam.defaults import (
+        APPENGINE,
+        COMPUTE,
+        default_account_email,
+        ensure_default_account,
+        lookup_account,
+    )
     from cloudlet.iam.keyring import KEYRING, Keyring, keyring_for
+    from cloudlet.iam.metadata import register_liveness, workload_tokens
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
     from cloudlet.iam.sessions import COOKIE as SESSION_COOKIE
     from cloudlet.iam.sessions import (
@@ -54,8 +65,19 @@ if TYPE_CHECKING:
     )
     from cloudlet.iam.tokens import Principal
     from cloudlet.iam.users import CONSOLE_SESSION_LIFETIME, OWNER_EMAIL
+    from cloudlet.iam.workload import (
+        CLEARED_VARIABLES,
+        Workload,
+        appengine_default_email,
+        compute_default_email,
+        redact_path,
+        workload_environment,
+    )
 
 __all__ = [
+    "APPENGINE",
+    "CLEARED_VARIABLES",
+    "COMPUTE",
     "CONSOLE_SESSION_LIFETIME",
     "KEYRING",
     "OWNER_EMAIL",
@@ -65,14 +87,22 @@ __all__ = [
     "Keyring",
     "Principal",
     "PrincipalDep",
+    "Workload",
+    "appengine_default_email",
     "authenticate",
     "authenticate_cookie",
     "authenticate_token",
     "check_account_id",
+    "compute_default_email",
     "csrf_ok",
     "csrf_token",
+    "default_account_email",
+    "ensure_default_account",
     "keyring_for",
+    "lookup_account",
     "principal_from_cookie",
+    "redact_path",
+    "register_liveness",
     "require_principal",
     "service_account_credentials",
     "service_account_email",
@@ -80,6 +110,8 @@ __all__ = [
     "sign_in_with_principal",
     "sign_out",
     "split_email",
+    "workload_environment",
+    "workload_tokens",
     "write_credentials_file",
 ]
 
@@ -98,6 +130,19 @@ _HOME = {
     "Principal": "tokens",
     "service_account_credentials": "credentials",
     "write_credentials_file": "credentials",
+    "APPENGINE": "defaults",
+    "COMPUTE": "defaults",
+    "default_account_email": "defaults",
+    "ensure_default_account": "defaults",
+    "lookup_account": "defaults",
+    "register_liveness": "metadata",
+    "workload_tokens": "metadata",
+    "CLEARED_VARIABLES": "workload",
+    "Workload": "workload",
+    "appengine_default_email": "workload",
+    "compute_default_email": "workload",
+    "redact_path": "workload",
+    "workload_environment": "workload",
     "authenticate_cookie": "sessions",
     "csrf_ok": "sessions",
     "csrf_token": "sessions",
@@ -123,9 +168,10 @@ def __getattr__(name: str) -> Any:
 
 def _routers() -> Sequence[APIRouter]:
     from cloudlet.iam.api import router
+    from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
     from cloudlet.iam.users_api import router as users_router
 
-    return (router, users_router)
+    return (router, users_router, metadata)
 
 
 def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
