@@ -37,7 +37,7 @@ def test_a_route_without_a_declaration_fails_the_table(tmp_path: object) -> None
     assert _undeclared(app) == ["GET /api/v1/projects/{project}/secrets"]
 
 
-def test_no_public_route_changes_state_except_the_token_endpoint_and_uploads(
+def test_no_public_route_changes_state_but_sign_in_tokens_and_uploads(
     tmp_path: object,
 ) -> None:
     """A public declaration on a route that writes is a decision worth seeing in review."""
@@ -50,7 +50,10 @@ def test_no_public_route_changes_state_except_the_token_endpoint_and_uploads(
         "DELETE /resumable/upload/storage/v1/b/{bucket}/o",
         "DELETE /upload/storage/v1/b/{bucket}/o",
         "GET,POST /tokeninfo",
+        "POST /api/v1/sessions",
         "POST /batch/storage/v1",
+        "POST /console/signin",
+        "POST /revoke",
         "POST /token",
         "PUT /resumable/upload/storage/v1/b/{bucket}/o",
         "PUT /upload/storage/v1/b/{bucket}/o",
