@@ -154,4 +154,19 @@ def test_without_https_env_init_says_how_to_get_gsutil(cli: CliRunner) -> None:
     done = cli("env-init", check=True)
     assert "export STORAGE_EMULATOR_HOST=" in done.stdout
     assert "BOTO_CONFIG" not in done.stdout
-    assert "--https-port" in done.stderr
+    assert "cloudlet stop && cloudlet start --port " in done.stderr  # the port it runs on
+    assert "--https-port PORT" in done.stderr and "8443" not in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+def test_gcloud_config_set_works_after_env_init_on_a_fresh_install(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """No project given and no gcloud config yet: `gcloud config set project` must still
+    work in the shell env-init set up (gcloud needs its active configuration's file)."""
+    exported = cli("env-init", "--format", "json", check=True).stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "BOTO"))}
+    env.update(json.loads(exported))
+    run = _tools(env)
+    run("gcloud", "config", "set", "project", "p-fresh-1")
+    assert run("gcloud", "config", "get-value", "project").stdout.strip() == "p-fresh-1"
