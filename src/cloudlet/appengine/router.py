@@ -110,6 +110,22 @@ def _cookie(raw: bytes | None, name: str) -> str | None:
     return None
 
 
+_SECRET_PARAMS = frozenset({"token", "access_token", "refresh_token", "password"})
+
+
+def _loggable(query: bytes) -> str:
+    """A query string for the access log, with credentials (`?access_token=`, `/revoke?token=`)
+    replaced by REDACTED: tokens and passwords are never logged."""
+    text = query.decode("latin-1")
+    if "token=" not in text and "password=" not in text:
+        return text
+    parts = []
+    for part in text.split("&"):
+        name, eq, _ = part.partition("=")
+        parts.append(f"{name}=REDACTED" if eq and name.lower() in _SECRET_PARAMS else part)
+    return "&".join(parts)
+
+
 def _gateway_send(scope: Scope, send: Send) -> Send:
     """`send` for a request to the gateway itself: it adds the `Date` header and writes the
     access log line that uvicorn would. The gateway runs uvicorn with both off, so that routed
@@ -126,7 +142,7 @@ def _gateway_send(scope: Scope, send: Send) -> Send:
             if log:
                 client = scope.get("client") or ("-", 0)
                 query = scope.get("query_string", b"")
-                path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+                path = scope["path"] + ("?" + _loggable(query) if query else "")
                 access_logger.info('%s:%s - "%s %s HTTP/%s" %d', client[0], client[1],
                                    scope["method"], path, scope["http_version"],
                                    message["status"])  # fmt: skip
