@@ -12,7 +12,7 @@ import pytest
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner, make_cli
-from tests.iam.conftest import make_key, make_project
+from tests.iam.conftest import grant, make_key, make_project
 
 OWNER = "owner@cloudlet.localhost"
 
@@ -92,6 +92,7 @@ def test_activate_service_account_makes_the_cli_act_as_it(
 ) -> None:
     project = make_project(api, project_id)
     key = make_key(api, project, "cli-robot", tmp_path / "key.json")
+    grant(api, project, f"serviceAccount:{key.email}", "roles/viewer")  # new accounts have none
     activated = cli("auth", "activate-service-account", "--key-file", str(key.path), check=True)
     assert f"Activated service account credentials for: [{key.email}]" in activated.stderr
     assert cli("auth", "list", check=True).stdout.splitlines()[2].split() == ["*", key.email]

@@ -20,6 +20,7 @@ from cloudlet.console.jobgraph import graph_nodes, step_counts, step_wall_times
 from cloudlet.testing import Gateway
 from tests.console.conftest import Tab, check_accessibility, screenshot
 from tests.dataflow.helpers import job_by_name, make_wheel, portable_args, run_pipeline
+from tests.iam.conftest import grant
 
 WORDCOUNT = """
 import argparse, re, sys
@@ -90,6 +91,7 @@ def dataflow_project(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory)
         api.post(accounts, json={"accountId": "wordcount"}).raise_for_status()
         email = f"wordcount@{project}.iam.gserviceaccount.com"
         key = api.post(f"{accounts}/{email}/keys", json={}).json()
+        grant(api, project, f"serviceAccount:{email}", "roles/editor")
     key_file = work / "key.json"
     key_file.write_bytes(base64.b64decode(key["privateKeyData"]))
     (work / "wordcount.py").write_text(WORDCOUNT)

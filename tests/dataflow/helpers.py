@@ -143,7 +143,7 @@ def make_wheel(where: Path, *, corrupt: bool = False) -> Path:
 def seed_setup(cli: Callable[..., Any], project: str, bucket: str, account: str,
                key: Path) -> None:  # fmt: skip
     """The chapter's set-up through the real CLI: the project, its APIs, a bucket, and a
-    service account whose key file is written to `key`."""
+    service account, an editor of the project, whose key file is written to `key`."""
     cli("projects", "create", project, check=True)
     for service in ("dataflow", "storage", "iam"):
         cli("services", "enable", f"{service}.googleapis.com", "--project", project,
@@ -152,4 +152,8 @@ def seed_setup(cli: Callable[..., Any], project: str, bucket: str, account: str,
     cli("iam", "service-accounts", "create", account, "--project", project, check=True)
     cli("iam", "service-accounts", "keys", "create", str(key), "--iam-account",
         f"{account}@{project}.iam.gserviceaccount.com", "--project", project,
+        check=True)  # fmt: skip
+    # A new service account has no role, as on Google Cloud: the seed makes it an editor.
+    cli("projects", "add-iam-policy-binding", project, "--member",
+        f"serviceAccount:{account}@{project}.iam.gserviceaccount.com", "--role", "roles/editor",
         check=True)  # fmt: skip

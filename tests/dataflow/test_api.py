@@ -17,6 +17,7 @@ import jwt
 import pytest
 
 from tests.dataflow.helpers import make_project, wait_for
+from tests.iam.conftest import grant
 
 
 def _pipeline_bytes() -> bytes:
@@ -170,6 +171,10 @@ def test_forged_expired_and_revoked_tokens_get_401(
     def call(token: str) -> httpx.Response:
         return api.get(jobs, headers={"Authorization": f"Bearer {token}"})
 
+    # A good token of an account without a role is authenticated, then refused by policy.
+    refused = call(self_signed(int(time.time()) + 600))
+    assert refused.status_code == 403 and "dataflow.jobs.list" in refused.text
+    grant(api, project_id, f"serviceAccount:{email}", "roles/dataflow.viewer")
     assert call(self_signed(int(time.time()) + 600)).status_code == 200  # a good token passes
     forged = "ya29.cloudlet." + jwt.encode(
         {"sub": email, "exp": int(time.time()) + 600},
@@ -184,4 +189,4 @@ def test_forged_expired_and_revoked_tokens_get_401(
     api.delete(f"{base}/{email}/keys/{key['private_key_id']}").raise_for_status()
     revoked = call(self_signed(int(time.time()) + 600))
     assert revoked.status_code == 401
-    assert api.get(jobs).status_code == 200  # anonymous callers are not refused (no roles yet)
+    assert api.get(jobs).status_code == 200  # anonymous callers act as the local owner

@@ -50,6 +50,15 @@ def make_key(api: httpx.Client, project: str, account_id: str, path: Path) -> Ke
     return KeyFile(path, json.loads(path.read_text()))
 
 
+def grant(api: httpx.Client, project: str, member: str, role: str) -> None:
+    """What `cloudlet projects add-iam-policy-binding` does: read, add, write with the etag."""
+    base = f"/api/v1/projects/{project}"
+    policy = api.post(f"{base}:getIamPolicy", json={}).raise_for_status().json()
+    bindings = policy.setdefault("bindings", [])
+    bindings.append({"role": role, "members": [member]})
+    api.post(f"{base}:setIamPolicy", json={"policy": policy}).raise_for_status()
+
+
 @pytest.fixture
 def gateway_view(gateway: Gateway) -> Iterator[GatewayState]:
     """The gateway's own metadata store and settings, as in-gateway callers (jobs) see them."""
@@ -67,4 +76,8 @@ def iam_project(api: httpx.Client, project_id: str) -> str:
 
 @pytest.fixture
 def key_file(api: httpx.Client, iam_project: str, tmp_path: Path) -> KeyFile:
-    return make_key(api, iam_project, "wordcount", tmp_path / "key.json")
+    """A key of a service account that is an editor of its project (a new account has no
+    role, as on Google Cloud)."""
+    key = make_key(api, iam_project, "wordcount", tmp_path / "key.json")
+    grant(api, iam_project, f"serviceAccount:{key.email}", "roles/editor")
+    return key

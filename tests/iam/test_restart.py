@@ -1,4 +1,5 @@
-"""Keys, tokens and the token secret live in the metadata store and survive a restart."""
+"""Keys, tokens, the token secret and IAM policies live in the metadata store and survive a
+restart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
 from cloudlet.testing import Gateway
-from tests.iam.conftest import make_key, make_project
+from tests.iam.conftest import grant, make_key, make_project
 
 
 class PatientGateway(Gateway):
@@ -33,6 +34,7 @@ def test_keys_and_tokens_survive_a_restart(private_gateway: Gateway, tmp_path: P
     with httpx.Client(base_url=private_gateway.url, timeout=30) as api:
         project = make_project(api, "restart-proj")
         key = make_key(api, project, "wordcount", tmp_path / "key.json")
+        grant(api, project, f"serviceAccount:{key.email}", "roles/iam.serviceAccountAdmin")
 
     def fresh_token(_: int) -> str:
         credentials = service_account.Credentials.from_service_account_file(

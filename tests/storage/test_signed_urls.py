@@ -16,17 +16,21 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from cloudlet.testing import Gateway
+from tests.iam.conftest import grant
 
 
 @pytest.fixture
 def signer(gateway: Gateway, gcs_project: str) -> Any:
     """A service account key of the project, as `cloudlet iam service-accounts keys create`
-    writes it, loaded the way an app loads it."""
+    writes it, loaded the way an app loads it; the account is an object admin."""
     api = f"{gateway.url}/api/v1/projects/{gcs_project}/serviceAccounts"
     email = f"signer@{gcs_project}.iam.gserviceaccount.com"
     httpx.post(f"{gateway.url}/api/v1/projects/{gcs_project}/services/iam.googleapis.com:enable"
                ).raise_for_status()  # fmt: skip
     httpx.post(api, json={"accountId": "signer"}).raise_for_status()
+    # A signed URL acts as its signer, which needs a role, as on GCS.
+    with httpx.Client(base_url=gateway.url) as client:
+        grant(client, gcs_project, f"serviceAccount:{email}", "roles/storage.objectAdmin")
     created = httpx.post(f"{api}/{email}/keys", json={})
     created.raise_for_status()
     info = json.loads(base64.b64decode(created.json()["privateKeyData"]))

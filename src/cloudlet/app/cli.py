@@ -183,7 +183,12 @@ def _register() -> TyperGroup:
     from cloudlet.cli.auth import auth_app
     from cloudlet.cli.clientenv import register_env_commands
     from cloudlet.cli.components import components_app
+    from cloudlet.iam.policy_cli import register_policy_commands
+    from cloudlet.projects.cli import projects_app
+    from cloudlet.storage.cli import buckets_app
 
+    # IAM policies live on other subsystems' resources (gcloud's `projects` and `storage buckets`).
+    register_policy_commands(projects_app, buckets_app)
     for subsystem in SUBSYSTEMS:
         for name, commands in subsystem.cli():
             app.add_typer(commands, name=name)

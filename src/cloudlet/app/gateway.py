@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import cloudlet
 from cloudlet.app.models import metadata
 from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
+from cloudlet.core.authz import public
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
@@ -80,7 +81,12 @@ def create_app(
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)
 
-    @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
+    @app.get(
+        "/api/v1/status",
+        tags=["core"],
+        summary="Gateway health and identity",
+        dependencies=[public("health and identity of the gateway, for clients and the CLI")],
+    )
     def status(request: Request) -> dict[str, Any]:
         return {
             "version": cloudlet.__version__,

@@ -31,6 +31,14 @@ from cloudlet.appengine.runtime import (
     runtime_info,
 )
 from cloudlet.appengine.supervisor import Supervisor
+from cloudlet.core.authz import (
+    authority,
+    authorize_request,
+    checked_in_handler,
+    path_resource,
+    project_resource,
+    requires,
+)
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound
@@ -65,14 +73,23 @@ class VersionPatch(BaseModel):
     servingStatus: str = Field(description="SERVING or STOPPED.")
 
 
-@router.post("/apps", summary="Create the App Engine application of a project")
+@router.post(
+    "/apps",
+    summary="Create the App Engine application of a project",
+    dependencies=[
+        checked_in_handler("appengine.applications.create", note="the project is the body's id")
+    ],
+)
 def create_app(
     body: ApplicationIn, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     """Answered, as apps.create is, with an Operation whose `response` is the application
     (https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps/create)."""
+    authorize_request(request, "appengine.applications.create", project_resource(body.id))
     sup = running_supervisor(request)
     app = application.create_application(session, body.id, body.locationId)
+    # The App Engine default service account comes with the application, as on Google Cloud.
+    authority(request).app_created(session, app.project_id)
     session.commit()  # the store writes in a session of its own (SQLite allows one writer)
     ensure_code_bucket(gateway_state(request)[STORE], body.id)
     resource = application.application_resource(app, _port(settings))
@@ -93,7 +110,11 @@ def _with_dispatch(
     return resource
 
 
-@router.get("/apps/{project}", summary="Get the App Engine application of a project")
+@router.get(
+    "/apps/{project}",
+    summary="Get the App Engine application of a project",
+    dependencies=[requires("appengine.applications.get", path_resource)],
+)
 def get_app(
     project: str, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
@@ -112,7 +133,11 @@ class ApplicationPatch(BaseModel):
     dispatchRules: list[DispatchRuleIn] = Field(description="Replaces every dispatch rule.")
 
 
-@router.patch("/apps/{project}", summary="Replace the dispatch rules (dispatch.yaml)")
+@router.patch(
+    "/apps/{project}",
+    summary="Replace the dispatch rules (dispatch.yaml)",
+    dependencies=[requires("appengine.applications.update", path_resource)],
+)
 def patch_app(
     project: str,
     body: ApplicationPatch,
@@ -151,7 +176,11 @@ class CronIn(BaseModel):
     jobs: list[CronJobIn] = Field(description="Replaces every cron job (cron.yaml).")
 
 
-@router.put("/apps/{project}/cron", summary="Replace the cron jobs (cron.yaml)")
+@router.put(
+    "/apps/{project}/cron",
+    summary="Replace the cron jobs (cron.yaml)",
+    dependencies=[requires("appengine.applications.update", path_resource)],
+)
 def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -> dict[str, Any]:
     sup = running_supervisor(request)
     application.get_application(session, project)
@@ -163,13 +192,21 @@ def put_cron(project: str, body: CronIn, session: DbSession, request: Request) -
     return cron_resources(sup, project)
 
 
-@router.get("/apps/{project}/cron", summary="List cron jobs with their last and next runs")
+@router.get(
+    "/apps/{project}/cron",
+    summary="List cron jobs with their last and next runs",
+    dependencies=[requires("cloudscheduler.jobs.list", path_resource)],
+)
 def get_cron(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     return cron_resources(running_supervisor(request), project)
 
 
-@router.post("/apps/{project}/cron/{index}:run", summary="Run a cron job now (force run)")
+@router.post(
+    "/apps/{project}/cron/{index}:run",
+    summary="Run a cron job now (force run)",
+    dependencies=[requires("cloudscheduler.jobs.run", path_resource)],
+)
 def run_cron(project: str, index: int, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     sup = running_supervisor(request)
@@ -188,7 +225,10 @@ def run_cron(project: str, index: int, session: DbSession, request: Request) -> 
     summary="Deploy a version: a gzipped tarball of its source (answers with a build to poll), "
     "or, as gcloud app deploy sends it, a Version whose deployment.files are staged in Cloud "
     "Storage (answers with an Operation)",
-    dependencies=[Depends(requires_service("cloudbuild.googleapis.com"))],
+    dependencies=[
+        requires("appengine.versions.create", path_resource),
+        Depends(requires_service("cloudbuild.googleapis.com")),
+    ],
 )
 async def create_version(
     project: str,
@@ -213,7 +253,11 @@ async def create_version(
     )  # fmt: skip
 
 
-@router.get("/apps/{project}/builds/{build_id}", summary="A build, with its log from `offset`")
+@router.get(
+    "/apps/{project}/builds/{build_id}",
+    summary="A build, with its log from `offset`",
+    dependencies=[requires("appengine.versions.get", path_resource)],
+)
 def get_build(project: str, build_id: str, session: DbSession, offset: int = 0) -> dict[str, Any]:
     return deploy.build_resource(deploy.get_build(session, project, build_id), max(0, offset))
 
@@ -232,19 +276,31 @@ def _service(request: Request, service: Service) -> dict[str, Any]:
     return resource
 
 
-@router.get("/apps/{project}/services", summary="List services")
+@router.get(
+    "/apps/{project}/services",
+    summary="List services",
+    dependencies=[requires("appengine.services.list", path_resource)],
+)
 def list_services(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
     return {"services": [_service(request, s)
                          for s in versions.list_services(session, project)]}  # fmt: skip
 
 
-@router.get("/apps/{project}/services/{service}", summary="Get a service")
+@router.get(
+    "/apps/{project}/services/{service}",
+    summary="Get a service",
+    dependencies=[requires("appengine.services.get", path_resource)],
+)
 def get_service(project: str, service: str, session: DbSession, request: Request) -> dict[str, Any]:
     return _service(request, versions.get_service(session, project, service))
 
 
-@router.patch("/apps/{project}/services/{service}", summary="Set a service's traffic split")
+@router.patch(
+    "/apps/{project}/services/{service}",
+    summary="Set a service's traffic split",
+    dependencies=[requires("appengine.services.update", path_resource)],
+)
 def patch_service(
     project: str,
     service: str,
@@ -263,7 +319,11 @@ def patch_service(
                                SERVICE)  # fmt: skip
 
 
-@router.delete("/apps/{project}/services/{service}", summary="Delete a service and its versions")
+@router.delete(
+    "/apps/{project}/services/{service}",
+    summary="Delete a service and its versions",
+    dependencies=[requires("appengine.services.delete", path_resource)],
+)
 def delete_service(
     project: str, service: str, session: DbSession, request: Request
 ) -> dict[str, Any]:
@@ -279,7 +339,11 @@ def delete_service(
 # --- versions --------------------------------------------------------------------------------
 
 
-@router.get("/apps/{project}/services/{service}/versions", summary="List a service's versions")
+@router.get(
+    "/apps/{project}/services/{service}/versions",
+    summary="List a service's versions",
+    dependencies=[requires("appengine.versions.list", path_resource)],
+)
 def list_versions(
     project: str, service: str, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
@@ -295,7 +359,11 @@ def list_versions(
     }
 
 
-@router.get("/apps/{project}/services/{service}/versions/{version}", summary="Get a version")
+@router.get(
+    "/apps/{project}/services/{service}/versions/{version}",
+    summary="Get a version",
+    dependencies=[requires("appengine.versions.get", path_resource)],
+)
 def get_version(
     project: str,
     service: str,
@@ -315,6 +383,7 @@ def get_version(
 @router.patch(
     "/apps/{project}/services/{service}/versions/{version}",
     summary="Start or stop a version (servingStatus)",
+    dependencies=[requires("appengine.versions.update", path_resource)],
 )
 def patch_version(
     project: str,
@@ -339,6 +408,7 @@ def patch_version(
 @router.delete(
     "/apps/{project}/services/{service}/versions/{version}",
     summary="Delete a version that gets no traffic",
+    dependencies=[requires("appengine.versions.delete", path_resource)],
 )
 def delete_version(
     project: str, service: str, version: str, session: DbSession, request: Request
@@ -352,7 +422,11 @@ def delete_version(
                                EMPTY)  # fmt: skip
 
 
-@router.get("/apps/{project}/operations/{operation}", summary="Get an operation")
+@router.get(
+    "/apps/{project}/operations/{operation}",
+    summary="Get an operation",
+    dependencies=[requires("appengine.operations.get", path_resource)],
+)
 def get_operation(project: str, operation: str, request: Request) -> dict[str, Any]:
     found = running_supervisor(request).operations.get(project, operation)
     if found is None:
@@ -367,6 +441,7 @@ def get_operation(project: str, operation: str, request: Request) -> dict[str, A
 @router.get(
     "/apps/{project}/services/{service}/versions/{version}/instances",
     summary="List a version's instances",
+    dependencies=[requires("appengine.instances.list", path_resource)],
 )
 def list_instances(
     project: str, service: str, version: str, session: DbSession, request: Request
@@ -398,7 +473,11 @@ def list_instances(
     return {"instances": out}
 
 
-@router.get("/apps/{project}/logs", summary="Request log and app output, oldest first")
+@router.get(
+    "/apps/{project}/logs",
+    summary="Request log and app output, oldest first",
+    dependencies=[requires("logging.logEntries.list", path_resource)],
+)
 def read_logs(
     project: str,
     session: DbSession,

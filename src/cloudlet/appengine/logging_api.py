@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cloudlet.appengine import SUPERVISOR, logs
+from cloudlet.core.authz import authorize_request, checked_in_handler, project_resource
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument
 from cloudlet.core.paths import DataDir
@@ -30,7 +31,13 @@ class EntriesListIn(BaseModel):
 router = APIRouter(prefix="/api/v2", tags=["logging"])
 
 
-@router.post("/entries:list", summary="Cloud Logging entries.list: App Engine's logs")
+@router.post(
+    "/entries:list",
+    summary="Cloud Logging entries.list: App Engine's logs",
+    dependencies=[
+        checked_in_handler("logging.logEntries.list", note="on each project of resourceNames")
+    ],
+)
 def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) -> dict[str, Any]:
     """The request log and each instance's output as Cloud Logging v2 LogEntries, so that
     `gcloud app logs read|tail` and `gcloud logging read` work against cloudlet
@@ -52,6 +59,7 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
     data: DataDir = gateway_state(request).data
     found = []
     for project in projects:
+        authorize_request(request, "logging.logEntries.list", project_resource(project))
         get_project(session, project)
         for entry in logs.read_entries(data.logs / "appengine" / project, limit=0):
             resource = logs.log_entry(project, entry)

@@ -16,6 +16,7 @@ from cloudlet.appengine import application
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.runtime import replace_cron, running_supervisor
 from cloudlet.appengine.supervisor import Supervisor
+from cloudlet.core.authz import path_resource, requires
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
@@ -44,8 +45,11 @@ def _app_region(session: Any, project: str, location: str | None = None) -> str:
     return region
 
 
-@router.get("/{api_version}/projects/{project}/locations",
-                      summary="Cloud Scheduler locations: the App Engine app's region")  # fmt: skip
+@router.get(
+    "/{api_version}/projects/{project}/locations",
+    summary="Cloud Scheduler locations: the App Engine app's region",
+    dependencies=[requires("cloudscheduler.locations.list", path_resource)],
+)
 def scheduler_locations(api_version: str, project: str, session: DbSession) -> dict[str, Any]:
     _scheduler_version(api_version)
     region = _app_region(session, project)
@@ -58,7 +62,11 @@ def _parent(project: str, region: str) -> str:
     return f"projects/{project}/locations/{region}"
 
 
-@router.get(_JOBS, summary="Cloud Scheduler jobs.list: the project's cron jobs")
+@router.get(
+    _JOBS,
+    summary="Cloud Scheduler jobs.list: the project's cron jobs",
+    dependencies=[requires("cloudscheduler.jobs.list", path_resource)],
+)
 def scheduler_list_jobs(api_version: str, project: str, location: str, session: DbSession,
                         request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
@@ -67,7 +75,11 @@ def scheduler_list_jobs(api_version: str, project: str, location: str, session: 
     return {"jobs": [state.job.scheduler_job(_parent(project, region)) for state in states]}
 
 
-@router.post(_JOBS, summary="Cloud Scheduler jobs.create: add a cron job")
+@router.post(
+    _JOBS,
+    summary="Cloud Scheduler jobs.create: add a cron job",
+    dependencies=[requires("cloudscheduler.jobs.create", path_resource)],
+)
 async def scheduler_create_job(api_version: str, project: str, location: str,
                                request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
@@ -100,14 +112,22 @@ def _scheduler_job(api_version: str, project: str, location: str, job_id: str, s
     raise NotFound(f"Job [{job_id}] not found; list them with: gcloud scheduler jobs list")
 
 
-@router.get(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.get")
+@router.get(
+    _JOBS + "/{job_id}",
+    summary="Cloud Scheduler jobs.get",
+    dependencies=[requires("cloudscheduler.jobs.get", path_resource)],
+)
 def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
     return sup.cron[project][index].job.scheduler_job(_parent(project, region))
 
 
-@router.delete(_JOBS + "/{job_id}", summary="Cloud Scheduler jobs.delete")
+@router.delete(
+    _JOBS + "/{job_id}",
+    summary="Cloud Scheduler jobs.delete",
+    dependencies=[requires("cloudscheduler.jobs.delete", path_resource)],
+)
 def scheduler_delete_job(api_version: str, project: str, location: str, job_id: str,
                          session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, _, index = _scheduler_job(api_version, project, location, job_id, session, request)
@@ -116,7 +136,11 @@ def scheduler_delete_job(api_version: str, project: str, location: str, job_id: 
     return {}
 
 
-@router.post(_JOBS + "/{job_id}:run", summary="Cloud Scheduler jobs.run: force run")
+@router.post(
+    _JOBS + "/{job_id}:run",
+    summary="Cloud Scheduler jobs.run: force run",
+    dependencies=[requires("cloudscheduler.jobs.run", path_resource)],
+)
 def scheduler_run_job(api_version: str, project: str, location: str, job_id: str,
                       session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)

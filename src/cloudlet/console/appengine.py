@@ -16,10 +16,20 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from cloudlet.console.client import ApiClient
 from cloudlet.console.live import sse_response
 from cloudlet.console.web import page
+from cloudlet.core.authz import Resource, app_resource, project_resource, requires
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/console/projects/{project}/appengine", include_in_schema=False)
+
+
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
+def _app(request: Request) -> Resource:
+    return app_resource(request.path_params["project"])
+
 
 SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL")
 LOG_LIMIT = 200
@@ -29,7 +39,9 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get(
+    "", response_class=HTMLResponse, dependencies=[requires("appengine.services.list", _app)]
+)
 async def services(request: Request, project: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         await api.get(f"/api/v1/projects/{_q(project)}")  # a 404 page for an unknown project
@@ -62,7 +74,11 @@ async def services(request: Request, project: str) -> HTMLResponse:
     return await page(request, build)
 
 
-@router.get("/services/{service}/versions/{version}", response_class=HTMLResponse)
+@router.get(
+    "/services/{service}/versions/{version}",
+    response_class=HTMLResponse,
+    dependencies=[requires("appengine.versions.get", _app)],
+)
 async def version_page(request: Request, project: str, service: str, version: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         base = f"/api/v1/apps/{_q(project)}/services/{_q(service)}/versions/{_q(version)}"
@@ -89,7 +105,11 @@ async def version_page(request: Request, project: str, service: str, version: st
     return await page(request, build)
 
 
-@router.get("/logs", response_class=HTMLResponse)
+@router.get(
+    "/logs",
+    response_class=HTMLResponse,
+    dependencies=[requires("logging.logEntries.list", _project)],
+)
 async def log_viewer(
     request: Request, project: str, service: str = "", version: str = "", severity: str = ""
 ) -> HTMLResponse:
@@ -111,7 +131,7 @@ async def log_viewer(
     return await page(request, build)
 
 
-@router.get("/logs/events")
+@router.get("/logs/events", dependencies=[requires("logging.logEntries.list", _project)])
 async def log_events(
     request: Request,
     project: str,

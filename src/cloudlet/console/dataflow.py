@@ -19,10 +19,21 @@ from cloudlet.console import jobgraph
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.console.live import sse_response
 from cloudlet.console.web import fmt_elapsed, page, state_class, state_label
+from cloudlet.core.authz import Resource, job_resource, project_resource, requires
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/console/projects/{project}/dataflow", include_in_schema=False)
+
+
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
+def _job(request: Request) -> Resource:
+    p = request.path_params
+    return job_resource(p["project"], p["location"], p["job_id"])
+
 
 # The console reads jobs over the REST API and imports no subsystem: these are the names of
 # dataflow.states.TERMINAL_STATES (tests/dataflow/test_states.py keeps the two equal).
@@ -100,7 +111,9 @@ def job_summary(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get(
+    "", response_class=HTMLResponse, dependencies=[requires("dataflow.jobs.list", _project)]
+)
 async def jobs_page(
     request: Request, project: str, status: str = "", q: str = "", partial: str = ""
 ) -> HTMLResponse:
@@ -168,7 +181,11 @@ def _job_info(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/jobs/{location}/{job_id}", response_class=HTMLResponse)
+@router.get(
+    "/jobs/{location}/{job_id}",
+    response_class=HTMLResponse,
+    dependencies=[requires("dataflow.jobs.get", _job)],
+)
 async def job_page(request: Request, project: str, location: str, job_id: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         base = job_base(project, location, job_id)
@@ -196,7 +213,7 @@ async def job_page(request: Request, project: str, location: str, job_id: str) -
     return await page(request, build)
 
 
-@router.get("/jobs/{location}/{job_id}/events")
+@router.get("/jobs/{location}/{job_id}/events", dependencies=[requires("dataflow.jobs.get", _job)])
 async def job_events(
     request: Request, project: str, location: str, job_id: str
 ) -> StreamingResponse:

@@ -10,18 +10,25 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.console.web import STATIC_DIR, installed, page
+from cloudlet.core.authz import Resource, project_resource, public, requires
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
+@router.get("/", dependencies=[public("redirects to /console")])
 def root() -> RedirectResponse:
     return RedirectResponse("/console", status_code=307)
 
 
-@router.get("/console/static/{path:path}")
+@router.get(
+    "/console/static/{path:path}", dependencies=[public("the console's own CSS and scripts")]
+)
 def static(path: str) -> FileResponse:
     target = (STATIC_DIR / path).resolve()
     if not target.is_relative_to(STATIC_DIR.resolve()) or not target.is_file():
@@ -73,7 +80,13 @@ PAGE_SIZE = 50  # projects summarized per page of the home page
 _SUMMARIES_AT_ONCE = 8  # each summary is four or five API calls
 
 
-@router.get("/console", response_class=HTMLResponse)
+@router.get(
+    "/console",
+    response_class=HTMLResponse,
+    dependencies=[
+        requires("resourcemanager.projects.get", note="lists the projects the caller may get")
+    ],
+)
 async def home(request: Request, page_number: int = Query(1, alias="page", ge=1)) -> HTMLResponse:
     """The projects, newest first, a page at a time: each row costs several API calls, so a
     gateway with hundreds of projects must not summarize them all for one page."""
@@ -107,7 +120,11 @@ async def home(request: Request, page_number: int = Query(1, alias="page", ge=1)
     return await page(request, build)
 
 
-@router.get("/console/projects/{project}", response_class=HTMLResponse)
+@router.get(
+    "/console/projects/{project}",
+    response_class=HTMLResponse,
+    dependencies=[requires("resourcemanager.projects.get", _project)],
+)
 async def project_page(request: Request, project: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         resource = await api.get(f"/api/v1/projects/{project}")

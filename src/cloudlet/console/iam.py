@@ -11,13 +11,20 @@ from fastapi.responses import HTMLResponse
 
 from cloudlet.console.client import ApiClient
 from cloudlet.console.web import page
+from cloudlet.core.authz import Resource, project_resource, requires
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/console/projects/{project}/iam", include_in_schema=False)
 
 
-@router.get("", response_class=HTMLResponse)
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
+@router.get(
+    "", response_class=HTMLResponse, dependencies=[requires("iam.serviceAccounts.list", _project)]
+)
 async def service_accounts(request: Request, project: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         base = f"/api/v1/projects/{quote(project, safe='')}/serviceAccounts"

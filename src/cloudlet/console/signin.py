@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloudlet.console.client import ApiError
 from cloudlet.console.web import render
+from cloudlet.core.authz import authenticated, public
 from cloudlet.core.state import gateway_state
 
 __all__ = ["SESSION_COOKIE", "require_sign_in", "router"]
@@ -78,7 +79,7 @@ def _form_page(request: Request, next_url: str, error: str = "", status: int = 2
     return response
 
 
-@router.get(_SIGNIN, response_class=HTMLResponse)
+@router.get(_SIGNIN, response_class=HTMLResponse, dependencies=[public("the sign-in page")])
 def signin_page(request: Request, next: str = "/console") -> HTMLResponse:
     return _form_page(request, _safe_next(next))
 
@@ -106,7 +107,11 @@ async def _call(request: Request, method: str, path: str, headers: dict[str, str
     return response.json() if response.content else {}
 
 
-@router.post(_SIGNIN, response_class=HTMLResponse)
+@router.post(
+    _SIGNIN,
+    response_class=HTMLResponse,
+    dependencies=[public("sign-in: the password or token in the form is the credential")],
+)
 async def signin(request: Request) -> Response:
     form = await _form(request)
     next_url = _safe_next(form.get("next"))
@@ -139,7 +144,7 @@ async def signin(request: Request) -> Response:
     return response
 
 
-@router.post(_SIGNOUT)
+@router.post(_SIGNOUT, dependencies=[authenticated("ends the caller's own console session")])
 async def signout(request: Request) -> Response:
     form = await _form(request)
     cookie = request.cookies.get(SESSION_COOKIE)

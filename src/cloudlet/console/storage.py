@@ -14,15 +14,37 @@ from fastapi.responses import HTMLResponse
 
 from cloudlet.console.client import ApiClient
 from cloudlet.console.web import page
+from cloudlet.core.authz import (
+    Resource,
+    bucket_resource,
+    object_resource,
+    project_resource,
+    requires,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/console/projects/{project}/storage", include_in_schema=False)
 
+
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"], gcs=True)
+
+
+def _bucket(request: Request) -> Resource:
+    return bucket_resource(request.path_params["bucket"])
+
+
+def _object(request: Request) -> Resource:
+    return object_resource(request.path_params["bucket"], request.path_params["name"])
+
+
 PAGE_SIZE = 50
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get(
+    "", response_class=HTMLResponse, dependencies=[requires("storage.buckets.list", _project)]
+)
 async def buckets(request: Request, project: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         listing = await api.get("/storage/v1/b", {"project": project})
@@ -45,7 +67,11 @@ def _folders(bucket: str, prefix: str) -> list[tuple[str, str]]:
     return out
 
 
-@router.get("/b/{bucket}", response_class=HTMLResponse)
+@router.get(
+    "/b/{bucket}",
+    response_class=HTMLResponse,
+    dependencies=[requires("storage.objects.list", _bucket)],
+)
 async def objects(
     request: Request,
     project: str,
@@ -81,7 +107,11 @@ async def objects(
     return await page(request, build)
 
 
-@router.get("/b/{bucket}/o/{name:path}", response_class=HTMLResponse)
+@router.get(
+    "/b/{bucket}/o/{name:path}",
+    response_class=HTMLResponse,
+    dependencies=[requires("storage.objects.get", _object)],
+)
 async def object_details(request: Request, project: str, bucket: str, name: str) -> HTMLResponse:
     async def build(api: ApiClient) -> tuple[str, dict[str, Any]]:
         resource = await api.get(f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}")

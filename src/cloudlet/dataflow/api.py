@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from cloudlet.core.authz import path_resource, requires
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
@@ -129,7 +130,11 @@ def _create(request: Request, session: Session, project: str, location: str,
     return service.job_resource(job, "JOB_VIEW_SUMMARY")
 
 
-@router.post(_BASE, summary="projects.locations.jobs.create")
+@router.post(
+    _BASE,
+    summary="projects.locations.jobs.create",
+    dependencies=[requires("dataflow.jobs.create", path_resource)],
+)
 def create_job(
     request: Request,
     tasks: BackgroundTasks,
@@ -143,7 +148,11 @@ def create_job(
     return resource
 
 
-@router.get(_BASE, summary="projects.locations.jobs.list")
+@router.get(
+    _BASE,
+    summary="projects.locations.jobs.list",
+    dependencies=[requires("dataflow.jobs.list", path_resource)],
+)
 def list_jobs(
     project: str,
     location: str,
@@ -157,7 +166,11 @@ def list_jobs(
     return _page([service.job_resource(j, view) for j in jobs], pageSize, pageToken)
 
 
-@router.get("/v1b3/projects/{project}/jobs:aggregated", summary="projects.jobs.aggregated")
+@router.get(
+    "/v1b3/projects/{project}/jobs:aggregated",
+    summary="projects.jobs.aggregated",
+    dependencies=[requires("dataflow.jobs.list", path_resource)],
+)
 def aggregated(
     project: str,
     session: DbSession,
@@ -189,8 +202,16 @@ def _page(items: list[dict[str, Any]], size: int, token: str | None) -> dict[str
     return body
 
 
-@router.get(_LEGACY + "/{job_id}", summary="projects.jobs.get")
-@router.get(_BASE + "/{job_id}", summary="projects.locations.jobs.get")
+@router.get(
+    _LEGACY + "/{job_id}",
+    summary="projects.jobs.get",
+    dependencies=[requires("dataflow.jobs.get", path_resource)],
+)
+@router.get(
+    _BASE + "/{job_id}",
+    summary="projects.locations.jobs.get",
+    dependencies=[requires("dataflow.jobs.get", path_resource)],
+)
 def get_job(
     project: str,
     job_id: str,
@@ -201,8 +222,16 @@ def get_job(
     return service.job_resource(service.get_job(session, project, job_id, location), view)
 
 
-@router.put(_LEGACY + "/{job_id}", summary="projects.jobs.update")
-@router.put(_BASE + "/{job_id}", summary="projects.locations.jobs.update")
+@router.put(
+    _LEGACY + "/{job_id}",
+    summary="projects.jobs.update",
+    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
+)
+@router.put(
+    _BASE + "/{job_id}",
+    summary="projects.locations.jobs.update",
+    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
+)
 def update_job(
     request: Request,
     tasks: BackgroundTasks,
@@ -223,8 +252,16 @@ def update_job(
     return service.job_resource(job)
 
 
-@router.get(_LEGACY + "/{job_id}/messages", summary="projects.jobs.messages.list")
-@router.get(_BASE + "/{job_id}/messages", summary="projects.locations.jobs.messages.list")
+@router.get(
+    _LEGACY + "/{job_id}/messages",
+    summary="projects.jobs.messages.list",
+    dependencies=[requires("dataflow.messages.list", path_resource)],
+)
+@router.get(
+    _BASE + "/{job_id}/messages",
+    summary="projects.locations.jobs.messages.list",
+    dependencies=[requires("dataflow.messages.list", path_resource)],
+)
 def list_messages(
     project: str,
     job_id: str,
@@ -248,8 +285,16 @@ def list_messages(
     )
 
 
-@router.get(_LEGACY + "/{job_id}/metrics", summary="projects.jobs.getMetrics")
-@router.get(_BASE + "/{job_id}/metrics", summary="projects.locations.jobs.getMetrics")
+@router.get(
+    _LEGACY + "/{job_id}/metrics",
+    summary="projects.jobs.getMetrics",
+    dependencies=[requires("dataflow.metrics.get", path_resource)],
+)
+@router.get(
+    _BASE + "/{job_id}/metrics",
+    summary="projects.locations.jobs.getMetrics",
+    dependencies=[requires("dataflow.metrics.get", path_resource)],
+)
 def get_metrics(
     project: str, job_id: str, session: DbSession, location: str | None = None
 ) -> dict[str, Any]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from starlette.types import ASGIApp
 
+    from cloudlet.core.state import GatewayState
     from cloudlet.iam.auth import (
         BearerAuthMiddleware,
         PrincipalDep,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         authenticate_token,
         require_principal,
     )
+    from cloudlet.iam.authz import authorize
     from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
     from cloudlet.iam.defaults import (
         APPENGINE,
@@ -92,6 +94,7 @@ __all__ = [
     "authenticate",
     "authenticate_cookie",
     "authenticate_token",
+    "authorize",
     "check_account_id",
     "compute_default_email",
     "csrf_ok",
@@ -116,6 +119,7 @@ __all__ = [
 ]
 
 _HOME = {
+    "authorize": "authz",
     "BearerAuthMiddleware": "auth",
     "PrincipalDep": "auth",
     "authenticate": "auth",
@@ -169,9 +173,10 @@ def __getattr__(name: str) -> Any:
 def _routers() -> Sequence[APIRouter]:
     from cloudlet.iam.api import router
     from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
+    from cloudlet.iam.policy_api import router as policies
     from cloudlet.iam.users_api import router as users_router
 
-    return (router, users_router, metadata)
+    return (policies, router, users_router, metadata)
 
 
 def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
@@ -200,6 +205,9 @@ async def _start(state: GatewayState) -> None:
     await anyio.to_thread.run_sync(
         bootstrap_owner, state.db, state.data.owner_password, state.settings.url
     )
+    from cloudlet.iam.authz import install_authority
+
+    await install_authority(state)  # every route's permission check is decided by iam
 
 
 SUBSYSTEM = Subsystem(

@@ -20,6 +20,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from cloudlet.core.authz import (
+    Resource,
+    project_resource,
+    public,
+    requires,
+    service_account_resource,
+)
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound, Unauthenticated
 from cloudlet.core.state import gateway_state
@@ -60,6 +67,15 @@ class CreateKeyIn(BaseModel):
     keyAlgorithm: str = "KEY_ALG_RSA_2048"
 
 
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
+def _account(request: Request) -> Resource:
+    params = request.path_params
+    return service_account_resource(params["project"], params["account"])
+
+
 def _enabled(request: Request, session: DbSession, project: str, account: str = "") -> str:
     """Resolve `-` and fail with SERVICE_DISABLED unless the IAM API is on, as Google does."""
     project_id = service.resolve_project(session, project, account) if account else project
@@ -79,7 +95,11 @@ def _forget_keys(request: Request, tasks: BackgroundTasks) -> None:
     tasks.add_task(keyring.clear)
 
 
-@router.post(_BASE, summary="Create a service account")
+@router.post(
+    _BASE,
+    summary="Create a service account",
+    dependencies=[requires("iam.serviceAccounts.create", _project)],
+)
 def create_account(
     project: str, body: CreateServiceAccountIn, request: Request, session: DbSession
 ) -> dict[str, Any]:
@@ -95,7 +115,11 @@ def create_account(
     return service.account_resource(account)
 
 
-@router.get(_BASE, summary="List a project's service accounts")
+@router.get(
+    _BASE,
+    summary="List a project's service accounts",
+    dependencies=[requires("iam.serviceAccounts.list", _project)],
+)
 def list_accounts(
     project: str,
     request: Request,
@@ -126,13 +150,21 @@ def _decode_page(token: str) -> str:
         ) from None
 
 
-@router.get(_BASE + "/{account}", summary="Get a service account by email or uniqueId")
+@router.get(
+    _BASE + "/{account}",
+    summary="Get a service account by email or uniqueId",
+    dependencies=[requires("iam.serviceAccounts.get", _account)],
+)
 def get_account(project: str, account: str, request: Request, session: DbSession) -> dict[str, Any]:
     project_id = _enabled(request, session, project, account)
     return service.account_resource(service.get_account(session, project_id, account))
 
 
-@router.delete(_BASE + "/{account}", summary="Delete a service account and its keys")
+@router.delete(
+    _BASE + "/{account}",
+    summary="Delete a service account and its keys",
+    dependencies=[requires("iam.serviceAccounts.delete", _account)],
+)
 def delete_account(
     project: str, account: str, request: Request, session: DbSession, tasks: BackgroundTasks
 ) -> dict[str, Any]:
@@ -142,7 +174,11 @@ def delete_account(
     return {}
 
 
-@router.post(_BASE + "/{account}:disable", summary="Disable a service account")
+@router.post(
+    _BASE + "/{account}:disable",
+    summary="Disable a service account",
+    dependencies=[requires("iam.serviceAccounts.disable", _account)],
+)
 def disable_account(
     project: str, account: str, request: Request, session: DbSession, tasks: BackgroundTasks
 ) -> dict[str, Any]:
@@ -152,7 +188,11 @@ def disable_account(
     return {}
 
 
-@router.post(_BASE + "/{account}:enable", summary="Enable a service account")
+@router.post(
+    _BASE + "/{account}:enable",
+    summary="Enable a service account",
+    dependencies=[requires("iam.serviceAccounts.enable", _account)],
+)
 def enable_account(
     project: str, account: str, request: Request, session: DbSession, tasks: BackgroundTasks
 ) -> dict[str, Any]:
@@ -162,7 +202,11 @@ def enable_account(
     return {}
 
 
-@router.post(_BASE + "/{account}/keys", summary="Create a key (the answer holds the key file)")
+@router.post(
+    _BASE + "/{account}/keys",
+    summary="Create a key (the answer holds the key file)",
+    dependencies=[requires("iam.serviceAccountKeys.create", _account)],
+)
 def create_key(
     project: str,
     account: str,
@@ -183,7 +227,11 @@ def create_key(
     )
 
 
-@router.get(_BASE + "/{account}/keys", summary="List a service account's keys")
+@router.get(
+    _BASE + "/{account}/keys",
+    summary="List a service account's keys",
+    dependencies=[requires("iam.serviceAccountKeys.list", _account)],
+)
 def list_keys(
     project: str, account: str, request: Request, session: DbSession, keyTypes: str = ""
 ) -> dict[str, Any]:
@@ -198,7 +246,11 @@ def list_keys(
     return {"keys": [service.key_resource(found, k) for k in keys]}
 
 
-@router.get(_BASE + "/{account}/keys/{key}", summary="Get a key (public half only)")
+@router.get(
+    _BASE + "/{account}/keys/{key}",
+    summary="Get a key (public half only)",
+    dependencies=[requires("iam.serviceAccountKeys.get", _account)],
+)
 def get_key(
     project: str,
     account: str,
@@ -220,7 +272,11 @@ def get_key(
     return out
 
 
-@router.delete(_BASE + "/{account}/keys/{key}", summary="Delete a key")
+@router.delete(
+    _BASE + "/{account}/keys/{key}",
+    summary="Delete a key",
+    dependencies=[requires("iam.serviceAccountKeys.delete", _account)],
+)
 def delete_key(
     project: str,
     account: str,
@@ -235,7 +291,11 @@ def delete_key(
     return {}
 
 
-@router.get("/robot/v1/metadata/x509/{email}", summary="Public certificates of an account's keys")
+@router.get(
+    "/robot/v1/metadata/x509/{email}",
+    summary="Public certificates of an account's keys",
+    dependencies=[public("public key certificates, public on Google too")],
+)
 def x509_certs(email: str, session: DbSession) -> dict[str, str]:
     """`client_x509_cert_url` of our key files: {key id: PEM certificate}, as Google serves."""
     if session.get(ServiceAccount, email) is None:
@@ -244,7 +304,11 @@ def x509_certs(email: str, session: DbSession) -> dict[str, str]:
     return {k.key_id: k.public_cert_pem for k in keys}
 
 
-@router.post("/token", summary="OAuth 2.0 token endpoint (JWT-bearer grant)")
+@router.post(
+    "/token",
+    summary="OAuth 2.0 token endpoint (JWT-bearer grant)",
+    dependencies=[public("the OAuth 2.0 token endpoint: the grant is the credential")],
+)
 async def token(request: Request) -> JSONResponse:
     """Exchange a signed JWT (RFC 7523) for an access token, as oauth2.googleapis.com does.
 
@@ -307,7 +371,12 @@ async def token(request: Request) -> JSONResponse:
     )
 
 
-@router.api_route("/tokeninfo", methods=["GET", "POST"], summary="Describe an access token")
+@router.api_route(
+    "/tokeninfo",
+    methods=["GET", "POST"],
+    summary="Describe an access token",
+    dependencies=[public("describes the token it is given")],
+)
 async def tokeninfo(request: Request, access_token: str = "") -> JSONResponse:
     """What a token stands for, as oauth2.googleapis.com/tokeninfo answers.
 

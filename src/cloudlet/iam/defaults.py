@@ -77,4 +77,8 @@ def ensure_default_account(session: Session, project_id: str, kind: str) -> Serv
         again = session.get(ServiceAccount, email)
         assert again is not None
         return again
+    # Google makes its default accounts editors of their project (iam/policies.py).
+    from cloudlet.iam.policies import grant_project_role
+
+    grant_project_role(session, project_id, f"serviceAccount:{email}", "roles/editor")
     return account

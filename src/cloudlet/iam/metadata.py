@@ -34,6 +34,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cloudlet.core.authz import public
 from cloudlet.iam.credentials import CLOUD_PLATFORM
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import ACCESS_TOKEN_TTL, Principal, issue_access_token
@@ -104,8 +105,14 @@ def _caller(request: Request, token: str) -> Workload:
     return workload
 
 
-@router.get(PATH_PREFIX + "{token}")
-@router.get(PATH_PREFIX + "{token}/")
+@router.get(
+    PATH_PREFIX + "{token}",
+    dependencies=[public("the metadata server: the workload token in the path is the credential")],
+)
+@router.get(
+    PATH_PREFIX + "{token}/",
+    dependencies=[public("the metadata server: the workload token in the path is the credential")],
+)
 def ping(request: Request, token: str) -> Response:
     try:
         _caller(request, token)
@@ -114,7 +121,10 @@ def ping(request: Request, token: str) -> Response:
     return _answer("computeMetadata/\n")
 
 
-@router.get(PATH_PREFIX + "{token}/computeMetadata/v1/{path:path}")
+@router.get(
+    PATH_PREFIX + "{token}/computeMetadata/v1/{path:path}",
+    dependencies=[public("the metadata server: the workload token in the path is the credential")],
+)
 def metadata(request: Request, token: str, path: str) -> Response:
     try:
         workload = _caller(request, token)

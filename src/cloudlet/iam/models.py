@@ -1,4 +1,4 @@
-"""Tables of the iam subsystem: service accounts, their keys, and the gateway's token secret.
+"""Tables of the iam subsystem: service accounts, their keys, the token secret and IAM policies.
 
 Only public halves of keys are stored: the private key lives in the file handed to the user
 once, as on Google Cloud.
@@ -7,13 +7,20 @@ once, as on Google Cloud.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloudlet.core.db import Base, UTCDateTime
 
-__all__ = ["IamSecret", "ServiceAccount", "ServiceAccountKey"]
+__all__ = [
+    "BucketPolicy",
+    "IamSecret",
+    "ProjectPolicy",
+    "ServiceAccount",
+    "ServiceAccountKey",
+]
 
 
 class ServiceAccount(Base):
@@ -58,3 +65,31 @@ class IamSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
     create_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProjectPolicy(Base):
+    """A project's IAM policy (Resource Manager v1 getIamPolicy/setIamPolicy).
+
+    `bindings` is `[{"role", "members"}]` as in Google's Policy; the etag is derived from it
+    (iam/policy.py), so it is not stored.
+    """
+
+    __tablename__ = "iam_project_policies"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.project_id", ondelete="CASCADE"), primary_key=True
+    )
+    bindings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    update_time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BucketPolicy(Base):
+    """A bucket's IAM policy (GCS buckets.getIamPolicy/setIamPolicy); gone with its bucket."""
+
+    __tablename__ = "iam_bucket_policies"
+
+    bucket: Mapped[str] = mapped_column(
+        ForeignKey("storage_buckets.name", ondelete="CASCADE"), primary_key=True
+    )
+    bindings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    update_time: Mapped[datetime] = mapped_column(UTCDateTime())

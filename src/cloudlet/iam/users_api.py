@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from cloudlet.core.authz import authenticated, checked_in_handler, public
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import PermissionDenied, Unauthenticated
 from cloudlet.core.state import gateway_state
@@ -74,26 +75,50 @@ def _forget(request: Request) -> None:
     keyring_for(request).clear()
 
 
-@router.get(_BASE, summary="List user accounts (owner only)")
+@router.get(
+    _BASE,
+    summary="List user accounts (owner only)",
+    dependencies=[
+        checked_in_handler(note="owner only: require_owner (the local owner manages user accounts)")
+    ],
+)
 def list_users(request: Request, session: DbSession) -> dict[str, Any]:
     require_owner(request)
     return {"users": [users.user_resource(u) for u in users.list_users(session)]}
 
 
-@router.post(_BASE, summary="Create a user account (owner only)")
+@router.post(
+    _BASE,
+    summary="Create a user account (owner only)",
+    dependencies=[
+        checked_in_handler(note="owner only: require_owner (the local owner manages user accounts)")
+    ],
+)
 def create_user(body: CreateUserIn, request: Request, session: DbSession) -> dict[str, Any]:
     require_owner(request)
     user = users.create_user(session, body.email, body.password, body.displayName)
     return users.user_resource(user)
 
 
-@router.get(_BASE + "/{email}", summary="Get a user account (owner only)")
+@router.get(
+    _BASE + "/{email}",
+    summary="Get a user account (owner only)",
+    dependencies=[
+        checked_in_handler(note="owner only: require_owner (the local owner manages user accounts)")
+    ],
+)
 def get_user(email: str, request: Request, session: DbSession) -> dict[str, Any]:
     require_owner(request)
     return users.user_resource(users.get_user(session, email))
 
 
-@router.patch(_BASE + "/{email}", summary="Change a user's password, name or state (owner only)")
+@router.patch(
+    _BASE + "/{email}",
+    summary="Change a user's password, name or state (owner only)",
+    dependencies=[
+        checked_in_handler(note="owner only: require_owner (the local owner manages user accounts)")
+    ],
+)
 def update_user(
     email: str, body: UpdateUserIn, request: Request, session: DbSession
 ) -> dict[str, Any]:
@@ -111,7 +136,13 @@ def update_user(
     return users.user_resource(user)
 
 
-@router.delete(_BASE + "/{email}", summary="Delete a user account and its sign-ins (owner only)")
+@router.delete(
+    _BASE + "/{email}",
+    summary="Delete a user account and its sign-ins (owner only)",
+    dependencies=[
+        checked_in_handler(note="owner only: require_owner (the local owner manages user accounts)")
+    ],
+)
 def delete_user(email: str, request: Request, session: DbSession) -> dict[str, Any]:
     require_owner(request)
     users.delete_user(session, email)
@@ -119,7 +150,11 @@ def delete_user(email: str, request: Request, session: DbSession) -> dict[str, A
     return {}
 
 
-@router.post("/api/v1/sessions", summary="Sign a browser in: a new console session")
+@router.post(
+    "/api/v1/sessions",
+    summary="Sign a browser in: a new console session",
+    dependencies=[public("sign-in: the password or token in the body is the credential")],
+)
 async def create_session(body: SessionIn, request: Request) -> dict[str, Any]:
     """A console session for an email and password, or for an access token's principal.
 
@@ -152,7 +187,11 @@ def _session_for_token(request: Request, token: str) -> str | None:
     return sessions.sign_in_with_principal(request, principal)
 
 
-@router.delete("/api/v1/sessions/current", summary="Sign out: end the caller's console session")
+@router.delete(
+    "/api/v1/sessions/current",
+    summary="Sign out: end the caller's console session",
+    dependencies=[authenticated("ends the caller's own console session")],
+)
 async def end_session(request: Request) -> dict[str, Any]:
     """Ends the session of the request's `cloudlet_session` cookie (a cookie-authenticated
     DELETE, so it carries the session's anti-CSRF token)."""
@@ -162,7 +201,11 @@ async def end_session(request: Request) -> dict[str, Any]:
     return {}
 
 
-@router.post("/revoke", summary="Revoke a user's refresh or access token (Google's /revoke)")
+@router.post(
+    "/revoke",
+    summary="Revoke a user's refresh or access token (Google's /revoke)",
+    dependencies=[public("Google's /revoke: the token given is the credential")],
+)
 async def revoke(request: Request, token: str = "") -> JSONResponse:
     """End the sign-in of a token: its refresh token and every access token stop working."""
     if not token:

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from cloudlet.core.authz import Resource, authority, project_resource, requires
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.operations import TYPE_URL, OperationStore, now_rfc3339
@@ -62,6 +63,10 @@ def _service_operation(request: Request, response_type: str, response: dict[str,
     return _operations(request).finish(name, _SERVICE_USAGE + response_type, response, metadata)
 
 
+def _project(request: Request) -> Resource:
+    return project_resource(request.path_params["project"])
+
+
 def _state_filter(filter: str | None) -> str | None:
     """Accept the one filter gcloud sends: `lifecycleState:ACTIVE` (or `state:ENABLED`)."""
     if not filter:
@@ -76,9 +81,19 @@ def _state_filter(filter: str | None) -> str | None:
     return value.strip().upper()
 
 
-@router.post("/projects", summary="Create a project (answers with a done Operation)")
+@router.post(
+    "/projects",
+    summary="Create a project (answers with a done Operation)",
+    dependencies=[
+        requires(
+            "resourcemanager.projects.create",
+            note="any caller, as without an organization on Google Cloud; the creator owns it",
+        )
+    ],
+)
 def create_project(body: ProjectIn, session: DbSession, request: Request) -> dict[str, Any]:
     project = service.create_project(session, body.projectId, body.name, body.labels)
+    authority(request).project_created(session, project.project_id, request)  # its owner
     now = now_rfc3339()
     metadata = {"@type": TYPE_URL + "google.cloudresourcemanager.v1.ProjectCreationStatus",
                 "createTime": now, "gettable": True, "ready": True}  # fmt: skip
@@ -88,7 +103,13 @@ def create_project(body: ProjectIn, session: DbSession, request: Request) -> dic
     )  # fmt: skip
 
 
-@router.get("/operations/{name:path}", summary="Get a long-running operation")
+@router.get(
+    "/operations/{name:path}",
+    summary="Get a long-running operation",
+    dependencies=[
+        requires("resourcemanager.projects.get", note="operations carry no project; any caller")
+    ],
+)
 def get_operation(name: str, request: Request) -> dict[str, Any]:
     found = _operations(request).get(f"operations/{name}")
     if found is None:
@@ -97,28 +118,58 @@ def get_operation(name: str, request: Request) -> dict[str, Any]:
     return found
 
 
-@router.get("/projects", summary="List projects")
-def list_projects(session: DbSession, filter: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/projects",
+    summary="List projects",
+    dependencies=[
+        requires(
+            "resourcemanager.projects.get",
+            note="filters: only projects with this permission are listed",
+        )
+    ],
+)
+def list_projects(session: DbSession, request: Request, filter: str | None = None
+                  ) -> dict[str, Any]:  # fmt: skip
     projects = service.list_projects(session, _state_filter(filter))
+    visible = authority(request).visible_projects(
+        session, request, [p.project_id for p in projects]
+    )
+    projects = [p for p in projects if p.project_id in visible]
     return {"projects": [service.project_resource(p) for p in projects]}
 
 
-@router.get("/projects/{project}", summary="Get a project")
+@router.get(
+    "/projects/{project}",
+    summary="Get a project",
+    dependencies=[requires("resourcemanager.projects.get", _project)],
+)
 def get_project(project: str, session: DbSession) -> dict[str, Any]:
     return service.project_resource(service.get_project(session, project))
 
 
-@router.delete("/projects/{project}", summary="Request deletion of a project")
+@router.delete(
+    "/projects/{project}",
+    summary="Request deletion of a project",
+    dependencies=[requires("resourcemanager.projects.delete", _project)],
+)
 def delete_project(project: str, session: DbSession) -> dict[str, Any]:
     return service.project_resource(service.delete_project(session, project))
 
 
-@router.post("/projects/{project}:undelete", summary="Restore a DELETE_REQUESTED project")
+@router.post(
+    "/projects/{project}:undelete",
+    summary="Restore a DELETE_REQUESTED project",
+    dependencies=[requires("resourcemanager.projects.undelete", _project)],
+)
 def undelete_project(project: str, session: DbSession) -> dict[str, Any]:
     return service.project_resource(service.undelete_project(session, project))
 
 
-@router.get("/services", summary="List every API cloudlet provides")
+@router.get(
+    "/services",
+    summary="List every API cloudlet provides",
+    dependencies=[requires("serviceusage.services.list", note="the catalog; any caller")],
+)
 def available_services() -> dict[str, Any]:
     return {
         "services": [
@@ -128,19 +179,32 @@ def available_services() -> dict[str, Any]:
     }
 
 
-@router.get("/projects/{project}/services", summary="List a project's services")
+@router.get(
+    "/projects/{project}/services",
+    summary="List a project's services",
+    dependencies=[requires("serviceusage.services.list", _project)],
+)
 def list_services(project: str, session: DbSession, filter: str | None = None) -> dict[str, Any]:
     return {"services": service.list_services(session, project, _state_filter(filter))}
 
 
-@router.post("/projects/{project}/services/{name}:enable", summary="Enable an API")
+@router.post(
+    "/projects/{project}/services/{name}:enable",
+    summary="Enable an API",
+    dependencies=[requires("serviceusage.services.enable", _project)],
+)
 def enable_service(project: str, name: str, session: DbSession, request: Request
                    ) -> dict[str, Any]:  # fmt: skip
     enabled = service.enable_service(session, project, name)
+    authority(request).services_enabled(session, project, [name])
     return _service_operation(request, "EnableServiceResponse", {"service": enabled})
 
 
-@router.post("/projects/{project}/services:batchEnable", summary="Enable several APIs")
+@router.post(
+    "/projects/{project}/services:batchEnable",
+    summary="Enable several APIs",
+    dependencies=[requires("serviceusage.services.enable", _project)],
+)
 def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
                           request: Request) -> dict[str, Any]:  # fmt: skip
     """All or nothing, as Service Usage's batchEnable: an unknown service enables none."""
@@ -149,27 +213,46 @@ def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
     for name in body.serviceIds:
         lookup_service(name)  # an unknown one fails before any is enabled
     enabled = [service.enable_service(session, project, name) for name in body.serviceIds]
+    authority(request).services_enabled(session, project, body.serviceIds)
     return _service_operation(request, "BatchEnableServicesResponse", {"services": enabled})
 
 
-@router.post("/projects/{project}/services/{name}:disable", summary="Disable an API")
+@router.post(
+    "/projects/{project}/services/{name}:disable",
+    summary="Disable an API",
+    dependencies=[requires("serviceusage.services.disable", _project)],
+)
 def disable_service(project: str, name: str, session: DbSession, request: Request
                     ) -> dict[str, Any]:  # fmt: skip
     disabled = service.disable_service(session, project, name)
     return _service_operation(request, "DisableServiceResponse", {"service": disabled})
 
 
-@router.get("/billingAccounts", summary="List billing accounts")
+@router.get(
+    "/billingAccounts",
+    summary="List billing accounts",
+    dependencies=[
+        requires("billing.accounts.list", note="cloudlet's one local account; any caller")
+    ],
+)
 def list_billing_accounts(session: DbSession) -> dict[str, Any]:
     accounts = service.list_billing_accounts(session)
     return {"billingAccounts": [service.account_resource(a) for a in accounts]}
 
 
-@router.get("/projects/{project}/billingInfo", summary="Get a project's billing link")
+@router.get(
+    "/projects/{project}/billingInfo",
+    summary="Get a project's billing link",
+    dependencies=[requires("resourcemanager.projects.get", _project)],
+)
 def get_billing_info(project: str, session: DbSession) -> dict[str, Any]:
     return service.get_billing_info(session, project)
 
 
-@router.put("/projects/{project}/billingInfo", summary="Link or unlink billing")
+@router.put(
+    "/projects/{project}/billingInfo",
+    summary="Link or unlink billing",
+    dependencies=[requires("resourcemanager.projects.createBillingAssignment", _project)],
+)
 def update_billing_info(project: str, body: BillingInfoIn, session: DbSession) -> dict[str, Any]:
     return service.set_billing(session, project, body.billingAccountName)

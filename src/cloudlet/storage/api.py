@@ -22,6 +22,9 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
+from cloudlet.core.authz import bucket_resource as authz_bucket
+from cloudlet.core.authz import object_resource as authz_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
 from cloudlet.core.state import gateway_state
@@ -74,10 +77,56 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
+# -- what each route is authorized on (cloudlet.iam.authz) -------------------------------------
+# Permissions as GCS checks them: https://cloud.google.com/storage/docs/access-control/iam-json
+
+
+def _project_of_query(request: Request) -> Resource | None:
+    project = request.query_params.get("project")
+    return project_resource(project, gcs=True) if project else None  # none: the handler's 400
+
+
+def _bucket_of_path(request: Request) -> Resource:
+    return authz_bucket(request.path_params["bucket"])
+
+
+def _downloaded_object(request: Request) -> Resource:
+    bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
+    return authz_object(bucket, unquote(rest))
+
+
+def _uploaded_object(request: Request) -> Resource:
+    return authz_object(request.path_params["bucket"], request.query_params.get("name", ""))
+
+
+def _object_checks(request: Request) -> list[tuple[str, Resource | None]]:
+    """objects.get|patch|update|delete|copy|rewrite|compose, told apart as object_route does."""
+    bucket, rest = _raw_tail(request, "/storage/v1/b/")
+    method = request.method
+    if method == "POST":
+        match = _REWRITE.match(rest)
+        if match:
+            source = authz_object(bucket, unquote(match["src"]))
+            target = authz_object(unquote(match["db"]), unquote(match["dst"]))
+            return [("storage.objects.get", source), ("storage.objects.create", target)]
+        match = _COMPOSE.match(rest)
+        if match:
+            return [("storage.objects.create", authz_object(bucket, unquote(match["dst"])))]
+        return []  # the handler's 404
+    verb = {"GET": "get", "PATCH": "update", "PUT": "update", "DELETE": "delete"}[method]
+    return [(f"storage.objects.{verb}", authz_object(bucket, unquote(rest)))]
+
+
+_SESSION_URI = "the resumable session URI is the credential, as on GCS; its start was authorized"
+
 # -- buckets -----------------------------------------------------------------------------------
 
 
-@router.get("/storage/v1/b", summary="buckets.list")
+@router.get(
+    "/storage/v1/b",
+    summary="buckets.list",
+    dependencies=[requires("storage.buckets.list", _project_of_query)],
+)
 def list_buckets(request: Request) -> dict[str, Any]:
     project = request.query_params.get("project")
     if not project:
@@ -113,7 +162,10 @@ def _storage_enabled_in_known_project(request: Request, session: DbSession) -> N
 @router.post(
     "/storage/v1/b",
     summary="buckets.insert",
-    dependencies=[Depends(_storage_enabled_in_known_project)],
+    dependencies=[
+        requires("storage.buckets.create", _project_of_query),
+        Depends(_storage_enabled_in_known_project),
+    ],
 )
 async def insert_bucket(request: Request) -> dict[str, Any]:
     project = request.query_params.get("project")
@@ -125,7 +177,11 @@ async def insert_bucket(request: Request) -> dict[str, Any]:
     return bucket_resource(bucket, base_url(request))
 
 
-@router.get("/storage/v1/b/{bucket}", summary="buckets.get")
+@router.get(
+    "/storage/v1/b/{bucket}",
+    summary="buckets.get",
+    dependencies=[requires("storage.buckets.get", _bucket_of_path)],
+)
 def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
     found = store_of(request).get_bucket(bucket)
     parse_conditions(request.query_params).check(
@@ -134,8 +190,16 @@ def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
     return bucket_resource(found, base_url(request))
 
 
-@router.patch("/storage/v1/b/{bucket}", summary="buckets.patch")
-@router.put("/storage/v1/b/{bucket}", summary="buckets.update")
+@router.patch(
+    "/storage/v1/b/{bucket}",
+    summary="buckets.patch",
+    dependencies=[requires("storage.buckets.update", _bucket_of_path)],
+)
+@router.put(
+    "/storage/v1/b/{bucket}",
+    summary="buckets.update",
+    dependencies=[requires("storage.buckets.update", _bucket_of_path)],
+)
 async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
     body = await _json(request)
     conditions = parse_conditions(request.query_params)
@@ -147,7 +211,12 @@ async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
     return bucket_resource(found, base_url(request))
 
 
-@router.delete("/storage/v1/b/{bucket}", summary="buckets.delete", status_code=204)
+@router.delete(
+    "/storage/v1/b/{bucket}",
+    summary="buckets.delete",
+    status_code=204,
+    dependencies=[requires("storage.buckets.delete", _bucket_of_path)],
+)
 def delete_bucket(bucket: str, request: Request) -> Response:
     store_of(request).delete_bucket(bucket, parse_conditions(request.query_params))
     return Response(status_code=204)
@@ -156,7 +225,11 @@ def delete_bucket(bucket: str, request: Request) -> Response:
 # -- objects: list and the raw-path dispatcher -------------------------------------------------
 
 
-@router.get("/storage/v1/b/{bucket}/o", summary="objects.list")
+@router.get(
+    "/storage/v1/b/{bucket}/o",
+    summary="objects.list",
+    dependencies=[requires("storage.objects.list", _bucket_of_path)],
+)
 def list_objects(bucket: str, request: Request) -> dict[str, Any]:
     q = request.query_params
     page = store_of(request).list_objects(
@@ -206,6 +279,16 @@ def _name(encoded: str) -> str:
     "/storage/v1/b/{bucket}/o/{rest:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     summary="objects.get|patch|update|delete|copy|rewrite|compose",
+    dependencies=[
+        requires_each(
+            _object_checks,
+            "storage.objects.get",
+            "storage.objects.update",
+            "storage.objects.delete",
+            "storage.objects.create",
+            note="by method; copy and rewrite need get on the source and create on the destination",
+        )
+    ],
 )
 async def object_route(request: Request) -> Response:
     bucket, rest = _raw_tail(request, "/storage/v1/b/")
@@ -416,7 +499,11 @@ def _download(request: Request, bucket: str, name: str) -> Response:
     return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
 
 
-@router.get("/download/storage/v1/b/{bucket}/o/{rest:path}", summary="objects.get (media)")
+@router.get(
+    "/download/storage/v1/b/{bucket}/o/{rest:path}",
+    summary="objects.get (media)",
+    dependencies=[requires("storage.objects.get", _downloaded_object)],
+)
 async def download(request: Request) -> Response:
     bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
     name = _name(rest)
@@ -428,24 +515,54 @@ async def download(request: Request) -> Response:
 
 # Google's discovery document also names /resumable/upload/storage/v1/b/{bucket}/o for
 # resumable uploads, and apitools (gcloud storage, gsutil) sends them there.
-@router.post("/upload/storage/v1/b/{bucket}/o", summary="objects.insert (upload)")
-@router.post("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
+@router.post(
+    "/upload/storage/v1/b/{bucket}/o",
+    summary="objects.insert (upload)",
+    dependencies=[requires("storage.objects.create", _uploaded_object)],
+)
+@router.post(
+    "/resumable/upload/storage/v1/b/{bucket}/o",
+    include_in_schema=False,
+    dependencies=[requires("storage.objects.create", _uploaded_object)],
+)
 async def upload(bucket: str, request: Request) -> Response:
     return await start_upload(request, store_of(request), bucket, base_url(request))
 
 
-@router.put("/upload/storage/v1/b/{bucket}/o", summary="resumable upload chunk")
-@router.put("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
+@router.put(
+    "/upload/storage/v1/b/{bucket}/o",
+    summary="resumable upload chunk",
+    dependencies=[public(_SESSION_URI)],
+)
+@router.put(
+    "/resumable/upload/storage/v1/b/{bucket}/o",
+    include_in_schema=False,
+    dependencies=[public(_SESSION_URI)],
+)
 async def upload_chunk(bucket: str, request: Request) -> Response:
     return await resumable_put(request, store_of(request), bucket, base_url(request))
 
 
-@router.delete("/upload/storage/v1/b/{bucket}/o", summary="cancel a resumable upload")
-@router.delete("/resumable/upload/storage/v1/b/{bucket}/o", include_in_schema=False)
+@router.delete(
+    "/upload/storage/v1/b/{bucket}/o",
+    summary="cancel a resumable upload",
+    dependencies=[public(_SESSION_URI)],
+)
+@router.delete(
+    "/resumable/upload/storage/v1/b/{bucket}/o",
+    include_in_schema=False,
+    dependencies=[public(_SESSION_URI)],
+)
 async def upload_cancel(bucket: str, request: Request) -> Response:
     return await cancel_upload(request, store_of(request))
 
 
-@router.post("/batch/storage/v1", summary="batch (multipart/mixed)")
+@router.post(
+    "/batch/storage/v1",
+    summary="batch (multipart/mixed)",
+    dependencies=[
+        public("each part is authorized as a request of its own, with the batch's credentials")
+    ],
+)
 async def batch(request: Request) -> Response:
     return await run_batch(request)

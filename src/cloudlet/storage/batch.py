@@ -68,6 +68,10 @@ async def run_batch(request: Request) -> Response:
                 uri = "/" + uri.split("/", 3)[3] if uri.count("/") >= 3 else "/"
             headers.pop("Content-Length", None)
             headers["host"] = request.headers.get("host", "")
+            # Parts act with the batch's own credentials, as on GCS, unless they carry theirs.
+            outer = request.headers.get("authorization")
+            if outer and not any(k.lower() == "authorization" for k in headers):
+                headers["authorization"] = outer
             response = await client.request(method, uri, headers=headers, content=body)
             content_id = part.get("Content-ID") or f"<{index}>"
             reason = HTTPStatus(response.status_code).phrase

@@ -8,6 +8,9 @@ signs with a service account key (a key from `cloudlet iam service-accounts keys
 and with `STORAGE_EMULATOR_HOST` set its URLs point at this gateway. These requests speak the
 XML API, so errors are XML bodies (`<Error><Code>ExpiredToken</Code>...`), as on GCS.
 
+The signer's service account is the principal: it needs `storage.objects.get` (GET, HEAD),
+`create` (PUT) or `delete` (DELETE) on the object, or the URL answers 403 AccessDenied.
+
 A pure ASGI layer: only requests that carry `X-Goog-Signature` are taken; every other request
 goes on to the app untouched, so the gateway's own routes are never shadowed.
 """
@@ -59,6 +62,20 @@ def _from_cloudlet(exc: CloudletError) -> Response:
     return xml_error(exc.code, _XML_CODES.get(exc.code, "InternalError"), exc.message)
 
 
+_VERBS = {"GET": "get", "HEAD": "get", "PUT": "create", "DELETE": "delete"}
+
+
+def _authorize(app: Any, key: Any, verb: str, bucket: str, name: str) -> None:
+    """The signer needs storage.objects.VERB on the object (cloudlet.iam.authz)."""
+    from cloudlet.core.authz import object_resource
+    from cloudlet.iam import Principal, authorize
+
+    signer = Principal(email=key.email, project_id=key.project_id, unique_id=key.unique_id,
+                       key_id=key.key_id, via="signed_url")  # fmt: skip
+    with gateway_state(app).db.session() as session:
+        authorize(session, signer, f"storage.objects.{verb}", object_resource(bucket, name))
+
+
 class SignedUrlMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,6 +121,9 @@ class SignedUrlMiddleware:
                                  "Signed URLs here name one object: /BUCKET/OBJECT.")  # fmt: skip
         name = check_object_name(urllib.parse.unquote(quoted))
         params = dict(query)
+        verb = _VERBS.get(method)
+        if verb is not None:  # the signer is the principal, as on GCS
+            await to_thread.run_sync(_authorize, scope["app"], keys[0], verb, bucket, name)
         if method in ("GET", "HEAD"):
             return await self._download(request, bucket, name, params)
         if method == "PUT":
