@@ -294,3 +294,13 @@ def test_step_wall_time_and_custom_counters(
     assert shown in page.locator("#step-totals").inner_text()
     check_accessibility(page)
     screenshot(page, "job-metrics")
+
+
+def test_an_empty_job_list_names_the_endpoint_to_submit_to(
+    gateway: Gateway, api: httpx.Client, project_id: str
+) -> None:
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
+    api.post(f"/api/v1/projects/{project_id}/services/dataflow.googleapis.com:enable")
+    page = api.get(f"/console/projects/{project_id}/dataflow")
+    assert page.status_code == 200, page.text
+    assert f"--dataflow_endpoint {gateway.url}</code>" in page.text

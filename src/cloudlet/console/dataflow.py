@@ -140,6 +140,8 @@ async def jobs_page(
             "q": q,
             "statuses": {k: v[0] for k, v in STATUS_FILTERS.items()},
             "partial": bool(partial),
+            # The gateway as the browser reaches it: what --dataflow_endpoint should name.
+            "endpoint": str(request.base_url).rstrip("/"),
         }
 
     return await page(request, build)

@@ -1,7 +1,7 @@
 """iam: local user accounts and their sessions (CLI logins, console cookies)
 
 Revision ID: 0008_users
-Revises: 0006_dataflow_metrics (to become 0007_iam_policies when that revision lands)
+Revises: 0007_iam_policies
 Create Date: 2026-12-06
 """
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_users"
-# The shared plan puts 0007_iam_policies before this one; the lead re-points this at merge.
-down_revision = "0006_dataflow_metrics"
+down_revision = "0007_iam_policies"
 branch_labels = None
 depends_on = None
 
