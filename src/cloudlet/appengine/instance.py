@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psutil
+
+from cloudlet.core.sandbox import Sandbox, Workload
 
 if TYPE_CHECKING:
     from cloudlet.appengine.supervisor import VersionRuntime
@@ -159,6 +162,7 @@ class Instance:
     exit_code: int | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    sandbox: Sandbox | None = None  # set by spawn; None: the gateway's own user
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -175,21 +179,35 @@ class Instance:
         with self.log_path.open("a") as f:
             f.write(line)
 
-    async def spawn(self, gateway_url: str) -> None:
+    async def spawn(self, gateway_url: str, sandbox: Sandbox | None = None) -> None:
+        """Start the entrypoint; in `sandbox` (core/sandbox.py) when given: it reads its
+        source and venv, writes its own /tmp, and sees nothing else of the data dir."""
         version = self.version
         env = instance_env(version, self.id, self.port, gateway_url)
         argv = entrypoint_argv(version.app.entrypoint or DEFAULT_ENTRYPOINT, env, version.venv_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.note(f"starting instance {self.id} on port {self.port}: {shlex.join(argv)}")
+        self.sandbox = sandbox
+        launch_argv, extra = argv, {}
         try:
+            if sandbox is not None and sandbox.isolated:
+                if "/" not in argv[0] and shutil.which(argv[0], path=env.get("PATH")) is None:
+                    raise FileNotFoundError(argv[0])  # bwrap would only say so in the log
+                launch = sandbox.wrap(argv, Workload(
+                    version.project, version.source_dir,
+                    read_only=(version.source_dir, version.venv_dir), private_tmp=True,
+                ))  # fmt: skip
+                env.update(launch.env)
+                launch_argv, extra = launch.argv, launch.popen_kwargs()
             self.proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *launch_argv,
                 cwd=str(version.source_dir),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
+                **extra,
             )
         except OSError as exc:
             self.note(f"cannot start the entrypoint: {exc}")
@@ -278,8 +296,9 @@ class Instance:
             await self.exited.wait() if self.proc else None
             return
         self.note("stopping (SIGTERM)")
+        target = self.sandbox.signal_target(self.proc.pid) if self.sandbox else self.proc.pid
         with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
+            os.kill(target, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.exited.wait(), drain)
         except TimeoutError:

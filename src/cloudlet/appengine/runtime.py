@@ -104,7 +104,8 @@ async def start_appengine(app: Any) -> Supervisor:
     settings = app.state.settings
     ports = ServicePorts(app.state.data.apps / "ports.json", settings.app_ports_from,
                          settings.host)  # fmt: skip
-    supervisor = Supervisor(app.state.data, settings.url, ports)
+    sandbox = getattr(app.state, "sandbox", None)  # core/sandbox.py, chosen at start-up
+    supervisor = Supervisor(app.state.data, settings.url, ports, sandbox)
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     rows = await asyncio.to_thread(_load, app.state.db)
     await asyncio.to_thread(ensure_code_buckets, app.state.db, app.state.storage)

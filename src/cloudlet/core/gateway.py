@@ -22,6 +22,7 @@ from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir
+from cloudlet.core.sandbox import Sandbox
 from cloudlet.core.settings import Settings
 from cloudlet.core.tls import ca_path
 from cloudlet.dataflow.runtime import start_dataflow, stop_dataflow
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = open_database(settings.database_url, data.database)
         logger.info("metadata store: %s", app.state.db.kind)
         app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
+        # How apps and jobs are kept out of the data dir (core/sandbox.py, docs/security.md).
+        app.state.sandbox = Sandbox.start(settings.sandbox, data)
         await start_appengine(app)  # App Engine: instance supervisor + routes
         start_dataflow(app)  # Dataflow: job supervisor + Beam Job API on grpc_port
         try:
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "url": settings.url,
             "grpcPort": settings.grpc_port,
             "jobApi": _job_api_status(request.app),
+            "sandbox": request.app.state.sandbox.status(),
             **_optional_listeners(settings, data),
         }
 

@@ -113,7 +113,8 @@ def start_dataflow(app: Any) -> None:
     settings = app.state.settings
     # Pipelines read and write gs:// through our own Cloud Storage.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
-    supervisor = JobSupervisor(app.state.db, app.state.data, env)
+    sandbox = getattr(app.state, "sandbox", None)  # core/sandbox.py, chosen at start-up
+    supervisor = JobSupervisor(app.state.db, app.state.data, env, sandbox)
     supervisor.start()
     app.state.dataflow = supervisor
     app.state.dataflow_jobapi = None
