@@ -8,12 +8,17 @@ when its paths allow it, else bubblewrap; without either the test is skipped.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from cloudlet.core.paths import DataDir
+from cloudlet.core.sandbox import uid_problem_of
 from cloudlet.testing import Gateway
 from tests.appengine.apps import REQUIREMENTS, write_app
 from tests.appengine.test_deploy import setup_project
@@ -70,7 +75,26 @@ def sandbox_mode(gateway: Gateway) -> str:
 def test_hostile_app_cannot_read_the_data_dir_nor_write_its_source(
     gateway: Gateway, tmp_path: Path
 ) -> None:
-    mode = sandbox_mode(gateway)
+    check_hostile_app(gateway, tmp_path, sandbox_mode(gateway))
+
+
+def test_hostile_app_under_a_project_uid(tmp_path: Path) -> None:
+    """sandbox=uid, where it can work (root, and a data dir, interpreter and venv that other
+    users reach); `auto` prefers it there, and the test above covers what `auto` picked."""
+    parent = Path(tempfile.mkdtemp(prefix="cloudlet-uid-", dir="/tmp"))
+    try:
+        os.chmod(parent, 0o755)
+        problem = uid_problem_of(DataDir(parent / "gw"))
+        if problem:
+            pytest.skip(f"uid switching cannot work here: {problem}")
+        with Gateway.start(parent / "gw", env={"CLOUDLET_SANDBOX": "uid"}) as gw:
+            assert sandbox_mode(gw) == "uid"
+            check_hostile_app(gw, tmp_path, "uid")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def check_hostile_app(gateway: Gateway, tmp_path: Path, mode: str) -> None:
     data = gateway.data_dir.resolve()
     cli = make_cli(gateway.url, tmp_path / "config")
     other = "t-" + uuid.uuid4().hex[:10]
@@ -103,7 +127,9 @@ def test_hostile_app_cannot_read_the_data_dir_nor_write_its_source(
             assert who["uid"] != 0
         # Its own source is readable (it runs from it), and /tmp writable.
         assert app.get("/read", params={"path": str(own_main)}).json()["ok"]
-        assert app.get("/write", params={"path": "/tmp/hostile-was-here"}).json()["ok"]
+        scratch = Path(f"/tmp/cloudlet-hostile-{uuid.uuid4().hex}")
+        assert app.get("/write", params={"path": str(scratch)}).json()["ok"]
+        scratch.unlink(missing_ok=True)  # a private /tmp under bwrap; the real one under uid
         targets = {
             "database": data / "cloudlet.db",
             "another project's blob": blob,

@@ -188,7 +188,7 @@ class Instance:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.note(f"starting instance {self.id} on port {self.port}: {shlex.join(argv)}")
         self.sandbox = sandbox
-        launch_argv, extra = argv, {}
+        launch_argv = argv
         try:
             if sandbox is not None and sandbox.isolated:
                 if "/" not in argv[0] and shutil.which(argv[0], path=env.get("PATH")) is None:
@@ -198,7 +198,7 @@ class Instance:
                     read_only=(version.source_dir, version.venv_dir), private_tmp=True,
                 ))  # fmt: skip
                 env.update(launch.env)
-                launch_argv, extra = launch.argv, launch.popen_kwargs()
+                launch_argv = launch.exec_argv()  # the loop is uvloop's: no user=/group=
             self.proc = await asyncio.create_subprocess_exec(
                 *launch_argv,
                 cwd=str(version.source_dir),
@@ -207,7 +207,6 @@ class Instance:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                **extra,
             )
         except OSError as exc:
             self.note(f"cannot start the entrypoint: {exc}")

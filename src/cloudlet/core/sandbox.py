@@ -49,7 +49,16 @@ from typing import Any
 
 from cloudlet.core.paths import DataDir, write_atomic
 
-__all__ = ["MODES", "UID_BASE", "Launch", "Sandbox", "SandboxUnavailable", "Workload"]
+__all__ = [
+    "MODES",
+    "UID_BASE",
+    "Launch",
+    "Sandbox",
+    "SandboxUnavailable",
+    "Workload",
+    "others_can_reach",
+    "uid_problem_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +96,31 @@ class Launch:
     group: int | None = None
 
     def popen_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for subprocess.Popen / asyncio.create_subprocess_exec."""
+        """Keyword arguments for subprocess.Popen (with `argv`)."""
         if self.user is None:
             return {}
         return {"user": self.user, "group": self.group, "extra_groups": []}
+
+    def exec_argv(self) -> list[str]:
+        """`argv` for a spawner that cannot switch users itself (uvloop's subprocess_exec,
+        which the gateway's event loop is, refuses user=/group=/extra_groups=): the gateway's
+        own interpreter, still root, drops to the uid and gid and then execs `argv`."""
+        if self.user is None:
+            return list(self.argv)
+        return [sys.executable, "-I", "-S", "-c", _DROP, str(self.user), str(self.group),
+                *self.argv]  # fmt: skip
+
+
+# setgroups([]) first (it needs root), then the gid, then the uid: no way back. Everything
+# it imports comes first: the gateway's standard library may be out of the uid's reach.
+_DROP = (
+    "import os, sys, warnings\n"
+    "uid, gid = int(sys.argv[1]), int(sys.argv[2])\n"
+    "os.setgroups([])\n"
+    "os.setresgid(gid, gid, gid)\n"
+    "os.setresuid(uid, uid, uid)\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
 
 
 def others_can_reach(path: Path, *, listable: bool = False) -> bool:
@@ -127,7 +157,7 @@ _BWRAP_BASE = ("--unshare-pid", "--unshare-ipc", "--ro-bind", "/", "/", "--dev",
                "--proc", "/proc", "--cap-drop", "ALL")  # fmt: skip
 
 
-def _uid_problem(data: DataDir) -> str | None:
+def uid_problem_of(data: DataDir) -> str | None:
     """None when per-project uids can run workloads here, else why not."""
     if os.geteuid() != 0:
         return "the gateway does not run as root"
@@ -175,11 +205,12 @@ class Sandbox:
             raise SandboxUnavailable(f"sandbox must be one of {', '.join(MODES)}, not {setting!r}")
         if setting == "none":
             return cls("none", data, "sandbox=none")
-        uid_problem = _uid_problem(data) if setting in ("auto", "uid") else None
+        uid_problem = uid_problem_of(data) if setting in ("auto", "uid") else None
         if setting == "uid" and uid_problem:
             raise SandboxUnavailable(f"sandbox=uid cannot work: {uid_problem}.")
-        if setting == "auto" and uid_problem is None:
-            return cls("uid", data, "the gateway runs as root")
+        if setting == "uid" or (setting == "auto" and uid_problem is None):
+            return cls("uid", data, "the gateway runs as root" if setting == "auto" else
+                       "sandbox=uid")  # fmt: skip
         bwrap = shutil.which("bwrap")
         bwrap_problem = _probe_bwrap(bwrap) if bwrap else "bwrap is not installed"
         if setting == "bwrap":
@@ -239,7 +270,9 @@ class Sandbox:
         if self.mode != "uid":
             return
         root = self.data.root
-        (root / "sandbox").mkdir(exist_ok=True)
+        for name in _SHARED:
+            (root / name).mkdir(exist_ok=True)
+        (root / "jobs" / "_staging").mkdir(mode=0o700, exist_ok=True)  # the Beam Job API's
         os.chmod(root, 0o711)
         for entry in root.iterdir():
             if entry.is_symlink():
@@ -253,6 +286,10 @@ class Sandbox:
             for job in jobs.iterdir():
                 if job.is_dir() and not job.is_symlink() and os.lstat(job).st_uid == 0:
                     os.chmod(job, 0o700)  # a project uid owns the jobs it ran
+                    if job.name != "_staging":
+                        for child in job.iterdir():  # pipeline.pb, spec.json, artifacts/
+                            if not child.is_symlink():
+                                os.chmod(child, 0o700 if child.is_dir() else 0o600)
         apps = root / "apps"
         if apps.is_dir():
             for entry in apps.iterdir():
