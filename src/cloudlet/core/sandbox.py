@@ -251,17 +251,17 @@ class Sandbox:
     # -- the data dir ------------------------------------------------------------------------
 
     def project_dir(self, project: str) -> Path:
-        """A directory the project's workloads may write (job venvs, uv's cache), made on
-        first use; in uid mode owned by the project's uid."""
+        """The directory a project's jobs may write (their venvs, uv's cache), made on first
+        use; in uid mode owned by the project's uid (what is inside, that uid made)."""
         path = self.data.root / "sandbox" / project
         if path in self._granted:
             return path
-        path.mkdir(parents=True, exist_ok=True)
-        if self.mode == "uid":
-            uid, gid = self.ids(project)
-            for name in ("venvs", "uv-cache"):
-                (path / name).mkdir(exist_ok=True)
-            _own_tree(path, uid, gid, 0o700, 0o600)
+        for sub in (path, path / "venvs", path / "uv-cache"):
+            sub.mkdir(parents=True, exist_ok=True)
+            if self.mode == "uid":
+                uid, gid = self.ids(project)
+                os.chown(sub, uid, gid, follow_symlinks=False)
+                os.chmod(sub, 0o700)
         self._granted.add(path)
         return path
 
@@ -344,10 +344,11 @@ class Sandbox:
         """How to start `argv` as `workload` in this mode."""
         if self.mode == "none":
             return Launch(list(argv))
-        own = self.project_dir(workload.project)
-        env = {}
+        env, writable = {}, workload.read_write
         if workload.job:  # uv's default cache and the data dir's venvs/ are out of reach
+            own = self.project_dir(workload.project)
             env = {"UV_CACHE_DIR": str(own / "uv-cache"), "CLOUDLET_JOB_VENVS": str(own / "venvs")}
+            writable = (*writable, own)
         if self.mode == "uid":
             uid, gid = self.ids(workload.project)
             return Launch(list(argv), env, uid, gid)
@@ -357,7 +358,7 @@ class Sandbox:
         args += ["--tmpfs", str(self.data.root)]  # after /tmp: the data dir may be under it
         for path in workload.read_only:
             args += ["--ro-bind", str(path), str(path)]
-        for path in (*workload.read_write, own):
+        for path in writable:
             args += ["--bind", str(path), str(path)]
         args += ["--chdir", str(workload.cwd), "--", *argv]
         return Launch(args, env)
