@@ -84,7 +84,7 @@ def test_hostile_app_under_a_project_uid(tmp_path: Path) -> None:
     parent = Path(tempfile.mkdtemp(prefix="cloudlet-uid-", dir="/tmp"))
     try:
         os.chmod(parent, 0o755)
-        problem = uid_problem_of(DataDir(parent / "gw"))
+        problem = uid_problem_of(DataDir(parent))  # the gateway makes gw/ in it, 0755
         if problem:
             pytest.skip(f"uid switching cannot work here: {problem}")
         with Gateway.start(parent / "gw", env={"CLOUDLET_SANDBOX": "uid"}) as gw:
@@ -137,10 +137,19 @@ def check_hostile_app(gateway: Gateway, tmp_path: Path, mode: str) -> None:
         }
         if (data / "tls").is_dir():
             targets.update({f"tls/{p.name}": p for p in (data / "tls").iterdir()})
-        for what, path in targets.items():
-            answer = app.get("/read", params={"path": str(path)}).json()
-            assert not answer["ok"], f"the app read {what} ({path})"
-            assert answer["error"] in REFUSED, answer
+        if os.geteuid() == 0:  # a root gateway's home (its ~/.ssh, ~/.config/gcloud, ...)
+            probe = Path.home() / f".cloudlet-isolation-{uuid.uuid4().hex}"
+            probe.write_text("root's own")
+            probe.chmod(0o600)
+            targets["root's home"] = probe
+        try:
+            for what, path in targets.items():
+                answer = app.get("/read", params={"path": str(path)}).json()
+                assert not answer["ok"], f"the app read {what} ({path})"
+                assert answer["error"] in REFUSED, answer
+        finally:
+            if "root's home" in targets:
+                targets["root's home"].unlink()
         for path in (own_main, own_main.parent / "new.py"):
             answer = app.get("/write", params={"path": str(path)}).json()
             assert not answer["ok"], f"the app wrote {path}"

@@ -119,3 +119,22 @@ def test_the_supervisor_never_reads_a_job_file_through_a_link(tmp_path: Path) ->
     link.symlink_to(secret)
     assert read_json(secret) == {"state": "JOB_STATE_DONE"}
     assert read_json(link) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the masks are for a gateway that runs as root")
+def test_as_root_bwrap_hides_roots_home_but_the_pythons_it_runs(tmp_path: Path) -> None:
+    import pwd
+
+    home = Path(pwd.getpwuid(0).pw_dir).resolve()
+    argv = (
+        Sandbox("bwrap", DataDir(tmp_path), "test", "/usr/bin/bwrap")
+        .wrap(["python"], Workload("p", tmp_path))
+        .argv
+    )
+    assert argv[argv.index(str(home)) - 1] == "--tmpfs"
+    if Path("/etc/shadow").exists():
+        assert around(argv, "/etc/shadow")[0] == "/dev/null"
+    base = Path(sys.base_prefix).resolve()
+    if base.is_relative_to(home):  # e.g. pyenv's Python under /root: bound back, read-only
+        assert around(argv, str(base)) == ["--ro-bind", str(base), str(base)]
+    assert argv.index(str(home)) < argv.index(str(tmp_path))  # before the data dir's tmpfs

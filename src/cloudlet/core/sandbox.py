@@ -354,6 +354,8 @@ class Sandbox:
             return Launch(list(argv), env, uid, gid)
         assert self.bwrap is not None
         args = [self.bwrap, *_BWRAP_BASE]
+        if os.geteuid() == 0:
+            args += _root_masks(workload)
         args += ["--tmpfs", "/tmp"] if workload.private_tmp else ["--bind", "/tmp", "/tmp"]
         args += ["--tmpfs", str(self.data.root)]  # after /tmp: the data dir may be under it
         for path in workload.read_only:
@@ -384,6 +386,47 @@ class Sandbox:
                 proc = children[0]
             return proc.pid
         return pid
+
+
+def _root_masks(workload: Workload) -> list[str]:
+    """For a gateway that runs as root: its capability-less root workloads still own every
+    root-owned file, so hide the shadow password files and root's home, binding back into the
+    home only the Pythons the workload runs (the gateway's own, its sys.path, and the
+    interpreter behind each venv it is given)."""
+    import pwd
+
+    args: list[str] = []
+    for secret in ("/etc/shadow", "/etc/gshadow"):
+        if os.path.exists(secret):
+            args += ["--ro-bind", "/dev/null", secret]
+    home = Path(pwd.getpwuid(0).pw_dir).resolve()
+    if home == Path("/") or not home.is_dir():
+        return args
+    needed = {Path(sys.prefix), Path(sys.base_prefix), *(Path(p) for p in sys.path if p)}
+    for path in workload.read_only:
+        needed.update(_venv_pythons(path))
+    keep: list[Path] = []
+    for path in sorted({p.resolve() for p in needed if p.exists()}):
+        inside = path != home and path.is_relative_to(home) and path.is_dir()
+        if inside and not any(path.is_relative_to(kept) for kept in keep):
+            keep.append(path)
+    args += ["--tmpfs", str(home)]
+    for path in keep:
+        args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _venv_pythons(venv: Path) -> set[Path]:
+    """The installation a venv's interpreter belongs to (pyvenv.cfg's `home` is its bin dir)."""
+    found: set[Path] = set()
+    with contextlib.suppress(OSError):
+        for line in (venv / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                found.add(Path(value.strip()).resolve().parent)
+    with contextlib.suppress(OSError):
+        found.add((venv / "bin" / "python").resolve(strict=True).parents[1])
+    return found
 
 
 def _known_id(value: int) -> bool:
