@@ -43,15 +43,14 @@ def test_bwrap_hides_the_data_dir_after_binding_tmp(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "data")
     source, venv, job = data.apps / "p/default/v1", data.venvs / "abc", data.jobs / "j1"
     sandbox = Sandbox("bwrap", data, "test", "/usr/bin/bwrap")
-    app = sandbox.wrap(["gunicorn"], Workload("p", source, read_only=(source, venv),
-                                               private_tmp=True))  # fmt: skip
+    app = sandbox.wrap(["gunicorn"], Workload("p", source, read_only=(source, venv)))
     argv = app.argv
     assert argv[0] == "/usr/bin/bwrap" and argv[-2:] == ["--", "gunicorn"]
     assert "--unshare-pid" in argv and around(argv, "--cap-drop")[1:] == ["--cap-drop", "ALL"]
     # /tmp first (the data dir may be under it), then the tmpfs over the data dir, then the
     # workload's own paths bound back into it.
     tmp, hide = argv.index("/tmp"), argv.index(str(data.root))
-    assert argv[tmp - 1] == "--tmpfs" and argv[hide - 1] == "--tmpfs" and tmp < hide
+    assert argv[tmp - 1] == "--bind" and argv[hide - 1] == "--tmpfs" and tmp < hide
     for path in (source, venv):
         at = argv.index(str(path))
         assert argv[at - 1] == "--ro-bind" and at > hide

@@ -195,7 +195,7 @@ class Instance:
                     raise FileNotFoundError(argv[0])  # bwrap would only say so in the log
                 launch = sandbox.wrap(argv, Workload(
                     version.project, version.source_dir,
-                    read_only=(version.source_dir, version.venv_dir), private_tmp=True,
+                    read_only=(version.source_dir, version.venv_dir),
                 ))  # fmt: skip
                 env.update(launch.env)
                 launch_argv = launch.exec_argv()  # the loop is uvloop's: no user=/group=

@@ -19,10 +19,11 @@ Three mechanisms, picked by the `sandbox` setting (auto | uid | bwrap | none):
   reachable by other users: the data dir, the gateway's interpreter and venv, and the app
   interpreters (a Python under a 0700 home such as /root/.pyenv is not).
 - ``bwrap`` (bubblewrap, https://github.com/containers/bubblewrap): the workload sees the
-  machine read-only, its own /proc (a new pid namespace), a tmpfs where the data dir was, and
-  bound back into it only its source and venv (read-only) and its job and `sandbox/PROJECT`
-  dirs (read-write); every capability is dropped (when the gateway runs as root the
-  workload is a capability-less root in a read-only view of the machine).
+  machine read-only but /tmp, its own /proc (a new pid namespace), a tmpfs where the data dir
+  was, and bound back into it only its source and venv (read-only) and its job and
+  `sandbox/PROJECT` dirs (read-write); every capability is dropped. When the gateway runs as
+  root the workload is a capability-less root, so root's home (but the Pythons it runs) and
+  the shadow files are hidden too.
 - ``none``: as the gateway's own user, with a warning at start-up and in `cloudlet status`.
 
 ``auto`` picks uid when the gateway is root and uid's paths are reachable, else bwrap when it
@@ -82,7 +83,6 @@ class Workload:
     cwd: Path
     read_only: tuple[Path, ...] = ()
     read_write: tuple[Path, ...] = ()
-    private_tmp: bool = False  # a /tmp of its own (App Engine's is per instance)
     job: bool = False  # a Dataflow executor: builds job venvs with uv in its project's dir
 
 
@@ -356,7 +356,7 @@ class Sandbox:
         args = [self.bwrap, *_BWRAP_BASE]
         if os.geteuid() == 0:
             args += _root_masks(workload)
-        args += ["--tmpfs", "/tmp"] if workload.private_tmp else ["--bind", "/tmp", "/tmp"]
+        args += ["--bind", "/tmp", "/tmp"]  # the machine's: local files a user hands over
         args += ["--tmpfs", str(self.data.root)]  # after /tmp: the data dir may be under it
         for path in workload.read_only:
             args += ["--ro-bind", str(path), str(path)]
