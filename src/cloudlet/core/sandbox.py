@@ -279,6 +279,8 @@ class Sandbox:
                 continue
             if entry.name in _SHARED:
                 os.chmod(entry, 0o711)
+            elif entry.name == "gateway.pid":  # where the gateway listens: `cloudlet status`
+                os.chmod(entry, 0o644)
             else:
                 os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
         jobs = root / "jobs"
