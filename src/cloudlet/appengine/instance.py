@@ -27,19 +27,20 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import psutil
 
+from cloudlet.appengine.appyaml import AppYaml
+from cloudlet.core.procs import signal_group
 from cloudlet.core.sandbox import Sandbox, Workload
-
-if TYPE_CHECKING:
-    from cloudlet.appengine.supervisor import VersionRuntime
+from cloudlet.core.times import now_rfc3339
 
 __all__ = [
     "DEFAULT_ENTRYPOINT",
     "Instance",
     "InstanceState",
+    "InstanceVersion",
     "StartFailed",
     "entrypoint_argv",
     "free_port",
@@ -47,6 +48,19 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class InstanceVersion(Protocol):
+    """What an instance needs of its version (the supervisor's VersionRuntime is one)."""
+
+    project: str
+    service: str
+    version: str
+    app: AppYaml
+    source_dir: Path
+    venv_dir: Path
+    deployment_id: str
+
 
 # https://cloud.google.com/appengine/docs/standard/python3/runtime#application_startup
 DEFAULT_ENTRYPOINT = "gunicorn -b :$PORT main:app"
@@ -111,7 +125,7 @@ def _gunicorn_has_control_socket(venv: Path) -> bool:
 
 
 def instance_env(
-    version: VersionRuntime, instance_id: str, port: int, gateway_url: str
+    version: InstanceVersion, instance_id: str, port: int, gateway_url: str
 ) -> dict[str, str]:
     """App Engine's documented variables, then the app's env_variables, for one instance."""
     base = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR") if k in os.environ}
@@ -142,7 +156,7 @@ def instance_env(
 
 @dataclass(eq=False)
 class Instance:
-    version: VersionRuntime
+    version: InstanceVersion
     log_path: Path
     pid_file: Path
     id: str = field(default_factory=lambda: "00" + uuid.uuid4().hex)
@@ -174,7 +188,7 @@ class Instance:
         self._write("cloudlet", message)
 
     def _write(self, stream: str, text: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = now_rfc3339("microseconds")
         line = f"{stamp} {stream} {text}\n"
         with self.log_path.open("a") as f:
             f.write(line)
@@ -240,7 +254,7 @@ class Instance:
                 if not raw:
                     return
                 text = raw.decode(errors="replace").rstrip("\n")
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                stamp = now_rfc3339("microseconds")
                 f.write(f"{stamp} {name} {text}\n")
                 f.flush()
 
@@ -283,8 +297,7 @@ class Instance:
     def _kill_group(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        signal_group(self.proc.pid, signal.SIGKILL)
 
     async def terminate(self, drain: float = DRAIN_SECONDS) -> None:
         """SIGTERM, wait up to `drain` seconds for in-flight work, then SIGKILL the group."""

@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import mimetypes
-import os
 import random
 import re
 import signal
@@ -39,6 +38,7 @@ from cloudlet.appengine.instance import Instance, InstanceState, StartFailed
 from cloudlet.appengine.operations import Operations
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.core.paths import DataDir, tail
+from cloudlet.core.procs import signal_group
 from cloudlet.core.sandbox import Sandbox
 from cloudlet.core.settings import Settings
 
@@ -204,6 +204,14 @@ class CronState:
     last_status: int | None = None
 
 
+def _runtime(instance: Instance) -> VersionRuntime:
+    """The version record of an instance this supervisor started (instance.py knows it only as
+    an InstanceVersion, so that it need not import this module)."""
+    version = instance.version
+    assert isinstance(version, VersionRuntime)
+    return version
+
+
 class Supervisor:
     def __init__(
         self,
@@ -297,8 +305,7 @@ class Supervisor:
                 proc = psutil.Process(int(info["pid"]))
                 if abs(proc.create_time() - float(info["created"])) < 1:
                     logger.info("stopping orphaned instance process %s", proc.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
+                    signal_group(proc.pid, signal.SIGKILL)
             except (OSError, ValueError, KeyError, psutil.Error):
                 pass
             pid_file.unlink(missing_ok=True)
@@ -346,7 +353,7 @@ class Supervisor:
     async def wait_ready(self, instance: Instance, timeout: float = READY_TIMEOUT) -> None:
         """Return once the instance answers HTTP; raise StartFailed with its log tail if not."""
         deadline = time.monotonic() + timeout
-        path = self._probe_path(instance.version)
+        path = self._probe_path(_runtime(instance))
         while time.monotonic() < deadline:
             if instance.exited.is_set() or instance.state is not InstanceState.STARTING:
                 await asyncio.sleep(0.2)  # let the pumps write the last lines
@@ -358,7 +365,7 @@ class Supervisor:
             if await instance.probe(path):
                 instance.state = InstanceState.READY
                 instance.last_active = time.monotonic()
-                instance.version.crashes = 0
+                _runtime(instance).crashes = 0
                 instance.ready.set()
                 instance.note("ready")
                 return
@@ -377,7 +384,7 @@ class Supervisor:
 
     async def _watch(self, instance: Instance) -> None:
         code = await instance.wait_exit()
-        version = instance.version
+        version = _runtime(instance)
         was = instance.state
         instance.state = InstanceState.STOPPED
         with contextlib.suppress(ValueError):

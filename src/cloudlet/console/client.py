@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from cloudlet.core.state import gateway_state
+
 __all__ = ["ApiClient", "ApiError", "api_client"]
 
 _calling: ContextVar[bool] = ContextVar("console_calling", default=False)
@@ -61,7 +63,7 @@ class ApiClient:
         # The gateway's own URL, so Host-based routing (App Engine's *.localhost) sees the
         # API host, exactly as for the CLI.
         transport = httpx.ASGITransport(app=request.app)
-        base_url = request.app.state.settings.url
+        base_url = gateway_state(request).settings.url
         self._client = httpx.AsyncClient(
             transport=transport, base_url=base_url, headers=headers, timeout=30
         )

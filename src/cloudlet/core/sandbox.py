@@ -49,9 +49,11 @@ from pathlib import Path
 from typing import Any
 
 from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.state import Slot
 
 __all__ = [
     "MODES",
+    "SANDBOX",
     "UID_BASE",
     "Launch",
     "Sandbox",
@@ -272,6 +274,8 @@ class Sandbox:
         root = self.data.root
         for name in _SHARED:
             (root / name).mkdir(exist_ok=True)
+        for name in ("blobs", "builds", "logs", "run", "tls", "tmp"):  # before their owners
+            (root / name).mkdir(mode=0o700, exist_ok=True)  # make them, 0755
         (root / "jobs" / "_staging").mkdir(mode=0o700, exist_ok=True)  # the Beam Job API's
         os.chmod(root, 0o711)
         for entry in root.iterdir():
@@ -462,3 +466,7 @@ def _own_tree(root: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> 
                 os.chown(path, uid, gid)
                 execute = (dir_mode & 0o111) if st.st_mode & stat.S_IXUSR else 0
                 os.chmod(path, file_mode | execute)
+
+
+# The gateway's sandbox, chosen at start-up before any subsystem starts (cloudlet.app.gateway).
+SANDBOX: Slot[Sandbox] = Slot("core.sandbox")

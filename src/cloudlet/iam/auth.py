@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cloudlet.core.errors import Unauthenticated
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import StateSource, gateway_state
 from cloudlet.iam.bearer import verify_bearer
 from cloudlet.iam.keyring import CacheMiss, keyring_for
 from cloudlet.iam.tokens import Principal
@@ -71,14 +72,18 @@ def _is_app_host(host: str, settings: Settings) -> bool:
     return name.endswith(".localhost") and name != settings.host.lower()
 
 
-def authenticate_token(app: Any, token: str, host: str | None = None) -> Principal | None:
-    """Verify a bearer token against a gateway app's keys (blocking: may read the database).
+def authenticate_token(
+    source: StateSource, token: str, host: str | None = None
+) -> Principal | None:
+    """Verify a bearer token against a gateway's keys (blocking: may read the database).
+
+    `source` is the gateway's state, or its app or a request (core.state.gateway_state).
 
     Returns the principal, None when the token is in no format of ours, or raises
     Unauthenticated. For front doors other than HTTP, such as gRPC metadata.
     """
-    settings: Settings = app.state.settings
-    keyring = keyring_for(app)
+    settings = gateway_state(source).settings
+    keyring = keyring_for(source)
     principal = keyring.remembered(token)
     if principal is None:
         own = own_hosts(settings, host)
@@ -151,8 +156,8 @@ class BearerAuthMiddleware:
             scope.setdefault("state", {})["principal"] = None
             await self.app(scope, receive, send)
             return
-        gateway = scope["app"]
-        if host and _is_app_host(host, gateway.state.settings):
+        gateway = gateway_state(scope["app"])
+        if host and _is_app_host(host, gateway.settings):
             await self.app(scope, receive, send)  # an App Engine app's own Authorization
             return
         keyring = keyring_for(gateway)
@@ -161,7 +166,7 @@ class BearerAuthMiddleware:
                 principal = keyring.remembered(token) or verify_bearer(
                     keyring.cached(),
                     token,
-                    own=own_hosts(gateway.state.settings, host),
+                    own=own_hosts(gateway.settings, host),
                     now=int(time.time()),
                 )
                 if principal is not None:
