@@ -38,7 +38,7 @@ def time():
 @app.route("/env")
 def env():
     print("env was requested", flush=True)
-    keys = [k for k in os.environ if k.startswith(("GAE_", "GOOGLE_", "PORT", "STORAGE_", "GREETING"))]
+    keys = [k for k in os.environ if k.startswith(("GAE_", "GOOGLE_", "PORT", "STORAGE_", "GREETING", "API_"))]
     out = {k: os.environ[k] for k in keys}
     out["headers"] = {k: v for k, v in request.headers.items()}
     return out

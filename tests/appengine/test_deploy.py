@@ -116,7 +116,9 @@ def test_instance_environment_and_forwarded_headers(deployed: Deployed) -> None:
     assert env["GAE_MEMORY_MB"] == "384"
     assert env["GOOGLE_CLOUD_PROJECT"] == deployed.project
     assert env["GAE_INSTANCE"] and env["GAE_DEPLOYMENT_ID"]
-    assert env["STORAGE_EMULATOR_HOST"] == deployed.gateway.url
+    # Cloud Storage as the app's service account (test_identity.py), not anonymously.
+    assert env["API_ENDPOINT_OVERRIDE"] == deployed.gateway.url
+    assert "STORAGE_EMULATOR_HOST" not in env
     assert int(env["PORT"]) > 0
     headers = {k.lower(): v for k, v in env["headers"].items()}
     assert headers["x-forwarded-for"] == "127.0.0.1"

@@ -94,6 +94,11 @@ def test_create_rejects_tampering_and_duplicates_then_cancels(
         base, json=_job_body("Bad_Name", url, hashlib.sha256(data).hexdigest(), "r")
     )
     assert bad_name.status_code == 400 and "job name" in bad_name.json()["error"]["message"]
+    # A worker service account (--service_account_email) that does not exist: refused.
+    body = _job_body("no-account", url, hashlib.sha256(data).hexdigest(), "r")
+    body["environment"]["serviceAccountEmail"] = f"ghost@{project_id}.iam.gserviceaccount.com"
+    ghost = api.post(base, json=body)
+    assert ghost.status_code == 400 and "does not exist" in ghost.json()["error"]["message"]
     assert api.get(base).json()["jobs"] == []
 
     digest = hashlib.sha256(data).hexdigest()
@@ -101,6 +106,9 @@ def test_create_rejects_tampering_and_duplicates_then_cancels(
     assert created.status_code == 200, created.text
     job = created.json()
     assert job["clientRequestId"] == "r1" and job["currentState"] == "JOB_STATE_PENDING"
+    number = api.get(f"/api/v1/projects/{project_id}").json()["projectNumber"]
+    worker = f"{number}-compute@developer.gserviceaccount.com"  # the default, made for it
+    assert job["environment"]["serviceAccountEmail"] == worker
     # The same request again (a client retry) is the same job; another one is a conflict.
     assert api.post(base, json=_job_body("dup-job", url, digest, "r1")).json()["id"] == job["id"]
     dup = api.post(base, json=_job_body("dup-job", url, digest, "r2"))

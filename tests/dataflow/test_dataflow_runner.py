@@ -10,7 +10,7 @@ import httpx
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
-from tests.dataflow.helpers import clean_env, job_by_name, run_pipeline, seed_setup
+from tests.dataflow.helpers import clean_env, job_by_name, messages, run_pipeline, seed_setup
 
 TEXT = "The cat sat on the mat.\nThe dog's bone; the cat's toy!\n" * 20
 
@@ -67,3 +67,18 @@ def test_seed_wordcount_through_dataflow_runner(
     assert f"temp_location: gs://{bucket}/temp" in described
     for step in ("ReadFromText", "Split words", "Pair with 1", "Group & Sum", "Format"):
         assert f"user_name: {step}\n" in described
+
+    # The workers ran as the job's service account (the Compute Engine default one, as the job
+    # names none), not anonymously: issue 12, acceptance 6.
+    number = api.get(f"/api/v1/projects/{project_id}").json()["projectNumber"]
+    worker = f"{number}-compute@developer.gserviceaccount.com"
+    assert f"serviceAccountEmail: {worker}" in described
+    job_log = (gateway.data_dir / "jobs" / job["id"] / "executor.log").read_text()
+    for text in [*messages(api, job), job_log]:
+        assert "Connecting anonymously" not in text and "default credentials" not in text
+    requests = [line for line in gateway.log_text().splitlines() if f"/b/{bucket}/o" in line]
+    by_worker = [line for line in requests if line.endswith(f" {worker}")]
+    reads = f'"GET /download/storage/v1/b/{bucket}/o/input/sample.txt'
+    writes = f'"POST /upload/storage/v1/b/{bucket}/o'
+    assert any(reads in line for line in by_worker), "\n".join(requests)
+    assert any(writes in line for line in by_worker), "\n".join(requests)

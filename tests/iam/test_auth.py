@@ -124,7 +124,7 @@ def test_unknown_account_is_invalid_grant(api: httpx.Client, key_file: KeyFile) 
 
 
 def test_bad_grant_requests(api: httpx.Client) -> None:
-    unsupported = api.post("/token", data={"grant_type": "password", "assertion": "x"})
+    unsupported = api.post("/token", data={"grant_type": "client_credentials", "assertion": "x"})
     assert unsupported.status_code == 400
     assert unsupported.json()["error"] == "unsupported_grant_type"
     missing = api.post("/token", data={"grant_type": JWT_BEARER})

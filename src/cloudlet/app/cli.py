@@ -172,12 +172,14 @@ def init(
 def _register() -> TyperGroup:
     from cloudlet.app.commands import register_gateway_commands
     from cloudlet.app.subsystems import SUBSYSTEMS
+    from cloudlet.cli.auth import auth_app
     from cloudlet.cli.clientenv import register_env_commands
     from cloudlet.cli.components import components_app
 
     for subsystem in SUBSYSTEMS:
         for name, commands in subsystem.cli():
             app.add_typer(commands, name=name)
+    app.add_typer(auth_app, name="auth")  # the CLI's own credentials (cli/credentials.py)
     app.add_typer(components_app, name="components")
     register_gateway_commands(app)
     register_env_commands(app)

@@ -72,6 +72,10 @@ def _start(values: dict[str, Any]) -> None:
     print(f"The cloudlet gateway {verb} at {info.url} (pid {info.pid}).", file=sys.stderr)
     print(f"Data dir: {info.home}. Log: {DataDir(settings.root).gateway_log}", file=sys.stderr)
     print(f"Console: {info.url}/console   API: {info.url}/api/v1/docs", file=sys.stderr)
+    first = DataDir(settings.root).owner_password
+    if first.exists():  # the owner's first password: say where it is, never what
+        print(f"Sign in: cloudlet auth login owner@cloudlet.localhost --password-file {first}",
+              file=sys.stderr)  # fmt: skip
 
 
 def stop(

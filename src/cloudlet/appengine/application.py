@@ -10,6 +10,7 @@ from cloudlet.appengine.models import Application
 from cloudlet.appengine.regions import check_region
 from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, NotFound
+from cloudlet.iam import APPENGINE, appengine_default_email, ensure_default_account
 from cloudlet.projects import enable_service, get_active_project, get_project
 
 __all__ = ["application_resource", "create_application", "get_application"]
@@ -27,6 +28,7 @@ def application_resource(app: Application, gateway_port: int) -> dict[str, Any]:
         "defaultBucket": f"{app.project_id}.appspot.com",
         "gcrDomain": "us.gcr.io",
         "databaseType": "CLOUD_DATASTORE_COMPATIBILITY",
+        "serviceAccount": appengine_default_email(app.project_id),
     }
 
 
@@ -42,6 +44,8 @@ def create_application(session: Session, project_id: str, region: str) -> Applic
             "deploy`. The region of an application cannot be changed."
         )
     enable_service(session, project_id, "appengine.googleapis.com")
+    # The app's default identity, as Google makes it with the application (iam/defaults.py).
+    ensure_default_account(session, project_id, APPENGINE)
     app = Application(
         project_id=project_id, location_id=location, serving_status="SERVING", create_time=utcnow()
     )

@@ -60,6 +60,8 @@ class InstanceVersion(Protocol):
     source_dir: Path
     venv_dir: Path
     deployment_id: str
+    # The variables that give its instances the version's service account (identity.py).
+    workload_env: dict[str, str]
 
 
 # https://cloud.google.com/appengine/docs/standard/python3/runtime#application_startup
@@ -145,8 +147,9 @@ def instance_env(
         "GAE_SERVICE": version.service,
         "GAE_VERSION": version.version,
         "GOOGLE_CLOUD_PROJECT": version.project,
-        # google-cloud-storage and Beam's GcsIO find our Cloud Storage through this.
-        "STORAGE_EMULATOR_HOST": gateway_url,
+        # The version's identity: the metadata server (GCE_METADATA_HOST) and the storage
+        # endpoint its default credentials go to (API_ENDPOINT_OVERRIDE): iam/workload.py.
+        **version.workload_env,
     }
     if _gunicorn_has_control_socket(version.venv_dir):
         env["GUNICORN_CMD_ARGS"] = "--no-control-socket"

@@ -68,6 +68,18 @@ _APPENGINE_HEADERS = tuple(
                  b"taskexecutioncount", b"tasketa", b"taskpreviousresponse",
                  b"taskretryreason", b"failfast", b"api-ticket")
 )  # fmt: skip
+# The gateway console's session cookie (cloudlet.iam.sessions.COOKIE). Cookies ignore ports,
+# so a browser also sends it to apps on the services' own ports of the same host: it is cut
+# from every request to an instance, so app code can never act as the signed-in person.
+SESSION_COOKIE = b"cloudlet_session="
+
+
+def without_session_cookie(value: bytes) -> bytes:
+    """A Cookie header without the console's session cookie."""
+    kept = [c.strip() for c in value.split(b";")]
+    return b"; ".join(c for c in kept if c and not c.startswith(SESSION_COOKIE))
+
+
 _REQUEST_SKIP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
      b"transfer-encoding", b"upgrade", b"x-forwarded-for", b"expect", b"x-forwarded-proto",
@@ -780,6 +792,10 @@ def _request_head(
             trace = True
         elif name == b"user-agent":
             user_agent = value
+        elif name == b"cookie" and SESSION_COOKIE in value:
+            value = without_session_cookie(value)  # the console's session never reaches an app
+            if not value:
+                continue
         head += (name, b": ", value, b"\r\n")
     ip = proto.client_ip
     head += (b"x-forwarded-for: ", forwarded_for + b", " + ip if forwarded_for else ip,

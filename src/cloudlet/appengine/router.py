@@ -38,6 +38,7 @@ from cloudlet.appengine.appyaml import Handler
 from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
 from cloudlet.core.state import GatewayState
+from cloudlet.iam import redact_path
 
 __all__ = [
     "APP_TARGET",
@@ -110,6 +111,22 @@ def _cookie(raw: bytes | None, name: str) -> str | None:
     return None
 
 
+_SECRET_PARAMS = frozenset({"token", "access_token", "refresh_token", "password"})
+
+
+def _loggable(query: bytes) -> str:
+    """A query string for the access log, with credentials (`?access_token=`, `/revoke?token=`)
+    replaced by REDACTED: tokens and passwords are never logged."""
+    text = query.decode("latin-1")
+    if "token=" not in text and "password=" not in text:
+        return text
+    parts = []
+    for part in text.split("&"):
+        name, eq, _ = part.partition("=")
+        parts.append(f"{name}=REDACTED" if eq and name.lower() in _SECRET_PARAMS else part)
+    return "&".join(parts)
+
+
 def _gateway_send(scope: Scope, send: Send) -> Send:
     """`send` for a request to the gateway itself: it adds the `Date` header and writes the
     access log line that uvicorn would. The gateway runs uvicorn with both off, so that routed
@@ -126,13 +143,22 @@ def _gateway_send(scope: Scope, send: Send) -> Send:
             if log:
                 client = scope.get("client") or ("-", 0)
                 query = scope.get("query_string", b"")
-                path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
-                access_logger.info('%s:%s - "%s %s HTTP/%s" %d', client[0], client[1],
+                path = redact_path(scope["path"]) + ("?" + _loggable(query) if query else "")
+                access_logger.info('%s:%s - "%s %s HTTP/%s" %d %s', client[0], client[1],
                                    scope["method"], path, scope["http_version"],
-                                   message["status"])  # fmt: skip
+                                   message["status"], _who(scope))  # fmt: skip
         await send(message)
 
     return wrapped
+
+
+def _who(scope: Scope) -> str:
+    """The caller as the access log names it: the authenticated principal's email (the
+    principal the bearer middleware found; never the token), or `-` when anonymous."""
+    state = scope.get("state")
+    principal = state.get("principal") if isinstance(state, dict) else None
+    email = getattr(principal, "email", None)
+    return email if isinstance(email, str) else "-"
 
 
 _date_cache: tuple[int, bytes] = (0, b"")

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from cloudlet.appengine import SUPERVISOR, WARMUP
 from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import DispatchRule
+from cloudlet.appengine.identity import version_identity
 from cloudlet.appengine.models import Application, Service, Version
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
@@ -115,6 +116,7 @@ async def start_appengine(state: GatewayState) -> None:
     ports = ServicePorts(data.apps / "ports.json", settings.app_ports_from, settings.host)
     supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX))
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
+    supervisor.identity = version_identity(state)  # the service account instances act as
     rows = await asyncio.to_thread(_load, state.db)
     await asyncio.to_thread(ensure_code_buckets, state.db, state[STORE])
     await supervisor.start(rows)

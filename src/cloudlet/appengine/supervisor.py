@@ -23,6 +23,7 @@ import re
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_str
@@ -37,6 +38,7 @@ from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed
 from cloudlet.appengine.operations import Operations
 from cloudlet.appengine.ports import ServicePorts
+from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir, tail
 from cloudlet.core.procs import signal_group
 from cloudlet.core.sandbox import Sandbox
@@ -74,6 +76,8 @@ class VersionRuntime:
     static: list[tuple[re.Pattern[str], Any]] = field(default_factory=list)
     # error_handlers, read once: error_code → (body, content type)
     error_pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Variables that give its instances the version's service account (Supervisor.identity).
+    workload_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for handler in self.app.handlers:
@@ -242,6 +246,9 @@ class Supervisor:
         # JSON lines when the tick writes them.
         self._request_log: dict[str, list[RequestRecord]] = defaultdict(list)
         self._stopping = False
+        # The environment that gives a version its identity (appengine/identity.py); blocking,
+        # so run off the loop. None: instances get no identity (a supervisor without a gateway).
+        self.identity: Callable[[VersionRuntime], dict[str, str]] | None = None
 
     # --- paths ------------------------------------------------------------------------------
 
@@ -331,6 +338,12 @@ class Supervisor:
         instance.supervised = supervised
         version.instances.append(instance)
         try:
+            if self.identity is not None and not version.workload_env:
+                try:
+                    version.workload_env = await asyncio.to_thread(self.identity, version)
+                except CloudletError as exc:
+                    message = f"The instance cannot get its identity: {exc.message}"
+                    raise StartFailed(message) from None
             await asyncio.to_thread(self.sandbox.grant_source, version.source_dir, version.project)
             await instance.spawn(self.gateway_url, self.sandbox)
         except StartFailed:

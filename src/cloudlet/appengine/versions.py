@@ -19,6 +19,7 @@ from cloudlet.appengine.appyaml import AppYaml, AutomaticScaling, BasicScaling, 
 from cloudlet.appengine.models import Service, Version
 from cloudlet.core.db import rfc3339
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.iam import appengine_default_email
 
 __all__ = [
     "check_version_id",
@@ -112,6 +113,8 @@ def version_resource(
         "healthStatus": "UNHEALTHY" if info.get("unhealthy") else "HEALTHY",
         "instanceCount": info.get("instances", 0),
         "python": version.python,
+        # The identity its instances run as (appengine/identity.py).
+        "serviceAccount": app.service_account or appengine_default_email(version.project_id),
     }
     if info.get("unhealthy"):
         resource["healthMessage"] = info["unhealthy"]

@@ -19,7 +19,8 @@ __all__ = ["PROPERTIES", "Config", "config_dir", "resolve_property"]
 # section/name -> help. Unknown properties are refused, as gcloud refuses them.
 PROPERTIES: dict[str, str] = {
     "core/project": "Project used by commands that need one and get no --project.",
-    "core/account": "Account shown by `config list` (informational).",
+    "core/account": "The active account: the CLI sends its credentials (see `cloudlet auth "
+    "list`); unset, requests carry none.",
     "core/disable_prompts": "Never prompt; take defaults (true/false), as --quiet does.",
     "core/user_output_enabled": "Print progress and results (true/false); false is "
     "--no-user-output-enabled.",

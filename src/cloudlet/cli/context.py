@@ -75,7 +75,11 @@ class Gateway:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(60, connect=5))
+            from cloudlet.cli.credentials import active_auth  # the active account's token
+
+            self._client = httpx.Client(
+                base_url=self.url, timeout=httpx.Timeout(60, connect=5), auth=active_auth(self.url)
+            )
         return self._client
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:

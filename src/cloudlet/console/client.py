@@ -3,8 +3,8 @@
 Pages never touch a subsystem's tables or services. They call the gateway's own HTTP routes
 in-process (httpx's ASGI transport on the running app), so what a page shows is exactly what
 `cloudlet ... --format json` would print, and an API error reaches the page as Google's error
-body. The caller's Authorization header is passed on, so the API applies the same rules to the
-console as to any other client.
+body. The caller's Authorization header (or console session cookie, with its anti-CSRF token)
+is passed on, so the API applies the same rules to the console as to any other client.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class ApiClient:
         headers = {}
         if auth := request.headers.get("authorization"):
             headers["authorization"] = auth
+        elif cookie := request.headers.get("cookie"):  # a signed-in console session
+            headers["cookie"] = cookie
+            state = request.scope.get("state") or {}
+            if state.get("csrf_token"):
+                headers["x-csrf-token"] = state["csrf_token"]
         # The gateway's own URL, so Host-based routing (App Engine's *.localhost) sees the
         # API host, exactly as for the CLI.
         transport = httpx.ASGITransport(app=request.app)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from cloudlet.console import appengine, dataflow, home, iam, storage
+from cloudlet.console import appengine, dataflow, home, iam, signin, storage
 
 __all__ = ["router"]
 
-router = APIRouter(include_in_schema=False)
+# In `required` auth mode, pages send a visitor who is not signed in to /console/signin.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(signin.require_sign_in)])
+router.include_router(signin.router)
 router.include_router(home.router)
 router.include_router(storage.router)
 router.include_router(iam.router)

@@ -22,7 +22,7 @@ import cloudlet
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.core.state import gateway_state
 
-__all__ = ["STATIC_DIR", "PageBuilder", "installed", "page", "render", "templates"]
+__all__ = ["STATIC_DIR", "PageBuilder", "installed", "page", "render", "templates", "viewer"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,11 +144,36 @@ templates.env.filters.update(
 templates.env.globals.update(version=cloudlet.__version__)
 
 
+LOCAL_OWNER = "owner@cloudlet.localhost"  # who acts in `local` mode without credentials
+
+
+def viewer(request: Request) -> dict[str, Any] | None:
+    """Who the console acts as, for its header: the request's principal (set by the gateway's
+    authentication layer from a session cookie or bearer token), else the local owner in
+    `local` mode, else no one."""
+    principal = (request.scope.get("state") or {}).get("principal")
+    if principal is not None:
+        return {
+            "email": principal.email,
+            "member": principal.member,
+            "signed_in": principal.via == "session",
+            "local": principal.via == "local",  # the local owner, with no credential
+        }
+    if str(getattr(gateway_state(request).settings, "auth", "local")) == "local":
+        return {"email": LOCAL_OWNER, "member": f"user:{LOCAL_OWNER}", "signed_in": False,
+                "local": True}  # fmt: skip
+    return None
+
+
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     context.setdefault("installed", installed(request))
     context.setdefault("project", request.path_params.get("project"))
+    state = request.scope.get("state") or {}
+    context.setdefault("viewer", viewer(request))
+    # The session's anti-CSRF token, put there by the gateway's authentication layer.
+    context.setdefault("csrf_token", state.get("csrf_token", ""))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

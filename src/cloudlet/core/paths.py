@@ -53,6 +53,11 @@ class DataDir:
         return self.logs / "gateway.log"
 
     @property
+    def owner_password(self) -> Path:
+        """The local owner's first password (mode 0600), written at first start (iam/users.py)."""
+        return self.root / "owner-password"
+
+    @property
     def tls(self) -> Path:
         """The gateway's own certificate and local CA for its HTTPS port (core/tls.py)."""
         return self.root / "tls"

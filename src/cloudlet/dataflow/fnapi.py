@@ -40,9 +40,10 @@ _PROGRESS_SECONDS = 1.0
 
 # How each SDK worker starts: Beam's sdk_worker_main, after making Beam's credential lookup try
 # once. Beam retries google.auth.default() four times with exponential backoff (about 26 s)
-# before going on anonymously, which every worker of a job without credentials paid on its
-# first gs:// access; our Cloud Storage takes anonymous callers. Passed with -c so the worker
-# needs no cloudlet import (a job's venv may not see an editable install of cloudlet).
+# before going on anonymously, which a worker of a job without credentials (one with no project,
+# so no service account: dataflow/identity.py) would pay on its first gs:// access. Passed with
+# -c so the worker needs no cloudlet import (a job's venv may not see an editable install of
+# cloudlet).
 _WORKER_MAIN = """\
 import sys
 try:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from cloudlet.core.sandbox import SANDBOX
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState, Slot
+from cloudlet.dataflow.identity import job_identity
 from cloudlet.dataflow.supervisor import JOBS, JobSupervisor
 
 __all__ = ["JOB_API", "JobApiProcess", "job_api_status", "start_dataflow", "stop_dataflow"]
@@ -115,9 +116,10 @@ async def start_dataflow(state: GatewayState) -> None:
     Job API child on `settings.grpc_port`. PortableRunner waits for the channel to be ready,
     so the gateway does not wait for the child's Beam import."""
     settings = state.settings
-    # Pipelines read and write gs:// through our own Cloud Storage.
+    # Pipelines read and write gs:// through our own Cloud Storage: as the job's service
+    # account (job_identity), or anonymously for a job with no project.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
-    supervisor = JobSupervisor(state.db, state.data, env, state.get(SANDBOX))
+    supervisor = JobSupervisor(state.db, state.data, env, job_identity(state), state.get(SANDBOX))
     supervisor.start()
     state[JOBS] = supervisor
     state.pop(JOB_API)

@@ -25,6 +25,7 @@ from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgum
 from cloudlet.core.paths import DataDir
 from cloudlet.core.times import rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
+from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
 from cloudlet.dataflow.states import (
     ACTIVE_STATES,
@@ -100,6 +101,9 @@ def create_job(
     from apache_beam.portability.api import beam_runner_api_pb2
 
     check_job_name(new.name)
+    email = job_service_account(session, new.project_id, new.environment, new.options)
+    if email:  # as Dataflow shows it in the job's environment
+        new.environment = {**new.environment, ENVIRONMENT_KEY: email}
     active = session.scalars(
         select(Job).where(
             Job.project_id == new.project_id,

@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -24,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
@@ -32,6 +35,7 @@ from cloudlet.dataflow.files import JobFiles, read_json, staging_root
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState
+from cloudlet.iam import CLEARED_VARIABLES
 
 __all__ = ["JOBS", "JobSupervisor"]
 
@@ -65,17 +69,24 @@ def _started_at(pid: int) -> float | None:
         return None
 
 
+Identity = Callable[[Session, Job, Path], dict[str, str]]
+
+
 class JobSupervisor:
     def __init__(
         self,
         db: Database,
         data: DataDir,
         env: dict[str, str] | None = None,
+        identity: Identity | None = None,
         sandbox: Sandbox | None = None,
     ) -> None:
         self.db = db
         self.data = data
         self.env = env or {}
+        # The variables that make a job's executor and workers act as its service account
+        # (dataflow/identity.py); none: they inherit `env` alone.
+        self.identity = identity
         # Where executors and their SDK workers run (core/sandbox.py).
         self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self._handles: dict[str, _Handle] = {}
@@ -155,6 +166,8 @@ class JobSupervisor:
                     self._finish(s, job, JobState.JOB_STATE_CANCELLED, "Job cancelled.")
                     return
                 handle = self._launch(s, job, files)
+                if handle is None:
+                    return
             else:
                 handle = self._reattach(s, job, files)
                 if handle is None:
@@ -191,10 +204,21 @@ class JobSupervisor:
                 importance="JOB_MESSAGE_ERROR",
             )
 
-    def _launch(self, s: Session, job: Job, files: JobFiles) -> _Handle:
+    def _launch(self, s: Session, job: Job, files: JobFiles) -> _Handle | None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
+        try:
+            identity = self.identity(s, job, files.root) if self.identity else {}
+        except CloudletError as exc:
+            self._finish(s, job, JobState.JOB_STATE_FAILED,
+                         f"The job's workers cannot get their identity: {exc.message}",
+                         importance="JOB_MESSAGE_ERROR")  # fmt: skip
+            return None
+        if identity:  # the job's service account, not the gateway's own credentials
+            for name in CLEARED_VARIABLES:
+                env.pop(name, None)
+            env.update(identity)
         self.sandbox.grant_job(files.root, job.project_id)
         launch = self.sandbox.wrap(
             [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],

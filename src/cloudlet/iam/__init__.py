@@ -9,7 +9,13 @@ For other subsystems:
 - `keyring_for(state)` / `KEYRING`: the gateway's cached view of accounts, keys and secret;
 - `service_account_credentials(state, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
-  to pass as GOOGLE_APPLICATION_CREDENTIALS.
+  to pass as GOOGLE_APPLICATION_CREDENTIALS;
+- workload identity (App Engine instances, Dataflow workers): `workload.py` (the tokens and
+  variables that point google-auth at the gateway's metadata server), `metadata.py` (that
+  server), `defaults.py` (the App Engine and Compute Engine default service accounts);
+- console sessions (sessions.py): `principal_from_cookie(app, cookie)`, `authenticate_cookie`
+  (cookie + anti-CSRF check for an ASGI scope), `csrf_token`, `sign_in_with_password`,
+  `sign_in_with_principal`, `sign_out`, `SESSION_COOKIE`, `CONSOLE_SESSION_LIFETIME`.
 
 Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
@@ -21,6 +27,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.core.state import GatewayState
 from cloudlet.core.subsystem import Subsystem
 
 if TYPE_CHECKING:
@@ -36,25 +43,75 @@ if TYPE_CHECKING:
         require_principal,
     )
     from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
+    from cloudlet.iam.defaults import (
+        APPENGINE,
+        COMPUTE,
+        default_account_email,
+        ensure_default_account,
+        lookup_account,
+    )
     from cloudlet.iam.keyring import KEYRING, Keyring, keyring_for
+    from cloudlet.iam.metadata import register_liveness, workload_tokens
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
+    from cloudlet.iam.sessions import COOKIE as SESSION_COOKIE
+    from cloudlet.iam.sessions import (
+        authenticate_cookie,
+        csrf_ok,
+        csrf_token,
+        principal_from_cookie,
+        sign_in_with_password,
+        sign_in_with_principal,
+        sign_out,
+    )
     from cloudlet.iam.tokens import Principal
+    from cloudlet.iam.users import CONSOLE_SESSION_LIFETIME, OWNER_EMAIL
+    from cloudlet.iam.workload import (
+        CLEARED_VARIABLES,
+        Workload,
+        appengine_default_email,
+        compute_default_email,
+        redact_path,
+        workload_environment,
+    )
 
 __all__ = [
+    "APPENGINE",
+    "CLEARED_VARIABLES",
+    "COMPUTE",
+    "CONSOLE_SESSION_LIFETIME",
     "KEYRING",
+    "OWNER_EMAIL",
+    "SESSION_COOKIE",
     "SUBSYSTEM",
     "BearerAuthMiddleware",
     "Keyring",
     "Principal",
     "PrincipalDep",
+    "Workload",
+    "appengine_default_email",
     "authenticate",
+    "authenticate_cookie",
     "authenticate_token",
     "check_account_id",
+    "compute_default_email",
+    "csrf_ok",
+    "csrf_token",
+    "default_account_email",
+    "ensure_default_account",
     "keyring_for",
+    "lookup_account",
+    "principal_from_cookie",
+    "redact_path",
+    "register_liveness",
     "require_principal",
     "service_account_credentials",
     "service_account_email",
+    "sign_in_with_password",
+    "sign_in_with_principal",
+    "sign_out",
     "split_email",
+    "workload_environment",
+    "workload_tokens",
     "write_credentials_file",
 ]
 
@@ -73,10 +130,36 @@ _HOME = {
     "Principal": "tokens",
     "service_account_credentials": "credentials",
     "write_credentials_file": "credentials",
+    "APPENGINE": "defaults",
+    "COMPUTE": "defaults",
+    "default_account_email": "defaults",
+    "ensure_default_account": "defaults",
+    "lookup_account": "defaults",
+    "register_liveness": "metadata",
+    "workload_tokens": "metadata",
+    "CLEARED_VARIABLES": "workload",
+    "Workload": "workload",
+    "appengine_default_email": "workload",
+    "compute_default_email": "workload",
+    "redact_path": "workload",
+    "workload_environment": "workload",
+    "authenticate_cookie": "sessions",
+    "csrf_ok": "sessions",
+    "csrf_token": "sessions",
+    "principal_from_cookie": "sessions",
+    "sign_in_with_password": "sessions",
+    "sign_in_with_principal": "sessions",
+    "sign_out": "sessions",
+    "CONSOLE_SESSION_LIFETIME": "users",
+    "OWNER_EMAIL": "users",
 }
+_ALIASES = {"SESSION_COOKIE": ("sessions", "COOKIE")}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ALIASES:
+        home, attr = _ALIASES[name]
+        return getattr(importlib.import_module(f"cloudlet.iam.{home}"), attr)
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
@@ -85,8 +168,10 @@ def __getattr__(name: str) -> Any:
 
 def _routers() -> Sequence[APIRouter]:
     from cloudlet.iam.api import router
+    from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
+    from cloudlet.iam.users_api import router as users_router
 
-    return (router,)
+    return (router, users_router, metadata)
 
 
 def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
@@ -102,13 +187,26 @@ def _cli() -> Sequence[tuple[str, typer.Typer]]:
 
 
 def _models() -> Any:
+    importlib.import_module("cloudlet.iam.user_models")  # people and their sign-ins
     return importlib.import_module("cloudlet.iam.models")
+
+
+async def _start(state: GatewayState) -> None:
+    """First start of a metadata store: the local owner and its password file."""
+    import anyio.to_thread
+
+    from cloudlet.iam.users import bootstrap_owner
+
+    await anyio.to_thread.run_sync(
+        bootstrap_owner, state.db, state.data.owner_password, state.settings.url
+    )
 
 
 SUBSYSTEM = Subsystem(
     name="iam",
     routers=_routers,
     middleware=_middleware,
+    start=_start,
     console_prefix="/api/v1/projects/{project}/serviceAccounts",
     cli=_cli,
     models=_models,

@@ -248,7 +248,8 @@ def x509_certs(email: str, session: DbSession) -> dict[str, str]:
 async def token(request: Request) -> JSONResponse:
     """Exchange a signed JWT (RFC 7523) for an access token, as oauth2.googleapis.com does.
 
-    Also takes the refresh-token grant of worker credentials (see cloudlet.iam.credentials).
+    Also takes the refresh-token grant of worker credentials (see cloudlet.iam.credentials)
+    and of users, and users' password sign-in (see cloudlet.iam.usergrant).
     """
     raw = await request.body()
     try:
@@ -281,11 +282,22 @@ async def token(request: Request) -> JSONResponse:
             grant = await run_in_threadpool(
                 exchange_refresh_token, keyring, refresh_token, scopes, now=now
             )
+        elif grant_type == "password":  # `cloudlet auth login` (a person; see usergrant.py)
+            from cloudlet.iam.usergrant import exchange_password
+
+            username, password = form.get("username", ""), form.get("password", "")
+            if not username or not password:
+                raise OAuthError("invalid_request", "Missing required parameter: username "
+                                 "and password.")  # fmt: skip
+            grant = await run_in_threadpool(
+                exchange_password, keyring, gateway_state(request).db, username, password,
+                tuple(form.get("scope", "").split()), now=now,
+            )  # fmt: skip
         else:
             error = "invalid_request" if not grant_type else "unsupported_grant_type"
             message = (
-                f"Invalid grant_type: {grant_type}. cloudlet supports {JWT_BEARER} (key files) "
-                "and refresh_token (worker credentials)."
+                f"Invalid grant_type: {grant_type}. cloudlet supports {JWT_BEARER} (key files), "
+                "password (cloudlet auth login) and refresh_token."
             )
             raise OAuthError(error, message)
     except OAuthError as exc:

@@ -25,11 +25,12 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloudlet.core.errors import Unauthenticated
+from cloudlet.core.errors import CloudletError, Unauthenticated
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import StateSource, gateway_state
 from cloudlet.iam.bearer import verify_bearer
 from cloudlet.iam.keyring import CacheMiss, keyring_for
+from cloudlet.iam.sessions import authenticate_cookie
 from cloudlet.iam.tokens import Principal
 
 __all__ = [
@@ -152,13 +153,19 @@ class BearerAuthMiddleware:
             elif name == b"host":
                 host = value.decode("latin-1")
         token = _bearer(authorization)
-        if token is None:
-            scope.setdefault("state", {})["principal"] = None
-            await self.app(scope, receive, send)
-            return
         gateway = gateway_state(scope["app"])
         if host and _is_app_host(host, gateway.settings):
-            await self.app(scope, receive, send)  # an App Engine app's own Authorization
+            await self.app(scope, receive, send)  # an App Engine app's own credentials
+            return
+        if token is None:  # a console session cookie, if any (its CSRF token checked)
+            try:
+                principal = await authenticate_cookie(scope)
+            except CloudletError as exc:
+                response = JSONResponse(exc.to_body(), exc.code)
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+            await self.app(scope, receive, send)
             return
         keyring = keyring_for(gateway)
         try:

@@ -19,6 +19,7 @@ from cloudlet.iam.tokens import (
     ACCESS_TOKEN_PREFIX,
     ISSUER,
     SKEW,
+    USER,
     KeySource,
     Principal,
     api_audience_ok,
@@ -80,6 +81,9 @@ def _verify_access_token(source: KeySource, token: str, now: int) -> Principal:
             reason="ACCESS_TOKEN_EXPIRED",
         )
     email, kid = str(claims["sub"]), str(claims["key"])
+    if claims.get("kind") == USER:
+        return _principal_for_user(source, email, str(claims.get("sid", "")),
+                                   scopes_of(claims), exp)  # fmt: skip
     if not kid:  # worker credentials: no key backs them, only the account
         return _principal_for_account(source, email, scopes_of(claims), exp)
     return _principal_for_key(source, kid, email, "access_token", scopes_of(claims), exp)
@@ -107,6 +111,32 @@ def _principal_for_account(
         via="access_token",
         scopes=scopes,
         expires_at=exp,
+    )
+
+
+def _principal_for_user(source: KeySource, email: str, session_id: str,
+                        scopes: tuple[str, ...], exp: int) -> Principal:  # fmt: skip
+    found = source.session(session_id) if session_id else None
+    if found is None or found.email != email:
+        raise _reject(
+            f"the sign-in of [{email}] this token belongs to was revoked or has expired",
+            f"Sign in again with: cloudlet auth login {email}",
+        )
+    user = source.user(email)
+    if user is None:
+        raise _reject(f"user [{email}] no longer exists", "Sign in as a user that exists.")
+    if user.disabled:
+        raise _reject(f"user [{email}] is disabled", "Ask the owner to enable the account.")
+    return Principal(
+        email=user.email,
+        project_id="",
+        unique_id=user.unique_id,
+        key_id="",
+        via="access_token",
+        scopes=scopes,
+        expires_at=exp,
+        kind=USER,
+        session_id=session_id,
     )
 
 

@@ -16,6 +16,7 @@ from cloudlet.iam.tokens import (
     ACCESS_TOKEN_TTL,
     ISSUER,
     REFRESH_TOKEN_PREFIX,
+    USER,
     KeyRecord,
     KeySource,
     OAuthError,
@@ -125,7 +126,8 @@ def exchange_assertion(
 def exchange_refresh_token(
     source: KeySource, refresh_token: str, scopes: tuple[str, ...], *, now: int
 ) -> TokenGrant:
-    """The refresh-token grant (RFC 6749 §6) for worker credentials (see credentials.py)."""
+    """The refresh-token grant (RFC 6749 §6) for worker credentials (see credentials.py) and
+    for users signed in by `cloudlet auth login` (see usergrant.py)."""
     revoked = OAuthError("invalid_grant", "Token has been expired or revoked.")
     if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
         raise revoked
@@ -141,6 +143,10 @@ def exchange_refresh_token(
         raise revoked from None
     if claims.get("typ") != "refresh":
         raise revoked
+    if claims.get("kind") == USER:  # a person's `cloudlet auth login`
+        from cloudlet.iam.usergrant import exchange_user_refresh
+
+        return exchange_user_refresh(source, claims, scopes, now=now)
     email = str(claims["sub"])
     account = source.account(email)
     if account is None:

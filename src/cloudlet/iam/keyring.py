@@ -17,7 +17,7 @@ from cloudlet.core.db import Database, utcnow
 from cloudlet.core.state import Slot, StateSource, gateway_state
 from cloudlet.iam.keys import load_public_key
 from cloudlet.iam.models import IamSecret, ServiceAccount, ServiceAccountKey
-from cloudlet.iam.tokens import AccountRecord, KeyRecord, Principal
+from cloudlet.iam.tokens import AccountRecord, KeyRecord, Principal, SessionRecord, UserRecord
 
 __all__ = ["KEYRING", "CacheMiss", "Keyring", "keyring_for"]
 
@@ -40,6 +40,8 @@ class Keyring:
         self._accounts: dict[str, tuple[float, AccountRecord]] = {}
         self._tokens: dict[str, tuple[float, Principal]] = {}  # verified bearer tokens
         self._projects: dict[str, float] = {}
+        self._users: dict[str, tuple[float, UserRecord]] = {}
+        self._sessions: dict[str, tuple[float, SessionRecord]] = {}
         self._secret: bytes | None = None
 
     def clear(self) -> None:
@@ -48,6 +50,8 @@ class Keyring:
             self._keys.clear()
             self._accounts.clear()
             self._tokens.clear()
+            self._users.clear()
+            self._sessions.clear()
 
     def remembered(self, token: str) -> Principal | None:
         """The principal of a bearer token verified in the last few seconds, if any."""
@@ -142,6 +146,36 @@ class Keyring:
                 self._projects[project_id] = now + _TTL
         return known
 
+    def user(self, email: str) -> UserRecord | None:
+        from cloudlet.iam.users import user_record
+
+        now = time.monotonic()
+        with self._lock:
+            hit = self._users.get(email)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._db.session() as session:
+            record = user_record(session, email)
+        if record is not None:
+            with self._lock:
+                self._users[email] = (now + _TTL, record)
+        return record
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        from cloudlet.iam.users import session_record
+
+        now = time.monotonic()
+        with self._lock:
+            hit = self._sessions.get(session_id)
+        if hit is not None and hit[0] > now:
+            return hit[1] if hit[1].expires_at > time.time() else None
+        with self._db.session() as session:
+            record = session_record(session, session_id)
+        if record is not None:
+            with self._lock:
+                self._sessions[session_id] = (now + _TTL, record)
+        return record
+
     def secret(self) -> bytes:
         """The HMAC key of access tokens, made once per metadata store and kept there."""
         if self._secret is not None:
@@ -191,6 +225,18 @@ class _CachedKeys:
         if self._ring._projects.get(project_id, 0.0) > time.monotonic():
             return True
         raise CacheMiss(project_id)
+
+    def user(self, email: str) -> UserRecord | None:
+        hit = self._ring._users.get(email)
+        if hit is None or hit[0] <= time.monotonic():
+            raise CacheMiss(email)
+        return hit[1]
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        hit = self._ring._sessions.get(session_id)
+        if hit is None or hit[0] <= time.monotonic():
+            raise CacheMiss(session_id)
+        return hit[1] if hit[1].expires_at > time.time() else None
 
     def secret(self) -> bytes:
         if self._ring._secret is None:

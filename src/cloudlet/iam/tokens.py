@@ -32,13 +32,17 @@ __all__ = [
     "ISSUER",
     "JWT_BEARER",
     "REFRESH_TOKEN_PREFIX",
+    "SERVICE_ACCOUNT",
     "SKEW",
+    "USER",
     "AccountRecord",
     "KeyRecord",
     "KeySource",
     "OAuthError",
     "Principal",
+    "SessionRecord",
     "TokenGrant",
+    "UserRecord",
     "api_audience_ok",
     "int_claim",
     "is_own_url",
@@ -93,6 +97,25 @@ class AccountRecord:
     disabled: bool
 
 
+@dataclass(frozen=True)
+class UserRecord:
+    """A local user account (a person), as bearer checks need it."""
+
+    email: str
+    unique_id: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A sign-in of a user (CLI login or console cookie); gone once revoked."""
+
+    session_id: str
+    email: str
+    principal_kind: str  # "user", or "serviceAccount" (console sign-in with an SA's token)
+    expires_at: int
+
+
 class KeySource(Protocol):
     def key(self, key_id: str) -> KeyRecord | None: ...
 
@@ -104,25 +127,42 @@ class KeySource(Protocol):
 
     def knows_project(self, project_id: str) -> bool: ...
 
+    def user(self, email: str) -> UserRecord | None: ...
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        """A live (unrevoked, unexpired) session, or None."""
+        ...
+
     def secret(self) -> bytes: ...
+
+
+SERVICE_ACCOUNT = "serviceAccount"
+USER = "user"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a request: a service account, proven by one of its keys."""
+    """Who made a request: a service account (proven by one of its keys, or by a token the
+    gateway issued for it), or a local user account (`kind` "user", signed in by password).
+
+    A user has no project (`project_id` ""), no key (`key_id` ""); `session_id` names the
+    sign-in its token or cookie belongs to, so revoking the session stops it.
+    """
 
     email: str
     project_id: str
     unique_id: str
-    key_id: str  # empty for worker credentials, which no key backs
-    via: str  # "access_token" or "self_signed_jwt"
+    key_id: str  # empty for worker credentials and users, which no key backs
+    via: str  # "access_token", "self_signed_jwt" or "session" (a console sign-in)
     scopes: tuple[str, ...] = ()
     expires_at: int = 0
+    kind: str = SERVICE_ACCOUNT  # "serviceAccount" or "user": IAM's member type
+    session_id: str = ""
 
     @property
     def member(self) -> str:
-        """The IAM policy member string of this principal."""
-        return f"serviceAccount:{self.email}"
+        """The IAM policy member string of this principal: `serviceAccount:E` or `user:E`."""
+        return f"{self.kind}:{self.email}"
 
 
 @dataclass(frozen=True)
@@ -130,14 +170,19 @@ class TokenGrant:
     access_token: str
     expires_in: int
     principal: Principal
+    refresh_token: str = ""  # only a user's password sign-in gets one
 
     def response(self) -> dict[str, Any]:
         """The token endpoint's JSON answer."""
-        return {
+        out: dict[str, Any] = {
             "access_token": self.access_token,
             "expires_in": self.expires_in,
             "token_type": "Bearer",
         }
+        if self.refresh_token:
+            out["refresh_token"] = self.refresh_token
+            out["scope"] = " ".join(self.principal.scopes)
+        return out
 
 
 class OAuthError(Exception):
@@ -268,7 +313,7 @@ def when(epoch: int) -> str:
 
 def issue_access_token(secret: bytes, principal: Principal, now: int) -> str:
     """An access token for `principal`, valid for ACCESS_TOKEN_TTL seconds from `now`."""
-    claims = {
+    claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": principal.email,
         "azp": principal.unique_id,
@@ -278,6 +323,8 @@ def issue_access_token(secret: bytes, principal: Principal, now: int) -> str:
         "exp": now + ACCESS_TOKEN_TTL,
         "jti": secrets.token_hex(8),
     }
+    if principal.kind == USER:  # a user's token lives only as long as its session
+        claims.update(kind=USER, sid=principal.session_id)
     return ACCESS_TOKEN_PREFIX + jwt.encode(claims, secret, algorithm="HS256")
 
 

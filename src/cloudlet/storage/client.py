@@ -55,7 +55,12 @@ def _o(name: str) -> str:
 class GcsClient:
     def __init__(self, base_url: str, timeout: float = 300) -> None:
         self.base = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base, timeout=httpx.Timeout(timeout, connect=5))
+        from cloudlet.cli.credentials import active_auth  # the active account's token
+
+        self.http = httpx.Client(
+            base_url=self.base, timeout=httpx.Timeout(timeout, connect=5),
+            auth=active_auth(self.base),
+        )  # fmt: skip
 
     def close(self) -> None:
         self.http.close()

@@ -11,8 +11,25 @@
     constructor(message, code, body) { super(message); this.code = code; this.body = body; }
   }
 
+  // The anti-CSRF token of the signed-in session (a <meta> of every console page). The gateway
+  // refuses a cookie-authenticated POST, PUT, PATCH or DELETE without it.
+  function csrfToken() {
+    const meta = document.querySelector("meta[name=csrf-token]");
+    return meta ? meta.content : "";
+  }
+
+  function csrfHeaders(method) {
+    const token = csrfToken();
+    return token && !/^(GET|HEAD|OPTIONS)$/i.test(method) ? { "X-CSRF-Token": token } : {};
+  }
+
+  // htmx requests carry it too.
+  document.addEventListener("htmx:configRequest", (ev) => {
+    Object.assign(ev.detail.headers, csrfHeaders(ev.detail.verb || "POST"));
+  });
+
   async function callApi(method, url, body, headers) {
-    const init = { method, headers: Object.assign({}, headers || {}) };
+    const init = { method, headers: Object.assign(csrfHeaders(method), headers || {}) };
     if (body !== undefined && body !== null) {
       init.headers["content-type"] = "application/json";
       init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -149,5 +166,5 @@
     next.focus(); next.click();
   });
 
-  window.cloudlet = { ApiError, callApi, toast, showError, clearError, thens, fill };
+  window.cloudlet = { ApiError, callApi, csrfHeaders, toast, showError, clearError, thens, fill };
 })();

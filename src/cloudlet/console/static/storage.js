@@ -11,6 +11,9 @@
         `?uploadType=media&name=${encodeURIComponent(name)}`;
       xhr.open("POST", url);
       xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
+      for (const [name, value] of Object.entries(window.cloudlet.csrfHeaders("POST"))) {
+        xhr.setRequestHeader(name, value);
+      }
       xhr.upload.onprogress = (ev) => {
         if (ev.lengthComputable && total > 0) bar.value = Math.round(100 * (done + ev.loaded) / total);
       };
