@@ -131,6 +131,24 @@ def test_gsutil_gcloud_and_the_client_library_after_env_init(
     assert bucket not in run("gsutil", "ls").stdout
 
 
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+def test_app_links_name_the_scheme_of_their_port(https_gateway: Gateway, tmp_path: Path) -> None:
+    """gcloud writes `https://` before defaultHostname (`app browse`, the deploy's target url):
+    with an HTTPS port, that is the port it names. cloudlet's CLI keeps its own scheme."""
+    project = "lnk-" + uuid.uuid4().hex[:10]
+    cli = make_cli(https_gateway.url, tmp_path / "config")
+    cli("projects", "create", project, check=True)
+    cli("app", "create", "--region", "us-central1", "--project", project, check=True)
+    https_port = https_gateway.env["CLOUDLET_HTTPS_PORT"]
+    exported = cli("env-init", "--project", project, "--format", "json", check=True).stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "BOTO"))}
+    env.update(json.loads(exported))
+    browsed = _tools(env)("gcloud", "app", "browse", "--no-launch-browser").stdout
+    assert f"https://{project}.localhost:{https_port}" in browsed
+    ours = cli("app", "browse", "--no-launch-browser", "--project", project, check=True).stdout
+    assert ours.strip() == f"http://{project}.localhost:{https_gateway.port}"
+
+
 def test_the_exports_evaluate_in_a_shell_and_unset_undoes_them(
     https_gateway: Gateway, tmp_path: Path
 ) -> None:
@@ -154,4 +172,19 @@ def test_without_https_env_init_says_how_to_get_gsutil(cli: CliRunner) -> None:
     done = cli("env-init", check=True)
     assert "export STORAGE_EMULATOR_HOST=" in done.stdout
     assert "BOTO_CONFIG" not in done.stdout
-    assert "--https-port" in done.stderr
+    assert "cloudlet stop && cloudlet start --port " in done.stderr  # the port it runs on
+    assert "--https-port PORT" in done.stderr and "8443" not in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="Google Cloud SDK not installed")
+def test_gcloud_config_set_works_after_env_init_on_a_fresh_install(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """No project given and no gcloud config yet: `gcloud config set project` must still
+    work in the shell env-init set up (gcloud needs its active configuration's file)."""
+    exported = cli("env-init", "--format", "json", check=True).stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "BOTO"))}
+    env.update(json.loads(exported))
+    run = _tools(env)
+    run("gcloud", "config", "set", "project", "p-fresh-1")
+    assert run("gcloud", "config", "get-value", "project").stdout.strip() == "p-fresh-1"

@@ -18,9 +18,9 @@ from cloudlet.testing import Gateway, free_port
 from tests.conftest import CLOUDLET
 
 
-def _env(home: Path, port: int) -> dict[str, str]:
+def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
-    env.update(CLOUDLET_HOME=str(home), CLOUDLET_PORT=str(port), CLOUDLET_CONFIG=str(home / "cfg"),
+    env.update(CLOUDLET_HOME=str(home), CLOUDLET_CONFIG=str(home / "cfg"),
                CLOUDLET_GRPC_PORT=str(free_port()))  # fmt: skip
     return env
 
@@ -36,16 +36,29 @@ def wait_for_line(run: Callable[..., subprocess.CompletedProcess[str]], prefix: 
 
 
 def test_start_status_stop(tmp_path: Path) -> None:
+    """`cloudlet start --port N`, then commands with no flags: they reach that gateway (the one
+    of their data dir), not 127.0.0.1:8080."""
     port = free_port()
-    env = _env(tmp_path / "home", port)
+    env = _env(tmp_path / "home")
     run = lambda *a: subprocess.run([CLOUDLET, *a], env=env, capture_output=True, text=True,  # noqa: E731
                                     timeout=120)  # fmt: skip
     assert run("status").returncode == 1
-    started = run("start")
+    started = run("start", "--port", str(port))
     assert started.returncode == 0, started.stderr
     try:
         assert f"http://127.0.0.1:{port}" in started.stderr
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/projects").status_code == 200
+        created = run("projects", "create", "found-by-pid-file")
+        assert created.returncode == 0, created.stderr
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/projects/found-by-pid-file").is_success
+        # A second start cannot change the running gateway's ports: it says so, and how.
+        https_port = free_port()
+        again = run("start", "--https-port", str(https_port))
+        assert again.returncode == 1
+        assert "already running" in again.stderr and "without HTTPS" in again.stderr
+        assert f"cloudlet stop && cloudlet start --port {port} --https-port {https_port}" in (
+            again.stderr
+        )
         status = run("status")
         assert status.returncode == 0 and "database: sqlite" in status.stdout
         # The Beam Job API child (started in the background) shows up with its pid.

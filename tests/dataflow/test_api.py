@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import re
 import time
 import uuid
 from typing import Any
@@ -102,13 +104,22 @@ def test_create_rejects_tampering_and_duplicates_then_cancels(
     assert api.get(base).json()["jobs"] == []
 
     digest = hashlib.sha256(data).hexdigest()
-    created = api.post(base, json=_job_body("dup-job", url, digest, "r1"))
+    body = _job_body("dup-job", url, digest, "r1")
+    body["environment"]["workerPools"] = [{"kind": "harness", "numWorkers": 1}]  # as Beam sends
+    created = api.post(base, json=body)
     assert created.status_code == 200, created.text
     job = created.json()
     assert job["clientRequestId"] == "r1" and job["currentState"] == "JOB_STATE_PENDING"
     number = api.get(f"/api/v1/projects/{project_id}").json()["projectNumber"]
     worker = f"{number}-compute@developer.gserviceaccount.com"  # the default, made for it
     assert job["environment"]["serviceAccountEmail"] == worker
+    # The job runs one worker process per core: the job and its console page say how many,
+    # not the pool's requested numWorkers.
+    cores = os.cpu_count() or 1
+    full = api.get(f"{base}/{job['id']}", params={"view": "JOB_VIEW_ALL"}).json()
+    assert full["environment"]["cloudletWorkerProcesses"] == cores
+    page = api.get(f"/console/projects/{project_id}/dataflow/jobs/us-central1/{job['id']}").text
+    assert re.search(rf"<dt>Workers</dt>\s*<dd>{cores}</dd>", page), page
     # The same request again (a client retry) is the same job; another one is a conflict.
     assert api.post(base, json=_job_body("dup-job", url, digest, "r1")).json()["id"] == job["id"]
     dup = api.post(base, json=_job_body("dup-job", url, digest, "r2"))

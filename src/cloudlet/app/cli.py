@@ -1,8 +1,8 @@
 """The `cloudlet` command: a gcloud-shaped CLI over the gateway's REST API.
 
-Global flags (`--project`, `--format`, `--quiet`, `--[no-]user-output-enabled`) are accepted
-anywhere on the command line, as gcloud accepts them. Errors print as gcloud prints them:
-`ERROR: (cloudlet.projects.create) <message>`, with exit status 1.
+Global flags (`--project`, `--format`, `--api-url`, `--quiet`, `--[no-]user-output-enabled`)
+are accepted anywhere on the command line, as gcloud accepts them. Errors print as gcloud
+prints them: `ERROR: (cloudlet.projects.create) <message>`, with exit status 1.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def root(
         help="Print progress and results (the default). --no-user-output-enabled prints only "
         "errors.",
     ),
+    api_url: str | None = typer.Option(
+        None,
+        "--api-url",
+        help="URL of the cloudlet gateway [env CLOUDLET_API_URL]. Default: the gateway "
+        "`cloudlet start` runs for the data dir (CLOUDLET_HOME), else http://127.0.0.1:8080.",
+    ),
     version: bool = typer.Option(
         False,
         "--version",
@@ -71,6 +77,8 @@ def root(
         state.quiet = True
     if user_output is not None:
         state.user_output = user_output
+    if api_url:
+        state.api_url = api_url
 
 
 def _print_version(value: bool) -> None:
@@ -188,7 +196,7 @@ def _register() -> TyperGroup:
     return group
 
 
-_GLOBAL_VALUE_FLAGS = ("--project", "--format")
+_GLOBAL_VALUE_FLAGS = ("--project", "--format", "--api-url")
 
 
 def _lift_global_flags(args: list[str]) -> list[str]:
@@ -207,7 +215,7 @@ def _lift_global_flags(args: list[str]) -> list[str]:
                     raise CliError(f"argument {name}: expected one argument")
                 value = args[i + 1]
                 i += 1
-            setattr(state, name[2:], value)
+            setattr(state, name[2:].replace("-", "_"), value)
         elif arg in ("--quiet", "-q"):
             state.quiet = True
         elif arg in ("--user-output-enabled", "--no-user-output-enabled"):

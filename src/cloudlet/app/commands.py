@@ -6,10 +6,11 @@ import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 
-from cloudlet.core.settings import SETTINGS, Settings
+from cloudlet.core.settings import SETTINGS, Settings, setting
 
 __all__ = ["register_gateway_commands"]
 
@@ -68,6 +69,8 @@ def _start(values: dict[str, Any]) -> None:
         info, already = start_daemon(settings)
     except RuntimeError as exc:
         raise CliError(str(exc)) from None
+    if already:
+        _check_running_as_asked(values, info.url, info.home)
     verb = "is already running" if already else "is running"
     print(f"The cloudlet gateway {verb} at {info.url} (pid {info.pid}).", file=sys.stderr)
     print(f"Data dir: {info.home}. Log: {DataDir(settings.root).gateway_log}", file=sys.stderr)
@@ -76,6 +79,46 @@ def _start(values: dict[str, Any]) -> None:
     if first.exists():  # the owner's first password: say where it is, never what
         print(f"Sign in: cloudlet auth login owner@cloudlet.localhost --password-file {first}",
               file=sys.stderr)  # fmt: skip
+
+
+def _check_running_as_asked(values: dict[str, Any], url: str, home: str) -> None:
+    """Fail when the gateway already running for the data dir does not have the port or HTTPS
+    port given on the command line: a second `start` cannot change a running gateway, so say
+    so, and how to restart it, instead of ignoring the flag."""
+    import httpx
+
+    from cloudlet.cli.context import CliError
+
+    differences = []
+    port = urlsplit(url).port
+    if values.get("port") is not None and values["port"] != port:
+        differences.append(f"on port {port}, not {values['port']}")
+    wanted_https = values.get("https_port")
+    if wanted_https is not None:
+        try:
+            https = httpx.get(f"{url}/api/v1/status", timeout=5).json().get("https")
+        except (httpx.HTTPError, ValueError):
+            https = None
+        have = (urlsplit(str(https["url"])).port or 443) if https else 0
+        if have != wanted_https:
+            differences.append(
+                "without HTTPS" if not have else f"with HTTPS on port {have}, not {wanted_https}"
+            )
+    if not differences:
+        return
+    flags = " ".join(
+        f"{setting(name).flag} {values[name]}"
+        for name in ("port", "https_port")
+        if values.get(name) is not None
+    )
+    if values.get("port") is None and port not in (None, setting("port").default):
+        flags = f"--port {port} {flags}"  # keep the port it runs on
+    data_dir = f" --data-dir {home}" if values.get("data_dir") else ""
+    raise CliError(
+        f"The cloudlet gateway of data dir {home} is already running at {url}, "
+        f"{' and '.join(differences)}; a running gateway keeps its ports. Restart it with: "
+        f"cloudlet stop{data_dir} && cloudlet start{data_dir} {flags}"
+    )
 
 
 def stop(

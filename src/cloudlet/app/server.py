@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from cloudlet.core.paths import DataDir, tail, write_atomic
+from cloudlet.core.running import GatewayInfo, read_pid_file
+from cloudlet.core.running import alive as _alive
 from cloudlet.core.settings import Settings, configure_logging
 
 __all__ = [
@@ -32,39 +33,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GatewayInfo:
-    pid: int
-    url: str
-    home: str
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0); ask psutil whether it really runs.
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def read_pid_file(data: DataDir) -> GatewayInfo | None:
-    """The running gateway of this data dir, or None (a stale pid file is ignored)."""
-    try:
-        raw = json.loads(data.pid_file.read_text())
-        info = GatewayInfo(int(raw["pid"]), str(raw["url"]), str(raw["home"]))
-    except (OSError, ValueError, KeyError):
-        return None
-    return info if _alive(info.pid) else None
 
 
 def _write_pid_file(data: DataDir, settings: Settings) -> None:

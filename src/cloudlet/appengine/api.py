@@ -35,6 +35,7 @@ from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.settings import Settings
 from cloudlet.core.state import gateway_state
 from cloudlet.projects import requires_service
 from cloudlet.storage import STORE
@@ -74,9 +75,13 @@ def create_app(
     app = application.create_application(session, body.id, body.locationId)
     session.commit()  # the store writes in a session of its own (SQLite allows one writer)
     ensure_code_bucket(gateway_state(request)[STORE], body.id)
-    resource = application.application_resource(app, settings.port)
+    resource = application.application_resource(app, _port(settings))
     return sup.operations.done(body.id, "Applications.CreateApplication", resource["name"],
                                resource, APPLICATION)  # fmt: skip
+
+
+def _port(settings: Settings) -> int:
+    return application.hostname_port(settings.port, settings.https_port)
 
 
 def _with_dispatch(
@@ -93,7 +98,7 @@ def get_app(
     project: str, session: DbSession, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     app = application.get_application(session, project)
-    resource = application.application_resource(app, settings.port)
+    resource = application.application_resource(app, _port(settings))
     return _with_dispatch(resource, gateway_state(request).get(SUPERVISOR), project)
 
 
@@ -128,7 +133,7 @@ def patch_app(
     data: DataDir = gateway_state(request).data
     write_atomic(dispatch_file(data, project), json.dumps([r.resource() for r in rules]))
     sup.dispatch[project] = rules
-    resource = _with_dispatch(application.application_resource(app, settings.port), sup, project)
+    resource = _with_dispatch(application.application_resource(app, _port(settings)), sup, project)
     # As apps.patch answers (gcloud app deploy dispatch.yaml waits for it).
     return sup.operations.done(project, "Applications.UpdateApplication", resource["name"],
                                resource, APPLICATION)  # fmt: skip

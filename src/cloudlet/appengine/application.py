@@ -13,11 +13,25 @@ from cloudlet.core.errors import AlreadyExists, NotFound
 from cloudlet.iam import APPENGINE, appengine_default_email, ensure_default_account
 from cloudlet.projects import enable_service, get_active_project, get_project
 
-__all__ = ["application_resource", "create_application", "get_application"]
+__all__ = [
+    "application_resource",
+    "create_application",
+    "get_application",
+    "hostname_port",
+]
+
+
+def hostname_port(http_port: int, https_port: int) -> int:
+    """The gateway port `defaultHostname` names: the HTTPS port when there is one. gcloud
+    writes `https://` in front of `defaultHostname` (`gcloud app browse`, the deploy's "target
+    url"), so the name must be of the port that speaks TLS for those links to work. cloudlet's
+    own CLI and console take only the host name from it, with their own scheme and port."""
+    return https_port or http_port
 
 
 def application_resource(app: Application, gateway_port: int) -> dict[str, Any]:
-    """https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps#Application"""
+    """https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps#Application
+    `gateway_port`: hostname_port's."""
     return {
         "name": f"apps/{app.project_id}",
         "id": app.project_id,

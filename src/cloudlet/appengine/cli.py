@@ -137,7 +137,6 @@ def app_deploy(
     plans: list[tuple[str, Callable[[], None]]] = []
     services: list[str] = []
     configs: list[str] = []
-    host = ""
     for descriptor in descriptors:
         try:
             text = descriptor.read_text()
@@ -154,9 +153,8 @@ def app_deploy(
             else:
                 app = parse_app_yaml(text, str(descriptor))
                 services.append(app.service)
-                host = host or state.gateway.get(f"/api/v1/apps/{project}")["defaultHostname"]
-                url = f"http://{host}" if app.service == "default" else (
-                    f"http://{app.service}-dot-{host}")  # fmt: skip
+                prefix = "" if app.service == "default" else f"{app.service}-dot-"
+                url = _app_url(project, prefix)
                 plans.append((
                     _service_summary(project, descriptor, app, version, url),
                     partial(_deploy_service, project, descriptor, app, version, url, promote,
@@ -294,6 +292,18 @@ def _can_open_browser() -> bool:
     return True
 
 
+def _app_url(project: str, prefix: str) -> str:
+    """The app's URL (`prefix` names a version or service, `v1-dot-api-dot-`) on the scheme and
+    port the CLI reaches the gateway by: the application's `defaultHostname` names the port
+    gcloud's `https://` needs (application.hostname_port), so only its host name is taken."""
+    from urllib.parse import urlsplit
+
+    host = state.gateway.get(f"/api/v1/apps/{project}")["defaultHostname"].rsplit(":", 1)[0]
+    gateway = urlsplit(state.gateway.url)
+    port = f":{gateway.port}" if gateway.port else ""
+    return f"{gateway.scheme}://{prefix}{host}{port}"
+
+
 @app_app.command("browse")
 def app_browse(
     service: str | None = typer.Option(None, "--service", "-s", help="The service to open."),
@@ -304,13 +314,12 @@ def app_browse(
 ) -> None:
     """Print the app's URL, and open it in a browser when this machine has one."""
     project = state.require_project()
-    host = state.gateway.get(f"/api/v1/apps/{project}")["defaultHostname"]
     prefix = ""
     if version:
         prefix = f"{version}-dot-{service or 'default'}-dot-"
     elif service and service != "default":
         prefix = f"{service}-dot-"
-    url = f"http://{prefix}{host}"
+    url = _app_url(project, prefix)
     if not version:
         with contextlib.suppress(ApiError):  # no such service yet: its URL is still its URL
             path = f"/api/v1/apps/{project}/services/{service or 'default'}"

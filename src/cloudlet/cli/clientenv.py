@@ -127,15 +127,22 @@ def _system_roots() -> Path | None:
 
 
 def _gcloud_config(project: str | None) -> Path:
-    """The gcloud config dir of env-init's shells; its active configuration gets `project`."""
+    """The gcloud config dir of env-init's shells; its active configuration gets `project`.
+
+    The active configuration always exists, as `gcloud init` leaves it: gcloud refuses
+    `gcloud config set` on a configuration named in `active_config` without its
+    `configurations/config_NAME` file ("Cannot set property in configuration [default], it
+    does not exist.")."""
     folder = config_dir() / "clients" / "gcloud"
     active = folder / "active_config"
-    if not active.is_file():
+    if not active.is_file() or not active.read_text().strip():
         write_atomic(active, "default")
+    properties = folder / "configurations" / f"config_{active.read_text().strip()}"
+    text = properties.read_text() if properties.is_file() else ""
     if project:
-        properties = folder / "configurations" / f"config_{active.read_text().strip()}"
-        text = properties.read_text() if properties.is_file() else ""
         write_atomic(properties, with_project(text, project))
+    elif not properties.is_file():
+        write_atomic(properties, "")
     return folder
 
 
@@ -161,6 +168,16 @@ def _exports(env: dict[str, str]) -> str:
     return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
+def _https_hint(url: str) -> str:
+    """How to get an HTTPS port for gsutil on the gateway at `url` (which has none)."""
+    port = urlsplit(url).port
+    keep = f"--port {port} " if port not in (None, 8080) else ""
+    return (
+        "gsutil speaks only HTTPS: to use it, restart the gateway with an HTTPS port (any free "
+        f"port): cloudlet stop && cloudlet start {keep}--https-port PORT, then run env-init again."
+    )
+
+
 def env_init() -> None:
     """Print `export` lines that point gcloud, gsutil and the client libraries at the gateway.
 
@@ -173,8 +190,7 @@ def env_init() -> None:
     if https:
         boto, bundle = _write_gsutil_files(https, project)
     else:
-        state.status("gsutil speaks only HTTPS: to use it, start the gateway with "
-                     "--https-port 8443 and run env-init again.")  # fmt: skip
+        state.status(_https_hint(state.gateway.url))
     gcloud = _gcloud_config(project)
     env = client_variables(state.gateway.url, gcloud, boto=boto, ca_bundle=bundle)
     if state.format:

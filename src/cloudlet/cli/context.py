@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx
 
 from cloudlet.cli.config import Config
+from cloudlet.core.paths import DataDir
+from cloudlet.core.running import read_pid_file
+from cloudlet.core.settings import setting
 
 __all__ = [
     "ApiError",
@@ -19,6 +23,8 @@ __all__ = [
     "check_response",
     "fail",
     "gateway_down",
+    "gateway_url",
+    "resolve_gateway",
     "state",
 ]
 
@@ -38,8 +44,15 @@ def fail(message: str) -> NoReturn:
     raise CliError(message)
 
 
-def gateway_down(url: str) -> CliError:
-    return CliError(f"The cloudlet gateway is not running at {url}. Start it with: cloudlet start")
+def gateway_down(url: str, source: str = "") -> CliError:
+    """The error for a gateway that does not answer: the URL tried, where it came from, and
+    how to start one or point the CLI at another."""
+    how = f" ({source})" if source else ""
+    return CliError(
+        f"No cloudlet gateway answers at {url}{how}. Start one with `cloudlet start` "
+        "(`--port N` for another port), or point the CLI at a running one with "
+        "`--api-url URL` or CLOUDLET_API_URL."
+    )
 
 
 def check_response(response: httpx.Response) -> httpx.Response:
@@ -55,21 +68,41 @@ def check_response(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def gateway_url() -> str:
-    url = os.environ.get("CLOUDLET_API_URL") or Config().get("gateway/url")
-    if url:
-        return url.rstrip("/")
-    host = os.environ.get("CLOUDLET_HOST") or "127.0.0.1"
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    return f"http://{host}:{os.environ.get('CLOUDLET_PORT') or 8080}"
+def resolve_gateway(api_url: str | None = None) -> tuple[str, str]:
+    """The gateway's URL and where it came from, first found of: `--api-url` (`api_url`),
+    CLOUDLET_API_URL, the `gateway/url` property, CLOUDLET_HOST/CLOUDLET_PORT, the gateway
+    running for the data dir (CLOUDLET_HOME, else ~/.cloudlet; its pid file records the URL
+    `cloudlet start --port N` gave it), else http://127.0.0.1:8080."""
+    if api_url:
+        return api_url.rstrip("/"), "--api-url"
+    if os.environ.get("CLOUDLET_API_URL"):
+        return os.environ["CLOUDLET_API_URL"].rstrip("/"), "CLOUDLET_API_URL"
+    configured = Config().get("gateway/url")
+    if configured:
+        return configured.rstrip("/"), "property gateway/url"
+    host, port = os.environ.get("CLOUDLET_HOST"), os.environ.get("CLOUDLET_PORT")
+    if host or port:
+        if not host or host == "0.0.0.0":
+            host = "127.0.0.1"
+        return f"http://{host}:{port or 8080}", "CLOUDLET_HOST/CLOUDLET_PORT"
+    root = Path(os.environ.get("CLOUDLET_HOME") or setting("data_dir").default)
+    data = DataDir(root.expanduser().resolve())
+    running = read_pid_file(data)
+    if running is not None:
+        return running.url.rstrip("/"), f"the gateway of data dir {data.root}"
+    return "http://127.0.0.1:8080", f"the default; no gateway runs for data dir {data.root}"
+
+
+def gateway_url(api_url: str | None = None) -> str:
+    """The URL of resolve_gateway."""
+    return resolve_gateway(api_url)[0]
 
 
 class Gateway:
     """A thin HTTP client of the gateway's REST API that turns error bodies into ApiError."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or gateway_url()
+        self.url, self.source = resolve_gateway(url)
         self._client: httpx.Client | None = None
 
     @property
@@ -104,7 +137,7 @@ class Gateway:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise gateway_down(self.url) from None
+            raise gateway_down(self.url, self.source) from None
         except httpx.TimeoutException:
             raise CliError(f"The cloudlet gateway at {self.url} did not answer in time.") from None
         check_response(response)
@@ -152,12 +185,13 @@ class State:
     format: str = ""
     quiet: bool = False  # --quiet: no prompts
     user_output: bool | None = None  # --[no-]user-output-enabled; None: the property decides
+    api_url: str | None = None  # --api-url
     _gateway: Gateway | None = field(default=None, repr=False)
 
     @property
     def gateway(self) -> Gateway:
         if self._gateway is None:
-            self._gateway = Gateway()
+            self._gateway = Gateway(self.api_url)
         return self._gateway
 
     def require_project(self) -> str:

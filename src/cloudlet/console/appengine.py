@@ -45,10 +45,16 @@ async def services(request: Request, project: str) -> HTMLResponse:
             for svc, vs in zip(found, versions, strict=True):
                 items = sorted(vs.get("versions", []), key=lambda v: v.get("createTime", ""))
                 rows.append({**svc, "versions": list(reversed(items))})
+        app_url = None
+        if not error:  # on the console's own scheme and port (see application.hostname_port)
+            host = str(app.get("defaultHostname", "")).rsplit(":", 1)[0]
+            port = f":{request.url.port}" if request.url.port else ""
+            app_url = f"{request.url.scheme}://{host}{port}"
         return "appengine/services.html", {
             "title": "App Engine",
             "section": "appengine",
             "app": app,
+            "app_url": app_url,
             "app_error": error,
             "services": rows,
         }

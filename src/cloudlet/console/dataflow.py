@@ -146,7 +146,11 @@ def _job_info(job: dict[str, Any]) -> dict[str, Any]:
     sdk_options = env.get("sdkPipelineOptions") or {}
     options = sdk_options.get("options") or {}
     pools = env.get("workerPools") or []
-    workers = sum(int(p.get("numWorkers", 0) or 0) for p in pools)
+    # The worker processes the job really runs on (cloudlet's own field); a worker pool's
+    # numWorkers and the num_workers options are only what the driver asked for.
+    workers = int(env.get("cloudletWorkerProcesses") or 0)
+    if not workers:
+        workers = sum(int(p.get("numWorkers", 0) or 0) for p in pools)
     for key in ("num_workers", "direct_num_workers"):  # local runs say how many workers here
         if not workers and options.get(key):
             workers = int(options[key])

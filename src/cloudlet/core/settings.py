@@ -230,8 +230,12 @@ def markdown_table() -> str:
         lines.append(f"| {s.name} | `{s.flag}` | `{s.env}` | {shown} | {s.help} |")
     lines += [
         "",
-        "The CLI finds the gateway through `CLOUDLET_API_URL` if set, else through "
-        "`CLOUDLET_HOST` and `CLOUDLET_PORT`, else at `http://127.0.0.1:8080`. Its own "
+        "The CLI finds the gateway through `--api-url URL` (a global flag) or "
+        "`CLOUDLET_API_URL`, else the `gateway/url` property, else `CLOUDLET_HOST` and "
+        "`CLOUDLET_PORT`, else the gateway running for its data dir (`CLOUDLET_HOME`, "
+        "default `~/.cloudlet`; so after `cloudlet start --port 28080` later commands go to "
+        "port 28080), else `http://127.0.0.1:8080`. When nothing answers there, it says which "
+        "URL it tried. Its own "
         "properties (`core/project`, `compute/region`, ...) are kept by `cloudlet config` "
         "under the user's config dir, or under `CLOUDLET_CONFIG` when that is set.",
         "",

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -18,7 +18,7 @@ from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
 from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
 
-__all__ = ["dataflow_app"]
+__all__ = ["dataflow_app", "elapsed_seconds"]
 
 dataflow_app = typer.Typer(help="Run and manage Dataflow jobs (Apache Beam pipelines).",
                            no_args_is_help=True)  # fmt: skip
@@ -281,6 +281,26 @@ def jobs_watch(
     watch(job_id, region, interval)
 
 
+def elapsed_seconds(job: dict[str, Any], now: datetime) -> float:
+    """How long the job has run: from its startTime (else createTime) to the time it entered
+    its terminal state (currentStateTime), or to `now` (aware) while it runs. 0 when the job
+    names no start. Pure."""
+    began = _parse_rfc3339(job.get("startTime") or job.get("createTime"))
+    if began is None:
+        return 0.0
+    ended = None
+    if job.get("currentState") in TERMINAL_STATE_NAMES:
+        ended = _parse_rfc3339(job.get("currentStateTime"))
+    return max(0.0, ((ended or now) - began).total_seconds())
+
+
+def _parse_rfc3339(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 def watch(job_id: str, region: str | None, interval: float = 1.0) -> dict[str, Any]:
     from rich.console import Console
     from rich.live import Live
@@ -288,7 +308,8 @@ def watch(job_id: str, region: str | None, interval: float = 1.0) -> dict[str, A
 
     console = Console(stderr=True, quiet=not state.output_enabled)
 
-    def render(job: dict[str, Any], steps: list[dict[str, Any]], elapsed: float) -> Table:
+    def render(job: dict[str, Any], steps: list[dict[str, Any]]) -> Table:
+        elapsed = elapsed_seconds(job, datetime.now(UTC))
         table = Table(title=f"{job['name']} ({job['id']}) — {_short_state(job)} — "
                       f"{elapsed:.0f}s", title_justify="left")  # fmt: skip
         table.add_column("STEP")
@@ -302,12 +323,11 @@ def watch(job_id: str, region: str | None, interval: float = 1.0) -> dict[str, A
             table.add_row(step["name"], "" if n is None else f"{n:,}", step["wallTime"], bar)
         return table
 
-    started = time.monotonic()
     job = _get(job_id, region, "JOB_VIEW_ALL")
-    with Live(render(job, _steps_with_counts(job), 0), console=console, transient=False) as live:
+    with Live(render(job, _steps_with_counts(job)), console=console, transient=False) as live:
         while True:
             job = _get(job_id, region, "JOB_VIEW_ALL")
-            live.update(render(job, _steps_with_counts(job), time.monotonic() - started))
+            live.update(render(job, _steps_with_counts(job)))
             if job["currentState"] in TERMINAL_STATE_NAMES:
                 break
             time.sleep(interval)

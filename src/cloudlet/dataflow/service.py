@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import shutil
@@ -133,6 +134,9 @@ def create_job(
     now = utcnow()
     job_id = job_id or new_job_id(now)
     files = job_files(data, job_id)
+    # One SDK worker process per core unless the job asks (executor.py runs this many); the
+    # job resource reports it, since the workerPools' numWorkers is only what was requested.
+    workers = new.workers or os.cpu_count() or 1
     files.root.mkdir(parents=True)
     try:
         files.pipeline.write_bytes(new.pipeline)
@@ -151,7 +155,7 @@ def create_job(
             {
                 "job_id": job_id,
                 "engine": engine,
-                "workers": new.workers,
+                "workers": workers,
                 "options": new.options,
                 "requirements": str(requirements) if requirements else None,
                 "packages": packages,
@@ -173,7 +177,7 @@ def create_job(
             client_request_id=new.client_request_id,
             labels=new.labels,
             options=new.options,
-            environment=new.environment,
+            environment={**new.environment, "cloudletWorkerProcesses": workers},
             steps=steps_from_pipeline(pipeline),
             counts={},
             sdk_version=new.sdk_version,
