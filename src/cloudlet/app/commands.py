@@ -165,6 +165,11 @@ def status(
         print(f"https: {https['url']}{trust}")
     if body.get("appPortsFrom"):
         print(f"app engine services' own ports: from {body['appPortsFrom']}")
+    sandbox = body.get("sandbox") or {}
+    if sandbox:
+        print(f"workload sandbox: {sandbox.get('mode')} ({sandbox.get('reason')})")
+        if sandbox.get("warning"):
+            print(f"WARNING: {sandbox['warning']}")
     job_api = body.get("jobApi") or {}
     if job_api.get("state") == "OFF":
         print("beam job api: off (pip install 'cloudlet[dataflow]')")

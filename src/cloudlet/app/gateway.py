@@ -25,6 +25,7 @@ from cloudlet.core.authz import public
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.paths import DataDir
+from cloudlet.core.sandbox import SANDBOX, Sandbox
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState, gateway_state
 from cloudlet.core.subsystem import Subsystem
@@ -48,6 +49,9 @@ def create_app(
         data.ensure()
         state.database = open_database(settings.database_url, data.database, metadata=metadata())
         logger.info("metadata store: %s", state.db.kind)
+        # How apps and jobs are kept out of the data dir (core/sandbox.py, docs/security.md):
+        # chosen, and the data dir arranged for it, before any subsystem makes its dirs.
+        state[SANDBOX] = Sandbox.start(settings.sandbox, data)
         started: list[Subsystem] = []
         try:
             for subsystem in subsystems:
@@ -95,6 +99,7 @@ def create_app(
             "url": settings.url,
             "grpcPort": settings.grpc_port,
             "jobApi": job_api_status(gateway_state(request)),
+            "sandbox": gateway_state(request)[SANDBOX].status(),
             **_optional_listeners(settings, data),
         }
 

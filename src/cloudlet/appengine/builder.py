@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -74,10 +75,20 @@ def available_pythons() -> dict[tuple[int, int], tuple[str, str]]:
     return found
 
 
-def find_interpreter(runtime: str) -> Interpreter:
+def find_interpreter(
+    runtime: str, usable: Callable[[str], bool] = lambda path: True
+) -> Interpreter:
+    """The interpreter for `runtime`: its Python version, else the closest one. `usable`
+    narrows the choice (a sandbox's workloads may reach only some interpreters)."""
     wanted = runtime_version(runtime)
-    pythons = available_pythons()
+    pythons = {v: found for v, found in available_pythons().items() if usable(found[0])}
     chosen = closest_python(wanted, sorted(pythons))
+    if chosen is None and available_pythons():
+        raise BuildFailed(
+            "No Python 3 interpreter on this machine can be run by the apps' sandboxed user: "
+            "install one other users can reach (for example /usr/bin/python3, or `uv python "
+            "install` with UV_PYTHON_INSTALL_DIR under /opt); see docs/security.md."
+        )
     if chosen is None:
         raise BuildFailed("No Python 3 interpreter was found on this machine; install one.")
     path, full = pythons[chosen]
@@ -117,9 +128,16 @@ def _append(log: Path, text: str) -> None:
         out.write(text.rstrip("\n") + "\n")
 
 
-async def build_venv(app: AppYaml, source: Path, venvs: Path, log: Path) -> tuple[Path, str]:
-    """The venv for this source (built or reused) and the interpreter path it runs."""
-    interpreter = find_interpreter(app.runtime)
+async def build_venv(
+    app: AppYaml,
+    source: Path,
+    venvs: Path,
+    log: Path,
+    usable: Callable[[str], bool] = lambda path: True,
+) -> tuple[Path, str]:
+    """The venv for this source (built or reused) and the interpreter path it runs, from an
+    interpreter that `usable` accepts."""
+    interpreter = find_interpreter(app.runtime, usable)
     if interpreter.warning:
         _append(log, interpreter.warning)
     requirements_file = source / "requirements.txt"

@@ -289,7 +289,8 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
         await asyncio.to_thread(_set_status, db, req.build_id, "WORKING")
         for warning in req.app.warnings:
             _log(log, "WARNING: " + warning)
-        venv, python = await build_venv(req.app, req.source_dir, data.venvs, log)
+        venv, python = await build_venv(req.app, req.source_dir, data.venvs, log,
+                                        sup.sandbox.interpreter_ok)  # fmt: skip
         version = VersionRuntime(req.project, req.service, req.version, req.app, req.source_dir,
                                  venv, req.build_id)  # fmt: skip
         _log(log, "Step #3: starting an instance and waiting for it to answer")

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,7 @@ import psutil
 
 from cloudlet.appengine.appyaml import AppYaml
 from cloudlet.core.procs import signal_group
+from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.times import now_rfc3339
 
 __all__ = [
@@ -177,6 +179,7 @@ class Instance:
     exit_code: int | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    sandbox: Sandbox | None = None  # set by spawn; None: the gateway's own user
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -193,15 +196,28 @@ class Instance:
         with self.log_path.open("a") as f:
             f.write(line)
 
-    async def spawn(self, gateway_url: str) -> None:
+    async def spawn(self, gateway_url: str, sandbox: Sandbox | None = None) -> None:
+        """Start the entrypoint; in `sandbox` (core/sandbox.py) when given: it reads its
+        source and venv, writes its own /tmp, and sees nothing else of the data dir."""
         version = self.version
         env = instance_env(version, self.id, self.port, gateway_url)
         argv = entrypoint_argv(version.app.entrypoint or DEFAULT_ENTRYPOINT, env, version.venv_dir)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.note(f"starting instance {self.id} on port {self.port}: {shlex.join(argv)}")
+        self.sandbox = sandbox
+        launch_argv = argv
         try:
+            if sandbox is not None and sandbox.isolated:
+                if "/" not in argv[0] and shutil.which(argv[0], path=env.get("PATH")) is None:
+                    raise FileNotFoundError(argv[0])  # bwrap would only say so in the log
+                launch = sandbox.wrap(argv, Workload(
+                    version.project, version.source_dir,
+                    read_only=(version.source_dir, version.venv_dir),
+                ))  # fmt: skip
+                env.update(launch.env)
+                launch_argv = launch.exec_argv()  # the loop is uvloop's: no user=/group=
             self.proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *launch_argv,
                 cwd=str(version.source_dir),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -295,8 +311,9 @@ class Instance:
             await self.exited.wait() if self.proc else None
             return
         self.note("stopping (SIGTERM)")
+        target = self.sandbox.signal_target(self.proc.pid) if self.sandbox else self.proc.pid
         with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
+            os.kill(target, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.exited.wait(), drain)
         except TimeoutError:

@@ -24,6 +24,7 @@ from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
 from cloudlet.core.errors import InvalidArgument, Unavailable
 from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.sandbox import SANDBOX
 from cloudlet.core.state import GatewayState, StateSource, gateway_state
 from cloudlet.core.times import rfc3339_or_none
 from cloudlet.storage import STORE, Store
@@ -113,7 +114,7 @@ async def start_appengine(state: GatewayState) -> None:
     """Create the supervisor, bring back every serving version, and put it in its slot."""
     settings, data = state.settings, state.data
     ports = ServicePorts(data.apps / "ports.json", settings.app_ports_from, settings.host)
-    supervisor = Supervisor(data, settings.url, ports)
+    supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX))
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     supervisor.identity = version_identity(state)  # the service account instances act as
     rows = await asyncio.to_thread(_load, state.db)

@@ -41,6 +41,7 @@ from cloudlet.appengine.ports import ServicePorts
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir, tail
 from cloudlet.core.procs import signal_group
+from cloudlet.core.sandbox import Sandbox
 from cloudlet.core.settings import Settings
 
 __all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime", "load_error_pages"]
@@ -216,8 +217,16 @@ def _runtime(instance: Instance) -> VersionRuntime:
 
 
 class Supervisor:
-    def __init__(self, data: DataDir, gateway_url: str, ports: ServicePorts | None = None) -> None:
+    def __init__(
+        self,
+        data: DataDir,
+        gateway_url: str,
+        ports: ServicePorts | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self.data = data
+        # Where instances run (core/sandbox.py): as a project uid, in bubblewrap, or as we do.
+        self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self.gateway_url = gateway_url
         self.ports = ports  # each service's own port, when the gateway gives them (ports.py)
         self.operations = Operations()  # the Admin API's answers to changes (operations.py)
@@ -335,7 +344,8 @@ class Supervisor:
                 except CloudletError as exc:
                     message = f"The instance cannot get its identity: {exc.message}"
                     raise StartFailed(message) from None
-            await instance.spawn(self.gateway_url)
+            await asyncio.to_thread(self.sandbox.grant_source, version.source_dir, version.project)
+            await instance.spawn(self.gateway_url, self.sandbox)
         except StartFailed:
             version.instances.remove(instance)
             raise

@@ -134,6 +134,14 @@ SETTINGS: tuple[Setting, ...] = (
         "with its staged files (a driver stopped while staging never sends Run).",
         float,
     ),
+    Setting(
+        "sandbox",
+        "auto",
+        "How App Engine instances and Dataflow jobs are kept out of the data dir: `uid` (a "
+        "uid per project; the gateway must run as root), `bwrap` (bubblewrap), `none`, or "
+        "`auto` (uid, else bwrap, else none with a warning). See docs/security.md.",
+        str,
+    ),
     Setting("log_level", "info", "Gateway log level: debug, info, warning or error.", str),
 )
 
@@ -157,6 +165,7 @@ class Settings:
     app_scale_down_after: float = 15.0
     app_ports_from: int = 0
     job_prepare_timeout: float = 3600.0
+    sandbox: str = "auto"
     log_level: str = "info"
 
     @classmethod

@@ -99,7 +99,10 @@ def run(files: JobFiles) -> int:
             requirements=Path(spec["requirements"]) if spec.get("requirements") else None,
             packages=tuple(Path(p) for p in spec.get("packages", [])),
         )
-        python, _cached = prepare_environment(deps, Path(spec["venvs"]), reporter.message)
+        # In a sandbox (core/sandbox.py) the data dir's venvs/ is out of reach: the job's
+        # project has a venvs dir of its own.
+        venvs = Path(os.environ.get("CLOUDLET_JOB_VENVS") or spec["venvs"])
+        python, _cached = prepare_environment(deps, venvs, reporter.message)
         pipeline = beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
         engine = load_engine(spec.get("engine", "fnapi"))
         workers = int(spec.get("workers") or os.cpu_count() or 1)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from cloudlet.core.sandbox import SANDBOX
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState, Slot
 from cloudlet.dataflow.identity import job_identity
@@ -118,7 +119,7 @@ async def start_dataflow(state: GatewayState) -> None:
     # Pipelines read and write gs:// through our own Cloud Storage: as the job's service
     # account (job_identity), or anonymously for a job with no project.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
-    supervisor = JobSupervisor(state.db, state.data, env, job_identity(state))
+    supervisor = JobSupervisor(state.db, state.data, env, job_identity(state), state.get(SANDBOX))
     supervisor.start()
     state[JOBS] = supervisor
     state.pop(JOB_API)

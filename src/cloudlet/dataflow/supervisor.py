@@ -29,6 +29,7 @@ from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
+from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
 from cloudlet.dataflow.files import JobFiles, read_json, staging_root
 from cloudlet.dataflow.models import Job
@@ -72,14 +73,22 @@ Identity = Callable[[Session, Job, Path], dict[str, str]]
 
 
 class JobSupervisor:
-    def __init__(self, db: Database, data: DataDir, env: dict[str, str] | None = None,
-                 identity: Identity | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        data: DataDir,
+        env: dict[str, str] | None = None,
+        identity: Identity | None = None,
+        sandbox: Sandbox | None = None,
+    ) -> None:
         self.db = db
         self.data = data
         self.env = env or {}
         # The variables that make a job's executor and workers act as its service account
         # (dataflow/identity.py); none: they inherit `env` alone.
         self.identity = identity
+        # Where executors and their SDK workers run (core/sandbox.py).
+        self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self._handles: dict[str, _Handle] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -210,15 +219,22 @@ class JobSupervisor:
             for name in CLEARED_VARIABLES:
                 env.pop(name, None)
             env.update(identity)
+        self.sandbox.grant_job(files.root, job.project_id)
+        launch = self.sandbox.wrap(
+            [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],
+            Workload(job.project_id, files.root, read_write=(files.root,), job=True),
+        )
+        env.update(launch.env)
         with files.log.open("ab") as log:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],
+                launch.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=str(files.root),
                 start_new_session=True,  # its own process group: cancel is one killpg
+                **launch.popen_kwargs(),
             )
         job.pid = popen.pid
         job.pid_started = _started_at(popen.pid)
@@ -292,12 +308,13 @@ class JobSupervisor:
         self._read_messages(s, job, files)
 
     def _read_messages(self, s: Session, job: Job, files: JobFiles) -> None:
-        try:
-            with files.messages.open("rb") as f:
-                f.seek(job.log_offset or 0)
-                chunk = f.read(4 * 1024 * 1024)
-        except FileNotFoundError:
+        try:  # never through a link: the job's own code can write its dir
+            fd = os.open(files.messages, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
             return
+        with os.fdopen(fd, "rb") as f:
+            f.seek(job.log_offset or 0)
+            chunk = f.read(4 * 1024 * 1024)
         end = chunk.rfind(b"\n")
         if end < 0:
             return
