@@ -20,6 +20,7 @@ import cloudlet
 from cloudlet.appengine.runtime import start_appengine, stop_appengine
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
+from cloudlet.core.exposure import listeners
 from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
@@ -77,12 +78,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.operations = OperationStore()  # Resource Manager's and Service Usage's answers
     for router in _routers():
         app.include_router(router)
-    from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal
+    from cloudlet.iam.auth import AuthMiddleware  # every request → principal, or 401
 
-    app.add_middleware(BearerAuthMiddleware)
+    app.add_middleware(AuthMiddleware, settings=settings)
     from cloudlet.storage.signed_urls import SignedUrlMiddleware  # /BUCKET/OBJECT?X-Goog-Signature
 
     app.add_middleware(SignedUrlMiddleware)
+    from cloudlet.core.guard import BrowserGuard  # Host allowlist, no cross-site writes, CSP
+
+    app.add_middleware(BrowserGuard, settings=settings)  # outermost: before any door
 
     @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
     def status(request: Request) -> dict[str, Any]:
@@ -93,6 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "url": settings.url,
             "grpcPort": settings.grpc_port,
             "jobApi": _job_api_status(request.app),
+            "auth": settings.auth,
+            # The real bind address of every listener (they all bind the `host` setting).
+            "listeners": listeners(
+                settings, job_api=_job_api_status(request.app)["state"] != "OFF"
+            ),
             **_optional_listeners(settings, data),
         }
 

@@ -2,15 +2,17 @@
 
 For other subsystems:
 
-- `authenticate(request)` / `PrincipalDep`: the caller's `Principal`, or None when anonymous;
-- `require_principal`: a dependency that fails with 401 when there are no credentials;
-- `authenticate_token(app, token)`: the same check for front doors other than HTTP (gRPC);
-- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`;
+- `authenticate(request)` / `PrincipalDep`: the caller's `Principal` (the local owner for a
+  call without credentials in `local` mode; None only on a public path in `required` mode);
+- `require_principal`: a dependency that fails with 401 when there is no caller;
+- `authenticate_credential(keyring, settings, authorization)`: the same check for front doors
+  other than HTTP (the Beam Job API's gRPC metadata);
+- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, kind, `.member`;
 - `service_account_credentials(app, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
   to pass as GOOGLE_APPLICATION_CREDENTIALS.
 
-Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
+The auth modes and the browser defences are described in docs/security.md.
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
 """
 
@@ -21,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloudlet.iam.auth import (
+        AuthMiddleware,
         BearerAuthMiddleware,
         PrincipalDep,
         authenticate,
+        authenticate_credential,
         authenticate_token,
         require_principal,
     )
@@ -32,10 +36,12 @@ if TYPE_CHECKING:
     from cloudlet.iam.tokens import Principal
 
 __all__ = [
+    "AuthMiddleware",
     "BearerAuthMiddleware",
     "Principal",
     "PrincipalDep",
     "authenticate",
+    "authenticate_credential",
     "authenticate_token",
     "check_account_id",
     "require_principal",
@@ -46,7 +52,9 @@ __all__ = [
 ]
 
 _HOME = {
+    "AuthMiddleware": "auth",
     "BearerAuthMiddleware": "auth",
+    "authenticate_credential": "auth",
     "PrincipalDep": "auth",
     "authenticate": "auth",
     "authenticate_token": "auth",

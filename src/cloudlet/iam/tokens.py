@@ -109,20 +109,25 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a request: a service account, proven by one of its keys."""
+    """Who made a request: a service account proven by one of its keys (or by the worker
+    credentials the gateway gave it), or a person's user account.
+
+    `kind` is the IAM member type (https://cloud.google.com/iam/docs/principal-identifiers):
+    "serviceAccount" or "user"; `.member` is the one place the member string is made."""
 
     email: str
-    project_id: str
+    project_id: str  # a service account's project; "" for a user
     unique_id: str
-    key_id: str  # empty for worker credentials, which no key backs
-    via: str  # "access_token" or "self_signed_jwt"
+    key_id: str  # empty for worker credentials and users, which no key backs
+    via: str  # "access_token", "self_signed_jwt", "session" or "local" (no credential, local mode)
     scopes: tuple[str, ...] = ()
     expires_at: int = 0
+    kind: str = "serviceAccount"
 
     @property
     def member(self) -> str:
-        """The IAM policy member string of this principal."""
-        return f"serviceAccount:{self.email}"
+        """The IAM policy member string of this principal: `serviceAccount:E` or `user:E`."""
+        return f"{self.kind}:{self.email}"
 
 
 @dataclass(frozen=True)
