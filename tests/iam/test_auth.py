@@ -279,7 +279,7 @@ def test_foreign_and_garbage_tokens_are_401(api: httpx.Client, key_file: KeyFile
             assert "WWW-Authenticate" in response.headers
     google = api.get("/api/v1/projects", headers=_bearer("ya29.a0AfH6SMBrealGoogleToken"))
     assert "Google access token" in google.json()["error"]["message"]
-    for header in ("Basic dXNlcjpwdw==", "Bearer", "Bearer  "):
+    for header in ("Basic dXNlcjpwdw==", "Bearer", "bearer"):
         assert api.get("/api/v1/projects", headers={"Authorization": header}).status_code == 401
     # Without any credential, in local mode: the local owner (tokeninfo has nothing to show).
     assert api.get("/api/v1/projects").status_code == 200
