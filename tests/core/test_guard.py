@@ -16,6 +16,7 @@ from cloudlet.core.guard import (
     host_name,
 )
 from cloudlet.core.settings import Settings
+from cloudlet.testing import Gateway
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -127,3 +128,20 @@ def test_security_headers_by_path() -> None:
     assert "'unsafe-inline'" not in CONSOLE_CSP.split("script-src")[1].split(";")[0]
     assert "frame-ancestors 'none'" in CONSOLE_CSP
     assert "sandbox" not in client.request("GET", "/api/v1/docs").headers["content-security-policy"]
+
+
+def test_a_foreign_host_is_refused_on_every_door_of_a_real_gateway(gateway: Gateway) -> None:
+    doors = ["/api/v1/projects", "/storage/v1/b?project=p", "/download/storage/v1/b/b/o/o",
+             "/v1b3/projects/p/locations/us-central1/jobs", "/api/v1/apps/p", "/console",
+             "/token", "/api/v1/status", "/b/o?X-Goog-Signature=00"]  # fmt: skip
+    with httpx.Client(base_url=gateway.url, timeout=30) as api:
+        for host in ("attacker.example", f"attacker.example:{gateway.port}", "x" * 1_000_000):
+            for path in doors:
+                for method in ("GET", "DELETE"):
+                    response = api.request(method, path, headers={"Host": host})
+                    assert response.status_code == 403, (host[:40], method, path)
+                    assert len(response.content) < 1000
+        # App Engine hosts still go to the App Engine router (no app here: its own 404).
+        routed = api.get("/", headers={"Host": "nosuchapp.localhost"})
+        assert routed.status_code == 404 and "cloudlet app deploy" in routed.text
+        assert api.get("/api/v1/status", headers={"Host": f"localhost:{gateway.port}"}).is_success
