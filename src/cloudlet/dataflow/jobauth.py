@@ -7,12 +7,15 @@ without one is the local owner in `local` mode and refused in `required` mode, w
 UNAUTHENTICATED (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
 
 Browsers cannot speak gRPC to this port, so the browser defences have nothing to do here.
+
+The servicer learns who calls through `caller()`, set around each call's handler.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
@@ -22,10 +25,50 @@ from cloudlet.core.errors import Unauthenticated
 from cloudlet.core.settings import Settings
 from cloudlet.iam.auth import authenticate_credential
 from cloudlet.iam.keyring import Keyring
+from cloudlet.iam.tokens import Principal
 
-__all__ = ["AuthInterceptor"]
+__all__ = ["AuthInterceptor", "caller"]
 
 logger = logging.getLogger(__name__)
+
+_caller: ContextVar[Principal | None] = ContextVar("job_api_caller", default=None)
+
+
+def caller() -> Principal | None:
+    """The principal of the Job API call being served (None outside a call)."""
+    return _caller.get()
+
+
+def _as(principal: Principal, handler: Any) -> Any:
+    """`handler` with its behaviour run while `caller()` is `principal` (gRPC runs each call on
+    one thread of its pool; a streaming answer is a generator, so it is wrapped as one)."""
+
+    def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def run(request: Any, context: Any) -> Any:
+            token = _caller.set(principal)
+            try:
+                return behavior(request, context)
+            finally:
+                _caller.reset(token)
+
+        return run
+
+    def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
+        def run(request: Any, context: Any) -> Iterator[Any]:
+            token = _caller.set(principal)
+            try:
+                yield from behavior(request, context)
+            finally:
+                _caller.reset(token)
+
+        return run
+
+    fields = {}
+    for name in ("unary_unary", "stream_unary", "unary_stream", "stream_stream"):
+        behavior = getattr(handler, name)
+        if behavior is not None:
+            fields[name] = (streaming if name.endswith("_stream") else unary)(behavior)
+    return handler._replace(**fields)
 
 
 def _refusal(handler: Any, message: str) -> Any:
@@ -59,10 +102,12 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         for key, value in details.invocation_metadata or ():
             if key == "authorization":
                 authorization = value if isinstance(value, str) else value.decode("latin-1")
+        handler = continuation(details)
+        if handler is None:
+            return None
         try:
-            authenticate_credential(self.keyring, self.settings, authorization)
+            principal = authenticate_credential(self.keyring, self.settings, authorization)
         except Unauthenticated as exc:
             logger.info("rejected credentials on %s: %s", details.method, exc.message)
-            handler = continuation(details)
-            return None if handler is None else _refusal(handler, exc.message)
-        return continuation(details)
+            return _refusal(handler, exc.message)
+        return _as(principal, handler)
