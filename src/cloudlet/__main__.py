@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from cloudlet.cli.main import main
+from cloudlet.app.cli import main
 
 main()

@@ -31,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from cloudlet.core.server import wait_healthy
+from cloudlet.app.server import wait_healthy
 
 __all__ = ["Gateway", "cloudlet_gateway", "free_port", "free_ports"]
 

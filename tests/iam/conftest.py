@@ -7,14 +7,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
 from cloudlet.core.db import open_database
+from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState
 from cloudlet.testing import Gateway
 
 
@@ -50,11 +51,11 @@ def make_key(api: httpx.Client, project: str, account_id: str, path: Path) -> Ke
 
 
 @pytest.fixture
-def gateway_view(gateway: Gateway) -> Iterator[Any]:
+def gateway_view(gateway: Gateway) -> Iterator[GatewayState]:
     """The gateway's own metadata store and settings, as in-gateway callers (jobs) see them."""
     db = open_database(gateway.database_url, gateway.data_dir / "cloudlet.db", migrate=False)
     try:
-        yield SimpleNamespace(state=SimpleNamespace(db=db, settings=Settings(port=gateway.port)))
+        yield GatewayState(Settings(port=gateway.port), DataDir(gateway.data_dir), database=db)
     finally:
         db.dispose()
 

@@ -14,6 +14,7 @@ from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
+from cloudlet.core.state import GatewayState
 from cloudlet.testing import Gateway
 from tests.iam.conftest import KeyFile
 
@@ -214,7 +215,7 @@ def test_forged_bearer_tokens_are_401(api: httpx.Client, key_file: KeyFile) -> N
 
 
 def test_expired_access_token_is_401(
-    api: httpx.Client, gateway_view: Any, key_file: KeyFile, iam_project: str
+    api: httpx.Client, gateway_view: GatewayState, key_file: KeyFile, iam_project: str
 ) -> None:
     # Signed with the gateway's own secret by its own function: ours in every way but time.
     from cloudlet.iam.keyring import keyring_for

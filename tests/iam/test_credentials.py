@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Any
 
 import google.auth
 import google.auth.transport.requests
@@ -14,6 +13,7 @@ from google.auth.exceptions import OAuthError, RefreshError
 from google.auth.transport.requests import AuthorizedSession
 
 from cloudlet.core.errors import NotFound
+from cloudlet.core.state import GatewayState
 from cloudlet.iam import service_account_credentials, write_credentials_file
 from cloudlet.testing import Gateway
 from tests.iam.conftest import KeyFile
@@ -22,7 +22,7 @@ from tests.iam.conftest import KeyFile
 def test_worker_credentials_act_as_the_account(
     monkeypatch: pytest.MonkeyPatch,
     gateway: Gateway,
-    gateway_view: Any,
+    gateway_view: GatewayState,
     api: httpx.Client,
     key_file: KeyFile,
     iam_project: str,
@@ -71,7 +71,7 @@ def test_refresh_tokens_must_be_ours(api: httpx.Client) -> None:
         assert response.json()["error"] in ("invalid_grant", "invalid_request")
 
 
-def test_unknown_account_gets_no_credentials(gateway_view: Any, iam_project: str) -> None:
+def test_unknown_account_gets_no_credentials(gateway_view: GatewayState, iam_project: str) -> None:
     with pytest.raises(NotFound, match="does not exist"):
         service_account_credentials(
             gateway_view, f"nobody-here@{iam_project}.iam.gserviceaccount.com"
@@ -96,7 +96,7 @@ print(json.dumps(seen))
 
 
 def test_beam_finds_both_kinds_of_credentials(
-    gateway: Gateway, gateway_view: Any, key_file: KeyFile, tmp_path: Path
+    gateway: Gateway, gateway_view: GatewayState, key_file: KeyFile, tmp_path: Path
 ) -> None:
     """Beam's own credential lookup (as DataflowRunner and GcsIO use it) works with the user's
     key file and with worker credentials, offline and at once (no 24 s of retries)."""

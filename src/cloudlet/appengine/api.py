@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from cloudlet.appengine import application, deploy, logs, staged, versions
+from cloudlet.appengine import SUPERVISOR, application, deploy, logs, staged, versions
 from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
@@ -26,9 +26,12 @@ from cloudlet.appengine.operations import APPLICATION, EMPTY, SERVICE, VERSION
 from cloudlet.appengine.runtime import cron_file, dispatch_file, ensure_code_bucket
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import rfc3339
-from cloudlet.core.deps import DbSession, SettingsDep, requires_service
+from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
 from cloudlet.core.paths import DataDir, tail, write_atomic
+from cloudlet.core.state import gateway_state
+from cloudlet.projects import requires_service
+from cloudlet.storage import STORE
 
 __all__ = ["router"]
 
@@ -58,7 +61,7 @@ class VersionPatch(BaseModel):
 
 
 def _supervisor(request: Request) -> Supervisor:
-    sup: Supervisor | None = getattr(request.app.state, "appengine", None)
+    sup: Supervisor | None = gateway_state(request).get(SUPERVISOR)
     if sup is None:
         raise Unavailable("The App Engine runtime is not running; restart the gateway.")
     return sup
@@ -80,7 +83,7 @@ def create_app(
     sup = _supervisor(request)
     app = application.create_application(session, body.id, body.locationId)
     session.commit()  # the store writes in a session of its own (SQLite allows one writer)
-    ensure_code_bucket(request.app.state.storage, body.id)
+    ensure_code_bucket(gateway_state(request)[STORE], body.id)
     resource = application.application_resource(app, settings.port)
     return sup.operations.done(body.id, "Applications.CreateApplication", resource["name"],
                                resource, APPLICATION)  # fmt: skip
@@ -101,7 +104,7 @@ def get_app(
 ) -> dict[str, Any]:
     app = application.get_application(session, project)
     resource = application.application_resource(app, settings.port)
-    return _with_dispatch(resource, getattr(request.app.state, "appengine", None), project)
+    return _with_dispatch(resource, gateway_state(request).get(SUPERVISOR), project)
 
 
 class DispatchRuleIn(BaseModel):
@@ -132,7 +135,7 @@ def patch_app(
         if not rule.path.startswith("/"):
             raise InvalidArgument(f"Dispatch path [{rule.path}] must start with /.")
         rules.append(DispatchRule(rule.domain.lower(), rule.path, rule.service))
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     write_atomic(dispatch_file(data, project), json.dumps([r.resource() for r in rules]))
     sup.dispatch[project] = rules
     resource = _with_dispatch(application.application_resource(app, settings.port), sup, project)
@@ -193,7 +196,7 @@ def _replace_cron(request: Request, sup: Supervisor, project: str, jobs: list[Cr
                 raise ValueError(f"url [{job.url}] must start with /")
     except ValueError as exc:
         raise InvalidArgument(f"Invalid cron job: {exc}. See docs/appengine.md.") from None
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     write_atomic(cron_file(data, project), json.dumps([j.resource() for j in jobs]))
     sup.call(_set_cron(sup, project, jobs))
 
@@ -246,7 +249,7 @@ async def create_version(
         return await _create_staged_version(project, service, request)
     sup = _supervisor(request)
     descriptor = deploy.check_descriptor(appYaml)
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     version_id = version or deploy.default_version_id()
     await run_in_threadpool(_check_new_version, request, project, version_id)
     data.tmp.mkdir(parents=True, exist_ok=True)
@@ -270,12 +273,12 @@ async def create_version(
         )  # fmt: skip
     finally:
         archive.unlink(missing_ok=True)
-    sup.spawn_task(deploy.run_build(sup, request.app.state.db, data, req))
+    sup.spawn_task(deploy.run_build(sup, gateway_state(request).db, data, req))
     return resource
 
 
 def _check_new_version(request: Request, project: str, version_id: str) -> None:
-    with request.app.state.db.session() as session:
+    with gateway_state(request).db.session() as session:
         application.get_application(session, project)
         versions.check_version_id(version_id)
 
@@ -286,8 +289,8 @@ async def _register_deploy(
 ) -> tuple[dict[str, Any], deploy.DeployRequest]:  # fmt: skip
     """Unpack the source in `archive` to its immutable home, record its build (QUEUED) and
     start its log; the caller runs the build."""
-    data: DataDir = request.app.state.data
-    db = request.app.state.db
+    data: DataDir = gateway_state(request).data
+    db = gateway_state(request).db
     log_path = data.builds / f"{project}-{service}-{version_id}.log"
 
     def register() -> tuple[Any, Any, dict[str, Any]]:
@@ -311,14 +314,14 @@ async def _create_staged_version(project: str, service: str, request: Request) -
     no traffic: gcloud itself promotes it, and stops the previous one, once the Operation is
     done."""
     sup = _supervisor(request)
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     body = await request.json()
     if not isinstance(body, dict):
         raise InvalidArgument("The request body must be a Version object.")
     version_id = str(body.get("id") or deploy.default_version_id())
     files = staged.staged_files(body)
     await run_in_threadpool(_check_new_version, request, project, version_id)
-    store = request.app.state.storage
+    store = gateway_state(request)[STORE]
 
     def read(path: str) -> str:
         found = next(f for f in files if f.path == path)
@@ -342,8 +345,8 @@ async def _create_staged_version(project: str, service: str, request: Request) -
         archive.unlink(missing_ok=True)
     target = f"apps/{project}/services/{service}/versions/{version_id}"
     operation = sup.operations.begin(project, "Versions.CreateVersion", target)
-    db = request.app.state.db
-    port = request.app.state.settings.port
+    db = gateway_state(request).db
+    port = gateway_state(request).settings.port
 
     async def build_then_answer() -> None:
         await deploy.run_build(sup, db, data, req)
@@ -383,7 +386,7 @@ def _service(request: Request, service: Service) -> dict[str, Any]:
     """Google's Service resource, plus `localUrl` (cloudlet's own field) when the gateway gives
     each service a port of its own (`--app-ports-from`, ports.py)."""
     resource = versions.service_resource(service)
-    sup: Supervisor | None = getattr(request.app.state, "appengine", None)
+    sup: Supervisor | None = gateway_state(request).get(SUPERVISOR)
     url = sup.ports.url_of(service.project_id, service.service_id) if sup and sup.ports else None
     if url is not None:
         resource["localUrl"] = url
@@ -614,7 +617,7 @@ async def scheduler_create_job(api_version: str, project: str, location: str,
     sup = _supervisor(request)
 
     def create() -> dict[str, Any]:
-        with request.app.state.db.session() as session:
+        with gateway_state(request).db.session() as session:
             region = _app_region(session, project, location)
         jobs = [state.job for state in sup.cron.get(project, [])]
         _replace_cron(request, sup, project, [*jobs, job])
@@ -683,7 +686,7 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
     `gcloud app logs read|tail` and `gcloud logging read` work against cloudlet
     (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list)."""
     from cloudlet.appengine.logquery import parse_filter
-    from cloudlet.projects.service import get_project
+    from cloudlet.projects import get_project
 
     names = body.resourceNames + [f"projects/{p}" for p in body.projectIds]
     projects = [n.removeprefix("projects/") for n in names if n.startswith("projects/")]
@@ -693,10 +696,10 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
     if order not in ("timestamp asc", "timestamp desc", "timestamp"):
         raise InvalidArgument(f"Unsupported orderBy [{body.orderBy}]: use timestamp asc|desc.")
     matches = parse_filter(body.filter)
-    sup = getattr(request.app.state, "appengine", None)
+    sup = gateway_state(request).get(SUPERVISOR)
     if sup is not None:
         sup.call(sup.flush())  # pending request-log lines reach the file first
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     found = []
     for project in projects:
         get_project(session, project)
@@ -730,7 +733,7 @@ def read_logs(
     application.get_application(session, project)
     sup = _supervisor(request)
     sup.call(sup.flush())  # pending request-log lines reach the file first
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     entries = logs.read_entries(
         data.logs / "appengine" / project,
         service=service,

@@ -10,7 +10,7 @@ from cloudlet.appengine.models import Application
 from cloudlet.appengine.regions import check_region
 from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, NotFound
-from cloudlet.projects import service as projects
+from cloudlet.projects import enable_service, get_active_project, get_project
 
 __all__ = ["application_resource", "create_application", "get_application"]
 
@@ -32,7 +32,7 @@ def application_resource(app: Application, gateway_port: int) -> dict[str, Any]:
 
 def create_application(session: Session, project_id: str, region: str) -> Application:
     """Create the application. Like `gcloud app create`, enable the App Engine API on the way."""
-    projects.get_active_project(session, project_id)
+    get_active_project(session, project_id)
     location = check_region(region)
     existing = session.get(Application, project_id)
     if existing is not None:
@@ -41,7 +41,7 @@ def create_application(session: Session, project_id: str, region: str) -> Applic
             f"[{existing.location_id}]. You can deploy your application using `cloudlet app "
             "deploy`. The region of an application cannot be changed."
         )
-    projects.enable_service(session, project_id, "appengine.googleapis.com")
+    enable_service(session, project_id, "appengine.googleapis.com")
     app = Application(
         project_id=project_id, location_id=location, serving_status="SERVING", create_time=utcnow()
     )
@@ -51,7 +51,7 @@ def create_application(session: Session, project_id: str, region: str) -> Applic
 
 
 def get_application(session: Session, project_id: str) -> Application:
-    projects.get_project(session, project_id)
+    get_project(session, project_id)
     app = session.get(Application, project_id)
     if app is None:
         raise NotFound(

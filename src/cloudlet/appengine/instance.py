@@ -26,17 +26,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import psutil
 
-if TYPE_CHECKING:
-    from cloudlet.appengine.supervisor import VersionRuntime
+from cloudlet.appengine.appyaml import AppYaml
 
 __all__ = [
     "DEFAULT_ENTRYPOINT",
     "Instance",
     "InstanceState",
+    "InstanceVersion",
     "StartFailed",
     "entrypoint_argv",
     "free_port",
@@ -44,6 +44,19 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class InstanceVersion(Protocol):
+    """What an instance needs of its version (the supervisor's VersionRuntime is one)."""
+
+    project: str
+    service: str
+    version: str
+    app: AppYaml
+    source_dir: Path
+    venv_dir: Path
+    deployment_id: str
+
 
 # https://cloud.google.com/appengine/docs/standard/python3/runtime#application_startup
 DEFAULT_ENTRYPOINT = "gunicorn -b :$PORT main:app"
@@ -108,7 +121,7 @@ def _gunicorn_has_control_socket(venv: Path) -> bool:
 
 
 def instance_env(
-    version: VersionRuntime, instance_id: str, port: int, gateway_url: str
+    version: InstanceVersion, instance_id: str, port: int, gateway_url: str
 ) -> dict[str, str]:
     """App Engine's documented variables, then the app's env_variables, for one instance."""
     base = {k: os.environ[k] for k in ("HOME", "LANG", "LC_ALL", "TZ", "TMPDIR") if k in os.environ}
@@ -139,7 +152,7 @@ def instance_env(
 
 @dataclass(eq=False)
 class Instance:
-    version: VersionRuntime
+    version: InstanceVersion
     log_path: Path
     pid_file: Path
     id: str = field(default_factory=lambda: "00" + uuid.uuid4().hex)

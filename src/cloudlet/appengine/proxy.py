@@ -47,6 +47,8 @@ from cloudlet.appengine.router import (
     resolve,
 )
 from cloudlet.appengine.supervisor import RequestRecord, Supervisor, Unavailable
+from cloudlet.core.paths import DataDir
+from cloudlet.core.settings import Settings
 
 __all__ = ["RouterHttpProtocol", "RouterServer"]
 
@@ -208,11 +210,10 @@ class RouterServer(uvicorn.Server):
         if not isinstance(router, AppEngineRouter):
             return
         config, server_state, app_state = self.config, self.server_state, self.lifespan.state
-        state = getattr(router.app, "state", None)
-        settings = getattr(state, "settings", None)
-        if settings is not None and settings.https_port:
+        settings = router.state.settings
+        if settings.https_port:
             try:
-                await self._serve_https(settings, state.data)  # type: ignore[union-attr]
+                await self._serve_https(settings, router.state.data)
             except (OSError, ValueError) as exc:  # a port in use, a certificate that won't load
                 logger.error("cannot serve HTTPS on port %s: %s", settings.https_port, exc)
                 await self.shutdown(sockets)  # stops what the lifespan started, then exit 1
@@ -232,7 +233,7 @@ class RouterServer(uvicorn.Server):
 
         await supervisor.ports.attach(factory, self.servers)
 
-    async def _serve_https(self, settings: Any, data: Any) -> None:
+    async def _serve_https(self, settings: Settings, data: DataDir) -> None:
         """The same gateway over TLS on `https_port` (core/tls.py): API, console and apps."""
         from cloudlet.core.tls import ca_path, certificate_files, server_context
 

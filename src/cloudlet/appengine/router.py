@@ -27,15 +27,17 @@ import random
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from cloudlet.appengine import traffic, users
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cloudlet.appengine import SUPERVISOR, traffic, users
 from cloudlet.appengine.appyaml import Handler
 from cloudlet.appengine.dispatch import match_rule
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
+from cloudlet.core.state import GatewayState
 
 __all__ = [
     "APP_TARGET",
@@ -47,16 +49,9 @@ __all__ = [
     "parse_host_cached",
     "resolve",
     "secure_redirect",
-    "supervisor_of",
 ]
 
 access_logger = logging.getLogger("cloudlet.access")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SUFFIX = ".localhost"
 
@@ -327,11 +322,6 @@ def _secure_location(scope: Scope, raw_host: bytes | None, to: str, http_port: i
     return location
 
 
-def supervisor_of(app: ASGIApp) -> Supervisor | None:
-    """The App Engine supervisor the gateway's lifespan put on the FastAPI app's state."""
-    return cast(Supervisor | None, getattr(getattr(app, "state", None), "appengine", None))
-
-
 class AppEngineRouter:
     """ASGI middleware around the gateway's FastAPI app: static handlers and the errors of a
     Host-matched request are answered here, the rest goes on to `app`.
@@ -339,15 +329,16 @@ class AppEngineRouter:
     Requests for an app instance never reach this ASGI layer: `RouterHttpProtocol`
     (appengine/proxy.py) proxies them from uvicorn's parser callbacks, byte for byte."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, state: GatewayState) -> None:
         self.app = app
+        self.state = state
         self._supervisor: Supervisor | None = None
 
     @property
     def supervisor(self) -> Supervisor | None:
         """The App Engine supervisor, once the gateway's lifespan has started it."""
         if self._supervisor is None:
-            self._supervisor = supervisor_of(self.app)
+            self._supervisor = self.state.get(SUPERVISOR)
         return self._supervisor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

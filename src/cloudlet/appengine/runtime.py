@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloudlet.appengine import SUPERVISOR, WARMUP
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.models import Application, Service, Version
@@ -21,6 +22,8 @@ from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
 from cloudlet.core.paths import DataDir
+from cloudlet.core.state import GatewayState
+from cloudlet.storage import STORE, Store
 
 __all__ = [
     "cron_file",
@@ -81,7 +84,7 @@ def code_bucket(project: str) -> str:
     return f"staging.{project}.appspot.com"
 
 
-def ensure_code_bucket(store: Any, project: str) -> None:
+def ensure_code_bucket(store: Store, project: str) -> None:
     """The application's code bucket (its `codeBucket`), where gcloud app deploy stages the
     source, as Google creates it with the application."""
     from cloudlet.core.errors import AlreadyExists
@@ -90,7 +93,7 @@ def ensure_code_bucket(store: Any, project: str) -> None:
         store.create_bucket(project, {"name": code_bucket(project)})
 
 
-def ensure_code_buckets(db: Any, store: Any) -> None:
+def ensure_code_buckets(db: Database, store: Store) -> None:
     """Give every application made before cloudlet kept code buckets its own."""
     with db.session() as session:
         projects = list(session.scalars(select(Application.project_id)))
@@ -99,34 +102,32 @@ def ensure_code_buckets(db: Any, store: Any) -> None:
             ensure_code_bucket(store, project)
 
 
-async def start_appengine(app: Any) -> Supervisor:
-    """Create the supervisor, bring back every serving version, and hang it on app.state."""
-    settings = app.state.settings
-    ports = ServicePorts(app.state.data.apps / "ports.json", settings.app_ports_from,
-                         settings.host)  # fmt: skip
-    supervisor = Supervisor(app.state.data, settings.url, ports)
+async def start_appengine(state: GatewayState) -> None:
+    """Create the supervisor, bring back every serving version, and put it in its slot."""
+    settings, data = state.settings, state.data
+    ports = ServicePorts(data.apps / "ports.json", settings.app_ports_from, settings.host)
+    supervisor = Supervisor(data, settings.url, ports)
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
-    rows = await asyncio.to_thread(_load, app.state.db)
-    await asyncio.to_thread(ensure_code_buckets, app.state.db, app.state.storage)
+    rows = await asyncio.to_thread(_load, state.db)
+    await asyncio.to_thread(ensure_code_buckets, state.db, state[STORE])
     await supervisor.start(rows)
-    supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, app.state.data))
-    for project, jobs in (await asyncio.to_thread(load_cron_jobs, app.state.data)).items():
+    supervisor.dispatch.update(await asyncio.to_thread(load_dispatch_rules, data))
+    for project, jobs in (await asyncio.to_thread(load_cron_jobs, data)).items():
         supervisor.set_cron(project, jobs)
-    app.state.appengine = supervisor
+    state[SUPERVISOR] = supervisor
     # A first deploy looks for Python interpreters (`uv python list`, which takes seconds on a
     # machine with many pyenv shims). Look now, off the loop, so that a deploy waits only for uv.
     from cloudlet.appengine.builder import available_pythons
 
-    app.state.appengine_warmup = asyncio.get_running_loop().run_in_executor(None, available_pythons)
-    return supervisor
+    state[WARMUP] = asyncio.get_running_loop().run_in_executor(None, available_pythons)
 
 
-async def stop_appengine(app: Any) -> None:
-    warmup = getattr(app.state, "appengine_warmup", None)
+async def stop_appengine(state: GatewayState) -> None:
+    """SIGTERM and drain every instance."""
+    warmup = state.pop(WARMUP)
     if warmup is not None:  # never leave its `uv python list` child behind
         with contextlib.suppress(Exception):
             await asyncio.wait_for(warmup, 40)
-    supervisor: Supervisor | None = getattr(app.state, "appengine", None)
+    supervisor = state.pop(SUPERVISOR)
     if supervisor is not None:
         await supervisor.stop()
-        app.state.appengine = None

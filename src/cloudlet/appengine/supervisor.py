@@ -203,6 +203,14 @@ class CronState:
     last_status: int | None = None
 
 
+def _runtime(instance: Instance) -> VersionRuntime:
+    """The version record of an instance this supervisor started (instance.py knows it only as
+    an InstanceVersion, so that it need not import this module)."""
+    version = instance.version
+    assert isinstance(version, VersionRuntime)
+    return version
+
+
 class Supervisor:
     def __init__(self, data: DataDir, gateway_url: str, ports: ServicePorts | None = None) -> None:
         self.data = data
@@ -336,7 +344,7 @@ class Supervisor:
     async def wait_ready(self, instance: Instance, timeout: float = READY_TIMEOUT) -> None:
         """Return once the instance answers HTTP; raise StartFailed with its log tail if not."""
         deadline = time.monotonic() + timeout
-        path = self._probe_path(instance.version)
+        path = self._probe_path(_runtime(instance))
         while time.monotonic() < deadline:
             if instance.exited.is_set() or instance.state is not InstanceState.STARTING:
                 await asyncio.sleep(0.2)  # let the pumps write the last lines
@@ -348,7 +356,7 @@ class Supervisor:
             if await instance.probe(path):
                 instance.state = InstanceState.READY
                 instance.last_active = time.monotonic()
-                instance.version.crashes = 0
+                _runtime(instance).crashes = 0
                 instance.ready.set()
                 instance.note("ready")
                 return
@@ -367,7 +375,7 @@ class Supervisor:
 
     async def _watch(self, instance: Instance) -> None:
         code = await instance.wait_exit()
-        version = instance.version
+        version = _runtime(instance)
         was = instance.state
         instance.state = InstanceState.STOPPED
         with contextlib.suppress(ValueError):

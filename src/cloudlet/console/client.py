@@ -4,7 +4,8 @@ Pages never touch a subsystem's tables or services. They call the gateway's own 
 in-process (httpx's ASGI transport on the running app), so what a page shows is exactly what
 `cloudlet ... --format json` would print, and an API error reaches the page as Google's error
 body. The page's caller is passed on (its Authorization header, and the principal the gateway
-authenticated, under iam.auth.PRINCIPAL_SCOPE_KEY: a scope key no network request can set), so
+authenticated, under core.guard.PRINCIPAL_SCOPE_KEY: a scope key no network request can set),
+so
 the API applies the same rules to the console as to any other client.
 """
 
@@ -17,6 +18,9 @@ from typing import Any
 
 import httpx
 from fastapi import Request
+
+from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY
+from cloudlet.core.state import gateway_state
 
 __all__ = ["ApiClient", "ApiError", "api_client"]
 
@@ -54,8 +58,6 @@ class ApiError(Exception):
 
 def _as_caller(request: Request) -> Any:
     """The gateway app, called as the principal the page request was authenticated as."""
-    from cloudlet.iam.auth import PRINCIPAL_SCOPE_KEY
-
     app = request.app
     state = request.scope.get("state")
     principal = state.get("principal") if isinstance(state, dict) else None
@@ -78,7 +80,7 @@ class ApiClient:
         # The gateway's own URL, so Host-based routing (App Engine's *.localhost) sees the
         # API host, exactly as for the CLI.
         transport = httpx.ASGITransport(app=_as_caller(request))
-        base_url = request.app.state.settings.url
+        base_url = gateway_state(request).settings.url
         self._client = httpx.AsyncClient(
             transport=transport, base_url=base_url, headers=headers, timeout=30
         )

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 import cloudlet
 from cloudlet.console.client import ApiClient, ApiError
+from cloudlet.core.state import gateway_state
 
 __all__ = ["STATIC_DIR", "PageBuilder", "installed", "page", "render", "templates"]
 
@@ -31,29 +32,21 @@ templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
 
 PageBuilder = Callable[[ApiClient], Awaitable[tuple[str, dict[str, Any]]]]
 
-# Path prefixes that tell whether a subsystem's API is mounted in this gateway.
-_SUBSYSTEM_PREFIXES = {
-    "storage": "/storage/v1",
-    "iam": "/api/v1/projects/{project}/serviceAccounts",
-    "appengine": "/api/v1/apps/{project}/services",
-    "dataflow": "/v1b3/projects",
-}
-
 
 def installed(request: Request) -> dict[str, bool]:
     """Which subsystems' REST APIs this gateway serves (their pages are shown only then).
 
-    Read from the gateway's OpenAPI document (built once and cached by FastAPI).
+    The candidates and their path prefixes come from the gateway's registry of subsystems
+    (`GatewayState.console_sections`, filled by cloudlet.app); which are served is read from the
+    gateway's OpenAPI document (built once and cached by FastAPI).
     """
+    sections = gateway_state(request).console_sections
     try:
         paths = list(request.app.openapi().get("paths", {}))
     except Exception:  # a route whose schema cannot be built must not take the console down
         logger.exception("cannot read the gateway's OpenAPI document; showing every section")
-        return dict.fromkeys(_SUBSYSTEM_PREFIXES, True)
-    return {
-        name: any(p.startswith(prefix) for p in paths)
-        for name, prefix in _SUBSYSTEM_PREFIXES.items()
-    }
+        return dict.fromkeys(sections, True)
+    return {name: any(p.startswith(prefix) for p in paths) for name, prefix in sections.items()}
 
 
 def parse_time(value: Any) -> datetime | None:

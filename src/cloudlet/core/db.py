@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -102,7 +102,14 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str, sqlite_path: Path, *, migrate: bool = True) -> Database:
+def open_database(
+    url: str, sqlite_path: Path, *, migrate: bool = True, metadata: MetaData | None = None
+) -> Database:
+    """Open (and unless `migrate=False`, migrate) the metadata database.
+
+    `metadata` is every table's (cloudlet.app.models.metadata()): the migrations' target, which
+    Alembic compares the database with; core itself knows no subsystem's tables.
+    """
     full = normalize_url(url, sqlite_path)
     if full.startswith("sqlite"):
         engine = create_engine(full, connect_args={"check_same_thread": False, "timeout": 30})
@@ -110,11 +117,11 @@ def open_database(url: str, sqlite_path: Path, *, migrate: bool = True) -> Datab
     else:
         engine = create_engine(full, pool_pre_ping=True, pool_size=10, max_overflow=20)
     if migrate:
-        upgrade(engine)
+        upgrade(engine, metadata)
     return Database(engine)
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, metadata: MetaData | None = None) -> None:
     """Apply every pending Alembic migration (all heads: each subsystem may add its own)."""
     from alembic import command
     from alembic.config import Config
@@ -123,5 +130,6 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", "cloudlet.core:migrations")
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["target_metadata"] = metadata
         command.upgrade(config, "heads")
     logger.debug("database at head")

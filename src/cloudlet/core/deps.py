@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,18 +10,29 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState, gateway_state
 
-__all__ = ["DbSession", "SettingsDep", "get_session", "get_settings", "requires_service"]
+__all__ = [
+    "DbSession",
+    "SettingsDep",
+    "StateDep",
+    "get_database",
+    "get_session",
+    "get_settings",
+    "get_state",
+]
+
+
+def get_state(request: Request) -> GatewayState:
+    return gateway_state(request)
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return gateway_state(request).settings
 
 
 def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return gateway_state(request).db
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -34,21 +45,4 @@ def get_session(request: Request) -> Iterator[Session]:
 # never see its write missing (FastAPI's default runs the exit code after the response).
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-def requires_service(service: str) -> Callable[..., None]:
-    """A dependency that fails with SERVICE_DISABLED unless `service` is enabled.
-
-    The route must have a `project` (or `project_id`) path or query parameter.
-    """
-
-    def check(request: Request, session: DbSession) -> None:
-        from cloudlet.projects.service import require_service
-
-        project = request.path_params.get("project") or request.query_params.get("project")
-        if project:
-            require_service(
-                session, project, service, enforce=get_settings(request).enforce_services
-            )
-
-    return check
+StateDep = Annotated[GatewayState, Depends(get_state)]

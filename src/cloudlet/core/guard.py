@@ -37,6 +37,7 @@ from cloudlet.core.settings import Settings
 
 __all__ = [
     "CONSOLE_CSP",
+    "PRINCIPAL_SCOPE_KEY",
     "BrowserGuard",
     "HostAllowlist",
     "cross_site_refusal",
@@ -49,6 +50,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The ASGI scope key by which an in-process caller (the console's ApiClient) hands the principal
+# of the page it renders to the API routes it calls (iam/auth.py reads it). No network request
+# can set a scope key.
+PRINCIPAL_SCOPE_KEY = "cloudlet.principal"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_HOST = 261  # a DNS name (253) and a port

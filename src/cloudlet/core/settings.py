@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS", "Setting", "Settings", "markdown_table"]
+__all__ = ["SETTINGS", "Setting", "Settings", "configure_logging", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,16 @@ def markdown_table() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The gateway's log format, shared by its child services (the Beam Job API)."""
+    import logging
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 if __name__ == "__main__":

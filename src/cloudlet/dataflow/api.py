@@ -16,11 +16,15 @@ from urllib.parse import unquote, urlparse
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from cloudlet.core.deps import DbSession, requires_service
+from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
+from cloudlet.core.state import gateway_state
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
+from cloudlet.dataflow.supervisor import JOBS
+from cloudlet.projects import requires_service
+from cloudlet.storage import STORE
 
 __all__ = ["router"]
 
@@ -33,12 +37,12 @@ _LEGACY = "/v1b3/projects/{project}/jobs"  # projects.jobs.*: the job's own loca
 
 
 def _data(request: Request) -> DataDir:
-    data: DataDir = request.app.state.data
+    data: DataDir = gateway_state(request).data
     return data
 
 
 def _poke(request: Request) -> None:
-    supervisor = getattr(request.app.state, "dataflow", None)
+    supervisor = gateway_state(request).get(JOBS)
     if supervisor is not None:
         supervisor.poke()
 
@@ -46,7 +50,7 @@ def _poke(request: Request) -> None:
 def read_staged(request: Request, url: str) -> bytes:
     """Read a gs:// (or storage.googleapis.com) URL from our own Cloud Storage."""
     bucket, name = _split_gcs_url(url)
-    store = getattr(request.app.state, "storage", None)
+    store = gateway_state(request).get(STORE)
     if store is None:
         raise InvalidArgument(f"Cannot read {url}: Cloud Storage is not available here.")
     try:

@@ -23,9 +23,7 @@ import grpc  # type: ignore[import-untyped]
 from cloudlet.core.db import Database
 from cloudlet.core.errors import Unauthenticated
 from cloudlet.core.settings import Settings
-from cloudlet.iam.auth import authenticate_credential
-from cloudlet.iam.keyring import Keyring
-from cloudlet.iam.tokens import Principal
+from cloudlet.iam import Keyring, Principal, authenticate_credential
 
 __all__ = ["AuthInterceptor", "caller"]
 

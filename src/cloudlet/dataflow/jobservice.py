@@ -153,7 +153,7 @@ class _JobService:
         """As on the REST door: the job's project exists and has the Dataflow API enabled."""
         if not options.get("project"):
             return
-        from cloudlet.projects.service import require_service
+        from cloudlet.projects import require_service
 
         with self.server.db.session() as s:
             require_service(s, str(options["project"]), "dataflow.googleapis.com",
@@ -629,7 +629,7 @@ def main() -> None:
     import signal
 
     from cloudlet.core.db import open_database
-    from cloudlet.core.server import configure_logging
+    from cloudlet.core.settings import configure_logging
 
     settings = Settings.load()
     configure_logging(settings)

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState, Slot
+from cloudlet.dataflow.supervisor import JOBS, JobSupervisor
 
-__all__ = ["JobApiProcess", "start_dataflow", "stop_dataflow"]
+__all__ = ["JOB_API", "JobApiProcess", "job_api_status", "start_dataflow", "stop_dataflow"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,32 +106,43 @@ class JobApiProcess:
             self._thread.join(timeout)
 
 
-def start_dataflow(app: Any) -> None:
+JOB_API: Slot[JobApiProcess] = Slot("dataflow.job_api")  # absent without apache-beam
+
+
+async def start_dataflow(state: GatewayState) -> None:
     """Start the job supervisor (which also settles jobs a restart interrupted) and the Beam
     Job API child on `settings.grpc_port`. PortableRunner waits for the channel to be ready,
     so the gateway does not wait for the child's Beam import."""
-    from cloudlet.dataflow.supervisor import JobSupervisor
-
-    settings = app.state.settings
+    settings = state.settings
     # Pipelines read and write gs:// through our own Cloud Storage.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
-    supervisor = JobSupervisor(app.state.db, app.state.data, env)
+    supervisor = JobSupervisor(state.db, state.data, env)
     supervisor.start()
-    app.state.dataflow = supervisor
-    app.state.dataflow_jobapi = None
+    state[JOBS] = supervisor
+    state.pop(JOB_API)
     if importlib.util.find_spec("apache_beam") is None:
         logger.warning("apache-beam is not installed: the Beam Job API is off "
                        "(pip install 'cloudlet[dataflow]')")  # fmt: skip
         return
-    jobapi = JobApiProcess(settings, app.state.data.logs / "beam-job-api.log")
+    jobapi = JobApiProcess(settings, state.data.logs / "beam-job-api.log")
     jobapi.start()
-    app.state.dataflow_jobapi = jobapi
+    state[JOB_API] = jobapi
 
 
-def stop_dataflow(app: Any) -> None:
-    jobapi = getattr(app.state, "dataflow_jobapi", None)
+async def stop_dataflow(state: GatewayState) -> None:
+    """Stop jobs' executors, then the gRPC server."""
+    jobapi = state.get(JOB_API)
     if jobapi is not None:
         jobapi.stop()
-    supervisor = getattr(app.state, "dataflow", None)
+    supervisor = state.get(JOBS)
     if supervisor is not None:
         supervisor.stop()
+
+
+def job_api_status(state: GatewayState) -> dict[str, Any]:
+    """The Beam Job API child, as /api/v1/status reports it."""
+    jobapi = state.get(JOB_API)
+    if jobapi is None:
+        return {"state": "OFF"}
+    pid = jobapi.pid
+    return {"state": "RUNNING" if pid else "STARTING", "pid": pid, "restarts": jobapi.restarts}

@@ -28,12 +28,13 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.paths import DataDir
+from cloudlet.core.state import Slot
 from cloudlet.dataflow.files import JobFiles, read_json, staging_root
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState
 
-__all__ = ["JobSupervisor", "group_alive", "kill_group"]
+__all__ = ["JOBS", "JobSupervisor", "group_alive", "kill_group"]
 
 logger = logging.getLogger(__name__)
 
@@ -366,3 +367,6 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+JOBS: Slot[JobSupervisor] = Slot("dataflow.jobs")  # the gateway's job supervisor

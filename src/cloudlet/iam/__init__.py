@@ -6,9 +6,10 @@ For other subsystems:
   call without credentials in `local` mode; None only on a public path in `required` mode);
 - `require_principal`: a dependency that fails with 401 when there is no caller;
 - `authenticate_credential(keyring, settings, authorization)`: the same check for front doors
-  other than HTTP (the Beam Job API's gRPC metadata);
+  other than HTTP (the Beam Job API's gRPC metadata); `authenticate_token(state, token)`;
 - `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, kind, `.member`;
-- `service_account_credentials(app, email)` + `write_credentials_file(path, doc)`: a
+- `keyring_for(state)` / `KEYRING`: the gateway's cached view of accounts, keys and secret;
+- `service_account_credentials(state, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
   to pass as GOOGLE_APPLICATION_CREDENTIALS.
 
@@ -19,9 +20,16 @@ Names are imported lazily, so that the CLI (which needs only `naming`) stays qui
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cloudlet.core.subsystem import Subsystem
+
 if TYPE_CHECKING:
+    import typer
+    from fastapi import APIRouter
+    from starlette.types import ASGIApp
+
     from cloudlet.iam.auth import (
         AuthMiddleware,
         BearerAuthMiddleware,
@@ -32,18 +40,23 @@ if TYPE_CHECKING:
         require_principal,
     )
     from cloudlet.iam.credentials import service_account_credentials, write_credentials_file
+    from cloudlet.iam.keyring import KEYRING, Keyring, keyring_for
     from cloudlet.iam.naming import check_account_id, service_account_email, split_email
     from cloudlet.iam.tokens import Principal
 
 __all__ = [
     "AuthMiddleware",
+    "KEYRING",
+    "SUBSYSTEM",
     "BearerAuthMiddleware",
+    "Keyring",
     "Principal",
     "PrincipalDep",
     "authenticate",
     "authenticate_credential",
     "authenticate_token",
     "check_account_id",
+    "keyring_for",
     "require_principal",
     "service_account_credentials",
     "service_account_email",
@@ -59,6 +72,9 @@ _HOME = {
     "authenticate": "auth",
     "authenticate_token": "auth",
     "require_principal": "auth",
+    "KEYRING": "keyring",
+    "Keyring": "keyring",
+    "keyring_for": "keyring",
     "check_account_id": "naming",
     "service_account_email": "naming",
     "split_email": "naming",
@@ -73,3 +89,35 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
     return getattr(importlib.import_module(f"cloudlet.iam.{module}"), name)
+
+
+def _routers() -> Sequence[APIRouter]:
+    from cloudlet.iam.api import router
+
+    return (router,)
+
+
+def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
+    from cloudlet.iam.auth import AuthMiddleware  # every request → principal, or 401
+
+    return (AuthMiddleware,)
+
+
+def _cli() -> Sequence[tuple[str, typer.Typer]]:
+    from cloudlet.iam.cli import iam_app
+
+    return (("iam", iam_app),)
+
+
+def _models() -> Any:
+    return importlib.import_module("cloudlet.iam.models")
+
+
+SUBSYSTEM = Subsystem(
+    name="iam",
+    routers=_routers,
+    middleware=_middleware,
+    console_prefix="/api/v1/projects/{project}/serviceAccounts",
+    cli=_cli,
+    models=_models,
+)

@@ -22,13 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound, Unauthenticated
+from cloudlet.core.state import gateway_state
 from cloudlet.iam import service
 from cloudlet.iam.auth import authenticate, authenticate_token, own_hosts
 from cloudlet.iam.grant import exchange_assertion, exchange_refresh_token
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.models import ServiceAccount, ServiceAccountKey
 from cloudlet.iam.tokens import JWT_BEARER, OAuthError, Principal
-from cloudlet.projects.service import require_service
+from cloudlet.projects import require_service
 
 __all__ = ["router"]
 
@@ -66,7 +67,7 @@ def _enabled(request: Request, session: DbSession, project: str, account: str = 
         session,
         project_id,
         service.IAM_SERVICE,
-        enforce=request.app.state.settings.enforce_services,
+        enforce=gateway_state(request).settings.enforce_services,
     )
     return project_id
 
@@ -268,7 +269,7 @@ async def token(request: Request) -> JSONResponse:
             if not assertion:
                 message = "Missing required parameter: assertion (the signed JWT)."
                 raise OAuthError("invalid_request", message)
-            own = own_hosts(request.app.state.settings, request.headers.get("host"))
+            own = own_hosts(gateway_state(request).settings, request.headers.get("host"))
             grant = await run_in_threadpool(
                 exchange_assertion, keyring, assertion, own=own, now=now
             )

@@ -32,7 +32,9 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cloudlet.core.errors import Unauthenticated
+from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState, StateSource, gateway_state
 from cloudlet.iam.bearer import verify_bearer
 from cloudlet.iam.keyring import CacheMiss, Keyring, keyring_for
 from cloudlet.iam.tokens import Principal
@@ -65,10 +67,6 @@ _LOCAL = ("localhost", "127.0.0.1", "::1")
 LOCAL_OWNER = Principal(email="owner@cloudlet.localhost", project_id="", unique_id="",
                         key_id="", via="local", kind="user")  # fmt: skip
 
-# The ASGI scope key by which an in-process caller (the console's ApiClient) hands the
-# principal of the page it renders to the API routes it calls. No network request can set a
-# scope key.
-PRINCIPAL_SCOPE_KEY = "cloudlet.principal"
 
 # The console's sign-in page and session cookie (built by the console sign-in; this module only
 # reads the cookie through `session_principal`).
@@ -87,7 +85,7 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
 
 
-def session_principal(app: Any, cookie: str) -> Principal | None:
+def session_principal(state: GatewayState, cookie: str) -> Principal | None:
     """The user signed in with this console session cookie value, or None (blocking).
 
     The hook for console sign-in: until it is built, no session is valid."""
@@ -140,11 +138,12 @@ def _bearer(value: str) -> str:
     return token.strip()
 
 
-def authenticate_token(app: Any, token: str, host: str | None = None) -> Principal:
-    """Verify a bearer token against a gateway app's keys (blocking: may read the database).
+def authenticate_token(source: StateSource, token: str, host: str | None = None) -> Principal:
+    """Verify a bearer token against a gateway's keys (blocking: may read the database).
 
+    `source` is the gateway's state, or its app or a request (core.state.gateway_state).
     Returns the principal or raises Unauthenticated."""
-    return _verify(keyring_for(app), app.state.settings, token, host)
+    return _verify(keyring_for(source), gateway_state(source).settings, token, host)
 
 
 def _verify(keyring: Keyring, settings: Settings, token: str, host: str | None) -> Principal:
@@ -178,11 +177,11 @@ def authenticate(request: Request) -> Principal | None:
     if isinstance(state, dict) and "principal" in state:
         principal: Principal | None = state["principal"]
         return principal
-    settings: Settings = request.app.state.settings
+    settings = gateway_state(request).settings
     authorization = request.headers.get("authorization")
     if authorization is None and settings.auth == "required":
         return None
-    return authenticate_credential(keyring_for(request.app), settings, authorization,
+    return authenticate_credential(keyring_for(request), settings, authorization,
                                    request.headers.get("host"))  # fmt: skip
 
 
@@ -215,10 +214,8 @@ _SIGN_IN_PAGE = (
 class AuthMiddleware:
     """Pure ASGI middleware: sets `scope["state"]["principal"]`, or answers 401."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.settings = settings
-        self.required = settings.auth == "required"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -237,18 +234,19 @@ class AuthMiddleware:
                 host = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
+        gateway = gateway_state(scope["app"])
         principal: Principal | None
         try:
             if authorization is not None:
-                principal = await self._bearer(scope["app"], authorization, host)
+                principal = await self._bearer(gateway, authorization, host)
             else:
-                principal = await self._session(scope, cookie)
+                principal = await self._session(gateway, scope, cookie)
         except Unauthenticated as exc:
             logger.info("rejected credentials on %s %s: %s", scope.get("method"),
                         scope.get("path"), exc.message)  # fmt: skip
             await self._unauthenticated(scope, receive, send, exc)
             return
-        if principal is None and not self.required:
+        if principal is None and gateway.settings.auth != "required":
             principal = LOCAL_OWNER
         elif principal is None and not is_public(scope["path"]):
             await self._unauthenticated(scope, receive, send, missing_credentials())
@@ -256,26 +254,28 @@ class AuthMiddleware:
         state["principal"] = principal
         await self.app(scope, receive, send)
 
-    async def _bearer(self, gateway: Any, authorization: str, host: str | None) -> Principal:
+    @staticmethod
+    async def _bearer(gateway: GatewayState, authorization: str, host: str | None) -> Principal:
         token = _bearer(authorization)
         keyring = keyring_for(gateway)
         principal = keyring.remembered(token)
         if principal is not None:
             return principal
         try:  # a token whose key is cached is checked right here, on the event loop
-            own = own_hosts(self.settings, host)
+            own = own_hosts(gateway.settings, host)
             principal = verify_bearer(keyring.cached(), token, own=own, now=int(time.time()))
         except CacheMiss:  # otherwise the keyring reads the database, off the loop
-            check = functools.partial(_verify, keyring, self.settings, token, host)
+            check = functools.partial(_verify, keyring, gateway.settings, token, host)
             return await anyio.to_thread.run_sync(check)
         keyring.remember(token, principal)
         return principal
 
-    async def _session(self, scope: Scope, cookie: str | None) -> Principal | None:
+    @staticmethod
+    async def _session(gateway: GatewayState, scope: Scope, cookie: str | None) -> Principal | None:
         value = _cookie(cookie, SESSION_COOKIE)
         if value is None:
             return None
-        check = functools.partial(session_principal, scope["app"], value)
+        check = functools.partial(session_principal, gateway, value)
         principal = await anyio.to_thread.run_sync(check)
         if principal is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             # A cookie rides along on any request the browser sends: a write it authenticates
@@ -290,9 +290,9 @@ class AuthMiddleware:
                 )
         return principal
 
-    async def _unauthenticated(
-        self, scope: Scope, receive: Receive, send: Send, exc: Unauthenticated
-    ) -> None:
+    @staticmethod
+    async def _unauthenticated(scope: Scope, receive: Receive, send: Send,
+                               exc: Unauthenticated) -> None:  # fmt: skip
         from starlette.responses import HTMLResponse, JSONResponse
 
         path = scope["path"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudlet.core.errors import FailedPrecondition, NotFound
+from cloudlet.core.state import StateSource, gateway_state
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import issue_refresh_token
 
@@ -30,7 +31,7 @@ DEFAULT_LIFETIME = 7 * 24 * 3600
 
 
 def service_account_credentials(
-    app: Any,
+    source: StateSource,
     email: str,
     *,
     lifetime: int = DEFAULT_LIFETIME,
@@ -38,10 +39,10 @@ def service_account_credentials(
 ) -> dict[str, Any]:
     """A credentials document acting as `email` for `lifetime` seconds (blocking: reads the db).
 
-    `app` is the gateway app (its `state.db` and `state.settings` are used). Raises NotFound for
-    an unknown account and FailedPrecondition for a disabled one.
+    `source` is the gateway's state (or its app): its database and settings are used. Raises
+    NotFound for an unknown account and FailedPrecondition for a disabled one.
     """
-    keyring = keyring_for(app)
+    keyring = keyring_for(source)
     account = keyring.account(email)
     if account is None:
         raise NotFound(
@@ -55,7 +56,7 @@ def service_account_credentials(
         )
     now = int(time.time())
     refresh_token = issue_refresh_token(keyring.secret(), account, now, lifetime, scopes)
-    gateway = app.state.settings.url
+    gateway = gateway_state(source).settings.url
     return {
         "type": "external_account_authorized_user",
         "audience": f"//iam.googleapis.com/projects/{account.project_id}/serviceAccounts/{email}",

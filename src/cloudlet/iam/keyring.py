@@ -9,17 +9,17 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from cloudlet.core.db import Database, utcnow
+from cloudlet.core.state import Slot, StateSource, gateway_state
 from cloudlet.iam.keys import load_public_key
 from cloudlet.iam.models import IamSecret, ServiceAccount, ServiceAccountKey
 from cloudlet.iam.tokens import AccountRecord, KeyRecord, Principal
 
-__all__ = ["CacheMiss", "Keyring", "keyring_for"]
+__all__ = ["KEYRING", "CacheMiss", "Keyring", "keyring_for"]
 
 _SECRET_NAME = "access-token-hs256"
 _TTL = 30.0
@@ -129,7 +129,7 @@ class Keyring:
             return [self._record(account, key) for key in keys]
 
     def knows_project(self, project_id: str) -> bool:
-        from cloudlet.projects.models import Project
+        from cloudlet.projects import Project
 
         now = time.monotonic()
         with self._lock:
@@ -201,14 +201,17 @@ class _CachedKeys:
 _CREATE_LOCK = threading.Lock()
 
 
-def keyring_for(app: Any) -> Keyring:
-    """The keyring of a gateway app (one per app, made on first use)."""
-    state = app.state
-    keyring: Keyring | None = getattr(state, "iam_keyring", None)
+KEYRING: Slot[Keyring] = Slot("iam.keyring")
+
+
+def keyring_for(source: StateSource) -> Keyring:
+    """The keyring of a gateway (one per gateway state and database, made on first use)."""
+    state = gateway_state(source)
+    keyring = state.get(KEYRING)
     if keyring is None or keyring._db is not state.db:
         with _CREATE_LOCK:
-            keyring = getattr(state, "iam_keyring", None)
+            keyring = state.get(KEYRING)
             if keyring is None or keyring._db is not state.db:
                 keyring = Keyring(state.db)
-                state.iam_keyring = keyring
+                state[KEYRING] = keyring
     return keyring

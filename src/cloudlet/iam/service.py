@@ -25,7 +25,7 @@ from cloudlet.iam.naming import (
     service_account_email,
     split_email,
 )
-from cloudlet.projects import service as projects
+from cloudlet.projects import get_active_project, get_project
 
 __all__ = [
     "IAM_SERVICE",
@@ -130,7 +130,7 @@ def create_account(
     check_account_id(account_id)
     check_display_name(display_name)
     check_description(description)
-    projects.get_active_project(session, project_id)
+    get_active_project(session, project_id)
     email = service_account_email(account_id, project_id)
     if session.get(ServiceAccount, email) is not None:
         raise AlreadyExists(_exists(account_id, project_id))
@@ -161,7 +161,7 @@ def _exists(account_id: str, project_id: str) -> str:
 
 
 def list_accounts(session: Session, project_id: str) -> list[ServiceAccount]:
-    projects.get_project(session, project_id)
+    get_project(session, project_id)
     query = (
         select(ServiceAccount)
         .where(ServiceAccount.project_id == project_id)
@@ -171,7 +171,7 @@ def list_accounts(session: Session, project_id: str) -> list[ServiceAccount]:
 
 
 def get_account(session: Session, project_id: str, account: str) -> ServiceAccount:
-    projects.get_project(session, project_id)
+    get_project(session, project_id)
     found = _find(session, account)
     if found is None or found.project_id != project_id:
         raise NotFound(_missing(account, project_id))

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.operations import TYPE_URL, OperationStore, now_rfc3339
+from cloudlet.core.state import gateway_state
 from cloudlet.projects import service
 from cloudlet.projects.catalog import CATALOG, lookup_service
 
@@ -49,7 +50,7 @@ _operation_numbers = itertools.count(1)
 
 
 def _operations(request: Request) -> OperationStore:
-    store: OperationStore = request.app.state.operations
+    store: OperationStore = gateway_state(request).operations
     return store
 
 

@@ -22,8 +22,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from cloudlet.core.deps import DbSession, requires_service
+from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
+from cloudlet.core.state import gateway_state
+from cloudlet.projects import requires_service
+from cloudlet.storage import STORE
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
 from cloudlet.storage.naming import check_object_name
@@ -37,8 +40,7 @@ router = APIRouter(tags=["storage"])
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.storage
-    return store
+    return gateway_state(request)[STORE]
 
 
 def base_url(request: Request) -> str:

@@ -34,7 +34,7 @@ from cloudlet.storage.naming import check_bucket_name, check_object_name
 from cloudlet.storage.resources import WRITABLE_OBJECT_FIELDS
 
 if TYPE_CHECKING:
-    from cloudlet.projects.models import Project
+    from cloudlet.projects import Project
 
 __all__ = ["MAX_LIST", "ListPage", "OpenObject", "Store", "pick_fields"]
 
@@ -69,7 +69,7 @@ def _owner(s: Session, project_id: str, *, active: bool = False) -> Project:
     """The project a bucket is made in or listed for. Cloud Storage answers an unknown one with
     400 "Unknown project id: X" (reason `invalid`), not 404: gsutil reads a 404 on `mb` as
     "bucket does not exist"."""
-    from cloudlet.projects.service import get_active_project, get_project
+    from cloudlet.projects import get_active_project, get_project
 
     try:
         return get_active_project(s, project_id) if active else get_project(s, project_id)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import urllib.parse
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -24,19 +23,17 @@ from xml.sax.saxutils import escape
 from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cloudlet.core.errors import CloudletError
-from cloudlet.storage import signing
+from cloudlet.core.state import gateway_state
+from cloudlet.storage import STORE, signing
 from cloudlet.storage.conditions import Conditions
 from cloudlet.storage.naming import check_object_name
 from cloudlet.storage.resources import object_headers
 from cloudlet.storage.signing import SignedUrlError
 
 __all__ = ["SignedUrlMiddleware"]
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _XML_CODES = {400: "InvalidArgument", 409: "Conflict", 412: "PreconditionFailed",
               403: "AccessDenied", 416: "InvalidRange"}  # fmt: skip
@@ -63,7 +60,7 @@ def _from_cloudlet(exc: CloudletError) -> Response:
 
 
 class SignedUrlMiddleware:
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,7 +87,7 @@ class SignedUrlMiddleware:
         method = scope["method"]
         signed = signing.parse(method, raw_path, query, headers, datetime.now(UTC))
 
-        from cloudlet.iam.keyring import keyring_for
+        from cloudlet.iam import keyring_for
 
         keys = await to_thread.run_sync(keyring_for(scope["app"]).account_keys, signed.email)
         if not keys:
@@ -112,7 +109,7 @@ class SignedUrlMiddleware:
         if method == "PUT":
             return await self._upload(request, bucket, name)
         if method == "DELETE":
-            store = scope["app"].state.storage
+            store = gateway_state(scope["app"])[STORE]
             await to_thread.run_sync(lambda: store.delete_object(bucket, name, None, Conditions()))
             return Response(status_code=204)
         raise SignedUrlError(405, "MethodNotAllowed", "Method not allowed.",
@@ -137,7 +134,7 @@ class SignedUrlMiddleware:
     async def _upload(request: Request, bucket: str, name: str) -> Response:
         from cloudlet.storage.streams import copy_stream, expected_hashes, verify_hashes
 
-        store = request.app.state.storage
+        store = gateway_state(request)[STORE]
         await to_thread.run_sync(store.get_bucket, bucket)
         writer = await to_thread.run_sync(store.blobs.writer)
         try:

@@ -1,11 +1,12 @@
-"""Alembic environment: runs on the connection handed over by cloudlet.core.db.upgrade."""
+"""Alembic environment: runs on the connection handed over by cloudlet.core.db.upgrade.
+
+The target metadata (every subsystem's tables) comes from the composition root
+(cloudlet.app.models.metadata) through the same config attributes: core imports no subsystem.
+"""
 
 from __future__ import annotations
 
 from alembic import context
-
-import cloudlet.models  # noqa: F401  (registers every table on Base.metadata)
-from cloudlet.core.db import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only when someone runs the alembic CLI by hand
@@ -13,7 +14,7 @@ if connection is None:  # pragma: no cover - only when someone runs the alembic 
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=context.config.attributes.get("target_metadata"),
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

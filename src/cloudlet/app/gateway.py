@@ -1,7 +1,9 @@
 """Assembly of the gateway: one ASGI app carrying every subsystem's routes.
 
 The app owns the metadata database for its lifetime (opened and migrated at start-up) and
-renders every error as Google's JSON error body.
+renders every error as Google's JSON error body. Its `GatewayState` (core/state.py) is made
+here and is the one thing on `app.state`; the subsystems come from `SUBSYSTEMS`, whose routers
+and middleware are added, and whose start hooks run at start-up in order (stop hooks in reverse).
 """
 
 from __future__ import annotations
@@ -17,52 +19,48 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cloudlet
-from cloudlet.appengine.runtime import start_appengine, stop_appengine
+from cloudlet.app.models import metadata
+from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.exposure import listeners
-from cloudlet.core.operations import OperationStore
+from cloudlet.core.guard import BrowserGuard
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
+from cloudlet.core.state import GatewayState, gateway_state
+from cloudlet.core.subsystem import Subsystem
 from cloudlet.core.tls import ca_path
-from cloudlet.dataflow.runtime import start_dataflow, stop_dataflow
-from cloudlet.storage import open_store
+from cloudlet.dataflow.runtime import job_api_status
 
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
 
 
-def _routers() -> list[Any]:
-    from cloudlet.appengine.api import logging_router, scheduler_router
-    from cloudlet.appengine.api import router as appengine
-    from cloudlet.console import router as console
-    from cloudlet.dataflow.api import router as dataflow
-    from cloudlet.iam.api import router as iam
-    from cloudlet.projects.api import router as projects
-    from cloudlet.storage.api import router as storage
-
-    return [projects, appengine, logging_router, scheduler_router, console, storage, iam, dataflow]
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, subsystems: tuple[Subsystem, ...] = SUBSYSTEMS
+) -> FastAPI:
     settings = settings or Settings.load()
     data = DataDir(settings.root)
+    state = GatewayState(settings, data, console_sections=console_sections(subsystems))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         data.ensure()
-        app.state.db = open_database(settings.database_url, data.database)
-        logger.info("metadata store: %s", app.state.db.kind)
-        app.state.storage = open_store(app.state.db, data.blobs)  # sweeps crash leftovers
-        await start_appengine(app)  # App Engine: instance supervisor + routes
-        start_dataflow(app)  # Dataflow: job supervisor + Beam Job API on grpc_port
+        state.database = open_database(settings.database_url, data.database, metadata=metadata())
+        logger.info("metadata store: %s", state.db.kind)
+        started: list[Subsystem] = []
         try:
+            for subsystem in subsystems:
+                if subsystem.start is not None:
+                    await subsystem.start(state)
+                started.append(subsystem)
             yield
         finally:
-            stop_dataflow(app)  # stop jobs' executors, then the gRPC server
-            await stop_appengine(app)  # SIGTERM + drain every instance
-            app.state.db.dispose()
+            for subsystem in reversed(started):
+                if subsystem.stop is not None:
+                    await subsystem.stop(state)
+            state.db.dispose()
 
     app = FastAPI(
         title="cloudlet",
@@ -73,40 +71,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.data = data
-    app.state.operations = OperationStore()  # Resource Manager's and Service Usage's answers
-    for router in _routers():
-        app.include_router(router)
-    from cloudlet.iam.auth import AuthMiddleware  # every request → principal, or 401
+    app.state.gateway = state  # the one thing on app.state: read it with gateway_state()
+    for subsystem in subsystems:
+        for router in subsystem.routers():
+            app.include_router(router)
+    from cloudlet.console import router as console
 
-    app.add_middleware(AuthMiddleware, settings=settings)
-    from cloudlet.storage.signed_urls import SignedUrlMiddleware  # /BUCKET/OBJECT?X-Goog-Signature
-
-    app.add_middleware(SignedUrlMiddleware)
-    from cloudlet.core.guard import BrowserGuard  # Host allowlist, no cross-site writes, CSP
-
-    app.add_middleware(BrowserGuard, settings=settings)  # outermost: before any door
+    app.include_router(console)
+    for subsystem in subsystems:
+        for middleware in subsystem.middleware():
+            app.add_middleware(middleware)
+    # Outermost, before any subsystem's door: Host allowlist, no cross-site writes, CSP.
+    app.add_middleware(BrowserGuard, settings=settings)
 
     @app.get("/api/v1/status", tags=["core"], summary="Gateway health and identity")
     def status(request: Request) -> dict[str, Any]:
         return {
             "version": cloudlet.__version__,
             "dataDir": str(data.root),
-            "database": request.app.state.db.kind,
+            "database": gateway_state(request).db.kind,
             "url": settings.url,
             "grpcPort": settings.grpc_port,
-            "jobApi": _job_api_status(request.app),
+            "jobApi": job_api_status(gateway_state(request)),
             "auth": settings.auth,
             # The real bind address of every listener (they all bind the `host` setting).
             "listeners": listeners(
-                settings, job_api=_job_api_status(request.app)["state"] != "OFF"
+                settings, job_api=job_api_status(gateway_state(request))["state"] != "OFF"
             ),
             **_optional_listeners(settings, data),
         }
 
     # App Engine's Host router (*.localhost → app instances) runs in front of this app: see
-    # core/server.py.
+    # app/server.py.
     _install_error_handlers(app)
     return app
 
@@ -124,14 +120,6 @@ def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:
     if settings.app_ports_from:
         out["appPortsFrom"] = settings.app_ports_from
     return out
-
-
-def _job_api_status(app: FastAPI) -> dict[str, Any]:
-    jobapi = getattr(app.state, "dataflow_jobapi", None)
-    if jobapi is None:
-        return {"state": "OFF"}
-    pid = jobapi.pid
-    return {"state": "RUNNING" if pid else "STARTING", "pid": pid, "restarts": jobapi.restarts}
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -20,15 +20,15 @@ from typing import Any
 import httpx
 
 from cloudlet.core.paths import DataDir, tail, write_atomic
-from cloudlet.core.settings import Settings
+from cloudlet.core.settings import Settings, configure_logging
 
 __all__ = [
     "GatewayInfo",
-    "configure_logging",
     "read_pid_file",
     "serve",
     "start_daemon",
     "stop_daemon",
+    "wait_healthy",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,22 +72,15 @@ def _write_pid_file(data: DataDir, settings: Settings) -> None:
     write_atomic(data.pid_file, json.dumps(payload))
 
 
-def configure_logging(settings: Settings) -> None:
-    """The gateway's log format, shared by its child services (the Beam Job API)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 def serve(settings: Settings) -> None:
     """Run the gateway in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
     import uvicorn
 
+    from cloudlet.app.gateway import create_app
     from cloudlet.appengine.proxy import RouterHttpProtocol, RouterServer
     from cloudlet.appengine.router import AppEngineRouter
     from cloudlet.core.exposure import check_exposure
-    from cloudlet.core.gateway import create_app
+    from cloudlet.core.state import gateway_state
 
     check_exposure(settings)  # before anything binds: `local` stays on loopback
     data = DataDir(settings.root).ensure()
@@ -98,10 +91,11 @@ def serve(settings: Settings) -> None:
             "Stop it with `cloudlet stop` or pass another --data-dir."
         )
     configure_logging(settings)
+    app = create_app(settings)
     config = uvicorn.Config(
         # A request for an app (by its Host) is proxied by RouterHttpProtocol straight from
         # uvicorn's parser. The ASGI layer around FastAPI serves the apps' static files.
-        AppEngineRouter(create_app(settings)),
+        AppEngineRouter(app, gateway_state(app)),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -44,9 +44,9 @@ def _with_setting_options(func: Callable[[dict[str, Any]], None]) -> Callable[..
 
 def _serve(values: dict[str, Any]) -> None:
     """Run the gateway in the foreground (Ctrl-C stops it)."""
+    from cloudlet.app.server import serve
     from cloudlet.cli.context import CliError
     from cloudlet.core.exposure import ExposureError, check_exposure, listeners
-    from cloudlet.core.server import serve
 
     settings = Settings.load(values)
     try:
@@ -65,9 +65,9 @@ def _serve(values: dict[str, Any]) -> None:
 
 def _start(values: dict[str, Any]) -> None:
     """Start the gateway in the background (pid and log file in the data dir)."""
+    from cloudlet.app.server import start_daemon
     from cloudlet.cli.context import CliError
     from cloudlet.core.paths import DataDir
-    from cloudlet.core.server import start_daemon
 
     settings = Settings.load(values)
     print("Starting the cloudlet gateway...", file=sys.stderr)
@@ -89,8 +89,8 @@ def stop(
     data_dir: str | None = typer.Option(None, "--data-dir", help="Data dir [env CLOUDLET_HOME]."),
 ) -> None:
     """Stop the background gateway gracefully."""
+    from cloudlet.app.server import stop_daemon
     from cloudlet.core.paths import DataDir
-    from cloudlet.core.server import stop_daemon
 
     settings = Settings.load({"data_dir": data_dir})
     info = stop_daemon(DataDir(settings.root))
@@ -106,8 +106,8 @@ def status(
     """Say whether the gateway runs, where, and on which metadata store (exit 1 if not)."""
     import httpx
 
+    from cloudlet.app.server import read_pid_file
     from cloudlet.core.paths import DataDir
-    from cloudlet.core.server import read_pid_file
 
     settings = Settings.load({"data_dir": data_dir})
     info = read_pid_file(DataDir(settings.root))

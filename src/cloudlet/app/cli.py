@@ -170,22 +170,14 @@ def init(
 
 
 def _register() -> TyperGroup:
-    from cloudlet.appengine.cli import app_app
+    from cloudlet.app.commands import register_gateway_commands
+    from cloudlet.app.subsystems import SUBSYSTEMS
     from cloudlet.cli.clientenv import register_env_commands
     from cloudlet.cli.components import components_app
-    from cloudlet.cli.gateway_commands import register_gateway_commands
-    from cloudlet.dataflow.cli import dataflow_app
-    from cloudlet.iam.cli import iam_app
-    from cloudlet.projects.cli import billing_app, projects_app, services_app
-    from cloudlet.storage.cli import storage_app
 
-    app.add_typer(projects_app, name="projects")
-    app.add_typer(services_app, name="services")
-    app.add_typer(billing_app, name="billing")
-    app.add_typer(app_app, name="app")
-    app.add_typer(storage_app, name="storage")
-    app.add_typer(dataflow_app, name="dataflow")
-    app.add_typer(iam_app, name="iam")
+    for subsystem in SUBSYSTEMS:
+        for name, commands in subsystem.cli():
+            app.add_typer(commands, name=name)
     app.add_typer(components_app, name="components")
     register_gateway_commands(app)
     register_env_commands(app)
