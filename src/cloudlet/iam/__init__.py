@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from cloudlet.iam.tokens import Principal
 
 __all__ = [
-    "AuthMiddleware",
     "KEYRING",
     "SUBSYSTEM",
+    "AuthMiddleware",
     "BearerAuthMiddleware",
     "Keyring",
     "Principal",

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
