@@ -47,3 +47,11 @@ def test_importance_orders_like_minimum_importance() -> None:
     assert m.from_log_level(40) is m.JOB_MESSAGE_ERROR
     with pytest.raises(ValueError):
         m.parse("LOUD")
+
+
+def test_the_consoles_terminal_states_are_the_job_stores() -> None:
+    # The console speaks only REST (it imports no subsystem), so it keeps the names itself.
+    from cloudlet.console.dataflow import TERMINAL
+    from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
+
+    assert TERMINAL == TERMINAL_STATE_NAMES

@@ -42,9 +42,9 @@ async def _stop(state: GatewayState) -> None:
 
 
 def _routers() -> Sequence[APIRouter]:
-    from cloudlet.appengine.api import logging_router, router, scheduler_router
+    from cloudlet.appengine import api, logging_api, scheduler_api
 
-    return (router, logging_router, scheduler_router)
+    return (api.router, logging_api.router, scheduler_api.router)
 
 
 def _cli() -> Sequence[tuple[str, typer.Typer]]:

@@ -13,7 +13,9 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,29 +25,39 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from cloudlet.appengine import application, versions
+from cloudlet.appengine import application, staged, versions
 from cloudlet.appengine.appyaml import AppYaml, parse_app_yaml
 from cloudlet.appengine.builder import BuildFailed, build_venv
 from cloudlet.appengine.instance import StartFailed
 from cloudlet.appengine.models import Build, Service, Version
+from cloudlet.appengine.operations import VERSION
+from cloudlet.appengine.runtime import runtime_info
 from cloudlet.appengine.source import extract_source
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
 from cloudlet.core.db import Database, rfc3339, utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from cloudlet.core.paths import DataDir
+from cloudlet.core.paths import DataDir, tail
+from cloudlet.core.state import GatewayState
+from cloudlet.storage import STORE
 
 __all__ = [
+    "MAX_UPLOAD",
     "DeployRequest",
     "build_resource",
     "check_deploy",
     "default_version_id",
+    "deploy_staged",
+    "deploy_upload",
     "ensure_service",
     "prepare",
     "run_build",
 ]
 
 logger = logging.getLogger(__name__)
+
+MAX_UPLOAD = 1 << 30
 
 
 def default_version_id(now: datetime | None = None) -> str:
@@ -325,3 +337,134 @@ def get_build(session: Session, project: str, build_id: str) -> Build:
     if build is None or build.project_id != project:
         raise NotFound(f"Build [{build_id}] not found in project [{project}].")
     return build
+
+
+# --- orchestration: from an API call to a build running in the supervisor --------------------
+
+
+def _check_new_version(db: Database, project: str, version_id: str) -> None:
+    with db.session() as session:
+        application.get_application(session, project)
+        versions.check_version_id(version_id)
+
+
+async def deploy_upload(
+    state: GatewayState, sup: Supervisor, project: str, service: str, version: str | None,
+    chunks: AsyncIterator[bytes], descriptor: str, *, promote: bool, stop_previous: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """versions.create with the source as a gzipped tarball (`cloudlet app deploy`): keep the
+    upload, register its build and start it; answers with the build to poll."""
+    data = state.data
+    version_id = version or default_version_id()
+    await run_in_threadpool(_check_new_version, state.db, project, version_id)
+    data.tmp.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar.gz")
+    archive = Path(name)
+    try:
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_UPLOAD:
+                    raise InvalidArgument(
+                        "The upload is over 1 GiB; list large files in .gcloudignore."
+                    )
+                out.write(chunk)
+        if size == 0:
+            raise InvalidArgument("The upload is empty: send the source as a gzipped tarball.")
+        resource, req = await _register(
+            state, project, service, version_id, archive, descriptor, promote, stop_previous
+        )
+    finally:
+        archive.unlink(missing_ok=True)
+    sup.spawn_task(run_build(sup, state.db, data, req))
+    return resource
+
+
+async def _register(
+    state: GatewayState, project: str, service: str, version_id: str, archive: Path,
+    descriptor: str, promote: bool, stop_previous: bool,
+) -> tuple[dict[str, Any], DeployRequest]:  # fmt: skip
+    """Unpack the source in `archive` to its immutable home, record its build (QUEUED) and
+    start its log; the caller runs the build."""
+    data, db = state.data, state.db
+    log_path = data.builds / f"{project}-{service}-{version_id}.log"
+
+    def register() -> tuple[Any, Any, dict[str, Any]]:
+        with db.session() as session:
+            check_deploy(session, project, service, version_id)
+        source, app = unpack(archive, data, project, service, version_id, descriptor)
+        with db.session() as session:
+            build = prepare(session, project, service, version_id, log_path)
+            return source, app, build_resource(build)
+
+    data.builds.mkdir(parents=True, exist_ok=True)
+    source, app, resource = await run_in_threadpool(register)
+    log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
+    req = DeployRequest(project, service, version_id, promote, stop_previous,
+                        resource["id"], source, log_path, app, descriptor)  # fmt: skip
+    return resource, req
+
+
+async def deploy_staged(
+    state: GatewayState, sup: Supervisor, project: str, service: str, body: Any
+) -> dict[str, Any]:
+    """versions.create as gcloud app deploy calls it (staged.py): the files are staged in Cloud
+    Storage. The version is deployed with no traffic: gcloud itself promotes it, and stops the
+    previous one, once the Operation this answers with is done."""
+    data, db = state.data, state.db
+    if not isinstance(body, dict):
+        raise InvalidArgument("The request body must be a Version object.")
+    version_id = str(body.get("id") or default_version_id())
+    files = staged.staged_files(body)
+    await run_in_threadpool(_check_new_version, db, project, version_id)
+    store = state[STORE]
+
+    def read(path: str) -> str:
+        found = next(f for f in files if f.path == path)
+        with store.open_object(found.bucket, found.name).file as blob:
+            return str(blob.read(1 << 20).decode(errors="replace"))
+
+    def open_blob(bucket: str, name: str) -> Any:
+        return store.open_object(bucket, name).file
+
+    descriptor = await run_in_threadpool(staged.pick_descriptor, [f.path for f in files],
+                                         service, read)  # fmt: skip
+    data.tmp.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar")
+    os.close(fd)
+    archive = Path(name)
+    try:
+        await run_in_threadpool(staged.gather, files, open_blob, archive, MAX_UPLOAD)
+        resource, req = await _register(state, project, service, version_id, archive,
+                                        descriptor, False, False)  # fmt: skip
+    finally:
+        archive.unlink(missing_ok=True)
+    target = f"apps/{project}/services/{service}/versions/{version_id}"
+    operation = sup.operations.begin(project, "Versions.CreateVersion", target)
+    port = state.settings.port
+
+    async def build_then_answer() -> None:
+        await run_build(sup, db, data, req)
+
+        def outcome() -> tuple[dict[str, Any] | None, str]:
+            with db.session() as session:
+                build = get_build(session, project, resource["id"])
+                if build.status != "SUCCESS":
+                    return None, build.error or "The deploy failed."
+                v = versions.get_version(session, project, service, version_id)
+                svc = versions.get_service(session, project, service)
+                info = runtime_info(sup, project, service, version_id)
+                return versions.version_resource(v, svc, port, info), ""
+
+        done, error = await run_in_threadpool(outcome)
+        if done is None:
+            # gcloud shows only this message, so it carries the end of the build log.
+            ending = await run_in_threadpool(tail, req.log_path, 30)
+            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{ending}"
+            sup.operations.fail(operation["name"], 9, message)  # FAILED_PRECONDITION
+        else:
+            sup.operations.finish(operation["name"], done, VERSION)
+
+    sup.spawn_task(build_then_answer())
+    return operation

@@ -31,6 +31,8 @@ from typing import Protocol
 import psutil
 
 from cloudlet.appengine.appyaml import AppYaml
+from cloudlet.core.procs import signal_group
+from cloudlet.core.times import now_rfc3339
 
 __all__ = [
     "DEFAULT_ENTRYPOINT",
@@ -183,7 +185,7 @@ class Instance:
         self._write("cloudlet", message)
 
     def _write(self, stream: str, text: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = now_rfc3339("microseconds")
         line = f"{stamp} {stream} {text}\n"
         with self.log_path.open("a") as f:
             f.write(line)
@@ -236,7 +238,7 @@ class Instance:
                 if not raw:
                     return
                 text = raw.decode(errors="replace").rstrip("\n")
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                stamp = now_rfc3339("microseconds")
                 f.write(f"{stamp} {name} {text}\n")
                 f.flush()
 
@@ -279,8 +281,7 @@ class Instance:
     def _kill_group(self) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        signal_group(self.proc.pid, signal.SIGKILL)
 
     async def terminate(self, drain: float = DRAIN_SECONDS) -> None:
         """SIGTERM, wait up to `drain` seconds for in-flight work, then SIGKILL the group."""

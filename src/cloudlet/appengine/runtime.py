@@ -15,21 +15,27 @@ from typing import Any
 from sqlalchemy import select
 
 from cloudlet.appengine import SUPERVISOR, WARMUP
-from cloudlet.appengine.cron import CronJob
+from cloudlet.appengine.cron import CronJob, parse_schedule
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.models import Application, Service, Version
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.db import Database
-from cloudlet.core.paths import DataDir
-from cloudlet.core.state import GatewayState
+from cloudlet.core.errors import InvalidArgument, Unavailable
+from cloudlet.core.paths import DataDir, write_atomic
+from cloudlet.core.state import GatewayState, StateSource, gateway_state
+from cloudlet.core.times import rfc3339_or_none
 from cloudlet.storage import STORE, Store
 
 __all__ = [
     "cron_file",
+    "cron_resources",
     "dispatch_file",
     "load_cron_jobs",
     "load_dispatch_rules",
+    "replace_cron",
+    "running_supervisor",
+    "runtime_info",
     "start_appengine",
     "stop_appengine",
 ]
@@ -131,3 +137,52 @@ async def stop_appengine(state: GatewayState) -> None:
     supervisor = state.pop(SUPERVISOR)
     if supervisor is not None:
         await supervisor.stop()
+
+
+def running_supervisor(source: StateSource) -> Supervisor:
+    """The gateway's App Engine supervisor; Unavailable when it is not running."""
+    sup = gateway_state(source).get(SUPERVISOR)
+    if sup is None:
+        raise Unavailable("The App Engine runtime is not running; restart the gateway.")
+    return sup
+
+
+def runtime_info(sup: Supervisor, project: str, service: str, version: str) -> dict[str, Any]:
+    """What the supervisor knows of a version (health, live instances) for its resource."""
+    runtime = sup.versions.get((project, service, version))
+    if runtime is None:
+        return {}
+    return {"unhealthy": runtime.unhealthy, "instances": len(runtime.live)}
+
+
+def cron_resources(sup: Supervisor, project: str) -> dict[str, Any]:
+    """The project's cron jobs with their last and next runs (`cloudlet app cron list`)."""
+    return {
+        "jobs": [
+            {
+                "index": i,
+                **state.job.resource(),
+                "nextRun": rfc3339_or_none(state.next_run, "seconds"),
+                "lastRun": rfc3339_or_none(state.last_run, "seconds"),
+                "lastStatus": state.last_status,
+            }
+            for i, state in enumerate(sup.cron.get(project, []))
+        ]
+    }
+
+
+def replace_cron(data: DataDir, sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
+    """Check, keep (cron.json) and schedule the project's cron jobs."""
+    try:
+        for job in jobs:
+            parse_schedule(job.schedule)
+            if not job.url.startswith("/"):
+                raise ValueError(f"url [{job.url}] must start with /")
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid cron job: {exc}. See docs/appengine.md.") from None
+    write_atomic(cron_file(data, project), json.dumps([j.resource() for j in jobs]))
+    sup.call(_set_cron(sup, project, jobs))
+
+
+async def _set_cron(sup: Supervisor, project: str, jobs: list[CronJob]) -> None:
+    sup.set_cron(project, jobs)

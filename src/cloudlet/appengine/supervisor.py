@@ -18,7 +18,6 @@ import contextlib
 import json
 import logging
 import mimetypes
-import os
 import random
 import re
 import signal
@@ -39,6 +38,7 @@ from cloudlet.appengine.instance import Instance, InstanceState, StartFailed
 from cloudlet.appengine.operations import Operations
 from cloudlet.appengine.ports import ServicePorts
 from cloudlet.core.paths import DataDir, tail
+from cloudlet.core.procs import signal_group
 from cloudlet.core.settings import Settings
 
 __all__ = ["ServiceRoute", "Supervisor", "Unavailable", "VersionRuntime", "load_error_pages"]
@@ -296,8 +296,7 @@ class Supervisor:
                 proc = psutil.Process(int(info["pid"]))
                 if abs(proc.create_time() - float(info["created"])) < 1:
                     logger.info("stopping orphaned instance process %s", proc.pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
+                    signal_group(proc.pid, signal.SIGKILL)
             except (OSError, ValueError, KeyError, psutil.Error):
                 pass
             pid_file.unlink(missing_ok=True)

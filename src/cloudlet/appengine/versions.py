@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,6 @@ __all__ = [
 
 # https://cloud.google.com/appengine/docs/standard/reference/app-yaml (version ids)
 _VERSION_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-def _iso(value: datetime) -> str:
-    return rfc3339(value, "seconds")
 
 
 def check_version_id(version_id: str) -> None:
@@ -107,7 +102,7 @@ def version_resource(
         "runtime": version.runtime,
         "env": "standard",
         "instanceClass": app.instance_class,
-        "createTime": _iso(version.create_time),
+        "createTime": rfc3339(version.create_time, "seconds"),
         "deploymentId": version.deployment_id,
         "versionUrl": f"http://{host}:{gateway_port}",
         "entrypoint": {"shell": app.entrypoint or "gunicorn -b :$PORT main:app"},

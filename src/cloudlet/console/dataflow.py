@@ -24,6 +24,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/console/projects/{project}/dataflow", include_in_schema=False)
 
+# The console reads jobs over the REST API and imports no subsystem: these are the names of
+# dataflow.states.TERMINAL_STATES (tests/dataflow/test_states.py keeps the two equal).
 TERMINAL = {
     "JOB_STATE_DONE",
     "JOB_STATE_FAILED",

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from cloudlet.core.times import rfc3339  # re-exported: models and resources format with it
+
 __all__ = [
     "Base",
     "Database",
@@ -37,11 +39,6 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def rfc3339(value: datetime, timespec: str = "milliseconds") -> str:
-    """A timestamp as Google's APIs print it: RFC 3339 in UTC, ending in Z."""
-    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

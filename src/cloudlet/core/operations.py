@@ -11,16 +11,13 @@ client polling one finds it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import UTC, datetime
 from typing import Any
+
+from cloudlet.core.times import now_rfc3339
 
 __all__ = ["TYPE_URL", "OperationStore", "now_rfc3339"]
 
 TYPE_URL = "type.googleapis.com/"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class OperationStore:

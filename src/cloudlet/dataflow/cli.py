@@ -16,6 +16,7 @@ import typer
 
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
+from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
 
 __all__ = ["dataflow_app"]
 
@@ -25,15 +26,6 @@ jobs_app = typer.Typer(help="List, inspect, watch and cancel jobs.", no_args_is_
 logs_app = typer.Typer(help="Job messages (logs).", no_args_is_help=True)
 dataflow_app.add_typer(jobs_app, name="jobs")
 dataflow_app.add_typer(logs_app, name="logs")
-
-_TERMINAL = {
-    "JOB_STATE_DONE",
-    "JOB_STATE_FAILED",
-    "JOB_STATE_CANCELLED",
-    "JOB_STATE_UPDATED",
-    "JOB_STATE_DRAINED",
-    "JOB_STATE_STOPPED",
-}
 
 
 def _short_state(job: dict[str, Any]) -> str:
@@ -316,7 +308,7 @@ def watch(job_id: str, region: str | None, interval: float = 1.0) -> dict[str, A
         while True:
             job = _get(job_id, region, "JOB_VIEW_ALL")
             live.update(render(job, _steps_with_counts(job), time.monotonic() - started))
-            if job["currentState"] in _TERMINAL:
+            if job["currentState"] in TERMINAL_STATE_NAMES:
                 break
             time.sleep(interval)
     state.status(f"Job {job_id} ended in state {job['currentState']}.")

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cloudlet.core.times import now_rfc3339
 from cloudlet.dataflow.engine import EngineRun, load_engine
 from cloudlet.dataflow.environments import Dependencies, EnvironmentError_, prepare_environment
-from cloudlet.dataflow.files import JobFiles, append_json_line, now_rfc3339, read_json, write_json
+from cloudlet.dataflow.files import JobFiles, append_json_line, read_json, write_json
 from cloudlet.dataflow.states import MessageImportance
 
 __all__ = ["main"]
@@ -32,6 +33,10 @@ logger = logging.getLogger("cloudlet.dataflow.executor")
 _NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
 
 
+def _now() -> str:
+    return now_rfc3339("microseconds")  # the job files' times, as the Dataflow API shows them
+
+
 class FileReporter:
     """The executor's Reporter: job messages and counts go to files in the job dir."""
 
@@ -39,19 +44,20 @@ class FileReporter:
         self.files = files
 
     def counts(self, counts: Mapping[str, int], metrics: Mapping[str, Any] | None = None) -> None:
-        data: dict[str, Any] = {"time": now_rfc3339(), "counts": dict(counts)}
+        data: dict[str, Any] = {"time": _now(), "counts": dict(counts)}
         if metrics is not None:
             data["metrics"] = dict(metrics)
         write_json(self.files.counts, data)
 
     def message(self, importance: str, text: str) -> None:
         append_json_line(
-            self.files.messages, {"time": now_rfc3339(), "importance": importance, "text": text}
+            self.files.messages,
+            {"time": _now(), "importance": importance, "text": text},
         )
 
     def abort(self, text: str) -> None:
         self.message("JOB_MESSAGE_ERROR", text)
-        write_json(self.files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        write_json(self.files.result, {"state": "JOB_STATE_FAILED", "time": _now()})
         logging.shutdown()
         os._exit(1)  # the supervisor stops whatever is left of the process group
 
@@ -97,7 +103,7 @@ def run(files: JobFiles) -> int:
         pipeline = beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
         engine = load_engine(spec.get("engine", "fnapi"))
         workers = int(spec.get("workers") or os.cpu_count() or 1)
-        write_json(files.started, {"time": now_rfc3339(), "pid": os.getpid()})
+        write_json(files.started, {"time": _now(), "pid": os.getpid()})
         reporter.message(
             "JOB_MESSAGE_BASIC",
             f"Starting the pipeline on the {engine.name} engine with {workers} worker "
@@ -116,7 +122,7 @@ def run(files: JobFiles) -> int:
         )
     except EnvironmentError_ as exc:
         reporter.message("JOB_MESSAGE_ERROR", str(exc))
-        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": _now()})
         return 1
     except Exception as exc:
         reporter.message(
@@ -125,12 +131,12 @@ def run(files: JobFiles) -> int:
             + _user_traceback(exc)
             + "\nFix the pipeline and resubmit the job.",
         )
-        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": now_rfc3339()})
+        write_json(files.result, {"state": "JOB_STATE_FAILED", "time": _now()})
         return 1
     reporter.message(
         "JOB_MESSAGE_BASIC", f"Workflow succeeded in {time.monotonic() - started:.1f} s."
     )
-    write_json(files.result, {"state": "JOB_STATE_DONE", "time": now_rfc3339()})
+    write_json(files.result, {"state": "JOB_STATE_DONE", "time": _now()})
     return 0
 
 

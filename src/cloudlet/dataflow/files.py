@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "JobFiles",
     "append_json_line",
-    "now_rfc3339",
     "read_json",
     "staging_root",
     "write_json",
@@ -29,10 +27,6 @@ def staging_root(jobs: Path) -> Path:
     ArtifactStagingService writes a job's files to STAGING_ROOT/TOKEN, and the token is the
     job id."""
     return jobs / "_staging"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

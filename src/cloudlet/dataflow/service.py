@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloudlet.core.db import rfc3339, utcnow
+from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
+from cloudlet.core.times import rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.models import Job, JobMessage
 from cloudlet.dataflow.states import (
@@ -51,10 +52,8 @@ __all__ = [
 _JOB_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,1022}[a-z0-9])?$")
 
 
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return rfc3339(value, "microseconds")
+def _iso(value: datetime | None) -> str | None:
+    return rfc3339_or_none(value, "microseconds")
 
 
 def new_job_id(now: datetime) -> str:
@@ -262,9 +261,9 @@ def job_resource(job: Job, view: str = "JOB_VIEW_SUMMARY") -> dict[str, Any]:
         "type": job.type,
         "location": job.location,
         "currentState": job.state,
-        "currentStateTime": iso(job.state_time),
-        "createTime": iso(job.create_time),
-        "startTime": iso(job.start_time or job.create_time),
+        "currentStateTime": _iso(job.state_time),
+        "createTime": _iso(job.create_time),
+        "startTime": _iso(job.start_time or job.create_time),
         "labels": job.labels or {},
         "jobMetadata": {
             "sdkVersion": {
@@ -370,7 +369,7 @@ def list_messages(
         "jobMessages": [
             {
                 "id": str(m.message_id),
-                "time": iso(m.time),
+                "time": _iso(m.time),
                 "messageText": m.text,
                 "messageImportance": m.importance,
             }
@@ -385,7 +384,7 @@ def list_messages(
 def metrics_resource(job: Job) -> dict[str, Any]:
     """projects.locations.jobs.getMetrics: ElementCount per step output, each step's
     start-/process-/finish-msecs, and the user's counters and distributions."""
-    when = iso(job.counts_time or job.state_time) or ""
+    when = _iso(job.counts_time or job.state_time) or ""
     counts: Mapping[str, int] = job.counts or {}
     extra: Mapping[str, Any] = job.metrics or {}
     tentative = not JobState(job.state).terminal

@@ -12,6 +12,7 @@ from cloudlet.core.errors import FailedPrecondition
 __all__ = [
     "ACTIVE_STATES",
     "TERMINAL_STATES",
+    "TERMINAL_STATE_NAMES",
     "JobState",
     "MessageImportance",
     "check_transition",
@@ -67,6 +68,7 @@ TERMINAL_STATES = frozenset(
         JobState.JOB_STATE_STOPPED,
     }
 )
+TERMINAL_STATE_NAMES = frozenset(s.value for s in TERMINAL_STATES)  # as the REST API spells them
 ACTIVE_STATES = frozenset(set(JobState) - TERMINAL_STATES - {JobState.JOB_STATE_UNKNOWN})
 
 _ALLOWED: dict[JobState, frozenset[JobState]] = {

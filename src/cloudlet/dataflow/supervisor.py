@@ -8,16 +8,13 @@ down with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,62 +25,18 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.paths import DataDir
+from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.state import Slot
 from cloudlet.dataflow.files import JobFiles, read_json, staging_root
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState
 
-__all__ = ["JOBS", "JobSupervisor", "group_alive", "kill_group"]
+__all__ = ["JOBS", "JobSupervisor"]
 
 logger = logging.getLogger(__name__)
 
 _TICK = 0.5
-_TERM_GRACE = 1.5
-
-
-def _processes_in_group(pgid: int) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (ProcessLookupError, psutil.Error, OSError):
-            continue
-    return found
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process remains in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return bool(_processes_in_group(pgid))
-
-
-def kill_group(pgid: int, reap: subprocess.Popen[bytes] | None = None) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after a short grace."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + _TERM_GRACE
-    while time.monotonic() < deadline:
-        if reap is not None:
-            reap.poll()
-        if not group_alive(pgid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if reap is not None:
-            reap.poll()
-        if not group_alive(pgid):
-            return
-        time.sleep(0.05)
 
 
 @dataclass

@@ -26,8 +26,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloudlet.core.db import Database, rfc3339, utcnow
+from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.times import rfc3339
 from cloudlet.iam.tokens import USER, SessionRecord, UserRecord
 from cloudlet.iam.user_models import UserAccount, UserSession
 
