@@ -62,8 +62,11 @@ def test_start_status_stop(tmp_path: Path) -> None:
         status = run("status")
         assert status.returncode == 0 and "database: sqlite" in status.stdout
         # The Beam Job API child (started in the background) shows up with its pid.
-        job_api = wait_for_line(run, "beam job api: localhost:")
-        assert f"localhost:{env['CLOUDLET_GRPC_PORT']} (pid" in job_api
+        assert "auth: local" in status.stdout
+        assert f"http listens on: 127.0.0.1:{port}" in status.stdout
+        # The real bind address of the Job API: the gateway's host, not every interface.
+        job_api = wait_for_line(run, "beam job api: ")
+        assert f"127.0.0.1:{env['CLOUDLET_GRPC_PORT']} (pid" in job_api
         job_api_pid = int(job_api.split("(pid ")[1].split(",")[0])
         assert "already running" in run("start").stderr
         assert (tmp_path / "home" / "gateway.pid").exists()

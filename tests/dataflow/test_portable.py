@@ -180,6 +180,8 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
         proto = pipeline.to_runner_api(default_environment=environment)
         staging = staging_root(DataDir(gw.data_dir).jobs)
         with grpc.insecure_channel(f"localhost:{gw.grpc_port}") as channel:
+            # As PortableRunner does: the Job API child may still be importing Beam.
+            grpc.channel_ready_future(channel).result(timeout=120)
             stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
             handle = JobServiceHandle(stub, options)
             first = _prepare_and_stage(handle, proto).preparation_id

@@ -261,7 +261,7 @@ def test_google_auth_self_signed_jwt_is_accepted(
     )
 
 
-def test_foreign_tokens_stay_anonymous(api: httpx.Client, key_file: KeyFile) -> None:
+def test_foreign_and_garbage_tokens_are_401(api: httpx.Client, key_file: KeyFile) -> None:
     # A real Google access token (as from a user's ADC) and a JWT of another cloud's account.
     signer = crypt.RSASigner.from_service_account_info(key_file.info)
     now = int(time.time())
@@ -271,13 +271,21 @@ def test_foreign_tokens_stay_anonymous(api: httpx.Client, key_file: KeyFile) -> 
          "iat": now, "exp": now + 3600},
         key_id="0123456789abcdef0123456789abcdef01234567",
     ).decode()  # fmt: skip
-    for token in ("ya29.a0AfH6SMBrealGoogleToken", foreign_jwt):
-        assert api.get("/api/v1/status", headers=_bearer(token)).status_code == 200
-        assert api.get("/tokeninfo", headers=_bearer(token)).json() == {
-            "error": "invalid_token",
-            "error_description": "Invalid Value",
-        }
-    assert api.get("/api/v1/status", headers={"Authorization": "Basic dXNlcjpwdw=="}).is_success
+    # A credential that is presented is checked, never taken as no credential at all.
+    for token in ("ya29.a0AfH6SMBrealGoogleToken", foreign_jwt, "garbage", "a.b.c"):
+        for path in ("/api/v1/projects", "/storage/v1/b?project=x", "/api/v1/status"):
+            response = api.get(path, headers=_bearer(token))
+            assert response.status_code == 401, (token, path, response.text)
+            assert response.json()["error"]["status"] == "UNAUTHENTICATED"
+            assert "WWW-Authenticate" in response.headers
+    google = api.get("/api/v1/projects", headers=_bearer("ya29.a0AfH6SMBrealGoogleToken"))
+    assert "Google access token" in google.json()["error"]["message"]
+    for header in ("Basic dXNlcjpwdw==", "Bearer", "bearer"):
+        assert api.get("/api/v1/projects", headers={"Authorization": header}).status_code == 401
+    # Without any credential, in local mode: the local owner (tokeninfo has nothing to show).
+    assert api.get("/api/v1/projects").status_code == 200
+    assert api.get("/tokeninfo").json() == {"error": "invalid_token",
+                                            "error_description": "Invalid Value"}  # fmt: skip
 
 
 def test_app_engine_hosts_keep_their_authorization_header(api: httpx.Client) -> None:

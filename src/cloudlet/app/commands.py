@@ -46,14 +46,21 @@ def _with_setting_options(func: Callable[[dict[str, Any]], None]) -> Callable[..
 def _serve(values: dict[str, Any]) -> None:
     """Run the gateway in the foreground (Ctrl-C stops it)."""
     from cloudlet.app.server import serve
+    from cloudlet.cli.context import CliError
+    from cloudlet.core.exposure import ExposureError, check_exposure, listeners
 
     settings = Settings.load(values)
-    print(f"cloudlet gateway on {settings.url} (data dir {settings.root})", file=sys.stderr)
+    try:
+        check_exposure(settings)
+    except ExposureError as exc:
+        raise CliError(str(exc)) from None
+    print(f"cloudlet gateway on {settings.url} (data dir {settings.root}, auth {settings.auth})",
+          file=sys.stderr)  # fmt: skip
+    for name, address in listeners(settings).items():
+        print(f"  {name} listens on {address}", file=sys.stderr)
     try:
         serve(settings)
     except RuntimeError as exc:
-        from cloudlet.cli.context import CliError
-
         raise CliError(str(exc)) from None
 
 
@@ -75,6 +82,10 @@ def _start(values: dict[str, Any]) -> None:
     print(f"The cloudlet gateway {verb} at {info.url} (pid {info.pid}).", file=sys.stderr)
     print(f"Data dir: {info.home}. Log: {DataDir(settings.root).gateway_log}", file=sys.stderr)
     print(f"Console: {info.url}/console   API: {info.url}/api/v1/docs", file=sys.stderr)
+    from cloudlet.core.exposure import listeners
+
+    for name, address in listeners(settings).items():
+        print(f"  {name} listens on {address} (auth {settings.auth})", file=sys.stderr)
     first = DataDir(settings.root).owner_password
     if first.exists():  # the owner's first password: say where it is, never what
         print(f"Sign in: cloudlet auth login owner@cloudlet.localhost --password-file {first}",
@@ -159,6 +170,10 @@ def status(
     print(f"running: pid {info.pid} at {info.url}")
     print(f"version: {body['version']}  database: {body['database']}")
     print(f"data dir: {body['dataDir']}")
+    if body.get("auth"):
+        print(f"auth: {body['auth']}")
+    for name, address in (body.get("listeners") or {}).items():
+        print(f"{name} listens on: {address}")
     https = body.get("https")
     if https:
         trust = f" (clients trust {https['caFile']})" if https.get("caFile") else ""
@@ -175,7 +190,8 @@ def status(
         print("beam job api: off (pip install 'cloudlet[dataflow]')")
     elif job_api:
         pid = f"pid {job_api['pid']}" if job_api.get("pid") else "starting"
-        print(f"beam job api: localhost:{body.get('grpcPort')} ({pid}, "
+        where = (body.get("listeners") or {}).get("jobApi") or f"port {body.get('grpcPort')}"
+        print(f"beam job api: {where} ({pid}, "
               f"{job_api.get('restarts', 0)} restarts)")  # fmt: skip
 
 

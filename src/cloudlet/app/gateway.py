@@ -24,6 +24,8 @@ from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.authz import public
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
+from cloudlet.core.exposure import listeners
+from cloudlet.core.guard import BrowserGuard
 from cloudlet.core.paths import DataDir
 from cloudlet.core.sandbox import SANDBOX, Sandbox
 from cloudlet.core.settings import Settings
@@ -84,6 +86,8 @@ def create_app(
     for subsystem in subsystems:
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)
+    # Outermost, before any subsystem's door: Host allowlist, no cross-site writes, CSP.
+    app.add_middleware(BrowserGuard, settings=settings)
 
     @app.get(
         "/api/v1/status",
@@ -100,6 +104,11 @@ def create_app(
             "grpcPort": settings.grpc_port,
             "jobApi": job_api_status(gateway_state(request)),
             "sandbox": gateway_state(request)[SANDBOX].status(),
+            "auth": settings.auth,
+            # The real bind address of every listener (they all bind the `host` setting).
+            "listeners": listeners(
+                settings, job_api=job_api_status(gateway_state(request))["state"] != "OFF"
+            ),
             **_optional_listeners(settings, data),
         }
 

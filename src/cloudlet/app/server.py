@@ -47,8 +47,10 @@ def serve(settings: Settings) -> None:
     from cloudlet.app.gateway import create_app
     from cloudlet.appengine.proxy import RouterHttpProtocol, RouterServer
     from cloudlet.appengine.router import AppEngineRouter
+    from cloudlet.core.exposure import check_exposure
     from cloudlet.core.state import gateway_state
 
+    check_exposure(settings)  # before anything binds: `local` stays on loopback
     data = DataDir(settings.root).ensure()
     running = read_pid_file(data)
     if running and running.pid != os.getpid():
@@ -119,6 +121,9 @@ def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = 
 
 def start_daemon(settings: Settings, timeout: float = 60) -> tuple[GatewayInfo, bool]:
     """Start `cloudlet serve` detached; return its info and whether it was already running."""
+    from cloudlet.core.exposure import check_exposure
+
+    check_exposure(settings)
     data = DataDir(settings.root).ensure()
     running = read_pid_file(data)
     if running:

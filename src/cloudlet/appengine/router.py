@@ -83,7 +83,12 @@ _host_cache: dict[bytes, tuple[str, str | None, str | None] | None] = {}
 
 
 def parse_host_cached(raw: bytes) -> tuple[str, str | None, str | None] | None:
-    """parse_host for a raw Host header; a client sends the same few again and again."""
+    """parse_host for a raw Host header; a client sends the same few again and again.
+
+    A Host too long to be a name (253) with a port names no app and is never cached: the
+    gateway's Host allowlist (core/guard.py) refuses it."""
+    if len(raw) > 261:
+        return None
     try:
         return _host_cache[raw]
     except KeyError:

@@ -3,8 +3,10 @@
 Pages never touch a subsystem's tables or services. They call the gateway's own HTTP routes
 in-process (httpx's ASGI transport on the running app), so what a page shows is exactly what
 `cloudlet ... --format json` would print, and an API error reaches the page as Google's error
-body. The caller's Authorization header (or console session cookie, with its anti-CSRF token)
-is passed on, so the API applies the same rules to the console as to any other client.
+body. The page's caller is passed on (its Authorization header, and the principal the gateway
+authenticated, under core.guard.PRINCIPAL_SCOPE_KEY: a scope key no network request can set),
+so
+the API applies the same rules to the console as to any other client.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY
 from cloudlet.core.state import gateway_state
 
 __all__ = ["ApiClient", "ApiError", "api_client"]
@@ -53,6 +56,20 @@ class ApiError(Exception):
             return cls(response.status_code, "UNKNOWN", response.text[:500] or "no body")
 
 
+def _as_caller(request: Request) -> Any:
+    """The gateway app, called as the principal the page request was authenticated as."""
+    app = request.app
+    state = request.scope.get("state")
+    principal = state.get("principal") if isinstance(state, dict) else None
+    if principal is None:
+        return app
+
+    async def call(scope: Any, receive: Any, send: Any) -> None:
+        await app({**scope, PRINCIPAL_SCOPE_KEY: principal}, receive, send)
+
+    return call
+
+
 class ApiClient:
     """Async JSON calls against the gateway's REST routes, raising `ApiError` on failure."""
 
@@ -60,14 +77,9 @@ class ApiClient:
         headers = {}
         if auth := request.headers.get("authorization"):
             headers["authorization"] = auth
-        elif cookie := request.headers.get("cookie"):  # a signed-in console session
-            headers["cookie"] = cookie
-            state = request.scope.get("state") or {}
-            if state.get("csrf_token"):
-                headers["x-csrf-token"] = state["csrf_token"]
         # The gateway's own URL, so Host-based routing (App Engine's *.localhost) sees the
         # API host, exactly as for the CLI.
-        transport = httpx.ASGITransport(app=request.app)
+        transport = httpx.ASGITransport(app=_as_caller(request))
         base_url = gateway_state(request).settings.url
         self._client = httpx.AsyncClient(
             transport=transport, base_url=base_url, headers=headers, timeout=30

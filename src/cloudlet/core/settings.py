@@ -50,8 +50,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "host",
         "127.0.0.1",
-        "Interface the gateway listens on. Keep loopback unless you "
-        "mean to share the cloud on a network.",
+        "Interface every listener of the gateway binds (HTTP, HTTPS, the Beam Job API, the App "
+        "Engine services' ports). Beyond loopback it needs --auth required (docs/security.md).",
+        str,
+    ),
+    Setting(
+        "auth",
+        "local",
+        "Authentication mode. local: a request without credentials (that passes the browser "
+        "defences) acts as the local owner; loopback only. required: every request needs "
+        "credentials (401 UNAUTHENTICATED otherwise); forced beyond loopback.",
+        str,
+    ),
+    Setting(
+        "allowed_hosts",
+        "",
+        "Comma-separated extra Host names the gateway answers (a leading *. matches "
+        "subdomains), next to loopback names, *.localhost and --host. Others get 403 (DNS "
+        "rebinding defence).",
         str,
     ),
     Setting(
@@ -153,6 +169,8 @@ class Settings:
     """Resolved settings: explicit values win over environment variables over defaults."""
 
     host: str = "127.0.0.1"
+    auth: str = "local"
+    allowed_hosts: str = ""
     port: int = 8080
     grpc_port: int = 8099
     https_port: int = 0

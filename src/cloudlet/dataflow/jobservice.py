@@ -37,6 +37,7 @@ import grpc  # type: ignore[import-untyped]
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
+from cloudlet.core.settings import Settings
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
 from cloudlet.dataflow.files import staging_root
@@ -549,8 +550,9 @@ class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
     def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 *, enforce_services: bool = True,
-                 prepare_timeout: float = 3600.0) -> None:  # fmt: skip
+                 *, enforce_services: bool = True, prepare_timeout: float = 3600.0,
+                 settings: Settings | None = None) -> None:  # fmt: skip
+        self.settings = settings  # given: calls are authenticated as on HTTP (jobauth.py)
         self.enforce_services = enforce_services
         self.prepare_timeout = prepare_timeout
         self.db = db
@@ -575,6 +577,7 @@ class JobApiServer:
             options=[("grpc.max_receive_message_length", -1),
                      ("grpc.max_send_message_length", -1),
                      ("grpc.so_reuseport", 0)],
+            interceptors=self._interceptors(),
         )  # fmt: skip
         # Beam's generated base answers UNIMPLEMENTED for what we do not serve (Drain, ...).
         servicer_type = type(
@@ -600,6 +603,13 @@ class JobApiServer:
         self._server = server
         logger.info("Beam Job API listening on %s:%s", self.host, self.port)
 
+    def _interceptors(self) -> list[Any]:
+        if self.settings is None:
+            return []
+        from cloudlet.dataflow.jobauth import AuthInterceptor
+
+        return [AuthInterceptor(self.db, self.settings)]
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop(grace=1).wait(5)
@@ -619,7 +629,7 @@ def main() -> None:
     import signal
 
     from cloudlet.core.db import open_database
-    from cloudlet.core.settings import Settings, configure_logging
+    from cloudlet.core.settings import configure_logging
 
     settings = Settings.load()
     configure_logging(settings)
@@ -632,6 +642,7 @@ def main() -> None:
         settings.grpc_port,
         enforce_services=settings.enforce_services,
         prepare_timeout=settings.job_prepare_timeout,
+        settings=settings,
     )
     server.start()
     done = threading.Event()

@@ -2,10 +2,12 @@
 
 For other subsystems:
 
-- `authenticate(request)` / `PrincipalDep`: the caller's `Principal`, or None when anonymous;
-- `require_principal`: a dependency that fails with 401 when there are no credentials;
-- `authenticate_token(state, token)`: the same check for front doors other than HTTP (gRPC);
-- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, `.member`;
+- `authenticate(request)` / `PrincipalDep`: the caller's `Principal` (the local owner for a
+  call without credentials in `local` mode; None only on a public path in `required` mode);
+- `require_principal`: a dependency that fails with 401 when there is no caller;
+- `authenticate_credential(keyring, settings, authorization)`: the same check for front doors
+  other than HTTP (the Beam Job API's gRPC metadata); `authenticate_token(state, token)`;
+- `Principal`: email, project_id, unique_id, key_id, via, scopes, expires_at, kind, `.member`;
 - `keyring_for(state)` / `KEYRING`: the gateway's cached view of accounts, keys and secret;
 - `service_account_credentials(state, email)` + `write_credentials_file(path, doc)`: a
   credentials file acting as a service account for a process the gateway runs (job workers),
@@ -17,7 +19,7 @@ For other subsystems:
   (cookie + anti-CSRF check for an ASGI scope), `csrf_token`, `sign_in_with_password`,
   `sign_in_with_principal`, `sign_out`, `SESSION_COOKIE`, `CONSOLE_SESSION_LIFETIME`.
 
-Roles and enforcement come later; today anonymous calls are allowed (see docs/iam.md).
+The auth modes and the browser defences are described in docs/security.md.
 Names are imported lazily, so that the CLI (which needs only `naming`) stays quick to start.
 """
 
@@ -37,9 +39,11 @@ if TYPE_CHECKING:
 
     from cloudlet.core.state import GatewayState
     from cloudlet.iam.auth import (
+        AuthMiddleware,
         BearerAuthMiddleware,
         PrincipalDep,
         authenticate,
+        authenticate_credential,
         authenticate_token,
         require_principal,
     )
@@ -85,6 +89,7 @@ __all__ = [
     "OWNER_EMAIL",
     "SESSION_COOKIE",
     "SUBSYSTEM",
+    "AuthMiddleware",
     "BearerAuthMiddleware",
     "Keyring",
     "Principal",
@@ -93,6 +98,7 @@ __all__ = [
     "appengine_default_email",
     "authenticate",
     "authenticate_cookie",
+    "authenticate_credential",
     "authenticate_token",
     "authorize",
     "check_account_id",
@@ -120,7 +126,9 @@ __all__ = [
 
 _HOME = {
     "authorize": "authz",
+    "AuthMiddleware": "auth",
     "BearerAuthMiddleware": "auth",
+    "authenticate_credential": "auth",
     "PrincipalDep": "auth",
     "authenticate": "auth",
     "authenticate_token": "auth",
@@ -180,9 +188,9 @@ def _routers() -> Sequence[APIRouter]:
 
 
 def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
-    from cloudlet.iam.auth import BearerAuthMiddleware  # Authorization: Bearer → principal
+    from cloudlet.iam.auth import AuthMiddleware  # every request → principal, or 401
 
-    return (BearerAuthMiddleware,)
+    return (AuthMiddleware,)
 
 
 def _cli() -> Sequence[tuple[str, typer.Typer]]:

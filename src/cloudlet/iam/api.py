@@ -35,7 +35,7 @@ from cloudlet.iam.auth import authenticate, authenticate_token, own_hosts
 from cloudlet.iam.grant import exchange_assertion, exchange_refresh_token
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.models import ServiceAccount, ServiceAccountKey
-from cloudlet.iam.tokens import JWT_BEARER, OAuthError
+from cloudlet.iam.tokens import JWT_BEARER, OAuthError, Principal
 from cloudlet.projects import require_service
 
 __all__ = ["router"]
@@ -388,6 +388,7 @@ async def tokeninfo(request: Request, access_token: str = "") -> JSONResponse:
             "access_token", ""
         )
     invalid = OAuthError("invalid_token", "Invalid Value")
+    principal: Principal | None
     if access_token:
         try:
             principal = await run_in_threadpool(
@@ -397,7 +398,7 @@ async def tokeninfo(request: Request, access_token: str = "") -> JSONResponse:
             return _oauth_error(invalid)
     else:
         principal = authenticate(request)
-    if principal is None:
+    if principal is None or principal.via == "local":  # no credential: nothing to describe
         return _oauth_error(invalid)
     now = int(time.time())
     return JSONResponse(

@@ -1,16 +1,23 @@
-"""Who is calling: bearer-token verification for every gateway request.
+"""Who is calling: one authentication path for every door of the gateway.
 
-`BearerAuthMiddleware` is pure ASGI (bodies stream through untouched). For each HTTP request
-with an `Authorization: Bearer` header it sets `request.state.principal`:
+Every request to the gateway's own routes gets a principal (`scope["state"]["principal"]`)
+from `AuthMiddleware`, pure ASGI (bodies stream through untouched), or is refused:
 
-- our access token or a self-signed JWT from one of our keys → the `Principal`;
-- a token of ours that is expired, forged, or whose key/account was deleted → 401
-  UNAUTHENTICATED in Google's error body, and the request goes no further;
-- no bearer header, or a token in no format of ours (say a real Google token from the user's
-  ADC) → None, anonymous. Enforcement of roles comes later; see docs/iam.md.
+- `Authorization: Bearer` with our valid access token or self-signed JWT → that service account;
+- any other `Authorization` (garbage, a real Google `ya29.` token, another cloud's JWT, an
+  expired or revoked token, a disabled account, a scheme other than Bearer) → 401, in both modes;
+- a console session cookie (`session_principal`, the sign-in hook) → that user;
+- none → the local owner `user:owner@cloudlet.localhost` in `local` mode; in `required` mode
+  401, except on `PUBLIC_PATHS`.
 
-App Engine traffic (Host `*.localhost`) is passed through untouched: its Authorization header
-belongs to the app.
+401 is Google's UNAUTHENTICATED body with `WWW-Authenticate: Bearer`. Signed URLs
+(`X-Goog-Signature`) are answered before this layer by storage/signed_urls.py: a valid
+signature is the credential. App Engine traffic (Host `*.localhost`) never reaches it either:
+the App Engine router answers it, and its Authorization header belongs to the app. The Beam
+Job API authenticates gRPC metadata with `authenticate_credential`, the same function.
+
+The browser defences (core/guard.py) run first, so a request without credentials acting as the
+local owner has already shown it is not a cross-site write nor a rebound Host.
 """
 
 from __future__ import annotations
@@ -22,29 +29,68 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloudlet.core.errors import CloudletError, Unauthenticated
+from cloudlet.core.errors import PermissionDenied, Unauthenticated
+from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY
 from cloudlet.core.settings import Settings
-from cloudlet.core.state import StateSource, gateway_state
+from cloudlet.core.state import GatewayState, StateSource, gateway_state
 from cloudlet.iam.bearer import verify_bearer
-from cloudlet.iam.keyring import CacheMiss, keyring_for
-from cloudlet.iam.sessions import authenticate_cookie
+from cloudlet.iam.keyring import CacheMiss, Keyring, keyring_for
+from cloudlet.iam.sessions import authenticate_cookie, principal_from_cookie
 from cloudlet.iam.tokens import Principal
 
 __all__ = [
+    "LOCAL_OWNER",
+    "PRINCIPAL_SCOPE_KEY",
+    "PUBLIC_PATHS",
+    "SESSION_COOKIE",
+    "SIGN_IN_PATH",
+    "AuthMiddleware",
     "BearerAuthMiddleware",
     "PrincipalDep",
     "authenticate",
+    "authenticate_credential",
     "authenticate_token",
+    "is_public",
+    "missing_credentials",
     "own_hosts",
     "require_principal",
+    "session_principal",
 ]
 
 logger = logging.getLogger(__name__)
 
 _LOCAL = ("localhost", "127.0.0.1", "::1")
+
+# The person a request without credentials acts as in `local` mode (the user account created
+# at first start: docs/security.md).
+LOCAL_OWNER = Principal(email="owner@cloudlet.localhost", project_id="", unique_id="",
+                        key_id="", via="local", kind="user")  # fmt: skip
+
+
+# The console's sign-in page and session cookie (built by the console sign-in; this module only
+# reads the cookie through `session_principal`).
+SIGN_IN_PATH = "/console/signin"
+SESSION_COOKIE = "cloudlet_session"
+
+# What a caller without credentials may reach in `required` mode: how to get credentials, the
+# health check, public key certificates (public on Google too), the console's assets and
+# sign-in page, and the metadata server (which knows its workloads by other means).
+PUBLIC_PATHS = frozenset({"/", "/token", "/tokeninfo", "/revoke", "/api/v1/status", SIGN_IN_PATH,
+                          "/console/signout", "/api/v1/sessions"})  # fmt: skip
+_PUBLIC_PREFIXES = ("/robot/v1/metadata/x509/", "/console/static/", "/_workload/")
+
+
+def is_public(path: str) -> bool:
+    """Whether `path` answers callers without credentials in `required` mode."""
+    return path in PUBLIC_PATHS or path.startswith(_PUBLIC_PREFIXES)
+
+
+def session_principal(state: GatewayState, cookie: str) -> Principal | None:
+    """The principal signed in with this console session cookie value, or None (blocking):
+    cloudlet.iam.sessions.principal_from_cookie."""
+    return principal_from_cookie(state, cookie)
 
 
 def _split_host(host: str) -> tuple[str, int | None]:
@@ -68,76 +114,106 @@ def own_hosts(settings: Settings, host_header: str | None = None) -> set[tuple[s
     return own
 
 
-def _is_app_host(host: str, settings: Settings) -> bool:
-    name, _ = _split_host(host)
-    return name.endswith(".localhost") and name != settings.host.lower()
+def missing_credentials() -> Unauthenticated:
+    """Google's 401 for a call without credentials (in `required` mode)."""
+    return Unauthenticated(
+        "Request is missing required authentication credential. Expected OAuth 2 access "
+        "token or a self-signed JWT from a cloudlet service-account key. Point "
+        "GOOGLE_APPLICATION_CREDENTIALS at a key from: cloudlet iam service-accounts keys "
+        "create key.json --iam-account EMAIL",
+        reason="required",
+        headers={"WWW-Authenticate": 'Bearer realm="cloudlet"'},
+    )
 
 
-def authenticate_token(
-    source: StateSource, token: str, host: str | None = None
-) -> Principal | None:
-    """Verify a bearer token against a gateway's keys (blocking: may read the database).
-
-    `source` is the gateway's state, or its app or a request (core.state.gateway_state).
-
-    Returns the principal, None when the token is in no format of ours, or raises
-    Unauthenticated. For front doors other than HTTP, such as gRPC metadata.
-    """
-    settings = gateway_state(source).settings
-    keyring = keyring_for(source)
-    principal = keyring.remembered(token)
-    if principal is None:
-        own = own_hosts(settings, host)
-        principal = verify_bearer(keyring, token, own=own, now=int(time.time()))
-        if principal is not None:
-            keyring.remember(token, principal)
-    return principal
-
-
-def _bearer(value: str | None) -> str | None:
-    if not value:
-        return None
-    scheme, _, token = value.partition(" ")
+def _bearer(value: str) -> str:
+    """The token of an Authorization header, or Unauthenticated when it carries none."""
+    scheme, _, token = value.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return None
+        raise Unauthenticated(
+            "Request had invalid authentication credentials: the Authorization header is not "
+            "`Bearer TOKEN`. Send an OAuth 2 access token from this gateway's /token, or none.",
+            reason="authError",
+            headers={"WWW-Authenticate": 'Bearer realm="cloudlet", error="invalid_token"'},
+        )
     return token.strip()
 
 
-def authenticate(request: Request) -> Principal | None:
-    """The request's principal, or None for anonymous; raises Unauthenticated for a bad token.
+def authenticate_token(source: StateSource, token: str, host: str | None = None) -> Principal:
+    """Verify a bearer token against a gateway's keys (blocking: may read the database).
 
-    Usable as a FastAPI dependency. Under the gateway's middleware this is only a lookup.
-    """
+    `source` is the gateway's state, or its app or a request (core.state.gateway_state).
+    Returns the principal or raises Unauthenticated."""
+    return _verify(keyring_for(source), gateway_state(source).settings, token, host)
+
+
+def _verify(keyring: Keyring, settings: Settings, token: str, host: str | None) -> Principal:
+    principal = keyring.remembered(token)
+    if principal is None:
+        principal = verify_bearer(keyring, token, own=own_hosts(settings, host),
+                                  now=int(time.time()))  # fmt: skip
+        keyring.remember(token, principal)
+    return principal
+
+
+def authenticate_credential(
+    keyring: Keyring, settings: Settings, authorization: str | None, host: str | None = None
+) -> Principal:
+    """The principal of an `authorization` value (HTTP header or gRPC metadata), blocking.
+
+    None (no credential) is the local owner in `local` mode and 401 in `required` mode; any
+    credential presented must be valid (Unauthenticated otherwise)."""
+    if authorization is None:
+        if settings.auth == "required":
+            raise missing_credentials()
+        return LOCAL_OWNER
+    return _verify(keyring, settings, _bearer(authorization), host)
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The request's principal (None: no credential, on a public path in `required` mode).
+
+    Usable as a FastAPI dependency. Under the gateway's middleware this is only a lookup."""
     state = request.scope.get("state")
     if isinstance(state, dict) and "principal" in state:
         principal: Principal | None = state["principal"]
         return principal
-    token = _bearer(request.headers.get("authorization"))
-    if token is None:
+    settings = gateway_state(request).settings
+    authorization = request.headers.get("authorization")
+    if authorization is None and settings.auth == "required":
         return None
-    return authenticate_token(request.app, token, request.headers.get("host"))
+    return authenticate_credential(keyring_for(request), settings, authorization,
+                                   request.headers.get("host"))  # fmt: skip
 
 
 def require_principal(request: Request) -> Principal:
-    """A dependency for routes that need credentials (enforcement is not on by default yet)."""
+    """A dependency for routes that need a caller (even on a public path)."""
     principal = authenticate(request)
     if principal is None:
-        raise Unauthenticated(
-            "Request is missing required authentication credential. Expected OAuth 2 access "
-            "token or a self-signed JWT from a cloudlet service-account key. Point "
-            "GOOGLE_APPLICATION_CREDENTIALS at a key from: cloudlet iam service-accounts keys "
-            "create key.json --iam-account EMAIL",
-            reason="required",
-            headers={"WWW-Authenticate": 'Bearer realm="cloudlet"'},
-        )
+        raise missing_credentials()
     return principal
 
 
 PrincipalDep = Annotated[Principal | None, Depends(authenticate)]
 
 
-class BearerAuthMiddleware:
-    """Pure ASGI middleware: sets `scope["state"]["principal"]` from the bearer token."""
+def _cookie(raw: str | None, name: str) -> str | None:
+    for part in (raw or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
+            return value
+    return None
+
+
+_SIGN_IN_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>Sign in · cloudlet console</title>"
+    "<h1>Sign in required</h1><p>This cloudlet gateway runs with <code>--auth required</code>."
+    ' <a href="{href}">Sign in</a>, or call the API with an access token.</p>'
+)
+
+
+class AuthMiddleware:
+    """Pure ASGI middleware: sets `scope["state"]["principal"]`, or answers 401."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -146,46 +222,82 @@ class BearerAuthMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authorization = host = None
+        state = scope.setdefault("state", {})
+        if PRINCIPAL_SCOPE_KEY in scope:  # an in-process call on behalf of a console page
+            state["principal"] = scope[PRINCIPAL_SCOPE_KEY]
+            await self.app(scope, receive, send)
+            return
+        authorization = host = cookie = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"host":
                 host = value.decode("latin-1")
-        token = _bearer(authorization)
+            elif name == b"cookie":
+                cookie = value.decode("latin-1")
         gateway = gateway_state(scope["app"])
-        if host and _is_app_host(host, gateway.settings):
-            await self.app(scope, receive, send)  # an App Engine app's own credentials
-            return
-        if token is None:  # a console session cookie, if any (its CSRF token checked)
-            try:
-                principal = await authenticate_cookie(scope)
-            except CloudletError as exc:
-                response = JSONResponse(exc.to_body(), exc.code)
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
-            await self.app(scope, receive, send)
-            return
-        keyring = keyring_for(gateway)
+        principal: Principal | None
         try:
-            try:  # a warm token is checked right here, on the event loop
-                principal = keyring.remembered(token) or verify_bearer(
-                    keyring.cached(),
-                    token,
-                    own=own_hosts(gateway.settings, host),
-                    now=int(time.time()),
-                )
-                if principal is not None:
-                    keyring.remember(token, principal)
-            except CacheMiss:  # otherwise the keyring reads the database, off the loop
-                check = functools.partial(authenticate_token, gateway, token, host)
-                principal = await anyio.to_thread.run_sync(check)
+            if authorization is not None:
+                principal = await self._bearer(gateway, authorization, host)
+            else:
+                principal = await self._session(gateway, scope, cookie)
         except Unauthenticated as exc:
-            logger.info("rejected bearer token on %s %s: %s", scope.get("method"),
+            logger.info("rejected credentials on %s %s: %s", scope.get("method"),
                         scope.get("path"), exc.message)  # fmt: skip
-            response = JSONResponse(exc.to_body(), exc.code, headers=exc.headers or None)
-            await response(scope, receive, send)
+            await self._unauthenticated(scope, receive, send, exc)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        except PermissionDenied as exc:  # a session cookie's write without its anti-CSRF token
+            from starlette.responses import JSONResponse
+
+            await JSONResponse(exc.to_body(), exc.code)(scope, receive, send)
+            return
+        if principal is None and gateway.settings.auth != "required":
+            principal = LOCAL_OWNER
+        elif principal is None and not is_public(scope["path"]):
+            await self._unauthenticated(scope, receive, send, missing_credentials())
+            return
+        state["principal"] = principal
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _bearer(gateway: GatewayState, authorization: str, host: str | None) -> Principal:
+        token = _bearer(authorization)
+        keyring = keyring_for(gateway)
+        principal = keyring.remembered(token)
+        if principal is not None:
+            return principal
+        try:  # a token whose key is cached is checked right here, on the event loop
+            own = own_hosts(gateway.settings, host)
+            principal = verify_bearer(keyring.cached(), token, own=own, now=int(time.time()))
+        except CacheMiss:  # otherwise the keyring reads the database, off the loop
+            check = functools.partial(_verify, keyring, gateway.settings, token, host)
+            return await anyio.to_thread.run_sync(check)
+        keyring.remember(token, principal)
+        return principal
+
+    @staticmethod
+    async def _session(gateway: GatewayState, scope: Scope, cookie: str | None) -> Principal | None:
+        if _cookie(cookie, SESSION_COOKIE) is None:
+            return None
+        # The cookie's live session (cloudlet.iam.sessions). A cookie rides along on any
+        # request the browser sends, so a write it authenticates must carry the session's
+        # anti-CSRF token (X-CSRF-Token), which only our own pages can read: PermissionDenied
+        # otherwise. Sets scope["state"]["csrf_token"] for the pages to render.
+        return await authenticate_cookie(scope)
+
+    @staticmethod
+    async def _unauthenticated(scope: Scope, receive: Receive, send: Send,
+                               exc: Unauthenticated) -> None:  # fmt: skip
+        from starlette.responses import HTMLResponse, JSONResponse
+
+        path = scope["path"]
+        if scope["method"] == "GET" and (path == "/console" or path.startswith("/console/")):
+            page = _SIGN_IN_PAGE.format(href=SIGN_IN_PATH)
+            await HTMLResponse(page, 401, headers=exc.headers or None)(scope, receive, send)
+            return
+        response = JSONResponse(exc.to_body(), exc.code, headers=exc.headers or None)
+        await response(scope, receive, send)
+
+
+BearerAuthMiddleware = AuthMiddleware  # its name before the auth modes

@@ -1,8 +1,10 @@
 """Bearer tokens on API calls: our access tokens and self-signed JWTs from our keys. No IO.
 
 Self-signed JWTs are google-auth's way to skip the token endpoint
-(https://google.aip.dev/auth/4111). A token in no format of ours is left alone (anonymous);
-see docs/iam.md for why.
+(https://google.aip.dev/auth/4111). A bearer token is a credential the caller presents: one
+that is not valid here — ours but expired or revoked, or in no format of ours at all (a real
+Google token from the user's ADC, garbage) — is refused with 401, never taken as anonymous;
+see docs/security.md.
 """
 
 from __future__ import annotations
@@ -223,28 +225,42 @@ def _verify_self_signed(
     )
 
 
+_FOREIGN_FIX = (
+    'Call this gateway without Google credentials (`eval "$(cloudlet env-init)"` turns '
+    "them off for gcloud; unset GOOGLE_APPLICATION_CREDENTIALS for the client libraries), or "
+    "with a key it issued: cloudlet iam service-accounts keys create key.json --iam-account EMAIL"
+)
+
+
 def verify_bearer(
     source: KeySource,
     token: str,
     *,
     own: Collection[tuple[str, int]],
     now: int,
-) -> Principal | None:
-    """The principal of a bearer token, None if the token is not ours, or Unauthenticated.
+) -> Principal:
+    """The principal of a bearer token, or Unauthenticated.
 
-    A token that is ours (our access token, or a JWT signed by — or claiming — one of our keys)
-    must be valid. Anything else, such as a real Google token from a user's ADC, is not ours to
-    judge and the request stays anonymous.
+    Ours are our access tokens and JWTs signed by one of our keys; they must be valid. Any
+    other token (a real Google access token from a user's ADC, a JWT of another cloud's account,
+    garbage) cannot be checked here and is refused too: a caller that presents a credential
+    is never treated as one that presented none.
     """
     if token.startswith(ACCESS_TOKEN_PREFIX):
         return _verify_access_token(source, token, now)
     parsed = unverified(token)
     if parsed is None:
-        logger.debug("bearer token is not in a cloudlet format; treating request as anonymous")
-        return None
+        google = token.startswith("ya29.")
+        raise _reject(
+            "the bearer token is a Google access token, which this gateway cannot check"
+            if google
+            else "the bearer token is in no format this gateway issues",
+            _FOREIGN_FIX,
+        )
     header, claims = parsed
     principal = _verify_self_signed(source, token, header, claims, own, now)
     if principal is None:
-        logger.debug("JWT from an unknown issuer %r; treating request as anonymous",
-                     claims.get("iss"))  # fmt: skip
+        issuer = str(claims.get("iss"))[:100]
+        raise _reject(f"the JWT's issuer [{issuer}] is not a service account of this gateway",
+                      _FOREIGN_FIX)  # fmt: skip
     return principal

@@ -142,18 +142,19 @@ USER = "user"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who made a request: a service account (proven by one of its keys, or by a token the
-    gateway issued for it), or a local user account (`kind` "user", signed in by password).
+    """Who made a request: a service account proven by one of its keys (or by the worker
+    credentials the gateway gave it), or a person's user account.
 
-    A user has no project (`project_id` ""), no key (`key_id` ""); `session_id` names the
-    sign-in its token or cookie belongs to, so revoking the session stops it.
-    """
+    `kind` is the IAM member type (https://cloud.google.com/iam/docs/principal-identifiers):
+    "serviceAccount" or "user"; `.member` is the one place the member string is made. A user
+    has no project and no key; `session_id` names the sign-in its token or cookie belongs to,
+    so revoking the session stops it."""
 
     email: str
-    project_id: str
+    project_id: str  # a service account's project; "" for a user
     unique_id: str
     key_id: str  # empty for worker credentials and users, which no key backs
-    via: str  # "access_token", "self_signed_jwt" or "session" (a console sign-in)
+    via: str  # "access_token", "self_signed_jwt", "session" (console sign-in) or "local"
     scopes: tuple[str, ...] = ()
     expires_at: int = 0
     kind: str = SERVICE_ACCOUNT  # "serviceAccount" or "user": IAM's member type
