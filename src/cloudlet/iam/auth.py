@@ -235,6 +235,12 @@ class AuthMiddleware:
                 host = value.decode("latin-1")
             elif name == b"cookie":
                 cookie = value.decode("latin-1")
+        if (
+            authorization is not None
+            and scope["path"] == "/token"
+            and (authorization.lstrip().lower().startswith("basic "))
+        ):  # the OAuth client's own authentication (RFC 6749 §2.3.1): the token endpoint's
+            authorization = None
         gateway = gateway_state(scope["app"])
         principal: Principal | None
         try:
