@@ -8,6 +8,7 @@ import httpx
 
 from cloudlet.testing import Gateway
 from tests.console.conftest import Tab, check_accessibility, screenshot
+from tests.iam.conftest import grant
 
 OWNER = "owner@cloudlet.localhost"
 
@@ -70,6 +71,7 @@ def test_sign_in_with_an_access_token(
     api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
     email = f"grace-{uuid.uuid4().hex[:8]}@cloudlet.localhost"
     api.post("/api/v1/users", json={"email": email, "password": "hopper-1906"}).raise_for_status()
+    grant(api, project_id, f"user:{email}", "roles/viewer")  # a new user has no role
     token = api.post("/token", data={"grant_type": "password", "username": email,
                                      "password": "hopper-1906"}).json()["access_token"]  # fmt: skip
     page = tab.page

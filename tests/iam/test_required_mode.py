@@ -20,7 +20,7 @@ from google.auth import jwt as google_jwt
 from google.oauth2 import service_account
 
 from cloudlet.testing import Gateway
-from tests.iam.conftest import KeyFile, make_key, make_project
+from tests.iam.conftest import KeyFile, grant, make_key, make_project
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -59,6 +59,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
                      "name": "page.html"}, content=b"<p>hi</p>").raise_for_status()  # fmt: skip
             robot = make_key(api, project, "robot-one", home / "robot.json")
             admin = make_key(api, project, "admin-one", home / "admin.json")
+            # A new service account has no role (as on Google): the admin key owns the project.
+            grant(api, project, f"serviceAccount:{admin.email}", "roles/owner")
         gw.stop()
         gw.env.update(CLOUDLET_HOST="0.0.0.0", CLOUDLET_AUTH="required")
         gw.launch()
