@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 import httpx
@@ -38,7 +39,10 @@ class _Client:
                                          base_url="http://127.0.0.1:8080") as client:  # fmt: skip
                 return await client.request(method, path, **kw)
 
-        return asyncio.run(call())
+        # A thread of its own: Playwright's sync API (the session's browser, when it shares
+        # this test process) leaves an event loop marked running on the main thread.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, call()).result()
 
 
 def _client(**settings: Any) -> _Client:
