@@ -375,8 +375,9 @@ class Supervisor:
                     f"HTTP requests. Last lines of its log ({instance.log_path}):\n"
                     + tail(instance.log_path)
                 )
-            if await instance.probe(path):
-                instance.state = InstanceState.READY
+            # Only a starting instance becomes ready: not one stopped or exited during the probe.
+            if await instance.probe(path) and instance.state is InstanceState.STARTING:
+                instance.move_to(InstanceState.READY)
                 instance.last_active = time.monotonic()
                 _runtime(instance).crashes = 0
                 instance.ready.set()
@@ -398,8 +399,7 @@ class Supervisor:
     async def _watch(self, instance: Instance) -> None:
         code = await instance.wait_exit()
         version = _runtime(instance)
-        was = instance.state
-        instance.state = InstanceState.STOPPED
+        was = instance.move_to(InstanceState.STOPPED)
         with contextlib.suppress(ValueError):
             version.instances.remove(instance)
         if was is InstanceState.STOPPING or self._stopping:
