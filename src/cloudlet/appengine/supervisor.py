@@ -254,10 +254,10 @@ class Supervisor:
 
     @property
     def run_dir(self) -> Path:
-        return self.data.root / "run" / "appengine"
+        return self.data.app_run
 
     def log_dir(self, project: str) -> Path:
-        return self.data.logs / "appengine" / project
+        return self.data.app_logs / project
 
     def instance_log(self, v: VersionRuntime, instance_id: str) -> Path:
         return self.log_dir(v.project) / v.service / v.version / f"{instance_id}.log"

@@ -31,7 +31,7 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
-from cloudlet.dataflow.files import JobFiles, read_json, staging_root
+from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState, transition
@@ -349,7 +349,7 @@ class JobSupervisor:
             job.start_time = now
         # What the Beam Job API staged for a PortableRunner job (its requirements and packages,
         # copied into the job at Run): nothing reads it once the job has ended.
-        shutil.rmtree(staging_root(self.data.jobs) / job.job_id, ignore_errors=True)
+        shutil.rmtree(self.data.job_staging / job.job_id, ignore_errors=True)
         logger.info("job %s ended %s", job.job_id, state.value)
 
 
