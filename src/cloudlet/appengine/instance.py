@@ -203,7 +203,7 @@ class Instance:
     requests: int = 0
     errors: int = 0
     last_active: float = field(default_factory=time.monotonic)
-    # The router ends each request it sends with a FIN (see proxy.py): set once the instance
+    # The router ends each request it sends with a FIN (see upstream.py): set once the instance
     # has shown it is gunicorn closing every connection after its response.
     half_close: bool = False
     memory_bytes: int = 0
