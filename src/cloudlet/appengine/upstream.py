@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from typing import Protocol, cast
 
@@ -20,52 +19,23 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from cloudlet.appengine import users
 from cloudlet.appengine.instance import Instance
+from cloudlet.appengine.proxyheaders import (
+    AS_IS,
+    CHUNKED,
+    NONE,
+    RESPONSE_SKIP,
+    RequestSide,
+    request_head,
+    response_head,
+)
 from cloudlet.appengine.router import Routed
 from cloudlet.appengine.supervisor import RequestRecord, Supervisor, Unavailable
 
-__all__ = ["SESSION_COOKIE", "Client", "ProxyCycle", "without_session_cookie"]
+__all__ = ["Client", "ProxyCycle"]
 
 logger = logging.getLogger(__name__)
 
-# Hop-by-hop headers (RFC 9110 §7.6.1) end at the router; so do the ones it sets itself.
-# Expect is answered by the router (it sends 100 Continue once the instance is connected, as
-# nginx does). A client's X-Google-* headers and App Engine's own headers are removed, as
-# Google's front end removes them, so a client cannot pose as cron or as a signed-in user:
-# https://cloud.google.com/appengine/docs/standard/reference/request-headers
-_APPENGINE_HEADERS = tuple(
-    b"x-appengine-" + name
-    for name in (b"country", b"region", b"city", b"citylatlong", b"cron", b"https",
-                 b"user-email", b"user-id", b"user-is-admin", b"user-nickname",
-                 b"user-organization", b"auth-domain", b"user-ip", b"request-log-id",
-                 b"default-version-hostname", b"queuename", b"taskname", b"taskretrycount",
-                 b"taskexecutioncount", b"tasketa", b"taskpreviousresponse",
-                 b"taskretryreason", b"failfast", b"api-ticket")
-)  # fmt: skip
-# The gateway console's session cookie (cloudlet.iam.sessions.COOKIE). Cookies ignore ports,
-# so a browser also sends it to apps on the services' own ports of the same host: it is cut
-# from every request to an instance, so app code can never act as the signed-in person.
-SESSION_COOKIE = b"cloudlet_session="
-
-
-def without_session_cookie(value: bytes) -> bytes:
-    """A Cookie header without the console's session cookie."""
-    kept = [c.strip() for c in value.split(b";")]
-    return b"; ".join(c for c in kept if c and not c.startswith(SESSION_COOKIE))
-
-
-_REQUEST_SKIP = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade", b"x-forwarded-for", b"expect", b"x-forwarded-proto",
-     *_APPENGINE_HEADERS)
-)  # fmt: skip
-_RESPONSE_SKIP = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade")
-)  # fmt: skip
 _POOL_SIZE = 64  # idle keep-alive connections kept per instance
-
-# How the response body is framed towards the client.
-_NONE, _AS_IS, _CHUNKED = 0, 1, 2
 
 
 class _NoEvent:
@@ -79,7 +49,7 @@ class _NoEvent:
 _NO_EVENT = _NoEvent()
 
 
-class Client(Protocol):
+class Client(RequestSide, Protocol):
     """What a ProxyCycle uses of the client's connection: proxy.RouterHttpProtocol, uvicorn's
     httptools protocol with the request's parser, head and flow control."""
 
@@ -87,14 +57,6 @@ class Client(Protocol):
 
     @property
     def parser(self) -> httptools.HttpRequestParser: ...
-    @property
-    def url(self) -> bytes: ...
-    @property
-    def headers(self) -> list[tuple[bytes, bytes]]: ...
-    @property
-    def client_ip(self) -> bytes: ...
-    @property
-    def scheme(self) -> str | None: ...
     @property
     def flow(self) -> FlowControl: ...
     @property
@@ -255,12 +217,12 @@ class ProxyCycle:
         self.disconnected = False
         self.message_event = _NO_EVENT
         # The request.
-        self.head, self.body_framing, self.expect_continue, self.user_agent = _request_head(
+        self.head, self.body_framing, self.expect_continue, self.user_agent = request_head(
             proto, self.method, user
         )
         self.body_pending: list[bytes] = []  # body bytes that came before the instance did
         self.body_size = 0
-        self.request_done = self.body_framing == _NONE
+        self.request_done = self.body_framing == NONE
         self.body_sent = False  # some of the body went to an instance
         # The instance.
         self.instance: Instance | None = None
@@ -273,7 +235,7 @@ class ProxyCycle:
         self.out: list[bytes] = []
         self.status = 0
         self.started = False  # the response head went to the client
-        self.framing = _NONE
+        self.framing = NONE
         self.close_delimited = False  # the instance's body ends when it closes
         self.informational = False
         self.done = False  # the instance's response has fully arrived
@@ -342,7 +304,7 @@ class ProxyCycle:
         if pending:
             self.body_sent = True
             self.proto.flow.resume_reading()
-        if self.request_done and self.body_framing == _CHUNKED:
+        if self.request_done and self.body_framing == CHUNKED:
             pending.append(b"0\r\n\r\n")
         conn.transport.write(b"".join([self.head, *pending]) if pending else self.head)
         self._end_request()
@@ -351,7 +313,7 @@ class ProxyCycle:
             self.expect_continue = False
 
     def request_body(self, body: bytes) -> None:
-        if self.body_framing == _CHUNKED:
+        if self.body_framing == CHUNKED:
             body = b"%x\r\n%b\r\n" % (len(body), body)
         upstream = self.upstream
         if upstream is not None and upstream.transport is not None:
@@ -365,7 +327,7 @@ class ProxyCycle:
 
     def request_complete(self) -> None:
         self.request_done = True
-        if self.body_framing == _CHUNKED:
+        if self.body_framing == CHUNKED:
             self.request_body_end()
         self._end_request()
 
@@ -409,7 +371,7 @@ class ProxyCycle:
         headers, self.response_headers = self.response_headers, []
         if status < 200:  # 100 Continue or 103 Early Hints: relayed, the response follows
             self.informational = True
-            self.out.append(_head(STATUS_LINE[status], headers))
+            self.out.append(response_head(STATUS_LINE[status], headers))
             return
         self.status = status
         head = [STATUS_LINE[status]]
@@ -418,7 +380,7 @@ class ProxyCycle:
             lower = name.lower()
             if lower == b"server":
                 self.server_gunicorn = value == b"gunicorn"
-            if lower in _RESPONSE_SKIP:
+            if lower in RESPONSE_SKIP:
                 chunked = chunked or lower == b"transfer-encoding"
                 continue
             if lower == b"content-length":
@@ -429,16 +391,16 @@ class ProxyCycle:
             head += (b"set-cookie: ", routed.set_cookie, b"\r\n")
         head_only = self.method == b"HEAD"
         if head_only or status in (204, 304):
-            self.framing = _NONE
+            self.framing = NONE
         elif length and not chunked:
-            self.framing = _AS_IS
+            self.framing = AS_IS
         else:
             self.close_delimited = not chunked
             if self.http11:
-                self.framing = _CHUNKED
+                self.framing = CHUNKED
                 head.append(b"transfer-encoding: chunked\r\n")
             else:  # an HTTP/1.0 client reads to the end of the connection
-                self.framing = _AS_IS
+                self.framing = AS_IS
                 self.keep_alive = False
         if not self.keep_alive:
             head.append(b"connection: close\r\n")
@@ -449,16 +411,16 @@ class ProxyCycle:
             self.done = True  # no body follows, whatever Content-Length says
 
     def on_body(self, body: bytes) -> None:
-        if self.framing == _CHUNKED:
+        if self.framing == CHUNKED:
             self.out += (b"%x\r\n" % len(body), body, b"\r\n")
-        elif self.framing == _AS_IS:
+        elif self.framing == AS_IS:
             self.out.append(body)
 
     def on_message_complete(self) -> None:
         if self.informational:
             self.informational = False
             return
-        if self.framing == _CHUNKED:
+        if self.framing == CHUNKED:
             self.out.append(b"0\r\n\r\n")
         self.done = True
         # Asked now: once this callback returns, llhttp has reset and says False.
@@ -495,10 +457,10 @@ class ProxyCycle:
             self._instance_failed("The app instance closed the connection.")
             return
         if self.close_delimited:  # that is how this body ends (RFC 9112 §6.3)
-            if self.framing == _CHUNKED:
+            if self.framing == CHUNKED:
                 self.out.append(b"0\r\n\r\n")
             self._flush()
-            if self.framing == _AS_IS:
+            if self.framing == AS_IS:
                 self.keep_alive = False
             self.done = True
             self._finish()
@@ -604,52 +566,3 @@ class ProxyCycle:
             self.path, self.query, self.status, time.perf_counter() - self.started_at,
             self.proto.client_ip, self.user_agent,
         ))  # fmt: skip
-
-
-def _head(status_line: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    return status_line + b"".join(b"%b: %b\r\n" % pair for pair in headers) + b"\r\n"
-
-
-def _request_head(
-    proto: Client, method: bytes, user: users.User | None
-) -> tuple[bytes, int, bool, bytes]:
-    """The request head as the instance gets it, how its body is framed, whether the client
-    expects 100 Continue, and its User-Agent. `user`: who is signed in (users.py)."""
-    head = [method, b" ", proto.url, b" HTTP/1.1\r\n"]
-    forwarded_for: bytes | None = None
-    framing = _NONE
-    trace = expect = False
-    user_agent = b""
-    for name, value in proto.headers:  # uvicorn lower-cases the names
-        if name in _REQUEST_SKIP or name[:9] == b"x-google-":
-            if name == b"x-forwarded-for":
-                forwarded_for = value
-            elif name == b"transfer-encoding":
-                framing = _CHUNKED
-            elif name == b"expect":
-                expect = value.lower() == b"100-continue"
-            continue
-        if name == b"content-length":
-            if framing == _NONE and value.strip() != b"0":
-                framing = _AS_IS
-        elif name == b"x-cloud-trace-context":
-            trace = True
-        elif name == b"user-agent":
-            user_agent = value
-        elif name == b"cookie" and SESSION_COOKIE in value:
-            value = without_session_cookie(value)  # the console's session never reaches an app
-            if not value:
-                continue
-        head += (name, b": ", value, b"\r\n")
-    ip = proto.client_ip
-    head += (b"x-forwarded-for: ", forwarded_for + b", " + ip if forwarded_for else ip,
-             b"\r\nx-forwarded-proto: ", (proto.scheme or "http").encode(), b"\r\n")  # fmt: skip
-    if not trace:  # TRACE_ID/SPAN_ID;o=1, as Google's front end adds it
-        head.append(b"x-cloud-trace-context: %032x/%d;o=1\r\n"
-                    % (random.getrandbits(128), random.getrandbits(63)))  # fmt: skip
-    if user is not None:
-        head += (b"%b: %b\r\n" % pair for pair in users.request_headers(user))
-    if framing == _CHUNKED:
-        head.append(b"transfer-encoding: chunked\r\n")
-    head.append(b"connection: keep-alive\r\n\r\n")
-    return b"".join(head), framing, expect, user_agent
