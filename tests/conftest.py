@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from cloudlet.testing import Gateway
+from tests.browser import browser, tab  # noqa: F401  (registered once, for every directory)
 
 CLOUDLET = str(Path(sys.executable).parent / "cloudlet")
 

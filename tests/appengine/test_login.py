@@ -10,6 +10,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -168,32 +169,23 @@ def test_the_sign_in_page_sends_users_back_to_this_site_only(site: Site) -> None
     assert bad.status_code == 400 and "Not an email address" in bad.text
 
 
-def test_signing_in_from_a_browser(site: Site) -> None:
+def test_signing_in_from_a_browser(site: Site, browser: Any) -> None:
     """Debian's Chromium resolves PROJECT.localhost to loopback, as the docs promise."""
-    import os
-
-    from playwright import sync_api as playwright_sync
-
-    if not os.path.exists("/usr/bin/chromium"):
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     port = site.gateway.url.rsplit(":", 1)[1]
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                     args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(20_000)
-            page.goto(f"http://{site.host}:{port}/admin/panel")
-            assert "/_ah/login?continue=" in page.url
-            page.get_by_label("Email").fill("boss@example.com")
-            page.get_by_label("Sign in as administrator").check()
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"http://{site.host}:{port}/admin/panel")
-            seen = json.loads(page.locator("pre").first.inner_text())  # the app's JSON
-            assert seen["X-Appengine-User-Email"] == "boss@example.com"
-            assert seen["X-Appengine-User-Is-Admin"] == "1"
-        finally:
-            browser.close()
+    page = browser.new_page()  # the session's browser (tests/browser.py)
+    try:
+        page.set_default_timeout(20_000)
+        page.goto(f"http://{site.host}:{port}/admin/panel")
+        assert "/_ah/login?continue=" in page.url
+        page.get_by_label("Email").fill("boss@example.com")
+        page.get_by_label("Sign in as administrator").check()
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"http://{site.host}:{port}/admin/panel")
+        seen = json.loads(page.locator("pre").first.inner_text())  # the app's JSON
+        assert seen["X-Appengine-User-Email"] == "boss@example.com"
+        assert seen["X-Appengine-User-Is-Admin"] == "1"
+    finally:
+        page.close()
 
 
 BUNDLED_YAML = """\

@@ -1,7 +1,1 @@
-"""Fixtures of the auth tests: Chromium from the console tests, for sign-in pages."""
-
-from __future__ import annotations
-
-from tests.console.conftest import browser, tab
-
-__all__ = ["browser", "tab"]
+"""The auth tests use the root conftest's Chromium fixtures (tests/browser.py)."""

@@ -12,13 +12,13 @@ import pytest
 import yaml
 from google.api_core import exceptions as google_errors
 from google.api_core.client_options import ClientOptions
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.oauth2 import service_account
 
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
-from tests.iam.conftest import KeyFile, make_key, make_project
+from tests.iam.conftest import KeyFile, grant, make_key, make_project
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 OWNER = "user:owner@cloudlet.localhost"
@@ -270,3 +270,39 @@ def test_signed_urls_act_as_their_signer(
     cli("storage", "buckets", "add-iam-policy-binding", f"gs://{project_b}-data", "--member",
         f"serviceAccount:{stranger.email}", "--role", "roles/storage.objectViewer", check=True)  # fmt: skip
     assert httpx.get(signed).content == b"numbers"
+
+
+def test_the_job_api_authorizes_as_the_v1b3_door(
+    gateway: Gateway, api: httpx.Client, project_b: str, stranger: KeyFile
+) -> None:
+    """The Beam Job API (gRPC) checks the same permissions: a stranger's token may not create
+    a job in project B nor see its jobs; once a Dataflow developer there, it may."""
+    pytest.importorskip("apache_beam")
+    import apache_beam as beam
+    import grpc  # type: ignore[import-untyped]
+    from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
+    from apache_beam.runners.job import utils as job_utils
+
+    api.post(f"/api/v1/projects/{project_b}/services/dataflow.googleapis.com:enable"
+             ).raise_for_status()  # fmt: skip
+    creds = service_account.Credentials.from_service_account_file(str(stranger.path),
+                                                                  scopes=SCOPES)  # fmt: skip
+    creds.refresh(Request())
+    metadata = (("authorization", f"Bearer {creds.token}"),)
+    pipeline = beam.Pipeline()
+    _ = pipeline | beam.Create([1])
+    request = beam_job_api_pb2.PrepareJobRequest(
+        pipeline=pipeline.to_runner_api(), job_name="denied",
+        pipeline_options=job_utils.dict_to_struct({"beam:option:project:v1": project_b}),
+    )  # fmt: skip
+    with grpc.insecure_channel(f"127.0.0.1:{gateway.grpc_port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=120)
+        stub = beam_job_api_pb2_grpc.JobServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Prepare(request, metadata=metadata, timeout=60)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "dataflow.jobs.create" in refused.value.details()
+
+        grant(api, project_b, f"serviceAccount:{stranger.email}", "roles/dataflow.developer")
+        prepared = stub.Prepare(request, metadata=metadata, timeout=60)
+        assert prepared.preparation_id

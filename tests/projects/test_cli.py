@@ -95,7 +95,7 @@ def test_gateway_down_names_the_start_command(tmp_path) -> None:
                  ["billing", "accounts", "list"]):  # fmt: skip
         result = cli(*args)
         assert result.returncode == 1
-        assert "The cloudlet gateway is not running" in result.stderr
+        assert "No cloudlet gateway answers at" in result.stderr
         assert "cloudlet start" in result.stderr
 
 

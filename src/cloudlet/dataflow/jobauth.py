@@ -8,7 +8,10 @@ UNAUTHENTICATED (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
 
 Browsers cannot speak gRPC to this port, so the browser defences have nothing to do here.
 
-The servicer learns who calls through `caller()`, set around each call's handler.
+The servicer learns who calls through `caller()`, set around each call's handler, and
+authorizes it with iam's one check, as the v1b3 door does: `dataflow.jobs.create` on the
+project (Prepare, Run), `dataflow.jobs.get`/`cancel`/`list` and `dataflow.messages.list` on
+the job (`authorize_job`, `visible_jobs`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 
+from cloudlet.core.authz import job_resource, project_resource
 from cloudlet.core.db import Database
-from cloudlet.core.errors import Unauthenticated
+from cloudlet.core.errors import CloudletError, Unauthenticated
 from cloudlet.core.settings import Settings
-from cloudlet.iam import Keyring, Principal, authenticate_credential
+from cloudlet.dataflow.models import Job
+from cloudlet.iam import Keyring, Principal, authenticate_credential, authorize
 
-__all__ = ["AuthInterceptor", "caller"]
+__all__ = ["AuthInterceptor", "authorize_job", "caller", "visible_jobs"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,26 @@ _caller: ContextVar[Principal | None] = ContextVar("job_api_caller", default=Non
 def caller() -> Principal | None:
     """The principal of the Job API call being served (None outside a call)."""
     return _caller.get()
+
+
+def authorize_job(db: Database, job: Job, permission: str) -> None:
+    """Raise PermissionDenied unless the caller has `permission` on `job`."""
+    with db.session() as s:
+        authorize(s, caller(), permission, job_resource(job.project_id, job.location, job.job_id))
+
+
+def visible_jobs(db: Database, jobs: list[Job]) -> list[Job]:
+    """The jobs whose project lets the caller list jobs (`dataflow.jobs.list`), as
+    projects.locations.jobs.list answers."""
+    allowed: dict[str, bool] = {}
+    with db.session() as s:
+        for project in {j.project_id for j in jobs}:
+            try:
+                authorize(s, caller(), "dataflow.jobs.list", project_resource(project))
+                allowed[project] = True
+            except CloudletError:
+                allowed[project] = False
+    return [j for j in jobs if allowed[j.project_id]]
 
 
 def _as(principal: Principal, handler: Any) -> Any:

@@ -34,12 +34,14 @@ from typing import Any, NoReturn
 
 import grpc  # type: ignore[import-untyped]
 
+from cloudlet.core.authz import project_resource
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
+from cloudlet.dataflow.jobauth import authorize_job, caller, visible_jobs
 from cloudlet.dataflow.models import Job, JobMessage
 from cloudlet.dataflow.states import JobState, MessageImportance
 
@@ -149,14 +151,25 @@ class _JobService:
         _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {job_id}.")
 
     def _check_project(self, options: dict[str, Any]) -> None:
-        """As on the REST door: the job's project exists and has the Dataflow API enabled."""
+        """As on the REST door: the job's project exists, has the Dataflow API enabled, and
+        the caller may create jobs in it (`dataflow.jobs.create`)."""
         if not options.get("project"):
-            return
+            return  # the local default project of a PortableRunner run without --project
+        from cloudlet.iam import authorize
         from cloudlet.projects import require_service
 
+        project = str(options["project"])
         with self.server.db.session() as s:
-            require_service(s, str(options["project"]), "dataflow.googleapis.com",
+            require_service(s, project, "dataflow.googleapis.com",
                             enforce=self.server.enforce_services)  # fmt: skip
+            authorize(s, caller(), "dataflow.jobs.create", project_resource(project))
+
+    def _may(self, job: Job, permission: str, context: Any) -> None:
+        """Abort the call unless the caller has `permission` on `job` (as the v1b3 door)."""
+        try:
+            authorize_job(self.server.db, job, permission)
+        except CloudletError as exc:
+            self._abort(context, exc)
 
     def _attach(self, job_id: str, context: Any) -> _Prepared | None:
         """The preparation a stream on `job_id` waits on, if any; counted until the RPC ends."""
@@ -244,6 +257,12 @@ class _JobService:
             with contextlib.suppress(KeyError, TimeoutError):
                 self.server.artifacts.resolved_deps(job_id, timeout=0)
             shutil.rmtree(self.server.data.job_staging / job_id, ignore_errors=True)
+
+    def _known(self, job_id: str, context: Any) -> Job:
+        job = self._job(job_id)
+        if job is None:
+            self._no_job(job_id, context)
+        return job
 
     def _job(self, job_id: str) -> Job | None:
         with self.server.db.session() as s:
@@ -356,6 +375,8 @@ class _JobService:
 
         with self.server.db.session() as s:
             jobs = list(s.scalars(select(Job).order_by(Job.create_time.desc())))
+        jobs = visible_jobs(self.server.db, jobs)
+        with self.server.db.session() as s:
             infos = [
                 beam_job_api_pb2.JobInfo(
                     job_id=j.job_id,
@@ -374,6 +395,7 @@ class _JobService:
             if request.job_id in self.prepared:
                 return beam_job_api_pb2.JobStateEvent(state=beam_job_api_pb2.JobState.STOPPED)
             self._no_job(request.job_id, context)
+        self._may(job, "dataflow.jobs.get", context)
         event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
         event.timestamp.FromDatetime(job.state_time.replace(tzinfo=None))
         return event
@@ -384,6 +406,7 @@ class _JobService:
         job = self._job(request.job_id)
         if job is None:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+        self._may(job, "dataflow.jobs.get", context)
         files = service.job_files(self.server.data, job.job_id)
         return beam_job_api_pb2.GetJobPipelineResponse(
             pipeline=beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
@@ -397,6 +420,7 @@ class _JobService:
                 job = s.get(Job, request.job_id)
                 if job is None:
                     _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
+                authorize_job(self.server.db, job, "dataflow.jobs.cancel")
                 service.request_state(s, job, JobState.JOB_STATE_CANCELLED.value)
                 state = job.state
         except CloudletError as exc:
@@ -432,8 +456,8 @@ class _JobService:
             yield event(beam_job_api_pb2.JobState.STOPPED)
             if not self._await_run(prepared, context):
                 return
-        elif self._job(request.job_id) is None:
-            self._no_job(request.job_id, context)
+        else:
+            self._may(self._known(request.job_id, context), "dataflow.jobs.get", context)
         for state in self._states(request.job_id, context):
             yield event(state)
 
@@ -446,8 +470,8 @@ class _JobService:
         if prepared is not None:
             if not self._await_run(prepared, context):
                 return
-        elif self._job(job_id) is None:
-            self._no_job(job_id, context)
+        else:
+            self._may(self._known(job_id, context), "dataflow.messages.list", context)
         after = 0
         last_state = None
         while context.is_active():
