@@ -46,7 +46,7 @@ class _Client(asyncio.Protocol):
             lambda: _Upstream(client), "127.0.0.1", self.upstream_port
         )
         upstream.write(data)
-        upstream.write_eof()  # as the router does for gunicorn's sync workers (proxy.py)
+        upstream.write_eof()  # as the router does for gunicorn's sync workers (upstream.py)
 
 
 async def _serve(port: int, upstream_port: int) -> None:

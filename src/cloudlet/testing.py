@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from cloudlet.app.server import wait_healthy
+from cloudlet.core.paths import DataDir
 
 __all__ = ["Gateway", "cloudlet_gateway", "free_port", "free_ports"]
 
@@ -120,7 +121,7 @@ class Gateway:
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / "logs" / "test-gateway.log"
+        return DataDir(self.data_dir).logs / "test-gateway.log"
 
     @classmethod
     def start(cls, data_dir: Path, env: dict[str, str] | None = None) -> Gateway:

@@ -109,7 +109,7 @@ def test_owner_manages_users_and_others_may_not(gateway: Gateway, api: httpx.Cli
 
 
 def test_the_console_session_cookie_never_reaches_an_app() -> None:
-    from cloudlet.appengine.proxy import SESSION_COOKIE, without_session_cookie
+    from cloudlet.appengine.proxyheaders import SESSION_COOKIE, without_session_cookie
     from cloudlet.console.signin import SESSION_COOKIE as CONSOLE_COOKIE
     from cloudlet.iam.sessions import COOKIE
 

@@ -96,7 +96,7 @@ def test_uid_mode_owns_the_data_dir_and_drops_to_the_project_uid(tmp_path: Path)
     assert stat.S_IMODE(data.root.stat().st_mode) == 0o711
     assert stat.S_IMODE(data.database.stat().st_mode) == 0o600
     assert stat.S_IMODE(data.tls.stat().st_mode) == 0o700
-    assert stat.S_IMODE((data.jobs / "_staging").stat().st_mode) == 0o700
+    assert stat.S_IMODE(data.job_staging.stat().st_mode) == 0o700
     sandbox.grant_source(source, "p")
     uid, gid = sandbox.ids("p")
     assert uid >= 1_900_000_000 and sandbox.ids("q")[0] != uid and sandbox.ids("p") == (uid, gid)

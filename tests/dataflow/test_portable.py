@@ -166,7 +166,6 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
 ) -> None:
     """A driver stopped while staging never sends Run: its preparation must not stay forever."""
     from cloudlet.core.paths import DataDir
-    from cloudlet.dataflow.files import staging_root
 
     wheel = make_wheel(tmp_path)
     env = {"CLOUDLET_JOB_PREPARE_TIMEOUT": "1"}
@@ -178,7 +177,7 @@ def test_a_preparation_whose_run_never_comes_is_dropped_with_its_staged_files(
         # As PortableRunner builds it: the environment lists the wheel to stage.
         environment = environments.Environment.from_options(options.view_as(PortableOptions))
         proto = pipeline.to_runner_api(default_environment=environment)
-        staging = staging_root(DataDir(gw.data_dir).jobs)
+        staging = DataDir(gw.data_dir).job_staging
         with grpc.insecure_channel(f"localhost:{gw.grpc_port}") as channel:
             # As PortableRunner does: the Job API child may still be importing Beam.
             grpc.channel_ready_future(channel).result(timeout=120)

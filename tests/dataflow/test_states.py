@@ -55,3 +55,24 @@ def test_the_consoles_terminal_states_are_the_job_stores() -> None:
     from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
 
     assert TERMINAL == TERMINAL_STATE_NAMES
+
+
+def test_transition_writes_the_state_and_its_time() -> None:
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from cloudlet.dataflow.states import transition
+
+    @dataclass
+    class _Job:
+        state: str
+        state_time: datetime
+
+    then, now = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    job = _Job(JobState.JOB_STATE_PENDING.value, then)
+    transition(job, JobState.JOB_STATE_RUNNING, now)
+    assert (job.state, job.state_time) == ("JOB_STATE_RUNNING", now)
+    transition(job, JobState.JOB_STATE_DONE, now)
+    with pytest.raises(FailedPrecondition, match="terminal state"):
+        transition(job, JobState.JOB_STATE_RUNNING, then)
+    assert (job.state, job.state_time) == ("JOB_STATE_DONE", now)  # a refused move writes nothing

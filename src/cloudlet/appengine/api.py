@@ -493,7 +493,7 @@ def read_logs(
     sup.call(sup.flush())  # pending request-log lines reach the file first
     data: DataDir = gateway_state(request).data
     entries = logs.read_entries(
-        data.logs / "appengine" / project,
+        data.app_logs / project,
         service=service,
         version=version,
         severity=severity,

@@ -7,16 +7,14 @@ is an error with a did-you-mean, as gcloud's own schema check makes it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node
 
-from cloudlet.core.errors import InvalidArgument
+from cloudlet.appengine.yamlwalk import AppYamlError, Problem, Walker, compose_yaml, parse_duration
 
 __all__ = [
     "INSTANCE_CLASS_MEMORY_MB",
@@ -42,35 +40,6 @@ _AUTOMATIC_CLASSES = ("F1", "F2", "F4", "F4_1G")
 _BASIC_CLASSES = ("B1", "B2", "B4", "B4_1G", "B8")
 
 _RUNTIME = re.compile(r"^python3(\d{1,2})$")
-_DURATION = re.compile(r"^\s*(\d+\s*[dhms]\s*)+$")
-_DURATION_PART = re.compile(r"(\d+)\s*([dhms])")
-_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the file, located as precisely as the YAML allows."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
-
-
-class AppYamlError(InvalidArgument):
-    """An invalid app.yaml; `problems` holds every problem found, in file order."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
-        noun = "problem" if len(problems) == 1 else "problems"
-        super().__init__(f"{problems[0].file} has {len(problems)} {noun}:\n{lines}")
 
 
 @dataclass(frozen=True)
@@ -171,14 +140,7 @@ def closest_python(
     return min(available, key=lambda v: (abs(v[1] - wanted[1]), -v[1]))
 
 
-def parse_duration(text: str) -> int:
-    """App Engine durations such as `4d 5h`, `10m`, `30s` → seconds."""
-    if not _DURATION.match(text):
-        raise ValueError(text)
-    return sum(int(n) * _SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
-
-
-# --- the schema walker -----------------------------------------------------------------------
+# --- the schema ------------------------------------------------------------------------------
 
 _PYTHON2_ONLY = {
     "api_version": "api_version is for the Python 2.7 runtime only; delete it",
@@ -211,159 +173,9 @@ _ERROR_CODES = ("default", "over_quota", "dos_api_denial", "timeout")
 _SERVICE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
-class _Walker:
-    def __init__(self, filename: str) -> None:
-        self.file = filename
-        self.problems: list[Problem] = []
-        self.warnings: list[str] = []
-
-    def problem(self, node: Node | None, name: str, message: str) -> None:
-        line = node.start_mark.line + 1 if node is not None else 0
-        self.problems.append(Problem(self.file, line, name, message))
-
-    def mapping(
-        self, node: Node, name: str, allowed: tuple[str, ...]
-    ) -> dict[str, tuple[Node, Node]]:
-        """The keys of a mapping node, reporting unknown and duplicate ones."""
-        if not isinstance(node, MappingNode):
-            self.problem(node, name, f"must be a mapping of {', '.join(allowed[:4])}, ...")
-            return {}
-        out: dict[str, tuple[Node, Node]] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            full = f"{name}.{key}" if name else key
-            if key in out:
-                self.problem(key_node, full, "appears twice; keep one")
-                continue
-            if key not in allowed:
-                hint = _PYTHON2_ONLY.get(key) if not name else None
-                if hint is None:
-                    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                    hint = (
-                        f"unknown field. Did you mean '{close[0]}'?"
-                        if close
-                        else f"unknown field; the known ones are: {', '.join(sorted(allowed))}"
-                    )
-                self.problem(key_node, full, hint)
-                continue
-            out[key] = (key_node, value_node)
-        return out
-
-    def scalar(self, node: Node, name: str) -> str | None:
-        if not isinstance(node, ScalarNode):
-            self.problem(node, name, "must be a single value, not a list or mapping")
-            return None
-        return str(node.value)
-
-    def string(self, node: Node, name: str) -> str | None:
-        value = self.scalar(node, name)
-        if value is not None and value == "":
-            self.problem(node, name, "must not be empty")
-            return None
-        return value
-
-    def integer(self, node: Node, name: str, minimum: int = 0, maximum: int = 1000) -> int | None:
-        value = self.scalar(node, name)
-        if value is None:
-            return None
-        try:
-            number = int(value)
-        except ValueError:
-            self.problem(node, name, f"must be a whole number, not '{value}'")
-            return None
-        if not minimum <= number <= maximum:
-            self.problem(node, name, f"must be between {minimum} and {maximum}, not {number}")
-            return None
-        return number
-
-    def number(self, node: Node, name: str, low: float, high: float) -> float | None:
-        value = self.scalar(node, name)
-        if value is None:
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            self.problem(node, name, f"must be a number between {low} and {high}, not '{value}'")
-            return None
-        if not low <= number <= high:
-            self.problem(node, name, f"must be between {low} and {high}, not {number}")
-            return None
-        return number
-
-    def boolean(self, node: Node, name: str) -> bool | None:
-        value = self.scalar(node, name)
-        if value is None:
-            return None
-        lowered = value.lower()
-        if lowered in ("true", "yes", "on"):
-            return True
-        if lowered in ("false", "no", "off"):
-            return False
-        self.problem(node, name, f"must be true or false, not '{value}'")
-        return None
-
-    def choice(self, node: Node, name: str, choices: tuple[str, ...]) -> str | None:
-        value = self.scalar(node, name)
-        if value is None:
-            return None
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            self.problem(node, name, f"'{value}' is not one of: {', '.join(choices)}.{hint}")
-            return None
-        return value
-
-    def duration(self, node: Node, name: str) -> int | None:
-        value = self.scalar(node, name)
-        if value is None:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError:
-            self.problem(node, name, f"'{value}' is not a duration such as 30s, 10m, 1h or 4d 5h")
-            return None
-
-    def string_map(self, node: Node, name: str) -> dict[str, str]:
-        if not isinstance(node, MappingNode):
-            self.problem(node, name, "must be a mapping of NAME: value")
-            return {}
-        out: dict[str, str] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(value_node, ScalarNode):
-                self.problem(value_node, f"{name}.{key_node.value}", "must be a string")
-                continue
-            out[str(key_node.value)] = str(value_node.value)
-        return out
-
-    def sequence(self, node: Node, name: str) -> list[Node]:
-        if not isinstance(node, SequenceNode):
-            self.problem(node, name, "must be a list (each item starting with '- ')")
-            return []
-        return list(node.value)
-
-
-def compose_yaml(text: str, filename: str) -> Node | None:
-    """PyYAML's node tree (with line marks) of an App Engine YAML file, or AppYamlError."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        # Point at the problem, unless it is the end of the file (an unclosed bracket or
-        # quote): then the line to fix is where that construct started.
-        problem, context = exc.problem_mark, exc.context_mark
-        at_end = "<stream end>" in (exc.problem or "") or "end of stream" in (exc.problem or "")
-        mark = context if (at_end and context) else (problem or context)
-        line = mark.line + 1 if mark else 0
-        what = exc.problem or "invalid YAML"
-        if exc.context:
-            started = f" at line {context.line + 1}" if context and context is not mark else ""
-            what = f"{what}, {exc.context}{started}"
-        message = f"not valid YAML ({what}). Check indentation, colons and brackets"
-        raise AppYamlError([Problem(filename, line, "", message)]) from None
-
-
 def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
     """Parse and validate an app.yaml; raise AppYamlError listing every problem found."""
-    walker = _Walker(filename)
+    walker = Walker(filename, _PYTHON2_ONLY)
     root = compose_yaml(text, filename)
     if root is None:
         raise AppYamlError(
@@ -410,9 +222,7 @@ def parse_app_yaml(text: str, filename: str = "app.yaml") -> AppYaml:
     )
 
 
-def _check_scaling(
-    w: _Walker, fields: dict[str, tuple[Node, Node]], values: dict[str, Any]
-) -> None:
+def _check_scaling(w: Walker, fields: dict[str, tuple[Node, Node]], values: dict[str, Any]) -> None:
     kinds = [k for k in ("automatic_scaling", "basic_scaling", "manual_scaling") if k in fields]
     if len(kinds) > 1:
         w.problem(
@@ -433,7 +243,7 @@ def _check_scaling(
         )
 
 
-def _runtime(w: _Walker, node: Node, name: str, key: Node) -> str | None:
+def _runtime(w: Walker, node: Node, name: str, key: Node) -> str | None:
     value = w.string(node, name)
     if value is None:
         return None
@@ -446,7 +256,7 @@ def _runtime(w: _Walker, node: Node, name: str, key: Node) -> str | None:
     return value
 
 
-def _service(w: _Walker, node: Node, name: str, key: Node) -> str | None:
+def _service(w: Walker, node: Node, name: str, key: Node) -> str | None:
     value = w.string(node, name)
     if value is not None and not _SERVICE.match(value):
         w.problem(
@@ -459,15 +269,15 @@ def _service(w: _Walker, node: Node, name: str, key: Node) -> str | None:
     return value
 
 
-def _env(w: _Walker, node: Node, name: str, key: Node) -> str | None:
+def _env(w: Walker, node: Node, name: str, key: Node) -> str | None:
     value = w.scalar(node, name)
     if value not in (None, "standard"):
         w.problem(node, name, "only the standard environment is supported; delete `env`")
     return None
 
 
-def _warn_only(message: str) -> Callable[[_Walker, Node, str, Node], Any]:
-    def read(w: _Walker, node: Node, name: str, key: Node) -> Any:
+def _warn_only(message: str) -> Callable[[Walker, Node, str, Node], Any]:
+    def read(w: Walker, node: Node, name: str, key: Node) -> Any:
         w.warnings.append(f"{w.file}:{key.start_mark.line + 1}: {name}: {message}")
         if isinstance(node, MappingNode):
             return w.string_map(node, name)
@@ -476,19 +286,19 @@ def _warn_only(message: str) -> Callable[[_Walker, Node, str, Node], Any]:
     return read
 
 
-def _includes(w: _Walker, node: Node, name: str, key: Node) -> None:
+def _includes(w: Walker, node: Node, name: str, key: Node) -> None:
     w.problem(key, name, "includes is not supported by cloudlet; copy the included settings here")
 
 
-def _main(w: _Walker, node: Node, name: str, key: Node) -> None:
+def _main(w: Walker, node: Node, name: str, key: Node) -> None:
     w.problem(key, name, "main is not used by Python 3 runtimes; use entrypoint instead")
 
 
-def _instance_class(w: _Walker, node: Node, name: str, key: Node) -> str | None:
+def _instance_class(w: Walker, node: Node, name: str, key: Node) -> str | None:
     return w.choice(node, name, tuple(INSTANCE_CLASS_MEMORY_MB))
 
 
-def _inbound(w: _Walker, node: Node, name: str, key: Node) -> list[str]:
+def _inbound(w: Walker, node: Node, name: str, key: Node) -> list[str]:
     out = []
     for item in w.sequence(node, name):
         value = w.choice(item, name, _INBOUND)
@@ -497,7 +307,7 @@ def _inbound(w: _Walker, node: Node, name: str, key: Node) -> list[str]:
     return out
 
 
-def _error_handlers(w: _Walker, node: Node, name: str, key: Node) -> list[dict[str, str]]:
+def _error_handlers(w: Walker, node: Node, name: str, key: Node) -> list[dict[str, str]]:
     out = []
     for i, item in enumerate(w.sequence(node, name)):
         where = f"{name}[{i}]"
@@ -513,7 +323,7 @@ def _error_handlers(w: _Walker, node: Node, name: str, key: Node) -> list[dict[s
     return out
 
 
-def _automatic(w: _Walker, node: Node, name: str, key: Node) -> AutomaticScaling:
+def _automatic(w: Walker, node: Node, name: str, key: Node) -> AutomaticScaling:
     entry = w.mapping(node, name, _AUTOMATIC_FIELDS)
     kwargs: dict[str, Any] = {}
     for field_name in ("min_instances", "max_instances", "max_idle_instances",
@@ -546,7 +356,7 @@ def _automatic(w: _Walker, node: Node, name: str, key: Node) -> AutomaticScaling
     return AutomaticScaling(**kwargs)
 
 
-def _basic(w: _Walker, node: Node, name: str, key: Node) -> BasicScaling | None:
+def _basic(w: Walker, node: Node, name: str, key: Node) -> BasicScaling | None:
     entry = w.mapping(node, name, _BASIC_FIELDS)
     if "max_instances" not in entry:
         if isinstance(node, MappingNode):
@@ -559,7 +369,7 @@ def _basic(w: _Walker, node: Node, name: str, key: Node) -> BasicScaling | None:
     return BasicScaling(max_instances=high, idle_timeout=idle) if high else None
 
 
-def _manual(w: _Walker, node: Node, name: str, key: Node) -> ManualScaling | None:
+def _manual(w: Walker, node: Node, name: str, key: Node) -> ManualScaling | None:
     entry = w.mapping(node, name, _MANUAL_FIELDS)
     if "instances" not in entry:
         if isinstance(node, MappingNode):
@@ -569,7 +379,7 @@ def _manual(w: _Walker, node: Node, name: str, key: Node) -> ManualScaling | Non
     return ManualScaling(instances=count) if count else None
 
 
-def _handlers(w: _Walker, node: Node, name: str, key: Node) -> list[Handler]:
+def _handlers(w: Walker, node: Node, name: str, key: Node) -> list[Handler]:
     out = []
     for i, item in enumerate(w.sequence(node, name)):
         handler = _handler(w, item, f"{name}[{i}]")
@@ -578,7 +388,7 @@ def _handlers(w: _Walker, node: Node, name: str, key: Node) -> list[Handler]:
     return out
 
 
-def _handler(w: _Walker, node: Node, where: str) -> Handler | None:
+def _handler(w: Walker, node: Node, where: str) -> Handler | None:
     entry = w.mapping(node, where, _HANDLER_FIELDS)
     if not entry:
         return None
@@ -648,16 +458,16 @@ def _handler(w: _Walker, node: Node, where: str) -> Handler | None:
     return Handler(**kwargs)
 
 
-def _redirect_code(w: _Walker, node: Node, name: str) -> int | None:
+def _redirect_code(w: Walker, node: Node, name: str) -> int | None:
     value = w.choice(node, name, ("301", "302", "303", "307"))
     return int(value) if value else None
 
 
-def _bool(w: _Walker, node: Node, name: str, key: Node) -> bool | None:
+def _bool(w: Walker, node: Node, name: str, key: Node) -> bool | None:
     return w.boolean(node, name)
 
 
-_TOP_READERS: dict[str, Callable[[_Walker, Node, str, Node], Any]] = {
+_TOP_READERS: dict[str, Callable[[Walker, Node, str, Node], Any]] = {
     "runtime": _runtime,
     "service": _service,
     "module": _service,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from cloudlet.appengine.appyaml import AppYamlError, Problem, compose_yaml
+from cloudlet.appengine.yamlwalk import AppYamlError, Problem, compose_yaml
 
 __all__ = ["CronJob", "next_run", "parse_cron_yaml", "parse_schedule"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from cloudlet.appengine.appyaml import AppYamlError, Problem, compose_yaml
+from cloudlet.appengine.yamlwalk import AppYamlError, Problem, compose_yaml
 
 __all__ = ["MAX_RULES", "DispatchRule", "match_rule", "parse_dispatch_yaml"]
 

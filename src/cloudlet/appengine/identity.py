@@ -75,7 +75,7 @@ def version_identity(gateway: Any) -> Callable[[VersionRuntime], dict[str, str]]
             region=region,
         )
         token = workload_tokens(state).token(workload)
-        gcloud = state.data.root / "run" / "appengine" / "gcloud"  # empty: no gcloud credentials
+        gcloud = state.data.app_gcloud_config  # empty: no gcloud credentials
         gcloud.mkdir(parents=True, exist_ok=True)
         return workload_environment(state.settings.url, token, str(gcloud))
 

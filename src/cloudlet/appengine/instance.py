@@ -38,10 +38,12 @@ from cloudlet.core.times import now_rfc3339
 
 __all__ = [
     "DEFAULT_ENTRYPOINT",
+    "IllegalTransition",
     "Instance",
     "InstanceState",
     "InstanceVersion",
     "StartFailed",
+    "check_instance_transition",
     "entrypoint_argv",
     "free_port",
     "instance_env",
@@ -70,10 +72,39 @@ DRAIN_SECONDS = 8.0
 
 
 class InstanceState(enum.Enum):
-    STARTING = "STARTING"  # spawned, not yet answering HTTP
-    READY = "RUNNING"  # answering; the router may send it requests
-    STOPPING = "STOPPING"  # SIGTERM sent; finishing in-flight requests
-    STOPPED = "STOPPED"  # exited (stopped or crashed)
+    # Spawned (or being spawned), not yet answering HTTP: the supervisor probes it.
+    STARTING = "STARTING"
+    # Answering HTTP: the router may send it requests. The Admin API's RUNNING.
+    READY = "RUNNING"
+    # SIGTERM sent: finishing in-flight requests, then SIGKILL after the drain.
+    STOPPING = "STOPPING"
+    # Exited, stopped or crashed (or never started). Terminal: a restart is a new Instance.
+    STOPPED = "STOPPED"
+
+
+_MOVES: dict[InstanceState, frozenset[InstanceState]] = {
+    InstanceState.STARTING: frozenset(
+        {InstanceState.READY, InstanceState.STOPPING, InstanceState.STOPPED}
+    ),
+    InstanceState.READY: frozenset({InstanceState.STOPPING, InstanceState.STOPPED}),
+    InstanceState.STOPPING: frozenset({InstanceState.STOPPED}),
+    InstanceState.STOPPED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A move the instance lifecycle does not allow: a bug in the caller, never a user error."""
+
+
+def check_instance_transition(current: InstanceState, new: InstanceState) -> InstanceState:
+    """Return `new` if an instance in `current` may move to it, else raise IllegalTransition.
+
+    STARTING → READY → STOPPING → STOPPED, where an instance may stop or exit from any state
+    before STOPPED. Moving to the state it is in is allowed (a second SIGTERM, a second reap).
+    """
+    if new is current or new in _MOVES[current]:
+        return new
+    raise IllegalTransition(f"An instance in state {current.name} cannot move to {new.name}.")
 
 
 class StartFailed(Exception):
@@ -172,7 +203,7 @@ class Instance:
     requests: int = 0
     errors: int = 0
     last_active: float = field(default_factory=time.monotonic)
-    # The router ends each request it sends with a FIN (see proxy.py): set once the instance
+    # The router ends each request it sends with a FIN (see upstream.py): set once the instance
     # has shown it is gunicorn closing every connection after its response.
     half_close: bool = False
     memory_bytes: int = 0
@@ -185,6 +216,14 @@ class Instance:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def move_to(self, new: InstanceState) -> InstanceState:
+        """Set the state as `check_instance_transition` allows; return the one it had.
+
+        The only writer of an instance's state (tests/test_lifecycle_writers.py)."""
+        was = self.state
+        self.state = check_instance_transition(was, new)
+        return was
 
     def note(self, message: str) -> None:
         """A line from the supervisor itself into the instance's log."""
@@ -227,7 +266,7 @@ class Instance:
             )
         except OSError as exc:
             self.note(f"cannot start the entrypoint: {exc}")
-            self.state = InstanceState.STOPPED
+            self.move_to(InstanceState.STOPPED)
             self.exited.set()
             if isinstance(exc, FileNotFoundError):
                 raise StartFailed(
@@ -306,7 +345,7 @@ class Instance:
         """SIGTERM, wait up to `drain` seconds for in-flight work, then SIGKILL the group."""
         if self.state is InstanceState.STOPPED:
             return
-        self.state = InstanceState.STOPPING
+        self.move_to(InstanceState.STOPPING)
         if self.proc is None or self.proc.returncode is not None:
             await self.exited.wait() if self.proc else None
             return

@@ -61,7 +61,7 @@ def list_log_entries(body: EntriesListIn, session: DbSession, request: Request) 
     for project in projects:
         authorize_request(request, "logging.logEntries.list", project_resource(project))
         get_project(session, project)
-        for entry in logs.read_entries(data.logs / "appengine" / project, limit=0):
+        for entry in logs.read_entries(data.app_logs / project, limit=0):
             resource = logs.log_entry(project, entry)
             if matches(resource):
                 found.append(resource)

@@ -113,7 +113,7 @@ def ensure_code_buckets(db: Database, store: Store) -> None:
 async def start_appengine(state: GatewayState) -> None:
     """Create the supervisor, bring back every serving version, and put it in its slot."""
     settings, data = state.settings, state.data
-    ports = ServicePorts(data.apps / "ports.json", settings.app_ports_from, settings.host)
+    ports = ServicePorts(data.app_ports, settings.app_ports_from, settings.host)
     supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX))
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     supervisor.identity = version_identity(state)  # the service account instances act as

@@ -53,6 +53,16 @@ class DataDir:
         return self.logs / "gateway.log"
 
     @property
+    def beam_job_api_log(self) -> Path:
+        """The Beam Job API child's log (dataflow/runtime.py)."""
+        return self.logs / "beam-job-api.log"
+
+    @property
+    def app_logs(self) -> Path:
+        """App Engine's logs: PROJECT/ holds each instance's log and the request log."""
+        return self.logs / "appengine"
+
+    @property
     def owner_password(self) -> Path:
         """The local owner's first password (mode 0600), written at first start (iam/users.py)."""
         return self.root / "owner-password"
@@ -68,7 +78,28 @@ class DataDir:
 
     @property
     def apps(self) -> Path:
+        """Deployed app sources (PROJECT/SERVICE/VERSION) and each project's cron and dispatch."""
         return self.root / "apps"
+
+    @property
+    def app_ports(self) -> Path:
+        """The port each App Engine service keeps across restarts (appengine/ports.py)."""
+        return self.apps / "ports.json"
+
+    @property
+    def run(self) -> Path:
+        """What the gateway keeps for its running workloads only."""
+        return self.root / "run"
+
+    @property
+    def app_run(self) -> Path:
+        """App Engine's run state: the instances' pid files (appengine/supervisor.py)."""
+        return self.run / "appengine"
+
+    @property
+    def app_gcloud_config(self) -> Path:
+        """An empty gcloud config dir for instances, so that they see no gcloud credentials."""
+        return self.app_run / "gcloud"
 
     @property
     def builds(self) -> Path:
@@ -80,7 +111,23 @@ class DataDir:
 
     @property
     def jobs(self) -> Path:
+        """A directory per Dataflow job (dataflow/files.JobFiles)."""
         return self.root / "jobs"
+
+    @property
+    def job_staging(self) -> Path:
+        """Where the Beam Job API stages PortableRunner artifacts: Beam's ArtifactStagingService
+        writes a job's files to job_staging/TOKEN, and the token is the job id."""
+        return self.jobs / "_staging"
+
+    @property
+    def sandbox(self) -> Path:
+        """The workloads' sandbox (core/sandbox.py): a dir per project, and the uid table."""
+        return self.root / "sandbox"
+
+    @property
+    def sandbox_uids(self) -> Path:
+        return self.sandbox / "uids.json"
 
     @property
     def tmp(self) -> Path:

@@ -69,8 +69,6 @@ MODES = ("auto", "uid", "bwrap", "none")
 # Project uids and gids: far above login users, system users and the usual subuid ranges
 # (100000 + 65536·n), below 2^31 (which some tools mishandle).
 UID_BASE = 1_900_000_000
-# Data dir entries a workload may traverse (never list); everything else is the gateway's.
-_SHARED = ("apps", "venvs", "jobs", "sandbox")
 
 
 class SandboxUnavailable(Exception):
@@ -255,7 +253,7 @@ class Sandbox:
     def project_dir(self, project: str) -> Path:
         """The directory a project's jobs may write (their venvs, uv's cache), made on first
         use; in uid mode owned by the project's uid (what is inside, that uid made)."""
-        path = self.data.root / "sandbox" / project
+        path = self.data.sandbox / project
         if path in self._granted:
             return path
         for sub in (path, path / "venvs", path / "uv-cache"):
@@ -271,43 +269,46 @@ class Sandbox:
         """Arrange the data dir for this mode at start-up (uid mode: modes and owners)."""
         if self.mode != "uid":
             return
-        root = self.data.root
-        for name in _SHARED:
-            (root / name).mkdir(exist_ok=True)
-        for name in ("blobs", "builds", "logs", "run", "tls", "tmp"):  # before their owners
-            (root / name).mkdir(mode=0o700, exist_ok=True)  # make them, 0755
-        (root / "jobs" / "_staging").mkdir(mode=0o700, exist_ok=True)  # the Beam Job API's
+        data = self.data
+        root = data.root
+        # The entries a workload may traverse (never list); everything else is the gateway's.
+        shared = (data.apps, data.venvs, data.jobs, data.sandbox)
+        for path in shared:
+            path.mkdir(exist_ok=True)
+        for path in (data.blobs, data.builds, data.logs, data.run, data.tls, data.tmp):
+            path.mkdir(mode=0o700, exist_ok=True)  # before their owners make them, 0755
+        data.job_staging.mkdir(mode=0o700, exist_ok=True)  # the Beam Job API's
         os.chmod(root, 0o711)
         for entry in root.iterdir():
             if entry.is_symlink():
                 continue
-            if entry.name in _SHARED:
+            if entry in shared:
                 os.chmod(entry, 0o711)
-            elif entry.name == "gateway.pid":  # where the gateway listens: `cloudlet status`
+            elif entry == data.pid_file:  # where the gateway listens: `cloudlet status`
                 os.chmod(entry, 0o644)
             else:
                 os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
-        jobs = root / "jobs"
+        jobs = self.data.jobs
         if jobs.is_dir():
             for job in jobs.iterdir():
                 if job.is_dir() and not job.is_symlink() and os.lstat(job).st_uid == 0:
                     os.chmod(job, 0o700)  # a project uid owns the jobs it ran
-                    if job.name != "_staging":
+                    if job != data.job_staging:
                         for child in job.iterdir():  # pipeline.pb, spec.json, artifacts/
                             if not child.is_symlink():
                                 os.chmod(child, 0o700 if child.is_dir() else 0o600)
-        apps = root / "apps"
+        apps = self.data.apps
         if apps.is_dir():
             for entry in apps.iterdir():
                 if not entry.is_symlink():
                     os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
-        for entry in (root / "sandbox").iterdir():
-            if entry.name == "uids.json":
+        for entry in self.data.sandbox.iterdir():
+            if entry == self.data.sandbox_uids:
                 os.chmod(entry, 0o600)
 
     def ids(self, project: str) -> tuple[int, int]:
         """The uid and gid of a project's workloads (uid mode), allocated on first use."""
-        table_path = self.data.root / "sandbox" / "uids.json"
+        table_path = self.data.sandbox_uids
         with self._lock:
             try:
                 table: dict[str, int] = json.loads(table_path.read_text())
@@ -328,7 +329,7 @@ class Sandbox:
         if self.mode != "uid" or source in self._granted:
             return
         _, gid = self.ids(project)
-        apps = self.data.root / "apps"
+        apps = self.data.apps
         with contextlib.suppress(ValueError):
             for parent in source.relative_to(apps).parents:
                 if parent != Path("."):  # apps/PROJECT, apps/PROJECT/SERVICE: traverse only

@@ -17,16 +17,8 @@ __all__ = [
     "JobFiles",
     "append_json_line",
     "read_json",
-    "staging_root",
     "write_json",
 ]
-
-
-def staging_root(jobs: Path) -> Path:
-    """Where the Beam Job API stages PortableRunner artifacts, under the data dir's jobs/. Beam's
-    ArtifactStagingService writes a job's files to STAGING_ROOT/TOKEN, and the token is the
-    job id."""
-    return jobs / "_staging"
 
 
 @dataclass(frozen=True)

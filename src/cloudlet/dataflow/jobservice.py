@@ -41,7 +41,6 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
-from cloudlet.dataflow.files import staging_root
 from cloudlet.dataflow.jobauth import authorize_job, caller, visible_jobs
 from cloudlet.dataflow.models import Job, JobMessage
 from cloudlet.dataflow.states import JobState, MessageImportance
@@ -257,7 +256,7 @@ class _JobService:
             # Beam's staging service forgets a job once its dependencies are asked for.
             with contextlib.suppress(KeyError, TimeoutError):
                 self.server.artifacts.resolved_deps(job_id, timeout=0)
-            shutil.rmtree(staging_root(self.server.data.jobs) / job_id, ignore_errors=True)
+            shutil.rmtree(self.server.data.job_staging / job_id, ignore_errors=True)
 
     def _known(self, job_id: str, context: Any) -> Job:
         job = self._job(job_id)
@@ -335,7 +334,7 @@ class _JobService:
             # Only now: streams opened on the preparation id must never see a gap.
             self._settle(job_id, prepared, refusal)
         if refusal is not None:
-            shutil.rmtree(staging_root(self.server.data.jobs) / job_id, ignore_errors=True)
+            shutil.rmtree(self.server.data.job_staging / job_id, ignore_errors=True)
             _fail(context, *refusal)
         # The gateway's job supervisor (another process) picks the job up on its next tick.
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
@@ -590,7 +589,7 @@ class JobApiServer:
         from apache_beam.portability.api import beam_artifact_api_pb2_grpc, beam_job_api_pb2_grpc
         from apache_beam.runners.portability import artifact_service
 
-        staging = staging_root(self.data.jobs)
+        staging = self.data.job_staging
         staging.mkdir(parents=True, exist_ok=True)
         handler: Any = artifact_service.BeamFilesystemHandler(str(staging))  # type: ignore[no-untyped-call]
         self.artifacts = artifact_service.ArtifactStagingService(handler.file_writer)

@@ -127,7 +127,7 @@ async def start_dataflow(state: GatewayState) -> None:
         logger.warning("apache-beam is not installed: the Beam Job API is off "
                        "(pip install 'cloudlet[dataflow]')")  # fmt: skip
         return
-    jobapi = JobApiProcess(settings, state.data.logs / "beam-job-api.log")
+    jobapi = JobApiProcess(settings, state.data.beam_job_api_log)
     jobapi.start()
     state[JOB_API] = jobapi
 

@@ -33,7 +33,7 @@ from cloudlet.dataflow.states import (
     TERMINAL_STATES,
     JobState,
     MessageImportance,
-    check_transition,
+    transition,
 )
 from cloudlet.dataflow.steps import metric_updates, steps_from_pipeline, user_metric_updates
 
@@ -248,10 +248,8 @@ def request_state(session: Session, job: Job, requested: str) -> Job:
         )
     if current in (JobState.JOB_STATE_CANCELLING, JobState.JOB_STATE_CANCELLED):
         return job  # cancel is idempotent
-    check_transition(current, JobState.JOB_STATE_CANCELLING)
+    transition(job, JobState.JOB_STATE_CANCELLING, utcnow())
     job.requested_state = want.value
-    job.state = JobState.JOB_STATE_CANCELLING.value
-    job.state_time = utcnow()
     add_message(session, job.job_id, "JOB_MESSAGE_BASIC", "Cancel requested; stopping the job.")
     return job
 

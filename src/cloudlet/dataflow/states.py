@@ -6,6 +6,8 @@ Pure: no IO. https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects
 from __future__ import annotations
 
 import enum
+from datetime import datetime
+from typing import Protocol
 
 from cloudlet.core.errors import FailedPrecondition
 
@@ -17,6 +19,7 @@ __all__ = [
     "MessageImportance",
     "check_transition",
     "importance_at_least",
+    "transition",
 ]
 
 
@@ -131,6 +134,23 @@ def check_transition(current: JobState, new: JobState) -> JobState:
         f"A job in state {current.value} cannot move to {new.value}. "
         f"Allowed: {', '.join(sorted(s.value for s in _ALLOWED.get(current, ()))) or 'none'}."
     )
+
+
+class Stateful(Protocol):
+    """What `transition` writes: a stored job (dataflow/models.Job) has both."""
+
+    state: str
+    state_time: datetime
+
+
+def transition(job: Stateful, new: JobState, now: datetime) -> None:
+    """Move `job` to `new` at `now`, as `check_transition` allows, else raise FailedPrecondition.
+
+    The only writer of a job's state (tests/dataflow/test_states.py holds every other module
+    to it): a job is created PENDING, and every later state is set here.
+    """
+    job.state = check_transition(JobState(job.state), new).value
+    job.state_time = now
 
 
 class MessageImportance(enum.IntEnum):

@@ -31,10 +31,10 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
-from cloudlet.dataflow.files import JobFiles, read_json, staging_root
+from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
-from cloudlet.dataflow.states import ACTIVE_STATES, JobState
+from cloudlet.dataflow.states import ACTIVE_STATES, JobState, transition
 from cloudlet.iam import CLEARED_VARIABLES
 
 __all__ = ["JOBS", "JobSupervisor"]
@@ -273,10 +273,11 @@ class JobSupervisor:
         if group_alive(pid):  # its SDK workers may outlive it
             kill_group(pid)
         result = (read_json(files.result) or {}).get("state")
-        if result in (JobState.JOB_STATE_DONE.value, JobState.JOB_STATE_FAILED.value):
-            self._finish(s, job, JobState(result), None)
-        elif job.requested_state == JobState.JOB_STATE_CANCELLED.value:
+        # Once cancelling, a job ends cancelled even if its pipeline finished (states.py).
+        if job.requested_state == JobState.JOB_STATE_CANCELLED.value:
             self._finish(s, job, JobState.JOB_STATE_CANCELLED, "Job cancelled.")
+        elif result in (JobState.JOB_STATE_DONE.value, JobState.JOB_STATE_FAILED.value):
+            self._finish(s, job, JobState(result), None)
         else:
             self._finish(
                 s,
@@ -294,9 +295,8 @@ class JobSupervisor:
     def _sync(self, s: Session, job: Job, files: JobFiles) -> None:
         if job.state == JobState.JOB_STATE_PENDING.value and files.started.exists():
             now = utcnow()
-            job.state = JobState.JOB_STATE_RUNNING.value
+            transition(job, JobState.JOB_STATE_RUNNING, now)
             job.start_time = now
-            job.state_time = now
         counts = read_json(files.counts)
         if isinstance(counts, dict) and (
             counts.get("counts") != job.counts
@@ -344,13 +344,12 @@ class JobSupervisor:
         if message:
             add_message(s, job.job_id, importance, message)
         now = utcnow()
-        job.state = state.value
-        job.state_time = now
+        transition(job, state, now)
         if job.start_time is None:
             job.start_time = now
         # What the Beam Job API staged for a PortableRunner job (its requirements and packages,
         # copied into the job at Run): nothing reads it once the job has ended.
-        shutil.rmtree(staging_root(self.data.jobs) / job.job_id, ignore_errors=True)
+        shutil.rmtree(self.data.job_staging / job.job_id, ignore_errors=True)
         logger.info("job %s ended %s", job.job_id, state.value)
 
 
