@@ -125,8 +125,8 @@ class GroupByKeyOp(BaseOp):
 
     def process(self, batch: Batch) -> None:
         values, tmpl = batch
-        if self.default and tmpl is not None:
-            self.table.add_values(values)
+        if self.default:
+            self.table.add_values(values if tmpl is not None else [wv.value for wv in values])
         else:
             self.table.add_windowed(explode(batch))
 

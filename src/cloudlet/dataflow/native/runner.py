@@ -63,6 +63,24 @@ def pipeline_proto(pipeline: Any, options: Any) -> Any:
     return pipeline.to_runner_api(default_environment=env)
 
 
+def fallback_runner(proto: Any) -> Any:
+    """FnApiRunner; Beam's bundle-based DirectRunner for streaming pipelines (TestStream,
+    unbounded PCollections), which FnApiRunner does not run."""
+    from apache_beam.portability.api import beam_runner_api_pb2 as rpb
+
+    comps = proto.components
+    streaming = any(
+        t.spec.urn == "beam:transform:teststream:v1" for t in comps.transforms.values()
+    ) or any(pc.is_bounded == rpb.IsBounded.UNBOUNDED for pc in comps.pcollections.values())
+    if streaming:
+        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+        return BundleBasedDirectRunner()
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    return fn_runner.FnApiRunner()
+
+
 def run_proto(proto: Any) -> Execution:
     """Plan and execute `proto` in this process; raises Unsupported before running anything."""
     plan = build_plan(proto)
@@ -84,9 +102,7 @@ class NativeRunner(PipelineRunner):  # type: ignore[misc]
                 exc.transform,
                 exc.reason,
             )
-            from apache_beam.runners.portability.fn_api_runner import fn_runner
-
-            return fn_runner.FnApiRunner().run_pipeline(pipeline, options)
+            return fallback_runner(proto).run_pipeline(pipeline, options)
         execution = Execution(proto, plan)
         execution.run()
         return NativeResult(PipelineState.DONE, execution.monitoring_infos())
