@@ -48,6 +48,14 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
+        "dataflow_engine",
+        "native",
+        "The engine Dataflow batch jobs run on unless a job asks with "
+        "--experiments=cloudlet_engine=NAME: native (cloudlet's own, falls back to fnapi for "
+        "what it does not support) or fnapi (Beam's FnApiRunner). docs/dataflow.md.",
+        str,
+    ),
+    Setting(
         "host",
         "127.0.0.1",
         "Interface every listener of the gateway binds (HTTP, HTTPS, the Beam Job API, the App "
@@ -183,6 +191,7 @@ class Settings:
     app_scale_down_after: float = 15.0
     app_ports_from: int = 0
     job_prepare_timeout: float = 3600.0
+    dataflow_engine: str = "native"
     sandbox: str = "auto"
     log_level: str = "info"
 
