@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from apache_beam.metrics.metric_test import MetricsTest  # noqa: F401
 from apache_beam.pipeline_test import DoFnTest  # noqa: F401
+from apache_beam.runners.portability.fn_api_runner.translations_test import (  # noqa: F401
+    TranslationsTest,
+)
 from apache_beam.transforms.combinefn_lifecycle_test import (  # noqa: F401
     CombineFnLifecycleTest,
 )
@@ -17,6 +20,3 @@ from apache_beam.transforms.dofn_lifecycle_test import DoFnLifecycleTest  # noqa
 from apache_beam.transforms.ptransform_test import PTransformTest  # noqa: F401
 from apache_beam.transforms.sideinputs_test import SideInputsTest  # noqa: F401
 from apache_beam.transforms.util_test import ReshuffleTest  # noqa: F401
-from apache_beam.runners.portability.fn_api_runner.translations_test import (  # noqa: F401
-    TranslationsTest,
-)

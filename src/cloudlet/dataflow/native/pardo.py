@@ -110,20 +110,27 @@ class ParDoOp(BaseOp):
         tagged = sorted(payload.side_inputs.items(),
                         key=lambda t: sideinputs.get_sideinput_index(t[0]))  # fmt: skip
         side_maps = [
-            SideInputMap(SideInputData.from_runner_api(si, self.ctx.context),
-                         self.ctx.materialized(op.side_inputs[tag]))  # fmt: skip
+            SideInputMap(
+                SideInputData.from_runner_api(si, self.ctx.context),
+                self.ctx.materialized(op.side_inputs[tag]),
+            )  # fmt: skip
             for tag, si in tagged
         ]
         base = _receiver_base()
         collected = self.collected = {}  # output pcoll → list of WindowedValues
+        flush = self._flush_one
 
         class Collect(base):  # type: ignore[misc, valid-type]
             def __init__(self, pcoll: str) -> None:
                 self.items: list[Any] = []
+                self.pcoll = pcoll
                 collected[pcoll] = self.items
 
             def receive(self, wv: Any) -> None:
-                self.items.append(wv)
+                items = self.items
+                items.append(wv)
+                if len(items) >= 2048:  # a read emits its whole range from one call
+                    flush(self.pcoll, items)
 
         class Drop(base):  # type: ignore[misc, valid-type]
             def receive(self, wv: Any) -> None:
@@ -225,9 +232,18 @@ class ParDoOp(BaseOp):
     def _flush(self) -> None:
         for pcoll, items in self.collected.items():
             if items:
-                batch = list(items)
-                items.clear()
-                self.emit(pcoll, (batch, None))
+                self._flush_one(pcoll, items)
+
+    def _flush_one(self, pcoll: str, items: list[Any]) -> None:
+        batch = list(items)
+        items.clear()
+        # Elements that share one timestamp, window and pane go on as bare values.
+        f = batch[0]
+        ts, ws, pane = f.timestamp, f.windows, f.pane_info
+        if all(w.timestamp == ts and w.windows == ws and w.pane_info == pane for w in batch):
+            self.emit(pcoll, ([w.value for w in batch], f))
+        else:
+            self.emit(pcoll, (batch, None))
 
     def teardown(self) -> None:
         if self.set_up:

@@ -168,6 +168,13 @@ def _pardo(tid: str, t: Any) -> Op:
         raise Unsupported(t.unique_name, "stateful processing")
     if payload.do_fn.urn != "beam:dofn:pickled_python_info:v1":
         raise Unsupported(t.unique_name, f"DoFn URN {payload.do_fn.urn}")
+    from apache_beam.internal import pickler
+
+    fn = pickler.loads(payload.do_fn.payload)[0]
+    if getattr(fn, "_process_batch_defined", False) or getattr(
+        getattr(fn, "process", None), "_beam_yields_batches", False
+    ):
+        raise Unsupported(t.unique_name, "batched DoFns (process_batch)")
     side = {tag: t.inputs[tag] for tag in payload.side_inputs}
     kind = "sdf" if payload.restriction_coder_id else "pardo"
     op = _op(tid, t, kind, side)
@@ -336,9 +343,7 @@ def _cycle(groups: dict[str, list[str]], deps: dict[str, set[str]], ops: dict[st
     g = found[0]
     for oid in groups[g]:
         op = ops[oid]
-        external = [
-            pc for pc in (*op.inputs, *op.side_inputs.values()) if fused.get(pc) != oid
-        ]
+        external = [pc for pc in (*op.inputs, *op.side_inputs.values()) if fused.get(pc) != oid]
         if external and any(fused.get(pc) == oid for pc in op.inputs):
             return oid
     for oid in groups[g]:

@@ -64,15 +64,10 @@ def pipeline_proto(pipeline: Any, options: Any) -> Any:
 
 
 def fallback_runner(proto: Any) -> Any:
-    """FnApiRunner; Beam's bundle-based DirectRunner for streaming pipelines (TestStream,
-    unbounded PCollections), which FnApiRunner does not run."""
-    from apache_beam.portability.api import beam_runner_api_pb2 as rpb
-
+    """FnApiRunner; Beam's bundle-based DirectRunner for TestStream, which FnApiRunner does
+    not run."""
     comps = proto.components
-    streaming = any(
-        t.spec.urn == "beam:transform:teststream:v1" for t in comps.transforms.values()
-    ) or any(pc.is_bounded == rpb.IsBounded.UNBOUNDED for pc in comps.pcollections.values())
-    if streaming:
+    if any(t.spec.urn == "beam:transform:teststream:v1" for t in comps.transforms.values()):
         from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
         return BundleBasedDirectRunner()
