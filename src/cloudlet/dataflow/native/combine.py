@@ -65,14 +65,15 @@ class CombineOp(BaseOp):
         table = self.table
         kk = self.kk
         f = self.builtin
+        get = table.get
         if f is builtins.sum:
             for k, v in pairs:
-                g = kk(k)
-                e = table.get(g)
+                g = k if type(k) is str else kk(k)
+                e = get(g)
                 if e is None:
                     table[g] = [k, None, 0 + v]
                 else:
-                    e[2] = e[2] + v
+                    e[2] += v
         elif f is builtins.min or f is builtins.max:
             for k, v in pairs:
                 g = kk(k)
@@ -110,6 +111,24 @@ class CombineOp(BaseOp):
                 if e is None:
                     table[g] = e = [k, w, create()]
                 e[2] = add(e[2], v)
+
+    def take(self) -> dict[Any, list[Any]]:
+        table, self.table = self.table, {}
+        return table
+
+    def merge(self, table: dict[Any, list[Any]]) -> None:
+        mine = self.table
+        f = self.builtin
+        for g, entry in table.items():
+            have = mine.get(g)
+            if have is None:
+                mine[g] = entry
+            elif f is builtins.sum:
+                have[2] = have[2] + entry[2]
+            elif f is not None:
+                have[2] = f(have[2], entry[2])
+            else:
+                have[2] = self.fn.merge_accumulators([have[2], entry[2]])
 
     def output(self) -> Iterator[Batch]:
         from apache_beam.utils import windowed_value as wvm

@@ -53,7 +53,7 @@ class NativeEngine:
             )
             return self._fallback(job, reporter)
         _set_options(job.options)
-        execution = Execution(job.pipeline, plan)
+        execution = Execution(job.pipeline, plan, workers=job.workers)
         stop = threading.Event()
 
         def report() -> None:

@@ -19,7 +19,7 @@ __all__ = ["Execution"]
 
 
 class Execution:
-    def __init__(self, proto: Any, plan: Plan, spill: Any = None) -> None:
+    def __init__(self, proto: Any, plan: Plan, spill: Any = None, workers: int = 1) -> None:
         from apache_beam.runners import pipeline_context
         from apache_beam.runners.worker import statesampler
         from apache_beam.utils.counters import CounterFactory
@@ -27,6 +27,7 @@ class Execution:
         self.proto = proto
         self.plan = plan
         self.spill = spill
+        self.workers = workers
         self.context = pipeline_context.PipelineContext(proto.components)
         self.counts: Counter[str] = Counter()
         self.stores: dict[str, list[Batch]] = {}
@@ -59,13 +60,19 @@ class Execution:
             from apache_beam.metrics.execution import MetricsContainer
             from apache_beam.runners.common import NameContext
 
-            container = self.containers.get(op.name)
-            if container is None:
-                container = self.containers[op.name] = MetricsContainer(op.name)
+            container = self.container(op.name)
             scoped = self.states[key] = self.sampler.scoped_state(
                 NameContext(op.name, op.id), state, metrics_container=container
             )
         return scoped
+
+    def container(self, name: str) -> Any:
+        from apache_beam.metrics.execution import MetricsContainer
+
+        container = self.containers.get(name)
+        if container is None:
+            container = self.containers[name] = MetricsContainer(name)
+        return container
 
     # Routing.
     def emit(self, pcoll: str, batch: Batch) -> None:

@@ -130,6 +130,20 @@ class GroupByKeyOp(BaseOp):
         else:
             self.table.add_windowed(explode(batch))
 
+    def take(self) -> dict[Any, list[Any]]:
+        """The table so far (a worker hands it to the parent), leaving this one empty."""
+        table, self.table.table = self.table.table, {}
+        return table
+
+    def merge(self, table: dict[Any, list[Any]]) -> None:
+        mine = self.table.table
+        for g, (k, values) in table.items():
+            entry = mine.get(g)
+            if entry is None:
+                mine[g] = [k, values]
+            else:
+                entry[1].extend(values)
+
     def output(self) -> Iterator[Batch]:
         """The grouped elements, in batches; called once all input is in."""
         wvm = _beam()

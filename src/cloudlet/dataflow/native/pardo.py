@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BaseOp, Batch, explode
+from cloudlet.dataflow.native.textread import plain_text_files, read_lines
 
 __all__ = ["ParDoOp", "SideInputMap"]
 
@@ -214,6 +215,16 @@ class ParDoOp(BaseOp):
 
     def _sdf(self, wv: Any) -> None:
         el = wv.value
+        files = plain_text_files(el) if len(wv.windows) == 1 else None
+        if files is not None and self.main_out is not None:
+            from cloudlet.dataflow.native.parallel import fan_out
+
+            if fan_out(self.ctx, self.op.id, self.main_out, wv, files):
+                return
+            for path, _size in files:
+                for lines in read_lines(path):
+                    self.emit(self.main_out, (lines, wv))
+            return
         provider = self.provider
         initial = provider.initial_restriction(el)
         for restriction in provider.split(el, initial):

@@ -9,6 +9,7 @@ with a warning naming the transform; nothing has run on the native engine at tha
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineState
@@ -98,6 +99,9 @@ class NativeRunner(PipelineRunner):  # type: ignore[misc]
                 exc.reason,
             )
             return fallback_runner(proto).run_pipeline(pipeline, options)
-        execution = Execution(proto, plan)
+        from apache_beam.options.pipeline_options import DirectOptions
+
+        workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
+        execution = Execution(proto, plan, workers=workers)
         execution.run()
         return NativeResult(PipelineState.DONE, execution.monitoring_infos())
