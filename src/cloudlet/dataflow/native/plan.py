@@ -187,13 +187,13 @@ def build_plan(proto: Any) -> Plan:
     """Plan `proto` (a beam_runner_api_pb2.Pipeline); raises Unsupported."""
     from apache_beam.portability.api import beam_runner_api_pb2 as rpb
 
+    leaves = _leaves(proto)  # names the transform when one is unsupported
     for req in proto.requirements:
         if req not in _REQUIREMENTS_OK:
             raise Unsupported("pipeline", f"requirement {req}")
     for pc in proto.components.pcollections.values():
         if pc.is_bounded == rpb.IsBounded.UNBOUNDED:
             raise Unsupported(pc.unique_name, "an unbounded (streaming) PCollection")
-    leaves = _leaves(proto)
     ops = {op.id: op for op in leaves}
     producer: dict[str, str] = {}
     for op in leaves:

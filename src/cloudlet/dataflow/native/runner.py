@@ -94,9 +94,10 @@ class NativeRunner(PipelineRunner):  # type: ignore[misc]
             plan = build_plan(proto)
         except Unsupported as exc:
             logger.warning(
-                "The native engine does not support %s (%s); running on FnApiRunner.",
-                exc.transform,
+                "The native engine does not support %s (transform %r); running on "
+                "FnApiRunner.",
                 exc.reason,
+                exc.transform,
             )
             return fallback_runner(proto).run_pipeline(pipeline, options)
         from apache_beam.options.pipeline_options import DirectOptions
