@@ -48,14 +48,6 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "dataflow_engine",
-        "native",
-        "The engine Dataflow batch jobs run on unless a job asks with "
-        "--experiments=cloudlet_engine=NAME: native (cloudlet's own, falls back to fnapi for "
-        "what it does not support) or fnapi (Beam's FnApiRunner). docs/dataflow.md.",
-        str,
-    ),
-    Setting(
         "host",
         "127.0.0.1",
         "Interface every listener of the gateway binds (HTTP, HTTPS, the Beam Job API, the App "
@@ -157,6 +149,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a Beam job prepared on the Job API may wait for its Run before it is dropped "
         "with its staged files (a driver stopped while staging never sends Run).",
         float,
+    ),
+    Setting(
+        "dataflow_engine",
+        "native",
+        "The engine Dataflow batch jobs run on unless a job asks with "
+        "--experiments=cloudlet_engine=NAME: native (cloudlet's own, falls back to fnapi for "
+        "what it does not support) or fnapi (Beam's FnApiRunner). docs/dataflow.md.",
+        str,
     ),
     Setting(
         "sandbox",

@@ -95,7 +95,7 @@ def check_job_name(name: str) -> None:
         )
 
 
-def choose_engine(options: Mapping[str, Any]) -> str:
+def choose_engine(options: Mapping[str, Any], default: str | None = None) -> str:
     """The engine a job runs on: `--experiments=cloudlet_engine=NAME` if the job asks, else the
     gateway's default (the `dataflow_engine` setting, CLOUDLET_DATAFLOW_ENGINE: native)."""
     from cloudlet.dataflow.engine import ENGINES
@@ -112,17 +112,24 @@ def choose_engine(options: Mapping[str, Any]) -> str:
                     f"known: {', '.join(sorted(ENGINES))}."
                 )
             return value.strip()
-    default = os.environ.get("CLOUDLET_DATAFLOW_ENGINE") or "native"
+    default = default or os.environ.get("CLOUDLET_DATAFLOW_ENGINE") or "native"
     return default if default in ENGINES else "fnapi"
 
 
 def create_job(
-    session: Session, data: DataDir, new: NewJob, *, engine: str | None = None, job_id: str = ""
+    session: Session,
+    data: DataDir,
+    new: NewJob,
+    *,
+    engine: str | None = None,
+    default_engine: str | None = None,
+    job_id: str = "",
 ) -> Job:
-    """Record a job as PENDING and lay out its job dir; the supervisor starts it."""
+    """Record a job as PENDING and lay out its job dir; the supervisor starts it. The engine is
+    `engine`, else the one the job asks for, else `default_engine` (the gateway's setting)."""
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    engine = engine or choose_engine(new.options)
+    engine = engine or choose_engine(new.options, default_engine)
 
     check_job_name(new.name)
     email = job_service_account(session, new.project_id, new.environment, new.options)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
@@ -56,7 +57,7 @@ def test_the_text_read_gives_beams_records_for_any_split(tmp_path: Path) -> None
         size = len(data.encode())
         cuts = sorted(rng.sample(range(size + 1), min(3, size + 1)))
         bounds = [0, *cuts, size]
-        got = [line for a, b in zip(bounds, bounds[1:], strict=False)
+        got = [line for a, b in itertools.pairwise(bounds)
                for chunk in read_lines(str(path), a, b) for line in chunk]  # fmt: skip
         assert got == expected, data
 
@@ -94,9 +95,8 @@ def test_a_failing_dofn_in_a_worker_fails_with_its_traceback(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NATIVE_TEST_PARENT", str(os.getpid()))
-    with pytest.raises(RuntimeError, match=r"(?s)_fail.*no gamma in a worker"):
-        with _pipeline(workers=2) as p:
-            _count(p, corpus, _fail)
+    with pytest.raises(RuntimeError, match=r"(?s)_fail.*no gamma in a worker"), _pipeline(2) as p:
+        _count(p, corpus, _fail)
 
 
 def _die(word: str) -> str:
@@ -109,9 +109,9 @@ def test_a_killed_worker_fails_the_run_naming_it(
     corpus: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NATIVE_TEST_PARENT", str(os.getpid()))
-    with pytest.raises(WorkerDied, match=r"worker process \d+ died \(exit code -9\)"):
-        with _pipeline(workers=2) as p:
-            _count(p, corpus, _die)
+    died = r"worker process \d+ died \(exit code -9\)"
+    with pytest.raises(WorkerDied, match=died), _pipeline(workers=2) as p:
+        _count(p, corpus, _die)
 
 
 class _Stateful(beam.DoFn):
@@ -127,7 +127,9 @@ def test_state_falls_back_to_fnapi_with_a_warning(caplog: pytest.LogCaptureFixtu
     with _pipeline() as p:
         out = p | beam.Create([("a", 1), ("b", 2)]) | beam.ParDo(_Stateful())
         assert_that(out, equal_to(["a", "b"]))
-    assert re.search(r"does not support state and timers \(transform .ParDo\(_Stateful\).\)", caplog.text)
+    assert re.search(
+        r"does not support state and timers \(transform .ParDo\(_Stateful\).\)", caplog.text
+    )
 
 
 def test_the_engine_is_chosen_by_experiment_or_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,12 +22,15 @@ from cloudlet.dataflow.native.shuffle import key_of
 __all__ = ["CombineOp"]
 
 
-class _Unset:
-    pass
+_UNSET: Any = object()  # no value yet for a running min/max
 
 
-_UNSET = _Unset()
-_Unset = lambda: _UNSET  # type: ignore[assignment, misc]  # noqa: E731
+def _unset() -> Any:
+    return _UNSET
+
+
+def _plus(acc: Any, v: Any) -> Any:
+    return acc + v
 
 
 class CombineOp(BaseOp):
@@ -99,9 +102,13 @@ class CombineOp(BaseOp):
         add = self.fn.add_input
         f = self.builtin
         if f is builtins.sum:
-            create, add = int, lambda acc, v: acc + v
+            create, add = int, _plus
         elif f is not None:
-            create, add = _Unset, lambda acc, v: v if acc is _UNSET else f(acc, v)
+
+            def running(acc: Any, v: Any) -> Any:
+                return v if acc is _UNSET else f(acc, v)
+
+            create, add = _unset, running
         for wv in wvs:
             k, v = wv.value
             g0 = kk(k)

@@ -90,7 +90,7 @@ def _set_options(options: Any) -> None:
         if v is not None and not isinstance(v, (dict, list))
     }
     try:
-        opts = PipelineOptions.from_dictionary(known)  # type: ignore[no-untyped-call]
+        opts = PipelineOptions.from_dictionary(known)
         FileSystems.set_options(opts)
     except Exception:  # options Beam cannot parse must not stop the job
         logger.debug("pipeline options not applied", exc_info=True)

@@ -57,7 +57,6 @@ class Execution:
         key = (op.id, state)
         scoped = self.states.get(key)
         if scoped is None:
-            from apache_beam.metrics.execution import MetricsContainer
             from apache_beam.runners.common import NameContext
 
             container = self.container(op.name)

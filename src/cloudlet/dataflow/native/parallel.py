@@ -16,6 +16,7 @@ waits forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from collections import Counter
@@ -82,7 +83,7 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             for conn in wait(list(procs)):
                 proc = procs[conn]
                 try:
-                    kind, payload = conn.recv()
+                    kind, payload = conn.recv()  # type: ignore[union-attr, call-arg]
                 except (EOFError, OSError):
                     proc.join(5)
                     raise WorkerDied(
@@ -144,10 +145,8 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
             ex.ops[oid].teardown()
     except BaseException:
         code = 1
-        try:
+        with contextlib.suppress(Exception):
             conn.send(("error", traceback.format_exc()))
-        except Exception:
-            pass
     finally:
         conn.close()
         os._exit(code)

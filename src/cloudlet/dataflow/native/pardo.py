@@ -114,11 +114,12 @@ class ParDoOp(BaseOp):
             SideInputMap(
                 SideInputData.from_runner_api(si, self.ctx.context),
                 self.ctx.materialized(op.side_inputs[tag]),
-            )  # fmt: skip
+            )
             for tag, si in tagged
         ]
         base = _receiver_base()
-        collected = self.collected = {}  # output pcoll → list of WindowedValues
+        collected: dict[str, list[Any]] = {}  # output pcoll → WindowedValues
+        self.collected = collected
         flush = self._flush_one
 
         class Collect(base):  # type: ignore[misc, valid-type]
@@ -149,8 +150,9 @@ class ParDoOp(BaseOp):
             if len(outs) == 1 or tag == "None":
                 receivers[None] = receivers[tag]
         self.main_out = outs[0][1] if len(outs) == 1 else op.outputs.get("None")
+        maps: Any = side_maps  # duck-typed as Beam's SideInputMap
         self.runner = common.DoFnRunner(
-            fn, args, kwargs, side_maps, windowing, tagged_receivers=receivers,
+            fn, args, kwargs, maps, windowing, tagged_receivers=receivers,
             step_name=op.name, transform_id=op.id, operation_name=op.name)  # fmt: skip
         with self.ctx.scoped(op, "start"):
             self.runner.setup()

@@ -265,7 +265,7 @@ def _stages(
     while True:
         parent = {oid: oid for oid in order}
 
-        def find(x: str) -> str:
+        def find(x: str, parent: dict[str, str] = parent) -> str:
             while parent[x] != x:
                 parent[x] = parent[parent[x]]
                 x = parent[x]

@@ -22,7 +22,7 @@ __all__ = ["NativeResult", "NativeRunner", "pipeline_proto"]
 logger = logging.getLogger(__name__)
 
 
-class NativeResult(PipelineResult):  # type: ignore[misc]
+class NativeResult(PipelineResult):
     def __init__(self, state: str, infos: dict[str, list[Any]]) -> None:
         super().__init__(state)
         self._infos = infos
@@ -49,14 +49,12 @@ def pipeline_proto(pipeline: Any, options: Any) -> Any:
     """The runner API proto of a Pipeline object, prepared as FnApiRunner prepares it."""
     from apache_beam.options import pipeline_options as po
     from apache_beam.options.value_provider import RuntimeValueProvider
-    from apache_beam.runners.portability.fn_api_runner.fn_runner import (
-        group_by_key_input_visitor,
-    )
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.transforms import environments
 
     RuntimeValueProvider.set_runtime_options({})
     pipeline.visit(
-        group_by_key_input_visitor(
+        fn_runner.group_by_key_input_visitor(  # type: ignore[attr-defined]
             not options.view_as(po.TypeOptions).allow_non_deterministic_key_coders
         )
     )
@@ -85,7 +83,7 @@ def run_proto(proto: Any) -> Execution:
     return execution
 
 
-class NativeRunner(PipelineRunner):  # type: ignore[misc]
+class NativeRunner(PipelineRunner):
     """Runs batch pipelines on cloudlet's native engine, in this process."""
 
     def run_pipeline(self, pipeline: Any, options: Any) -> PipelineResult:
@@ -94,8 +92,7 @@ class NativeRunner(PipelineRunner):  # type: ignore[misc]
             plan = build_plan(proto)
         except Unsupported as exc:
             logger.warning(
-                "The native engine does not support %s (transform %r); running on "
-                "FnApiRunner.",
+                "The native engine does not support %s (transform %r); running on FnApiRunner.",
                 exc.reason,
                 exc.transform,
             )

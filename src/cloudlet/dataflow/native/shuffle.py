@@ -67,6 +67,6 @@ class GroupTable:
         self.table = {}
 
     def grouped_windowed(self) -> Iterator[tuple[Any, list[Any]]]:
-        for key, wvs in self.table.values():
-            yield key, wvs
+        for entry in self.table.values():
+            yield entry[0], entry[1]
         self.table = {}

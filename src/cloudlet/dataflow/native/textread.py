@@ -110,6 +110,4 @@ def _until(lines: list[bytes], first_offset: int, end: int) -> list[bytes]:
 def _decoded(lines: list[bytes]) -> Iterator[list[str]]:
     for i in range(0, len(lines), BATCH):
         chunk = lines[i : i + BATCH]
-        yield [
-            (line[:-1] if line.endswith(b"\r") else line).decode("utf-8") for line in chunk
-        ]
+        yield [(line[:-1] if line.endswith(b"\r") else line).decode("utf-8") for line in chunk]
