@@ -62,7 +62,7 @@ def pipeline_proto(pipeline: Any, options: Any) -> Any:
     return pipeline.to_runner_api(default_environment=env)
 
 
-def fallback_runner(proto: Any) -> Any:
+def fallback_runner(proto: Any, is_drain: bool = False) -> Any:
     """FnApiRunner; Beam's bundle-based DirectRunner for TestStream, which FnApiRunner does
     not run."""
     comps = proto.components
@@ -72,7 +72,7 @@ def fallback_runner(proto: Any) -> Any:
         return BundleBasedDirectRunner()
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
-    return fn_runner.FnApiRunner()
+    return fn_runner.FnApiRunner(is_drain=is_drain)
 
 
 def run_proto(proto: Any) -> Execution:
@@ -84,11 +84,18 @@ def run_proto(proto: Any) -> Execution:
 
 
 class NativeRunner(PipelineRunner):
-    """Runs batch pipelines on cloudlet's native engine, in this process."""
+    """Runs batch pipelines on cloudlet's native engine, in this process. `is_drain` (a
+    streaming notion: truncate unbounded work) runs the pipeline on FnApiRunner with it."""
+
+    def __init__(self, is_drain: bool = False) -> None:
+        super().__init__()
+        self.is_drain = is_drain
 
     def run_pipeline(self, pipeline: Any, options: Any) -> PipelineResult:
         proto = pipeline_proto(pipeline, options)
         try:
+            if self.is_drain:
+                raise Unsupported("pipeline", "draining")
             plan = build_plan(proto)
         except Unsupported as exc:
             logger.warning(
@@ -96,7 +103,7 @@ class NativeRunner(PipelineRunner):
                 exc.reason,
                 exc.transform,
             )
-            return fallback_runner(proto).run_pipeline(pipeline, options)
+            return fallback_runner(proto, self.is_drain).run_pipeline(pipeline, options)
         from apache_beam.options.pipeline_options import DirectOptions
 
         workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
