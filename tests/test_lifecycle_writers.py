@@ -3,7 +3,9 @@ src/cloudlet that assigns a `.state` (checked by walking every module with `ast`
 
 - a Dataflow job's state: `dataflow/states.transition` (which asks `check_transition`);
 - an App Engine instance's state: `appengine/instance.Instance.move_to` (which asks
-  `check_instance_transition`).
+  `check_instance_transition`);
+- a Dataproc cluster's or job's state: `dataproc/states._move` (behind `transition_cluster` and
+  `transition_job`, which ask `check_cluster_transition` / `check_job_transition`).
 
 A new `x.state = ...` anywhere else fails here: route it through the lifecycle's function, or,
 if the attribute is not a lifecycle state at all, add it to `NOT_A_LIFECYCLE` saying what it is.
@@ -20,6 +22,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cloudlet"
 WRITERS = {
     ("dataflow/states.py", "transition"),  # Job.state
     ("appengine/instance.py", "Instance.move_to"),  # Instance.state
+    ("dataproc/states.py", "_move"),  # Dataproc Cluster.state and Job.state
 }
 NOT_A_LIFECYCLE = {
     ("appengine/router.py", "AppEngineRouter.__init__"),  # self.state: the GatewayState
