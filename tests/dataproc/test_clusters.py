@@ -130,6 +130,10 @@ def test_a_cluster_through_its_life(tmp_path: Path) -> None:
         assert cluster["config"]["endpointConfig"]["httpPorts"]["Spark Master"].startswith(
             "http://127.0.0.1:"
         )
+        console = api.get(f"/console/projects/{PROJECT}/dataproc").text
+        for p in procs:  # each process with its pid, and the master's web UI linked
+            assert f'data-process="{p["name"]}"' in console and str(p["pid"]) in console
+        assert f'href="{cluster["spark"]["masterUi"]}"' in console
         listed = cli("dataproc", "clusters", "list", "--region", REGION)
         assert re.search(r"^c1\s+Spark\s+2\s+RUNNING", listed.stdout, re.M), listed.stdout
         described = json.loads(cli("dataproc", "clusters", "describe", "c1", "--region",

@@ -68,7 +68,7 @@ SUBSYSTEM = Subsystem(
     routers=_routers,
     start=_start,
     stop=_stop,
-    console_prefix="/v1/projects",
+    console_prefix="/v1/projects/{project}/regions/",
     cli=_cli,
     models=_models,
 )

@@ -274,7 +274,13 @@ def cluster_resource(cluster: Cluster, spark_version: str = "") -> dict[str, Any
         "clusterName": cluster.name,
         "clusterUuid": cluster.cluster_uuid,
         "config": config,
-        "labels": dict(cluster.labels or {}),
+        # Google adds these three labels to every cluster.
+        "labels": {
+            **dict(cluster.labels or {}),
+            "goog-dataproc-cluster-name": cluster.name,
+            "goog-dataproc-cluster-uuid": cluster.cluster_uuid,
+            "goog-dataproc-location": cluster.region,
+        },
         "status": _status(cluster.state, cluster.detail, cluster.state_time),
         "statusHistory": list(cluster.history or []),
         "spark": {
