@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,7 +22,9 @@ from cloudlet.dataproc.states import (
     check_job_transition,
     transition_job,
 )
+from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
+from tests.gcloud import gcloud_against, needs_gcloud
 
 REGION = "us-central1"
 
@@ -155,3 +158,23 @@ def test_without_pyspark_the_error_says_what_to_install(monkeypatch: pytest.Monk
     )
     with pytest.raises(FailedPrecondition, match=r"pip install 'cloudlet\[spark\]'"):
         spark.find_spark.__wrapped__()
+
+
+@needs_gcloud
+def test_gcloud_dataproc_against_the_gateway(
+    gateway: Gateway, api: httpx.Client, project_id: str, listener: int, tmp_path: Path
+) -> None:
+    base = _enable(api, project_id)
+    gcloud = gcloud_against(tmp_path / "gcloud", "dataproc", gateway.url + "/", project_id)
+    body = {"clusterName": "ext", "config": {"softwareConfig": {"properties": {
+        "cloudlet:spark.master": f"spark://127.0.0.1:{listener}"}}}}  # fmt: skip
+    _wait(api, api.post(base + "/clusters", json=body).json())
+    listed = gcloud("dataproc", "clusters", "list", "--region", REGION)
+    assert "ext" in listed.stdout and "RUNNING" in listed.stdout
+    described = gcloud("dataproc", "clusters", "describe", "ext", "--region", REGION,
+                       "--format", "json")  # fmt: skip
+    assert '"clusterName": "ext"' in described.stdout
+    jobs = gcloud("dataproc", "jobs", "list", "--region", REGION)
+    assert jobs.returncode == 0
+    gcloud("dataproc", "clusters", "delete", "ext", "--region", REGION, "--quiet")
+    assert api.get(base + "/clusters").json() == {"clusters": []}
