@@ -40,8 +40,9 @@ Fetch = Callable[[str], bytes]
 
 class DriverRunner:
     def __init__(self, db: Database, data: DataDir, fetch: Fetch | None,
-                 spark: Callable[[], SparkInstall]) -> None:  # fmt: skip
+                 spark: Callable[[], SparkInstall], env: dict[str, str]) -> None:  # fmt: skip
         self.db = db
+        self.env = env
         self.data = data
         self.fetch = fetch
         self.spark = spark
@@ -130,9 +131,11 @@ class DriverRunner:
         if cluster.managed:  # fits the executors in the workers, and carries the secret
             properties.setdefault("spark.executor.memory", cluster.worker_memory)
             properties_file = cluster_files(self.data, cluster).properties
+        env = {**spark_env(spark, files.root), **self.env}
+        for name, value in self.env.items():  # the executors too (on the workers)
+            properties.setdefault(f"spark.executorEnv.{name}", value)
         argv = submit_argv(spark, cluster.master_url, main, list(spec.get("args") or []),
                            py_files, properties, properties_file)  # fmt: skip
-        env = spark_env(spark, files.root)
         handle = procs.spawn(argv, env, files.root, files.driver_output)
         self._handles[job.job_id] = handle
         job.pid = handle.pid

@@ -28,7 +28,9 @@ async def start_dataproc(state: GatewayState) -> None:
         with opened.file as f:
             return bytes(f.read())
 
-    supervisor = ClusterSupervisor(state.db, state.data, state.operations, fetch)
+    # Jobs reach this gateway's Cloud Storage with google-cloud-storage (gs:// data).
+    env = {"STORAGE_EMULATOR_HOST": state.settings.url}
+    supervisor = ClusterSupervisor(state.db, state.data, state.operations, fetch, env)
     supervisor.start()
     state[CLUSTERS] = supervisor
 

@@ -65,12 +65,19 @@ Fetch = Callable[[str], bytes]  # a gs:// URI's bytes (the gateway's Cloud Stora
 
 
 class ClusterSupervisor:
-    def __init__(self, db: Database, data: DataDir, operations: OperationStore,
-                 fetch: Fetch | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        data: DataDir,
+        operations: OperationStore,
+        fetch: Fetch | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db = db
         self.data = data
         self.operations = operations
-        self.drivers = DriverRunner(db, data, fetch, self.spark)
+        # Variables for drivers and their executors (STORAGE_EMULATOR_HOST: this gateway).
+        self.drivers = DriverRunner(db, data, fetch, self.spark, env or {})
         self._handles: dict[tuple[str, str], procs.Handle] = {}  # (cluster uuid, name)
         self._started: dict[str, float] = {}  # cluster uuid -> monotonic start of CREATING
         self._stop = threading.Event()
