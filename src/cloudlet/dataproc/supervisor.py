@@ -287,6 +287,9 @@ class ClusterSupervisor:
         files = cluster_files(self.data, cluster)
         env = spark_env(spark, files.logs)
         env["SPARK_WORKER_DIR"] = str(files.root / "work")
+        # The master and workers are small, long-lived services: the client compiler and the
+        # serial collector start them about twice as fast on a busy machine.
+        env.setdefault("SPARK_DAEMON_JAVA_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         return env
 
     def _register(self, s: Session, cluster: Cluster) -> None:
