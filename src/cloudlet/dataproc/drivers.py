@@ -170,6 +170,8 @@ class DriverRunner:
         transition_job(job, JobState.CANCELLED, utcnow())
 
     def _end(self, s: Session, job: DataprocJob, state: JobState, detail: str) -> None:
+        if JobState(job.state) in (JobState.CANCEL_PENDING, JobState.CANCEL_STARTED):
+            state = JobState.CANCELLED  # once cancelling, a job ends cancelled (states.py)
         if state is not JobState.DONE:
             logger.info("job %s ended %s: %s", job.job_id, state.value, detail)
         transition_job(job, state, utcnow(), detail)
@@ -192,10 +194,13 @@ class DriverRunner:
         """Stop every driver; their jobs end ERROR (the gateway is stopping)."""
         handles = dict(self._handles)
         self._handles.clear()
-        for job_id, handle in handles.items():
+        for handle in handles.values():
             handle.stop()
-            with self.db.session() as s:
-                job = s.get(DataprocJob, job_id)
-                if job is not None and not JobState(job.state).terminal:
+        with self.db.session() as s:
+            active = [x.value for x in ACTIVE_JOB_STATES]
+            for job in s.scalars(select(DataprocJob).where(DataprocJob.state.in_(active))):
+                if job.job_id not in handles:  # a driver from before a restart, not settled yet
+                    procs.stop_recorded(job.pid, job.pid_started)
+                if job.pid is not None:
                     self._end(s, job, JobState.ERROR, "The gateway was shut down while this "
                               "job ran, so its driver was stopped. Submit it again.")  # fmt: skip

@@ -108,15 +108,13 @@ class ClusterSupervisor:
             self._thread.join(timeout=30)
         with self._lock:
             self.drivers.stop_all()
-            handles = dict(self._handles)
-            self._handles.clear()
-            for handle in handles.values():
-                handle.stop()
             with self.db.session() as s:
                 for cluster in s.scalars(select(Cluster).where(Cluster.managed.is_(True))):
                     if ClusterState(cluster.state) in (
                         ClusterState.CREATING, ClusterState.STARTING, ClusterState.RUNNING,
                     ):  # fmt: skip
+                        # Its processes: by handle, or as recorded if not re-attached yet.
+                        self._stop_processes(cluster)
                         self._forget_pids(cluster)
                         transition_cluster(
                             cluster,
@@ -124,6 +122,9 @@ class ClusterSupervisor:
                             utcnow(),
                             "Stopped with the gateway; starts again with it.",
                         )
+            for handle in self._handles.values():  # none should be left; stop them if so
+                handle.stop()
+            self._handles.clear()
 
     def poke(self) -> None:
         self._wake.set()
