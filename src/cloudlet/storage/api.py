@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
 from cloudlet.core.authz import bucket_resource as authz_bucket
 from cloudlet.core.authz import object_resource as authz_object
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
 from cloudlet.core.state import gateway_state
@@ -32,8 +33,9 @@ from cloudlet.projects import requires_service
 from cloudlet.storage import STORE
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
-from cloudlet.storage.naming import check_object_name
+from cloudlet.storage.naming import decode_name
 from cloudlet.storage.resources import bucket_resource, object_headers, object_resource
+from cloudlet.storage.schema import header_value, metadata_headers
 from cloudlet.storage.service import MAX_LIST, Store, unknown_project
 from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
 
@@ -52,12 +54,15 @@ def base_url(request: Request) -> str:
 
 def _int(request: Request, key: str, default: int | None = None) -> int | None:
     value = request.query_params.get(key)
-    if value in (None, ""):
+    if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value) if len(value) <= 20 else None
     except ValueError:
-        raise InvalidArgument(f"Invalid value for {key}: '{value}' is not an integer.") from None
+        number = None
+    if number is None or not -(2**63) <= number < 2**63:
+        raise InvalidArgument(f"Invalid value for {key}: '{value[:40]}' is not an int64.")
+    return number
 
 
 def _bool(request: Request, key: str) -> bool:
@@ -65,16 +70,8 @@ def _bool(request: Request, key: str) -> bool:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = __import__("json").loads(raw)
-    except ValueError:
-        raise InvalidArgument("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("The request body must be a JSON object.")
-    return body
+    """The JSON object body, bounded (413) and depth-limited (400); see core/bodies.py."""
+    return await read_json_object(request)
 
 
 # -- what each route is authorized on (cloudlet.iam.authz) -------------------------------------
@@ -272,7 +269,7 @@ def _raw_tail(request: Request, marker: str) -> tuple[str, str]:
 
 
 def _name(encoded: str) -> str:
-    return check_object_name(unquote(encoded, errors="surrogatepass"))
+    return decode_name(encoded)
 
 
 @router.api_route(
@@ -305,9 +302,8 @@ async def object_route(request: Request) -> Response:
         match = _COMPOSE.match(rest)
         if match:
             body = await _json(request)
-            return await to_thread.run_sync(
-                lambda: _compose(request, bucket, _name(match["dst"]), body)
-            )
+            dst_name = _name(match["dst"])
+            return await to_thread.run_sync(lambda: _compose(request, bucket, dst_name, body))
         raise NotFound(
             f"No such resource: POST {request.url.path}. Object uploads go to "
             f"/upload/storage/v1/b/{bucket}/o."
@@ -405,22 +401,18 @@ def _copy_or_rewrite(
 
 
 def _compose(request: Request, bucket: str, name: str, body: dict[str, Any]) -> Response:
-    sources = body.get("sourceObjects")
-    if not isinstance(sources, list):
-        raise InvalidArgument("compose needs a sourceObjects list in the request body.")
-    obj = store_of(request).compose(
-        bucket,
-        name,
-        sources,
-        body.get("destination") or {},
-        parse_conditions(request.query_params),
-    )
+    obj = store_of(request).compose(bucket, name, body, parse_conditions(request.query_params))
     return JSONResponse(object_resource(obj, base_url(request)))
 
 
 # -- downloads ---------------------------------------------------------------------------------
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_BEYOND = 2**63  # any offset of more than 19 digits is past every object
+
+
+def _offset(digits: str) -> int:
+    return int(digits) if len(digits) <= 19 else _BEYOND
 
 
 def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -431,18 +423,18 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not match or (not match[1] and not match[2]):
         return None  # an unparsable Range is ignored, as HTTP says
     if not match[1]:
-        suffix = int(match[2])
+        suffix = _offset(match[2])
         if suffix == 0:
             raise RangeNotSatisfiable(
-                f"Requested range not satisfiable: {header}.",
+                f"Requested range not satisfiable: {header[:80]}.",
                 headers={"Content-Range": f"bytes */{size}"},
             )
         return max(0, size - suffix), size
-    start = int(match[1])
-    end = min(int(match[2]) + 1, size) if match[2] else size
+    start = _offset(match[1])
+    end = min(_offset(match[2]) + 1, size) if match[2] else size
     if start >= size or end <= start:
         raise RangeNotSatisfiable(
-            f"Requested range not satisfiable: {header} of an object of {size} bytes.",
+            f"Requested range not satisfiable: {header[:80]} of an object of {size} bytes.",
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
@@ -462,12 +454,15 @@ def _download(request: Request, bucket: str, name: str) -> Response:
     except BaseException:
         opened.file.close()
         raise
-    fields = obj.fields or {}
+    fields = obj.fields if isinstance(obj.fields, dict) else {}
+    # Every stored field passes header_value: objects written before uploads were checked
+    # may hold a CR/LF or a non-string, and must still download (schema.py).
     headers = {
         **object_headers(obj),
         "x-goog-stored-content-length": str(obj.size),
-        "x-goog-stored-content-encoding": fields.get("contentEncoding") or "identity",
-        "x-goog-storage-class": fields.get("storageClass") or "STANDARD",
+        "x-goog-stored-content-encoding": header_value(fields.get("contentEncoding"))
+        or "identity",
+        "x-goog-storage-class": header_value(fields.get("storageClass")) or "STANDARD",
         "Accept-Ranges": "bytes",
     }
     for key, header in (
@@ -475,18 +470,17 @@ def _download(request: Request, bucket: str, name: str) -> Response:
         ("contentDisposition", "Content-Disposition"),
         ("contentLanguage", "Content-Language"),
     ):
-        if fields.get(key):
-            headers[header] = str(fields[key])
-    for key, value in (fields.get("metadata") or {}).items():
-        if str(key).isascii():
-            headers[f"x-goog-meta-{key}"] = str(value)
+        value = header_value(fields.get(key))
+        if value:
+            headers[header] = value
+    headers.update(metadata_headers(fields.get("metadata")))
     start, end = span if span else (0, obj.size)
     headers["Content-Length"] = str(end - start)
     status = 200
     if span is not None:
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
-    media_type = fields.get("contentType") or "application/octet-stream"
+    media_type = header_value(fields.get("contentType")) or "application/octet-stream"
 
     def body() -> Iterator[bytes]:
         from cloudlet.storage.blobs import read_open
