@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
@@ -116,12 +116,37 @@ def _object_checks(request: Request) -> list[tuple[str, Resource | None]]:
 
 _SESSION_URI = "the resumable session URI is the credential, as on GCS; its start was authorized"
 
+# -- documented answers (OpenAPI) --------------------------------------------------------------
+# https://cloud.google.com/storage/docs/json_api/v1/status-codes; every error is Google's body.
+_ANSWERS = {
+    204: "No Content: deleted.",
+    304: "Not Modified: an ifGenerationNotMatch/ifMetagenerationNotMatch read held.",
+    308: "Resume Incomplete: the Range header says which bytes are persisted.",
+    400: "Invalid argument: a bad parameter, name or body field (the message names it).",
+    401: "Unauthenticated: a missing or invalid token.",
+    403: "Permission denied, or the Cloud Storage API is not enabled in the project.",
+    404: "No such bucket, object or upload session.",
+    409: "Conflict: the bucket exists, is not empty, or the upload was cancelled.",
+    412: "A precondition (ifGenerationMatch & co) did not hold.",
+    413: "The request body is larger than this request accepts.",
+    416: "Requested range not satisfiable.",
+    499: "Client Closed Request: the resumable upload is cancelled, as GCS answers.",
+}
+_READ = (400, 401, 403, 404)
+_WRITE = (*_READ, 409, 412, 413)
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": _ANSWERS[code]} for code in codes}
+
+
 # -- buckets -----------------------------------------------------------------------------------
 
 
 @router.get(
     "/storage/v1/b",
     summary="buckets.list",
+    responses=_answers(*_READ),
     dependencies=[requires("storage.buckets.list", _project_of_query)],
 )
 def list_buckets(request: Request) -> dict[str, Any]:
@@ -159,6 +184,7 @@ def _storage_enabled_in_known_project(request: Request, session: DbSession) -> N
 @router.post(
     "/storage/v1/b",
     summary="buckets.insert",
+    responses=_answers(*_WRITE),
     dependencies=[
         requires("storage.buckets.create", _project_of_query),
         Depends(_storage_enabled_in_known_project),
@@ -177,6 +203,7 @@ async def insert_bucket(request: Request) -> dict[str, Any]:
 @router.get(
     "/storage/v1/b/{bucket}",
     summary="buckets.get",
+    responses=_answers(*_READ, 304, 412),
     dependencies=[requires("storage.buckets.get", _bucket_of_path)],
 )
 def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
@@ -190,11 +217,13 @@ def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
 @router.patch(
     "/storage/v1/b/{bucket}",
     summary="buckets.patch",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.buckets.update", _bucket_of_path)],
 )
 @router.put(
     "/storage/v1/b/{bucket}",
     summary="buckets.update",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.buckets.update", _bucket_of_path)],
 )
 async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
@@ -211,6 +240,7 @@ async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
 @router.delete(
     "/storage/v1/b/{bucket}",
     summary="buckets.delete",
+    responses=_answers(204, *_WRITE),
     status_code=204,
     dependencies=[requires("storage.buckets.delete", _bucket_of_path)],
 )
@@ -225,6 +255,7 @@ def delete_bucket(bucket: str, request: Request) -> Response:
 @router.get(
     "/storage/v1/b/{bucket}/o",
     summary="objects.list",
+    responses=_answers(*_READ),
     dependencies=[requires("storage.objects.list", _bucket_of_path)],
 )
 def list_objects(bucket: str, request: Request) -> dict[str, Any]:
@@ -273,9 +304,10 @@ def _name(encoded: str) -> str:
 
 
 @router.api_route(
-    "/storage/v1/b/{bucket}/o/{rest:path}",
+    "/storage/v1/b/{bucket}/o/{object:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     summary="objects.get|patch|update|delete|copy|rewrite|compose",
+    responses=_answers(204, 304, *_WRITE, 416),
     dependencies=[
         requires_each(
             _object_checks,
@@ -287,7 +319,15 @@ def _name(encoded: str) -> str:
         )
     ],
 )
-async def object_route(request: Request) -> Response:
+async def object_route(
+    request: Request,
+    bucket_name: str = Path(alias="bucket", description="The bucket's name."),
+    object_name: str = Path(
+        alias="object", description="The object's name, percent-encoded (a `/` as %2F)."
+    ),
+) -> Response:
+    """The name is read from the raw path (see the module's docstring); the parameters are
+    declared for the OpenAPI document."""
     bucket, rest = _raw_tail(request, "/storage/v1/b/")
     method = request.method
     if method == "POST":
@@ -460,8 +500,7 @@ def _download(request: Request, bucket: str, name: str) -> Response:
     headers = {
         **object_headers(obj),
         "x-goog-stored-content-length": str(obj.size),
-        "x-goog-stored-content-encoding": header_value(fields.get("contentEncoding"))
-        or "identity",
+        "x-goog-stored-content-encoding": header_value(fields.get("contentEncoding")) or "identity",
         "x-goog-storage-class": header_value(fields.get("storageClass")) or "STANDARD",
         "Accept-Ranges": "bytes",
     }
@@ -494,11 +533,16 @@ def _download(request: Request, bucket: str, name: str) -> Response:
 
 
 @router.get(
-    "/download/storage/v1/b/{bucket}/o/{rest:path}",
+    "/download/storage/v1/b/{bucket}/o/{object:path}",
     summary="objects.get (media)",
+    responses=_answers(*_READ, 304, 412, 416),
     dependencies=[requires("storage.objects.get", _downloaded_object)],
 )
-async def download(request: Request) -> Response:
+async def download(
+    request: Request,
+    bucket_name: str = Path(alias="bucket", description="The bucket's name."),
+    object_name: str = Path(alias="object", description="The object's name, percent-encoded."),
+) -> Response:
     bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
     name = _name(rest)
     return await to_thread.run_sync(lambda: _download(request, bucket, name))
@@ -512,6 +556,7 @@ async def download(request: Request) -> Response:
 @router.post(
     "/upload/storage/v1/b/{bucket}/o",
     summary="objects.insert (upload)",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.objects.create", _uploaded_object)],
 )
 @router.post(
@@ -526,6 +571,7 @@ async def upload(bucket: str, request: Request) -> Response:
 @router.put(
     "/upload/storage/v1/b/{bucket}/o",
     summary="resumable upload chunk",
+    responses=_answers(308, *_WRITE),
     dependencies=[public(_SESSION_URI)],
 )
 @router.put(
@@ -540,6 +586,7 @@ async def upload_chunk(bucket: str, request: Request) -> Response:
 @router.delete(
     "/upload/storage/v1/b/{bucket}/o",
     summary="cancel a resumable upload",
+    responses=_answers(*_READ, 499),
     dependencies=[public(_SESSION_URI)],
 )
 @router.delete(
@@ -554,6 +601,7 @@ async def upload_cancel(bucket: str, request: Request) -> Response:
 @router.post(
     "/batch/storage/v1",
     summary="batch (multipart/mixed)",
+    responses=_answers(400, 401, 413),
     dependencies=[
         public("each part is authorized as a request of its own, with the batch's credentials")
     ],

@@ -269,9 +269,7 @@ async def resumable_put(request: Request, store: Store, bucket: str, base: str) 
         writer.close()
         received = max(received, last + 1)
         store.sessions.digests.put(upload_id, writer.digests)
-        await to_thread.run_sync(
-            lambda: store.sessions.record_progress(upload_id, received, total)
-        )
+        await to_thread.run_sync(lambda: store.sessions.record_progress(upload_id, received, total))
         if total is not None and received >= total:
             return await _finish(request, store, upload, received, base)
         return _incomplete(received)
