@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -348,7 +348,7 @@ class Store:
         *,
         md5: bool = True,
         component_count: int | None = None,
-        after: Any = None,
+        after: Callable[[Session, StoredObject], None] | None = None,
     ) -> StoredObject:
         md5_b64: str | None
         if isinstance(digests, Digests):

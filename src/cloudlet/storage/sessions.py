@@ -10,20 +10,42 @@ id costs neither a query nor memory.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from cloudlet.core.db import utcnow
+from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import Aborted, NotFound
-from cloudlet.storage.blobs import BlobWriter, Digests
+from cloudlet.storage.blobs import BlobStore, BlobWriter, Digests
 from cloudlet.storage.conditions import Conditions
-from cloudlet.storage.models import StoredObject, UploadSession
+from cloudlet.storage.models import Bucket, StoredObject, UploadSession
 
-if TYPE_CHECKING:
-    from cloudlet.storage.service import Store
 
-__all__ = ["MAX_UPLOAD_ID", "Sessions", "valid_upload_id"]
+class Owner(Protocol):
+    """What sessions need of the store that owns them (service.Store)."""
+
+    db: Database
+    blobs: BlobStore
+
+    def get_bucket_in(self, s: Session, name: str) -> Bucket: ...
+
+    def commit_blob_id(
+        self,
+        bucket: str,
+        name: str,
+        blob_id: str,
+        digests: Digests | tuple[int, str | None, str],
+        fields: dict[str, Any],
+        conditions: Conditions = ...,
+        *,
+        md5: bool = ...,
+        component_count: int | None = ...,
+        after: Callable[[Session, StoredObject], None] | None = ...,
+    ) -> StoredObject: ...
+
+
+__all__ = ["MAX_UPLOAD_ID", "Owner", "Sessions", "valid_upload_id"]
 
 MAX_UPLOAD_ID = 64
 # Running digests kept for this many sessions; an older session's are rebuilt from its partial
@@ -57,7 +79,7 @@ class RecentDigests(OrderedDict[str, Digests]):
 class Sessions:
     """The resumable sessions of one `Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Owner) -> None:
         self.store = store
         # Running digests of open sessions, so a chunk need not rehash the partial file.
         self.digests = RecentDigests()
