@@ -38,7 +38,9 @@ class Probe:
 
     def report(self, name: str) -> tuple[float, float]:
         grown, after = (self.peak - self.start) / MB, (rss(self.pid) - self.start) / MB
-        print(f"{name}: start {self.start / MB:.1f} MB, peak +{grown:.1f} MB, after {after:+.1f} MB")
+        print(
+            f"{name}: start {self.start / MB:.1f} MB, peak +{grown:.1f} MB, after {after:+.1f} MB"
+        )
         return grown, after
 
 

@@ -14,28 +14,27 @@ raw request path: a decoded `/` inside a name could otherwise pass for a path se
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
 from cloudlet.core.authz import bucket_resource as authz_bucket
 from cloudlet.core.authz import object_resource as authz_object
 from cloudlet.core.bodies import read_json_object
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
+from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
 from cloudlet.projects import requires_service
 from cloudlet.storage import STORE
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
+from cloudlet.storage.downloads import media_response
 from cloudlet.storage.naming import decode_name
-from cloudlet.storage.resources import bucket_resource, object_headers, object_resource
-from cloudlet.storage.schema import header_value, metadata_headers
+from cloudlet.storage.resources import bucket_resource, object_resource
 from cloudlet.storage.service import MAX_LIST, Store, unknown_project
 from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
 
@@ -354,7 +353,7 @@ async def object_route(
     conditions = parse_conditions(request.query_params)
     if method == "GET":
         if request.query_params.get("alt") == "media":
-            return await to_thread.run_sync(lambda: _download(request, bucket, name))
+            return await to_thread.run_sync(lambda: media_response(request, store, bucket, name))
         try:
             obj = await to_thread.run_sync(
                 lambda: store.get_object(bucket, name, generation, conditions)
@@ -447,90 +446,6 @@ def _compose(request: Request, bucket: str, name: str, body: dict[str, Any]) -> 
 
 # -- downloads ---------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_BEYOND = 2**63  # any offset of more than 19 digits is past every object
-
-
-def _offset(digits: str) -> int:
-    return int(digits) if len(digits) <= 19 else _BEYOND
-
-
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, end) for a single `Range: bytes=` spec; None for the whole object."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or (not match[1] and not match[2]):
-        return None  # an unparsable Range is ignored, as HTTP says
-    if not match[1]:
-        suffix = _offset(match[2])
-        if suffix == 0:
-            raise RangeNotSatisfiable(
-                f"Requested range not satisfiable: {header[:80]}.",
-                headers={"Content-Range": f"bytes */{size}"},
-            )
-        return max(0, size - suffix), size
-    start = _offset(match[1])
-    end = min(_offset(match[2]) + 1, size) if match[2] else size
-    if start >= size or end <= start:
-        raise RangeNotSatisfiable(
-            f"Requested range not satisfiable: {header[:80]} of an object of {size} bytes.",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return start, end
-
-
-def _download(request: Request, bucket: str, name: str) -> Response:
-    store = store_of(request)
-    try:
-        opened = store.open_object(
-            bucket, name, _int(request, "generation"), parse_conditions(request.query_params)
-        )
-    except NotModified:
-        return Response(status_code=304)
-    obj = opened.obj
-    try:
-        span = _parse_range(request.headers.get("range"), obj.size)
-    except BaseException:
-        opened.file.close()
-        raise
-    fields = obj.fields if isinstance(obj.fields, dict) else {}
-    # Every stored field passes header_value: objects written before uploads were checked
-    # may hold a CR/LF or a non-string, and must still download (schema.py).
-    headers = {
-        **object_headers(obj),
-        "x-goog-stored-content-length": str(obj.size),
-        "x-goog-stored-content-encoding": header_value(fields.get("contentEncoding")) or "identity",
-        "x-goog-storage-class": header_value(fields.get("storageClass")) or "STANDARD",
-        "Accept-Ranges": "bytes",
-    }
-    for key, header in (
-        ("cacheControl", "Cache-Control"),
-        ("contentDisposition", "Content-Disposition"),
-        ("contentLanguage", "Content-Language"),
-    ):
-        value = header_value(fields.get(key))
-        if value:
-            headers[header] = value
-    headers.update(metadata_headers(fields.get("metadata")))
-    start, end = span if span else (0, obj.size)
-    headers["Content-Length"] = str(end - start)
-    status = 200
-    if span is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
-    media_type = header_value(fields.get("contentType")) or "application/octet-stream"
-
-    def body() -> Iterator[bytes]:
-        from cloudlet.storage.blobs import read_open
-
-        try:
-            yield from read_open(opened.file, start, end)
-        finally:
-            opened.file.close()
-
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
-
 
 @router.get(
     "/download/storage/v1/b/{bucket}/o/{object:path}",
@@ -545,7 +460,8 @@ async def download(
 ) -> Response:
     bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
     name = _name(rest)
-    return await to_thread.run_sync(lambda: _download(request, bucket, name))
+    store = store_of(request)
+    return await to_thread.run_sync(lambda: media_response(request, store, bucket, name))
 
 
 # -- uploads and batch -------------------------------------------------------------------------
