@@ -184,7 +184,7 @@ def _custom_time(fields: Fields) -> str | None:
     if value is None:
         return None
     try:
-        datetime.fromisoformat(value)
+        datetime.fromisoformat(value.upper())  # RFC 3339 allows a lowercase t and z
     except ValueError:
         raise InvalidArgument(
             f"Invalid value for field 'customTime': {value!r} is not an RFC 3339 date-time."
