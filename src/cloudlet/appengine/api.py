@@ -427,8 +427,14 @@ def delete_version(
     summary="Get an operation",
     dependencies=[requires("appengine.operations.get", path_resource)],
 )
-def get_operation(project: str, operation: str, request: Request) -> dict[str, Any]:
-    found = running_supervisor(request).operations.get(project, operation)
+def get_operation(
+    project: str, operation: str, request: Request, session: DbSession
+) -> dict[str, Any]:
+    sup = running_supervisor(request)
+    found = sup.operations.get(project, operation)
+    if found is None:  # a deploy's, after a gateway restart: answered from its build
+        port = gateway_state(request).settings.port
+        found = deploy.operation_of_build(session, sup, project, operation, port)
     if found is None:
         raise NotFound(f"Operation [apps/{project}/operations/{operation}] not found; cloudlet "
                        "keeps the last 1,000 operations until the gateway restarts.")  # fmt: skip

@@ -8,6 +8,7 @@ half-made version, and records the reason with the log tail in the build.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -34,30 +35,37 @@ from cloudlet.appengine.instance import StartFailed
 from cloudlet.appengine.models import Build, Service, Version
 from cloudlet.appengine.operations import VERSION
 from cloudlet.appengine.runtime import runtime_info
-from cloudlet.appengine.source import extract_source
+from cloudlet.appengine.source import DeployLimits, extract_source
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
 from cloudlet.core.db import Database, rfc3339, utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir, tail
+from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState
 from cloudlet.storage import STORE
 
 __all__ = [
-    "MAX_UPLOAD",
     "DeployRequest",
     "build_resource",
     "check_deploy",
     "default_version_id",
+    "deploy_limits",
     "deploy_staged",
     "deploy_upload",
     "ensure_service",
+    "operation_of_build",
     "prepare",
     "run_build",
+    "settle_interrupted_builds",
 ]
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD = 1 << 30
+
+def deploy_limits(settings: Settings) -> DeployLimits:
+    """The gateway's limits on one deployment (settings deploy_max_*; source.DeployLimits)."""
+    return DeployLimits(settings.deploy_max_files, settings.deploy_max_file_bytes,
+                        settings.deploy_max_total_bytes)  # fmt: skip
 
 
 def default_version_id(now: datetime | None = None) -> str:
@@ -137,9 +145,10 @@ def unpack(
     service: str,
     version: str,
     descriptor: str = "app.yaml",
+    limits: DeployLimits | None = None,
 ) -> tuple[Path, AppYaml]:
-    """Extract the upload to its immutable home and validate its descriptor, app.yaml or
-    another name (raises on errors)."""
+    """Extract the upload to its immutable home (within `limits`) and validate its
+    descriptor, app.yaml or another name (raises on errors)."""
     dest = data.apps / project / service / version
     if dest.exists():
         raise AlreadyExists(
@@ -148,7 +157,7 @@ def unpack(
         )
     staging = data.apps / project / service / f".{version}.{uuid.uuid4().hex[:8]}"
     try:
-        extract_source(archive, staging)
+        extract_source(archive, staging, limits)
         app_yaml = staging / descriptor
         if not app_yaml.is_file():
             raise InvalidArgument(
@@ -218,15 +227,63 @@ def _log(path: Path, text: str) -> None:
         f.write(text.rstrip("\n") + "\n")
 
 
+# A build's states, as Cloud Build names them: QUEUED → WORKING → SUCCESS | FAILURE.
+_ACTIVE_BUILD = ("QUEUED", "WORKING")
+INTERRUPTED = (
+    "The deploy was interrupted by a gateway restart before the version was up; nothing of "
+    "it was kept. Deploy the version again (the same version id is free)."
+)
+
+
+def _move(build: Build, status: str, error: str | None = None) -> None:
+    """The only writer of a build's status: a finished build never moves again."""
+    if build.status not in _ACTIVE_BUILD:
+        raise FailedPrecondition(f"Build {build.build_id} already ended {build.status}.")
+    build.status = status
+    build.error = error
+    if status in ("SUCCESS", "FAILURE"):
+        build.finish_time = utcnow()
+
+
 def _set_status(db: Database, build_id: str, status: str, error: str | None = None) -> None:
     with db.session() as session:
         build = session.get(Build, build_id)
-        if build is None:
+        if build is None or build.status not in _ACTIVE_BUILD:
             return
-        build.status = status
-        build.error = error
-        if status in ("SUCCESS", "FAILURE"):
-            build.finish_time = utcnow()
+        _move(build, status, error)
+
+
+def settle_interrupted_builds(db: Database, data: DataDir) -> list[str]:
+    """At gateway start, end every build a crash (kill -9, power loss) left QUEUED or WORKING,
+    and return their ids.
+
+    A build whose version was recorded (the crash came after `_commit_version`) succeeded: its
+    version serves again like every other. Any other ended FAILURE with INTERRUPTED, and its
+    unpacked source is removed, so the same version id deploys again. Staging dirs of an upload
+    that was being unpacked (`.VERSION.xxxxxxxx`) are removed too.
+    """
+    settled = []
+    with db.session() as session:
+        for build in session.scalars(select(Build).where(Build.status.in_(_ACTIVE_BUILD))):
+            version = session.get(Version, (build.project_id, build.service_id, build.version_id))
+            if version is not None and version.deployment_id == build.build_id:
+                _move(build, "SUCCESS")
+                note = "The gateway restarted after the version was recorded; it serves again."
+            else:
+                _move(build, "FAILURE", INTERRUPTED)
+                note = "ERROR: " + INTERRUPTED
+                if version is None:
+                    source = data.apps / build.project_id / build.service_id / build.version_id
+                    shutil.rmtree(source, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                _log(Path(build.log_path), note)
+            settled.append(build.build_id)
+    for staging in data.apps.glob("*/*/.*.????????"):
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+    if settled:
+        logger.warning("settled %d deploy(s) a gateway restart interrupted", len(settled))
+    return settled
 
 
 def ensure_service(session: Session, project: str, service_id: str) -> Service:
@@ -333,6 +390,46 @@ async def _fail(
     logger.warning("deploy of %s/%s/%s failed: %s", req.project, req.service, req.version, first)
 
 
+def operation_of_build(
+    session: Session, sup: Supervisor, project: str, op_id: str, port: int
+) -> dict[str, Any] | None:
+    """The operation of a staged deploy (deploy_staged names it after its build) that the
+    in-memory store no longer holds, as a gateway restart leaves it: done, with the version or
+    the build's error; None when no build has that id."""
+    try:
+        build_id = uuid.UUID(op_id).hex
+    except ValueError:
+        return None
+    build = session.get(Build, build_id)
+    if build is None or build.project_id != project:
+        return None
+    name = f"apps/{project}/operations/{op_id}"
+    target = f"apps/{project}/services/{build.service_id}/versions/{build.version_id}"
+    metadata = {
+        "@type": "type.googleapis.com/google.appengine.v1.OperationMetadataV1",
+        "method": "google.appengine.v1.Versions.CreateVersion",
+        "insertTime": rfc3339(build.create_time),
+        "user": "cloudlet-local",
+        "target": target,
+    }
+    operation: dict[str, Any] = {"name": name, "metadata": metadata, "done": False}
+    if build.finish_time is not None:
+        metadata["endTime"] = rfc3339(build.finish_time)
+    if build.status == "FAILURE":
+        operation.update(done=True, error={"code": 9, "message": build.error or "failed"})
+    elif build.status == "SUCCESS":
+        v = session.get(Version, (project, build.service_id, build.version_id))
+        svc = session.get(Service, (project, build.service_id))
+        if v is None or svc is None:  # deleted since
+            operation.update(done=True, response={"@type": "type.googleapis.com/" + VERSION})
+        else:
+            info = runtime_info(sup, project, build.service_id, build.version_id)
+            resource = versions.version_resource(v, svc, port, info)
+            operation.update(done=True, response={"@type": "type.googleapis.com/" + VERSION,
+                                                  **resource})  # fmt: skip
+    return operation
+
+
 def get_build(session: Session, project: str, build_id: str) -> Build:
     build = session.get(Build, build_id)
     if build is None or build.project_id != project:
@@ -361,14 +458,16 @@ async def deploy_upload(
     data.tmp.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar.gz")
     archive = Path(name)
+    limit = state.settings.deploy_max_total_bytes
     try:
         size = 0
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
                 size += len(chunk)
-                if size > MAX_UPLOAD:
+                if size > limit:
                     raise InvalidArgument(
-                        "The upload is over 1 GiB; list large files in .gcloudignore."
+                        f"The upload is over {limit} bytes (deploy_max_total_bytes); list large "
+                        "files in .gcloudignore."
                     )
                 out.write(chunk)
         if size == 0:
@@ -394,7 +493,8 @@ async def _register(
     def register() -> tuple[Any, Any, dict[str, Any]]:
         with db.session() as session:
             check_deploy(session, project, service, version_id)
-        source, app = unpack(archive, data, project, service, version_id, descriptor)
+        source, app = unpack(archive, data, project, service, version_id, descriptor,
+                             deploy_limits(state.settings))  # fmt: skip
         with db.session() as session:
             build = prepare(session, project, service, version_id, log_path)
             return source, app, build_resource(build)
@@ -436,13 +536,15 @@ async def deploy_staged(
     os.close(fd)
     archive = Path(name)
     try:
-        await run_in_threadpool(staged.gather, files, open_blob, archive, MAX_UPLOAD)
+        await run_in_threadpool(staged.gather, files, open_blob, archive,
+                                deploy_limits(state.settings))  # fmt: skip
         resource, req = await _register(state, project, service, version_id, archive,
                                         descriptor, False, False)  # fmt: skip
     finally:
         archive.unlink(missing_ok=True)
     target = f"apps/{project}/services/{service}/versions/{version_id}"
-    operation = sup.operations.begin(project, "Versions.CreateVersion", target)
+    operation = sup.operations.begin(project, "Versions.CreateVersion", target,
+                                     str(uuid.UUID(resource["id"])))  # fmt: skip
     port = state.settings.port
 
     async def build_then_answer() -> None:
