@@ -4,7 +4,7 @@ src/cloudlet that assigns a `.state` (checked by walking every module with `ast`
 - a Dataflow job's state: `dataflow/states.transition` (which asks `check_transition`);
 - an App Engine instance's state: `appengine/instance.Instance.move_to` (which asks
   `check_instance_transition`);
-- an App Engine build's status: `appengine/deploy._move` (below; `.status` is otherwise an
+- an App Engine build's status: `appengine/builds.move` (below; `.status` is otherwise an
   HTTP status, so only modules that import the Build model are checked).
 
 Jobs are also made PENDING in one place and never updated in bulk (below).
@@ -114,20 +114,20 @@ def _imports(tree: ast.Module, module: str, name: str) -> bool:
 
 def test_a_build_status_is_written_by_its_move_function_only() -> None:
     """An App Engine build (QUEUED → WORKING → SUCCESS | FAILURE) moves through
-    `appengine/deploy._move` only, which refuses to move a finished build: so restart recovery
-    (deploy.settle_interrupted_builds) cannot undo an outcome. Checked in every module that
+    `appengine/builds.move` only, which refuses to move a finished build: so restart recovery
+    (builds.settle_interrupted_builds) cannot undo an outcome. Checked in every module that
     imports the Build model (elsewhere `.status` is an HTTP status)."""
     stray = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
         tree = ast.parse(path.read_text(), filename=str(path))
-        if rel != "appengine/deploy.py" and not _imports(
+        if rel != "appengine/builds.py" and not _imports(
             tree, "cloudlet.appengine.models", "Build"
         ):
             continue
         stray += [f"{rel}:{line} in {where}" for where, line in _state_writes(tree, "status")
-                  if (rel, where) != ("appengine/deploy.py", "_move")]  # fmt: skip
-    assert not stray, "a build's status written around deploy._move:\n" + "\n".join(stray)
+                  if (rel, where) != ("appengine/builds.py", "move")]  # fmt: skip
+    assert not stray, "a build's status written around builds.move:\n" + "\n".join(stray)
 
 
 def test_jobs_are_created_pending_and_never_updated_in_bulk() -> None:

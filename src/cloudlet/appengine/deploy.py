@@ -8,7 +8,6 @@ half-made version, and records the reason with the log tail in the build.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -31,14 +30,15 @@ from starlette.concurrency import run_in_threadpool
 from cloudlet.appengine import application, staged, versions
 from cloudlet.appengine.appyaml import AppYaml, parse_app_yaml
 from cloudlet.appengine.builder import BuildFailed, build_venv
+from cloudlet.appengine.builds import build_resource, get_build, log_line, set_status
 from cloudlet.appengine.instance import StartFailed
 from cloudlet.appengine.models import Build, Service, Version
 from cloudlet.appengine.operations import VERSION
 from cloudlet.appengine.runtime import runtime_info
 from cloudlet.appengine.source import DeployLimits, extract_source
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
-from cloudlet.core.db import Database, rfc3339, utcnow
-from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from cloudlet.core.paths import DataDir, tail
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState
@@ -46,17 +46,14 @@ from cloudlet.storage import STORE
 
 __all__ = [
     "DeployRequest",
-    "build_resource",
     "check_deploy",
     "default_version_id",
     "deploy_limits",
     "deploy_staged",
     "deploy_upload",
     "ensure_service",
-    "operation_of_build",
     "prepare",
     "run_build",
-    "settle_interrupted_builds",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,32 +82,6 @@ class DeployRequest:
     log_path: Path
     app: AppYaml
     descriptor: str = "app.yaml"  # its file name in the source: gcloud deploys any name
-
-
-def build_resource(build: Build, offset: int = 0) -> dict[str, Any]:
-    """A build with the part of its log after `offset` (the CLI polls with nextOffset)."""
-    log = ""
-    next_offset = offset
-    try:
-        with open(build.log_path, "rb") as f:
-            f.seek(offset)
-            raw = f.read(1 << 20)
-            log = raw.decode(errors="replace")
-            next_offset = offset + len(raw)
-    except OSError:
-        pass
-    return {
-        "name": f"apps/{build.project_id}/builds/{build.build_id}",
-        "id": build.build_id,
-        "service": build.service_id,
-        "version": build.version_id,
-        "status": build.status,
-        "error": build.error,
-        "createTime": rfc3339(build.create_time, "seconds"),
-        "done": build.status in ("SUCCESS", "FAILURE"),
-        "log": log,
-        "nextOffset": next_offset,
-    }
 
 
 def _make_read_only(root: Path) -> None:
@@ -222,70 +193,6 @@ def prepare(session: Session, project: str, service: str, version: str, log_path
     return build
 
 
-def _log(path: Path, text: str) -> None:
-    with path.open("a") as f:
-        f.write(text.rstrip("\n") + "\n")
-
-
-# A build's states, as Cloud Build names them: QUEUED → WORKING → SUCCESS | FAILURE.
-_ACTIVE_BUILD = ("QUEUED", "WORKING")
-INTERRUPTED = (
-    "The deploy was interrupted by a gateway restart before the version was up; nothing of "
-    "it was kept. Deploy the version again (the same version id is free)."
-)
-
-
-def _move(build: Build, status: str, error: str | None = None) -> None:
-    """The only writer of a build's status: a finished build never moves again."""
-    if build.status not in _ACTIVE_BUILD:
-        raise FailedPrecondition(f"Build {build.build_id} already ended {build.status}.")
-    build.status = status
-    build.error = error
-    if status in ("SUCCESS", "FAILURE"):
-        build.finish_time = utcnow()
-
-
-def _set_status(db: Database, build_id: str, status: str, error: str | None = None) -> None:
-    with db.session() as session:
-        build = session.get(Build, build_id)
-        if build is None or build.status not in _ACTIVE_BUILD:
-            return
-        _move(build, status, error)
-
-
-def settle_interrupted_builds(db: Database, data: DataDir) -> list[str]:
-    """At gateway start, end every build a crash (kill -9, power loss) left QUEUED or WORKING,
-    and return their ids.
-
-    A build whose version was recorded (the crash came after `_commit_version`) succeeded: its
-    version serves again like every other. Any other ended FAILURE with INTERRUPTED, and its
-    unpacked source is removed, so the same version id deploys again. Staging dirs of an upload
-    that was being unpacked (`.VERSION.xxxxxxxx`) are removed too.
-    """
-    settled = []
-    with db.session() as session:
-        for build in session.scalars(select(Build).where(Build.status.in_(_ACTIVE_BUILD))):
-            version = session.get(Version, (build.project_id, build.service_id, build.version_id))
-            if version is not None and version.deployment_id == build.build_id:
-                _move(build, "SUCCESS")
-                note = "The gateway restarted after the version was recorded; it serves again."
-            else:
-                _move(build, "FAILURE", INTERRUPTED)
-                note = "ERROR: " + INTERRUPTED
-                if version is None:
-                    source = data.apps / build.project_id / build.service_id / build.version_id
-                    shutil.rmtree(source, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                _log(Path(build.log_path), note)
-            settled.append(build.build_id)
-    for staging in data.apps.glob("*/*/.*.????????"):
-        if staging.is_dir():
-            shutil.rmtree(staging, ignore_errors=True)
-    if settled:
-        logger.warning("settled %d deploy(s) a gateway restart interrupted", len(settled))
-    return settled
-
-
 def ensure_service(session: Session, project: str, service_id: str) -> Service:
     """The service row, created if this is its first version, and locked for the update.
 
@@ -343,31 +250,31 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
     log = req.log_path
     version: VersionRuntime | None = None
     try:
-        await asyncio.to_thread(_set_status, db, req.build_id, "WORKING")
+        await asyncio.to_thread(set_status, db, req.build_id, "WORKING")
         for warning in req.app.warnings:
-            _log(log, "WARNING: " + warning)
+            log_line(log, "WARNING: " + warning)
         venv, python = await build_venv(req.app, req.source_dir, data.venvs, log,
                                         sup.sandbox.interpreter_ok)  # fmt: skip
         version = VersionRuntime(req.project, req.service, req.version, req.app, req.source_dir,
                                  venv, req.build_id)  # fmt: skip
-        _log(log, "Step #3: starting an instance and waiting for it to answer")
+        log_line(log, "Step #3: starting an instance and waiting for it to answer")
         instance = await sup.launch(version, supervised=False)
         await sup.wait_ready(instance)
         instance.supervised = True
-        _log(log, f"Step #3: instance {instance.id} answers on port {instance.port}")
+        log_line(log, f"Step #3: instance {instance.id} answers on port {instance.port}")
         split = await asyncio.to_thread(_commit_version, db, req, venv, python)
         await sup.add_version(version)
         sup.set_route(req.project, req.service, split["allocations"], split["shard_by"])
         if sup.ports is not None and await sup.ports.ensure(req.project, req.service):
-            _log(log, f"Service [{req.service}] answers on its own port too: "
+            log_line(log, f"Service [{req.service}] answers on its own port too: "
                       f"{sup.ports.url_of(req.project, req.service)}")  # fmt: skip
         for stopped in split["stopped"]:
-            _log(log, f"Stopping the previous version [{stopped}]")
+            log_line(log, f"Stopping the previous version [{stopped}]")
             await sup.set_serving((req.project, req.service, stopped), False)
         promoted = req.version in split["allocations"]
         outcome = "and sent it all traffic" if promoted else "with no traffic (--no-promote)"
-        _log(log, f"Deployed service [{req.service}] version [{req.version}] {outcome}")
-        await asyncio.to_thread(_set_status, db, req.build_id, "SUCCESS")
+        log_line(log, f"Deployed service [{req.service}] version [{req.version}] {outcome}")
+        await asyncio.to_thread(set_status, db, req.build_id, "SUCCESS")
     except asyncio.CancelledError:
         await _fail(sup, db, req, version, "The gateway stopped during the deploy.")
         raise
@@ -381,60 +288,13 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
 async def _fail(
     sup: Supervisor, db: Database, req: DeployRequest, version: VersionRuntime | None, error: str
 ) -> None:
-    _log(req.log_path, "ERROR: " + error)
+    log_line(req.log_path, "ERROR: " + error)
     if version is not None and sup.versions.get(version.key) is not version:
         await asyncio.gather(*(i.terminate(drain=2) for i in list(version.instances)))
     shutil.rmtree(req.source_dir, ignore_errors=True)
     first = error.split("\n", 1)[0]
-    await asyncio.to_thread(_set_status, db, req.build_id, "FAILURE", error)
+    await asyncio.to_thread(set_status, db, req.build_id, "FAILURE", error)
     logger.warning("deploy of %s/%s/%s failed: %s", req.project, req.service, req.version, first)
-
-
-def operation_of_build(
-    session: Session, sup: Supervisor, project: str, op_id: str, port: int
-) -> dict[str, Any] | None:
-    """The operation of a staged deploy (deploy_staged names it after its build) that the
-    in-memory store no longer holds, as a gateway restart leaves it: done, with the version or
-    the build's error; None when no build has that id."""
-    try:
-        build_id = uuid.UUID(op_id).hex
-    except ValueError:
-        return None
-    build = session.get(Build, build_id)
-    if build is None or build.project_id != project:
-        return None
-    name = f"apps/{project}/operations/{op_id}"
-    target = f"apps/{project}/services/{build.service_id}/versions/{build.version_id}"
-    metadata = {
-        "@type": "type.googleapis.com/google.appengine.v1.OperationMetadataV1",
-        "method": "google.appengine.v1.Versions.CreateVersion",
-        "insertTime": rfc3339(build.create_time),
-        "user": "cloudlet-local",
-        "target": target,
-    }
-    operation: dict[str, Any] = {"name": name, "metadata": metadata, "done": False}
-    if build.finish_time is not None:
-        metadata["endTime"] = rfc3339(build.finish_time)
-    if build.status == "FAILURE":
-        operation.update(done=True, error={"code": 9, "message": build.error or "failed"})
-    elif build.status == "SUCCESS":
-        v = session.get(Version, (project, build.service_id, build.version_id))
-        svc = session.get(Service, (project, build.service_id))
-        if v is None or svc is None:  # deleted since
-            operation.update(done=True, response={"@type": "type.googleapis.com/" + VERSION})
-        else:
-            info = runtime_info(sup, project, build.service_id, build.version_id)
-            resource = versions.version_resource(v, svc, port, info)
-            operation.update(done=True, response={"@type": "type.googleapis.com/" + VERSION,
-                                                  **resource})  # fmt: skip
-    return operation
-
-
-def get_build(session: Session, project: str, build_id: str) -> Build:
-    build = session.get(Build, build_id)
-    if build is None or build.project_id != project:
-        raise NotFound(f"Build [{build_id}] not found in project [{project}].")
-    return build
 
 
 # --- orchestration: from an API call to a build running in the supervisor --------------------

@@ -47,7 +47,7 @@ class Operations:
     ) -> dict[str, Any]:
         """An operation still running (a deploy); end it with `finish` or `fail`. A deploy's
         id is its build's (deploy.deploy_staged), so that it can still be answered after a
-        gateway restart has emptied this store (deploy.operation_of_build)."""
+        gateway restart has emptied this store (builds.operation_of_build)."""
         name = f"apps/{project}/operations/{op_id or uuid.uuid4()}"
         return self._store.begin(name, self._metadata(method, target))
 

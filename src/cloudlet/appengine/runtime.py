@@ -119,7 +119,7 @@ async def start_appengine(state: GatewayState) -> None:
                             scale_down_after=settings.app_scale_down_after)  # fmt: skip
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     supervisor.identity = version_identity(state)  # the service account instances act as
-    from cloudlet.appengine.deploy import settle_interrupted_builds  # deploy imports this module
+    from cloudlet.appengine.builds import settle_interrupted_builds  # it imports this module
 
     # Deploys a crash interrupted end first (FAILURE, or SUCCESS if their version was
     # recorded), so that what is loaded next is what serves, and their version ids are free.
