@@ -453,12 +453,11 @@ class AppEngineRouter:
         except OSError:
             await _plain(send, 404, f"Not found: {scope['path'][:200]}")
             return
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        if scope["method"] == "HEAD":
-            f.close()
-            await send({"type": "http.response.body", "body": b""})
-            return
         with f:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+                return
             while True:
                 chunk = f.read(256 * 1024)
                 more = len(chunk) == 256 * 1024
