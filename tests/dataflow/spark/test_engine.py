@@ -120,5 +120,5 @@ def test_the_engine_refuses_an_unsupported_job_before_starting_spark(tmp_path: P
     _ = p | beam.Create([("a", 1)]) | "Keep state" >> beam.ParDo(_Stateful())
     proto = pipeline_proto(p, p.options)
     job = EngineRun(proto, {}, 1, Path(_sys.executable), tmp_path)
-    with pytest.raises(SparkUnsupported, match="does not support state and timers .*Keep state"):
+    with pytest.raises(SparkUnsupported, match=r"does not support state and timers .*Keep state"):
         load_engine("spark").run(job, None)  # type: ignore[arg-type]
