@@ -5,7 +5,8 @@ cluster supervisor (`supervisor.py`) runs each managed cluster's standalone mast
 from the pyspark wheel (`spark.py`, `processes.py`) and each job's driver (`drivers.py`).
 Lifecycles are in `states.py`. Needs `pip install 'cloudlet[spark]'` and Java 17.
 
-On the gateway's state: `CLUSTERS` (the cluster supervisor).
+On the gateway's state: `CLUSTERS` (the cluster supervisor). `spark_driver_conf`: the master
+URL and Spark properties a driver needs to run on a cluster (Dataflow's spark engine).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter
 
+    from cloudlet.dataproc.service import spark_driver_conf
     from cloudlet.dataproc.supervisor import CLUSTERS
 
-__all__ = ["CLUSTERS", "SUBSYSTEM", "ClusterState", "JobState"]
+__all__ = ["CLUSTERS", "SUBSYSTEM", "ClusterState", "JobState", "spark_driver_conf"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from cloudlet.dataproc.supervisor import CLUSTERS
 
         return CLUSTERS
+    if name == "spark_driver_conf":  # for Dataflow's spark engine: a cluster's master and conf
+        from cloudlet.dataproc.service import spark_driver_conf
+
+        return spark_driver_conf
     raise AttributeError(f"module 'cloudlet.dataproc' has no attribute {name!r}")
 
 

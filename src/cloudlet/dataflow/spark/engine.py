@@ -54,7 +54,7 @@ def master_of(options: Mapping[str, Any]) -> str:
     return DEFAULT_MASTER
 
 
-def spark_context(master: str, app_name: str) -> Any:
+def spark_context(master: str, app_name: str, extra: Mapping[str, str] | None = None) -> Any:
     """A SparkContext on `master` whose Python workers run this interpreter; a clear error
     when pyspark or Java is missing."""
     try:
@@ -83,6 +83,8 @@ def spark_context(master: str, app_name: str) -> Any:
         .set("spark.driver.host", "127.0.0.1")
         .set("spark.driver.bindAddress", "127.0.0.1")
     )
+    for key, value in (extra or {}).items():  # a cluster's secret and executor memory
+        conf.set(key, str(value))
     for name, value in os.environ.items():  # gs:// on executors: the same storage, same identity
         if name.startswith(_FORWARDED):
             conf.set(f"spark.executorEnv.{name}", value)
@@ -112,10 +114,11 @@ class SparkEngine:
                 f"{exc.transform!r}). Run the job on another engine "
                 "(--experiments=cloudlet_engine=native or fnapi)."
             ) from None
-        master = master_of(job.options)
+        target = job.extra.get("spark") or {}  # resolved by the job service (a cluster)
+        master = str(target.get("master") or master_of(job.options))
         name = str(job.options.get("job_name") or "cloudlet-dataflow")
         reporter.message("JOB_MESSAGE_BASIC", f"Running on Spark master {master}.")
-        sc = spark_context(master, name)
+        sc = spark_context(master, name, target.get("conf") or {})
         try:
             run_on(sc, job.pipeline, job.options, reporter)
         finally:
