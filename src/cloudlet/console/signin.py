@@ -23,9 +23,9 @@ import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cloudlet.console.client import ApiError
 from cloudlet.console.web import render
 from cloudlet.core.authz import authenticated, public
+from cloudlet.core.client import ApiError, AsyncGatewayClient
 from cloudlet.core.state import gateway_state
 
 __all__ = ["SESSION_COOKIE", "require_sign_in", "router"]
@@ -95,16 +95,18 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
 
 
-async def _call(request: Request, method: str, path: str, headers: dict[str, str] | None = None,
-                json: Any = None) -> Any:  # fmt: skip
+async def _call(
+    request: Request,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    json: Any = None,
+) -> Any:
     """One in-process call to the session API, with only the credentials given here."""
     transport = httpx.ASGITransport(app=request.app)
     base_url = gateway_state(request).settings.url
-    async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
-        response = await client.request(method, path, headers=headers, json=json)
-    if response.status_code >= 400:
-        raise ApiError.from_response(response)
-    return response.json() if response.content else {}
+    async with AsyncGatewayClient(base_url, transport=transport, headers=headers) as client:
+        return await client.call(method, path, json=json)
 
 
 @router.post(

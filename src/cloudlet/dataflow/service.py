@@ -40,12 +40,15 @@ from cloudlet.dataflow.steps import metric_updates, steps_from_pipeline, user_me
 __all__ = [
     "NewJob",
     "add_message",
+    "all_jobs",
     "create_job",
+    "find_job",
     "get_job",
     "job_files",
     "job_resource",
     "list_jobs",
     "list_messages",
+    "messages_after",
     "metrics_resource",
     "request_state",
 ]
@@ -207,6 +210,23 @@ def get_job(session: Session, project_id: str, job_id: str, location: str | None
             "cloudlet dataflow jobs list --status all"
         )
     return job
+
+
+def find_job(session: Session, job_id: str) -> Job | None:
+    """The job with this id in any project, or None (the Beam Job API names jobs by id alone)."""
+    return session.get(Job, job_id)
+
+
+def all_jobs(session: Session) -> list[Job]:
+    """Every job of every project, newest first (the Beam Job API's GetJobs, before the
+    caller's visibility is applied)."""
+    return list(session.scalars(select(Job).order_by(Job.create_time.desc())))
+
+
+def messages_after(session: Session, job_id: str, after: int) -> list[JobMessage]:
+    """The job's messages with an id above `after`, oldest first (a message stream's next part)."""
+    query = select(JobMessage).where(JobMessage.job_id == job_id, JobMessage.message_id > after)
+    return list(session.scalars(query.order_by(JobMessage.message_id)))
 
 
 def list_jobs(

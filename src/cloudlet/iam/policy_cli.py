@@ -69,7 +69,7 @@ def _change(read: Callable[[], Any], write: Callable[[dict[str, Any]], Any],
         try:
             return write(edit(current))
         except ApiError as exc:
-            if exc.status != 409 or attempt == _ATTEMPTS - 1:
+            if exc.code != 409 or attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
