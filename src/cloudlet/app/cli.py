@@ -28,8 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-config_app = typer.Typer(help="View and edit CLI properties (core/project, ...).",
-                         no_args_is_help=True)  # fmt: skip
+config_app = typer.Typer(
+    help="View and edit CLI properties (core/project, ...).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 
 

@@ -160,8 +160,12 @@ def viewer(request: Request) -> dict[str, Any] | None:
             "local": principal.via == "local",  # the local owner, with no credential
         }
     if str(getattr(gateway_state(request).settings, "auth", "local")) == "local":
-        return {"email": LOCAL_OWNER, "member": f"user:{LOCAL_OWNER}", "signed_in": False,
-                "local": True}  # fmt: skip
+        return {
+            "email": LOCAL_OWNER,
+            "member": f"user:{LOCAL_OWNER}",
+            "signed_in": False,
+            "local": True,
+        }
     return None
 
 

@@ -126,8 +126,9 @@ class _JobService:
 
         project = str(options["project"])
         with self.server.db.session() as s:
-            require_service(s, project, "dataflow.googleapis.com",
-                            enforce=self.server.enforce_services)  # fmt: skip
+            require_service(
+                s, project, "dataflow.googleapis.com", enforce=self.server.enforce_services
+            )
             authorize(s, caller(), "dataflow.jobs.create", project_resource(project))
 
     def _may(self, job: Job, permission: str, context: Any) -> None:
@@ -286,9 +287,11 @@ class _JobService:
             refusal = self._status(exc)
         except Exception as exc:
             logger.exception("Run of prepared job %s failed", job_id)
-            refusal = (grpc.StatusCode.INTERNAL,
-                       f"Could not start job {job_id}: {type(exc).__name__}: {exc}. "
-                       "The Job API's log has the traceback.")  # fmt: skip
+            refusal = (
+                grpc.StatusCode.INTERNAL,
+                f"Could not start job {job_id}: {type(exc).__name__}: {exc}. "
+                "The Job API's log has the traceback.",
+            )
         finally:
             # Only now: streams opened on the preparation id must never see a gap.
             self._settle(job_id, prepared, refusal)
@@ -453,9 +456,17 @@ class _JobService:
 class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
-    def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 *, enforce_services: bool = True, prepare_timeout: float = 3600.0,
-                 settings: Settings | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        data: DataDir,
+        host: str,
+        port: int,
+        *,
+        enforce_services: bool = True,
+        prepare_timeout: float = 3600.0,
+        settings: Settings | None = None,
+    ) -> None:
         self.settings = settings  # given: calls are authenticated as on HTTP (jobauth.py)
         self.enforce_services = enforce_services
         self.prepare_timeout = prepare_timeout
@@ -480,11 +491,13 @@ class JobApiServer:
             futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="beam-job-api"),
             # gRPC sets SO_REUSEPORT by default: a second gateway's Job API would then share
             # the port and the kernel would split drivers' connections between the two.
-            options=[("grpc.max_receive_message_length", -1),
-                     ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)],
+            options=[
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
             interceptors=self._interceptors(),
-        )  # fmt: skip
+        )
         # Beam's generated base answers UNIMPLEMENTED for what we do not serve (Drain, ...).
         servicer_type = type(
             "JobService", (_JobService, beam_job_api_pb2_grpc.JobServiceServicer), {}
