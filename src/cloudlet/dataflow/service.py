@@ -15,7 +15,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
-from cloudlet.core.times import rfc3339_or_none
+from cloudlet.core.times import parse_rfc3339, rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
@@ -346,7 +346,7 @@ def _parse_time(value: str | None, what: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return parse_rfc3339(value)
     except ValueError:
         raise InvalidArgument(
             f"Invalid {what} {value!r}: use an RFC 3339 time such as 2026-11-28T08:30:00Z."
