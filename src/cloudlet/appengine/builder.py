@@ -172,7 +172,7 @@ async def build_venv(
                            "--no-python-downloads", str(venv)], log, env, venvs)  # fmt: skip
         if code != 0:
             shutil.rmtree(venv, ignore_errors=True)
-            raise BuildFailed("Creating the virtual environment failed (see the build log).")
+            raise BuildFailed("uv could not create the virtual environment; its error is above.")
         packages = []
         if requirements.strip():
             packages += ["-r", str(requirements_file)]
