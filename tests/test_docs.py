@@ -12,7 +12,9 @@ The convention (docs/architecture.md repeats it for writers):
   on free ports) with a fresh HOME, CLOUDLET_HOME and CLI config, in a directory holding a copy
   of ``examples/``. The docs' default ports 8080, 8443 and 8099 are rewritten to that
   gateway's ports. ``cloudlet start``, ``cloudlet stop`` and ``cloudlet serve`` are skipped:
-  the test owns the gateway.
+  the test owns the gateway. gcloud gets a config dir of its own and no prompts; a block that
+  uses gcloud or gsutil starts with ``eval "$(cloudlet env-init)"`` as a user's shell would.
+  All the commands of a file must finish within TIMEOUT seconds.
 - A command must exit 0, unless its expected output has a line starting with ``ERROR:``: then it
   must fail.
 - Output is compared loosely: every expected line without a digit in it (and other than
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SKIPPED = re.compile(r"^cloudlet (start|stop|serve)\b")
 DONE = "__cloudlet_docs_command_done__"
+TIMEOUT = 900  # seconds for all the commands of one file
 
 
 @dataclass
@@ -109,6 +113,8 @@ def test_console_blocks_run(path: Path, tmp_path: Path) -> None:
             CLOUDLET_HOME=str(gateway.data_dir),
             CLOUDLET_CONFIG=str(tmp_path / "config"),
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+            CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),  # never the user's gcloud settings
+            CLOUDSDK_CORE_DISABLE_PROMPTS="1",
             COLUMNS="500",
             NO_COLOR="1",
         )
@@ -121,14 +127,26 @@ def test_console_blocks_run(path: Path, tmp_path: Path) -> None:
             text = re.sub(r"\b(8080|8443|8099)\b", lambda m: ports[m.group(1)], command.text)
             script += [text, f'printf "\\n{DONE} %s\\n" "$?"']
             run.append(command)
-        out = subprocess.run(["bash", "--noprofile", "--norc", "-c", "\n".join(script)],
-                             cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                             text=True, timeout=1200)  # fmt: skip
-        parts = re.split(rf"\n{DONE} (\d+)\n", "\n" + out.stdout)
+        log = tmp_path / "session.log"
+        with log.open("w") as sink:
+            shell = subprocess.Popen(["bash", "--noprofile", "--norc", "-c", "\n".join(script)],
+                                     cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            try:
+                shell.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(shell.pid, signal.SIGKILL)  # the shell and whatever it runs
+                shell.wait()
+        parts = re.split(rf"\n{DONE} (\d+)\n", "\n" + log.read_text(errors="replace"))
         results = list(zip(parts[0::2], parts[1::2], strict=False))
         for command, (output, code) in zip(run, results, strict=False):
             check(command, int(code), output.strip("\n"), path.name)
-        assert len(results) == len(run), f"the shell stopped early:\n{parts[-1][-3000:]}"
+        if len(results) < len(run):
+            stuck = run[len(results)]
+            raise AssertionError(
+                f"{path.name}:{stuck.line}: $ {stuck.text}\ndid not finish within the file's "
+                f"{TIMEOUT}s:\n{parts[-1][-3000:]}"
+            )
     finally:
         gateway.stop()
         shutil.rmtree(tmp_path / "work" / "examples", ignore_errors=True)
