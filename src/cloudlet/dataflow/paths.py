@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudlet.dataflow.pipelineproto import ProtoError, string_field
+
 __all__ = ["refusal", "relative_file_paths"]
 
 _PATH_KEYS = {"file_pattern", "file_path_prefix", "file_name_prefix"}
@@ -30,20 +32,18 @@ def _shown(value: str) -> str:
 
 
 def relative_file_paths(pipeline: Any) -> list[tuple[str, str]]:
-    """(transform name, path) for every relative local path a file source or sink names."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
+    """(transform name, path) for every relative local path a file source or sink names, in a
+    pipeline parsed by pipelineproto (or Beam's own classes: the attribute names are Beam's)."""
     found: dict[str, str] = {}
     for transform in pipeline.components.transforms.values():
         for item in transform.display_data:
             if item.urn != _LABELLED:
                 continue
-            try:
-                payload = beam_runner_api_pb2.LabelledPayload.FromString(item.payload)
-            except Exception:
+            try:  # LabelledPayload: string_value = 2, key = 6
+                key, value = string_field(item.payload, 6), string_field(item.payload, 2)
+            except ProtoError:
                 continue
-            value = payload.string_value
-            if payload.key not in _PATH_KEYS or not value or "://" in value:
+            if key not in _PATH_KEYS or not value or "://" in value:
                 continue
             if value.startswith(("/", "~")):
                 continue
