@@ -23,7 +23,7 @@ from cloudlet.app.models import metadata
 from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.authz import public
 from cloudlet.core.db import open_database
-from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
+from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body, hints_for
 from cloudlet.core.exposure import listeners
 from cloudlet.core.guard import BrowserGuard
 from cloudlet.core.paths import DataDir
@@ -136,7 +136,8 @@ def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CloudletError)
     async def cloudlet_error(request: Request, exc: CloudletError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.code, headers=exc.headers or None)
+        body = hints_for(exc.to_body(), request.headers.get("user-agent", ""))
+        return JSONResponse(body, status_code=exc.code, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

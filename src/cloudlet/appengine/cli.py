@@ -220,9 +220,12 @@ def _deploy_service(
     )
     final = _follow_build(project, build["id"])
     if final["status"] != "SUCCESS":
+        error = final.get("error") or ""
+        if state.output_enabled:  # the streamed build log above ends with the whole error
+            error = error.split("\n", 1)[0]
         fail(
             f"Error Response: [9] Deployment of service [{app.service}] version [{version}] "
-            f"failed; the serving version is unchanged.\n{final.get('error') or ''}".rstrip()
+            f"failed; the serving version is unchanged.\n{error}".rstrip()
         )
     state.status(f"Deployed service [{app.service}] to [{url}]")
     own = state.gateway.get(f"/api/v1/apps/{project}/services/{app.service}").get("localUrl")

@@ -357,6 +357,20 @@ def run(
     env = dict(os.environ)
     env["STORAGE_EMULATOR_HOST"] = url
     status = state.gateway.get("/api/v1/status")
+    # Fail before the driver starts: Beam stages for seconds before it asks for the job, and
+    # retries a missing key file for ~30 s, so a wrong project or key would fail late and
+    # under a long traceback. This answers at once: the project exists, has the Dataflow API
+    # and its jobs are visible to you (the errors name the fix).
+    state.gateway.get(f"/v1b3/projects/{project}/locations/{region}/jobs",
+                      params={"pageSize": 1})  # fmt: skip
+    key = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key and not os.path.isfile(key):
+        fail(
+            f"GOOGLE_APPLICATION_CREDENTIALS names {key}, which does not exist (from "
+            f"{os.getcwd()}); Beam would retry for about 30 s and then connect anonymously. "
+            "Set it to the key file's absolute path, e.g. export "
+            f"GOOGLE_APPLICATION_CREDENTIALS=$HOME/.config/cloudlet-keys/{os.path.basename(key)}"
+        )
     args = [sys.executable, script, *ctx.args, "--project", project, "--region", region]
     if runner == "portable":
         grpc_port = status.get("grpcPort") or os.environ.get("CLOUDLET_GRPC_PORT") or 8099

@@ -28,6 +28,7 @@ from cloudlet.core.times import parse_rfc3339, rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
+from cloudlet.dataflow.paths import refusal, relative_file_paths
 from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.states import (
     ACTIVE_STATES,
@@ -133,6 +134,9 @@ def create_job(
         ) from None
     if not pipeline.components.transforms:
         raise InvalidArgument("The pipeline has no transforms. Add transforms and resubmit.")
+    relative = relative_file_paths(pipeline)
+    if relative:
+        raise InvalidArgument(refusal(relative))
     now = utcnow()
     job_id = job_id or new_job_id(now)
     files = job_files(data, job_id)
