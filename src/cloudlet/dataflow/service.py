@@ -28,6 +28,7 @@ from cloudlet.core.times import rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
+from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.states import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -127,10 +128,7 @@ def create_job(
 ) -> Job:
     """Record a job as PENDING and lay out its job dir; the supervisor starts it. The engine is
     `engine`, else the one the job asks for, else `default_engine` (the gateway's setting)."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
     engine = engine or choose_engine(new.options, default_engine)
-
     check_job_name(new.name)
     email = job_service_account(session, new.project_id, new.environment, new.options)
     if email:  # as Dataflow shows it in the job's environment
@@ -152,9 +150,9 @@ def create_job(
             f"cancel it (cloudlet dataflow jobs cancel {active.job_id}), or choose another "
             "--job_name."
         )
-    try:
-        pipeline = beam_runner_api_pb2.Pipeline.FromString(new.pipeline)
-    except Exception as exc:
+    try:  # without Beam: the gateway never imports apache_beam (pipelineproto.py)
+        pipeline = parse_pipeline(new.pipeline)
+    except ProtoError as exc:
         raise InvalidArgument(
             f"The pipeline is not a valid Beam pipeline proto ({type(exc).__name__}). "
             "Submit it with Beam's DataflowRunner or PortableRunner."

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cloudlet.core.authz import authenticated, bucket_resource, project_resource, requires
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
@@ -30,6 +31,17 @@ from cloudlet.iam.policy import parse_policy
 __all__ = ["router"]
 
 router = APIRouter(tags=["iam policies"])
+
+# https://cloud.google.com/storage/docs/json_api/v1/status-codes, in Google's error body.
+_BUCKET_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid argument: a bad policy or body field (the message names it)."},
+    401: {"description": "Unauthenticated: a missing or invalid token."},
+    403: {"description": "Permission denied."},
+    404: {"description": "No such bucket."},
+    409: {"description": "The policy changed since its etag was read."},
+    412: {"description": "The policy's etag does not match."},
+    413: {"description": "The request body is larger than this request accepts."},
+}
 
 
 class SetIamPolicyIn(BaseModel):
@@ -112,6 +124,7 @@ def _existing_bucket(session: DbSession, bucket: str) -> None:
 @router.get(
     "/storage/v1/b/{bucket}/iam",
     summary="buckets.getIamPolicy",
+    responses=_BUCKET_ANSWERS,
     dependencies=[requires("storage.buckets.getIamPolicy", _bucket)],
 )
 def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
@@ -122,15 +135,11 @@ def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
 @router.put(
     "/storage/v1/b/{bucket}/iam",
     summary="buckets.setIamPolicy",
+    responses=_BUCKET_ANSWERS,
     dependencies=[requires("storage.buckets.setIamPolicy", _bucket)],
 )
 async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("The request body must be a JSON policy.") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("The request body must be a JSON policy.")
+    body = await read_json_object(request, what="The request body (a JSON policy)")
     policy = parse_policy(body)
     etag = body.get("etag")
 
@@ -148,6 +157,7 @@ async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]
 @router.get(
     "/storage/v1/b/{bucket}/iam/testPermissions",
     summary="buckets.testIamPermissions",
+    responses=_BUCKET_ANSWERS,
     dependencies=[authenticated("answers with the caller's own permissions")],
 )
 def test_bucket_iam_permissions(bucket: str, request: Request, session: DbSession
