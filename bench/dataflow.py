@@ -9,6 +9,7 @@ Contenders, in one run on the same corpus (from ../shared/bench/make_corpus.py):
 - Beam DirectRunner, in process (Beam's default local runner for batch);
 - FnApiRunner in process with one SDK worker process per core (`direct_num_workers`,
   `multi_processing`), which is what our fnapi engine runs;
+- the native engine in process (`--runner=cloudlet.dataflow.native.NativeRunner`, one process);
 - the service: the same pipeline submitted with PortableRunner to a cloudlet gateway (its own
   data dir, loopback ports), timed from submission until the driver sees DONE, and the job's
   own run time (engine start to finish, from its messages).
@@ -169,6 +170,12 @@ def main() -> None:
             "--direct_running_mode", "multi_processing",
         ])  # fmt: skip
         assert read_counts(out) == expected, "FnApiRunner counts differ"
+
+        out = work / "native" / "out"
+        results["native engine in process (NativeRunner)"] = run_driver(
+            driver, corpus, out, ["--runner", "cloudlet.dataflow.native.NativeRunner"]
+        )
+        assert read_counts(out) == expected, "NativeRunner counts differ"
 
         out = work / "service" / "out"
         wall, engine = through_service(driver, corpus, out, work)

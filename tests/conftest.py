@@ -88,3 +88,13 @@ def no_leaked_children() -> Iterator[None]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         pytest.fail(f"test leaked child processes: {[p.pid for p in alive]}")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """What Beam's own conftest registers for its ValidatesRunner tests (the wheel lacks it):
+    the pipeline options TestPipeline runs them with (tests/dataflow/native/conftest.py)."""
+    parser.addoption(
+        "--test-pipeline-options",
+        default=None,
+        help="pipeline options for Beam's TestPipeline (e.g. --runner=...)",
+    )

@@ -173,6 +173,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
+        "dataflow_engine",
+        "native",
+        "The engine Dataflow batch jobs run on unless a job asks with "
+        "--experiments=cloudlet_engine=NAME: native (cloudlet's own, falls back to fnapi for "
+        "what it does not support) or fnapi (Beam's FnApiRunner). docs/dataflow.md.",
+        str,
+    ),
+    Setting(
         "sandbox",
         "auto",
         "How App Engine instances and Dataflow jobs are kept out of the data dir: `uid` (a "
@@ -208,6 +216,7 @@ class Settings:
     deploy_max_file_bytes: int = 32 * 1024 * 1024
     deploy_max_total_bytes: int = 1024 * 1024 * 1024
     job_prepare_timeout: float = 3600.0
+    dataflow_engine: str = "native"
     sandbox: str = "auto"
     log_level: str = "info"
 

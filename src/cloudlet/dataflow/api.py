@@ -157,7 +157,9 @@ def _create(
         requirements=requirements,
         packages=packages,
     )
-    job = service.create_job(session, _data(request), new)
+    settings = getattr(gateway_state(request), "settings", None)
+    job = service.create_job(session, _data(request), new,
+                             default_engine=getattr(settings, "dataflow_engine", None))  # fmt: skip
     return service.job_resource(job, "JOB_VIEW_SUMMARY")
 
 

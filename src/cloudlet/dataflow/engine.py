@@ -63,7 +63,10 @@ class Engine(Protocol):
 
 
 # Engine name → "module:Class". The job service only ever names an engine.
-ENGINES: dict[str, str] = {"fnapi": "cloudlet.dataflow.fnapi:FnApiEngine"}
+ENGINES: dict[str, str] = {
+    "fnapi": "cloudlet.dataflow.fnapi:FnApiEngine",
+    "native": "cloudlet.dataflow.native.engine:NativeEngine",
+}
 
 
 def load_engine(name: str) -> Engine:

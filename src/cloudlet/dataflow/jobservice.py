@@ -320,7 +320,8 @@ class _JobService:
         )
         self._check_project(options)  # again: the API may have been disabled since Prepare
         with self.server.db.session() as s:
-            service.create_job(s, self.server.data, new, job_id=job_id)
+            engine = getattr(self.server.settings, "dataflow_engine", None)
+            service.create_job(s, self.server.data, new, job_id=job_id, default_engine=engine)
 
     def GetJobs(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2

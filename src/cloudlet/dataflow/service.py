@@ -100,10 +100,39 @@ def check_job_name(name: str) -> None:
         )
 
 
+def choose_engine(options: Mapping[str, Any], default: str | None = None) -> str:
+    """The engine a job runs on: `--experiments=cloudlet_engine=NAME` if the job asks, else the
+    gateway's default (the `dataflow_engine` setting, CLOUDLET_DATAFLOW_ENGINE: native)."""
+    from cloudlet.dataflow.engine import ENGINES
+
+    experiments = options.get("experiments") or []
+    if isinstance(experiments, str):
+        experiments = experiments.split(",")
+    for item in experiments:
+        name, _, value = str(item).partition("=")
+        if name.strip() == "cloudlet_engine":
+            if value.strip() not in ENGINES:
+                raise InvalidArgument(
+                    f"Unknown engine {value.strip()!r} in --experiments=cloudlet_engine=...; "
+                    f"known: {', '.join(sorted(ENGINES))}."
+                )
+            return value.strip()
+    default = default or os.environ.get("CLOUDLET_DATAFLOW_ENGINE") or "native"
+    return default if default in ENGINES else "fnapi"
+
+
 def create_job(
-    session: Session, data: DataDir, new: NewJob, *, engine: str = "fnapi", job_id: str = ""
+    session: Session,
+    data: DataDir,
+    new: NewJob,
+    *,
+    engine: str | None = None,
+    default_engine: str | None = None,
+    job_id: str = "",
 ) -> Job:
-    """Record a job as PENDING and lay out its job dir; the supervisor starts it."""
+    """Record a job as PENDING and lay out its job dir; the supervisor starts it. The engine is
+    `engine`, else the one the job asks for, else `default_engine` (the gateway's setting)."""
+    engine = engine or choose_engine(new.options, default_engine)
     check_job_name(new.name)
     email = job_service_account(session, new.project_id, new.environment, new.options)
     if email:  # as Dataflow shows it in the job's environment

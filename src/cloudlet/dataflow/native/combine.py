@@ -1,0 +1,178 @@
+"""CombinePerKey, lifted: accumulate per key (and window) as elements arrive, then extract.
+
+The planner only hands over combines whose windowing makes lifting exact (non-merging
+windows, the default trigger, end-of-window output times); others run as GroupByKey + the
+CombineFn over the grouped values. Keys group by their deterministic encoded bytes.
+
+Fast paths: `sum`, `min` and `max` (Beam's CallableWrapperCombineFn around the builtin) keep a
+running value per key, which is what the builtin computes over the same values in the same
+order; every other CombineFn goes through create_accumulator / add_input /
+merge_accumulators / extract_output, with setup and teardown around them.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from typing import Any
+
+from cloudlet.dataflow.native.ops import BATCH, BaseOp, Batch, _on_time_global, explode
+from cloudlet.dataflow.native.shuffle import key_of
+
+__all__ = ["CombineOp"]
+
+
+_UNSET: Any = object()  # no value yet for a running min/max
+
+
+def _unset() -> Any:
+    return _UNSET
+
+
+def _plus(acc: Any, v: Any) -> Any:
+    return acc + v
+
+
+class CombineOp(BaseOp):
+    def start(self) -> None:
+        if not self.set_up:
+            from apache_beam.portability.api import beam_runner_api_pb2 as rpb
+            from apache_beam.transforms import core
+            from apache_beam.transforms.window import GlobalWindows
+
+            payload = rpb.CombinePayload.FromString(self.op.proto.spec.payload)
+            self.fn = core.CombineFn.from_runner_api(payload.combine_fn, self.ctx.context)
+            (pc,) = self.op.inputs
+            self.kk = key_of(self.ctx.key_coder(pc).get_impl().encode)
+            self.windowing = self.ctx.windowing(pc)
+            self.global_ = isinstance(self.windowing.windowfn, GlobalWindows)
+            self.table: dict[Any, list[Any]] = {}  # grouping key → [key, window, acc]
+            self.builtin = None
+            if isinstance(self.fn, core.CallableWrapperCombineFn):
+                f = self.fn._fn
+                if f is builtins.sum or f is builtins.min or f is builtins.max:
+                    self.builtin = f
+            with self.ctx.scoped(self.op, "start"):
+                self.fn.setup()
+        super().start()
+
+    def process(self, batch: Batch) -> None:
+        with self.ctx.scoped(self.op, "process"):
+            values, tmpl = batch
+            if tmpl is not None and self.global_:
+                self._add(values)
+            else:
+                self._add_windowed(explode(batch))
+
+    def _add(self, pairs: list[Any]) -> None:
+        table = self.table
+        kk = self.kk
+        f = self.builtin
+        get = table.get
+        if f is builtins.sum:
+            for k, v in pairs:
+                g = k if type(k) is str else kk(k)
+                e = get(g)
+                if e is None:
+                    table[g] = [k, None, 0 + v]
+                else:
+                    e[2] += v
+        elif f is builtins.min or f is builtins.max:
+            for k, v in pairs:
+                g = kk(k)
+                e = table.get(g)
+                if e is None:
+                    table[g] = [k, None, v]
+                else:
+                    e[2] = f(e[2], v)
+        else:
+            create = self.fn.create_accumulator
+            add = self.fn.add_input
+            for k, v in pairs:
+                g = kk(k)
+                e = table.get(g)
+                if e is None:
+                    table[g] = e = [k, None, create()]
+                e[2] = add(e[2], v)
+
+    def _add_windowed(self, wvs: list[Any]) -> None:
+        table = self.table
+        kk = self.kk
+        create = self.fn.create_accumulator
+        add = self.fn.add_input
+        f = self.builtin
+        if f is builtins.sum:
+            create, add = int, _plus
+        elif f is not None:
+
+            def running(acc: Any, v: Any) -> Any:
+                return v if acc is _UNSET else f(acc, v)
+
+            create, add = _unset, running
+        for wv in wvs:
+            k, v = wv.value
+            g0 = kk(k)
+            for w in wv.windows:
+                g = (g0, w)
+                e = table.get(g)
+                if e is None:
+                    table[g] = e = [k, w, create()]
+                e[2] = add(e[2], v)
+
+    def take(self) -> dict[Any, list[Any]]:
+        table, self.table = self.table, {}
+        return table
+
+    def merge(self, table: dict[Any, list[Any]]) -> None:
+        mine = self.table
+        f = self.builtin
+        for g, entry in table.items():
+            have = mine.get(g)
+            if have is None:
+                mine[g] = entry
+            elif f is builtins.sum:
+                have[2] = have[2] + entry[2]
+            elif f is not None:
+                have[2] = f(have[2], entry[2])
+            else:
+                have[2] = self.fn.merge_accumulators([have[2], entry[2]])
+
+    def output(self) -> Iterator[Batch]:
+        from apache_beam.utils import windowed_value as wvm
+
+        fn = self.fn
+        table, self.table = self.table, {}
+        with self.ctx.scoped(self.op, "finish"):
+            if self.global_ and self.builtin is not None:
+                tmpl = _on_time_global()
+                out = [(k, acc) for k, _w, acc in table.values()]
+                for i in range(0, len(out), BATCH):
+                    yield out[i : i + BATCH], tmpl
+                return
+            pane = wvm.PaneInfo(True, True, wvm.PaneInfoTiming.ON_TIME, 0, 0)
+            merge, extract = fn.merge_accumulators, fn.extract_output
+            if self.global_:
+                tmpl = _on_time_global()
+                chunk: list[Any] = []
+                for k, _w, acc in table.values():
+                    chunk.append((k, extract(merge([acc]))))
+                    if len(chunk) >= BATCH:
+                        yield chunk, tmpl
+                        chunk = []
+                if chunk:
+                    yield chunk, tmpl
+                return
+            wchunk: list[Any] = []
+            for k, w, acc in table.values():
+                value = (k, acc if self.builtin else extract(merge([acc])))
+                wchunk.append(wvm.WindowedValue(value, w.max_timestamp(), (w,), pane))
+                if len(wchunk) >= BATCH:
+                    yield wchunk, None
+                    wchunk = []
+            if wchunk:
+                yield wchunk, None
+
+    def teardown(self) -> None:
+        if self.set_up:
+            self.set_up = False
+            self.fn.teardown()

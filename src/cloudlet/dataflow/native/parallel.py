@@ -1,0 +1,170 @@
+"""One worker process per core for a read and everything fused after it.
+
+When a text read (textread.py) reaches its files, the executor forks `workers` processes. Each
+takes a share of the files' byte ranges (Beam's split rule: a range owns the lines that start
+in it) and pushes its lines through the ops fused downstream of the read, exactly as the
+parent would, up to the stage's grouping ops and materialized PCollections. It then finishes
+its bundles and sends back what those ops hold (partial group tables and combine accumulators,
+new materialized batches), its element counts (also after every range, for live progress) and
+its user metrics. The parent merges them and goes on.
+
+A worker that raises sends its traceback, and the job fails with it. A worker that dies
+(`kill -9`, out of memory) closes its pipe: the parent sees EOF at once and fails the job
+naming the worker, its exit code and what to do, and the other workers are stopped; it never
+waits forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections import Counter
+from typing import Any
+
+__all__ = ["WorkerDied", "fan_out", "split_ranges"]
+
+MIN_BYTES = 1 << 20  # below this, forking costs more than it saves
+
+
+class WorkerDied(RuntimeError):
+    pass
+
+
+def split_ranges(files: list[tuple[str, int]], parts: int) -> list[tuple[str, int, int]]:
+    total = sum(size for _, size in files)
+    step = max(1, -(-total // parts))
+    out: list[tuple[str, int, int]] = []
+    for path, size in files:
+        start = 0
+        while start < size:
+            end = min(size, start + step)
+            out.append((path, start, end))
+            start = end
+    return out
+
+
+def downstream(plan: Any, oid: str) -> list[str]:
+    """The ops fused after `oid` (in plan order)."""
+    seen: set[str] = set()
+    todo = list(plan.ops[oid].outputs.values())
+    while todo:
+        pc = todo.pop()
+        consumer = plan.fused.get(pc)
+        if consumer is not None and consumer not in seen:
+            seen.add(consumer)
+            todo.extend(plan.ops[consumer].outputs.values())
+    return [o for o in plan.order if o in seen]
+
+
+def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]) -> bool:
+    """Read `files` in worker processes; False when not worth it (the caller reads)."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    workers = ex.workers
+    if workers <= 1 or sum(size for _, size in files) < MIN_BYTES:
+        return False
+    closure = downstream(ex.plan, oid)
+    ranges = split_ranges(files, workers * 4)
+    stores0 = {pc: len(batches) for pc, batches in ex.stores.items()}
+    ctx = multiprocessing.get_context("fork")
+    procs: dict[Any, Any] = {}
+    for i in range(workers):
+        receive, send = ctx.Pipe(duplex=False)
+        mine = ranges[i::workers]
+        proc = ctx.Process(target=_child, args=(ex, out, tmpl, mine, closure, stores0, send),
+                           name=f"native-worker-{i}", daemon=True)  # fmt: skip
+        proc.start()
+        send.close()
+        procs[receive] = proc
+    try:
+        while procs:
+            for conn in wait(list(procs)):
+                proc = procs[conn]
+                try:
+                    kind, payload = conn.recv()  # type: ignore[union-attr, call-arg]
+                except (EOFError, OSError):
+                    proc.join(5)
+                    raise WorkerDied(
+                        f"Native engine worker process {proc.pid} died (exit code "
+                        f"{proc.exitcode}) while running the read and the steps fused after "
+                        "it. If it ran out of memory, give the job more memory or fewer "
+                        "workers; otherwise resubmit the job."
+                    ) from None
+                if kind == "counts":
+                    ex.counts.update(payload)
+                elif kind == "error":
+                    raise RuntimeError(payload)
+                else:
+                    _merge(ex, closure, payload)
+                    del procs[conn]
+                    proc.join()
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    return True
+
+
+def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
+           closure: list[str], stores0: dict[str, int], conn: Any) -> None:  # fmt: skip
+    from cloudlet.dataflow.native.plan import GROUPING
+    from cloudlet.dataflow.native.textread import read_lines
+
+    code = 0
+    try:
+        ex.containers = {}
+        ex.states = {}
+        sent = Counter(ex.counts)
+        for path, start, end in ranges:
+            for lines in read_lines(path, start, end):
+                ex.emit(out, (lines, tmpl))
+            delta = Counter(ex.counts)
+            delta.subtract(sent)
+            conn.send(("counts", +delta))
+            sent = Counter(ex.counts)
+        for oid in closure:
+            ex.ops[oid].finish()
+        delta = Counter(ex.counts)
+        delta.subtract(sent)
+        tables = {
+            oid: ex.ops[oid].take()
+            for oid in closure
+            if ex.plan.ops[oid].kind in GROUPING and ex.ops[oid].set_up
+        }
+        stores = {
+            pc: batches[stores0.get(pc, 0) :]
+            for pc, batches in ex.stores.items()
+            if len(batches) > stores0.get(pc, 0)
+        }
+        metrics = {name: c.get_cumulative() for name, c in ex.containers.items()}
+        conn.send(("done", (tables, stores, +delta, metrics)))
+        for oid in closure:
+            ex.ops[oid].teardown()
+    except BaseException:
+        code = 1
+        with contextlib.suppress(Exception):
+            conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+        os._exit(code)
+
+
+def _merge(ex: Any, closure: list[str], payload: Any) -> None:
+    tables, stores, counts, metrics = payload
+    ex.counts.update(counts)
+    for oid, table in tables.items():
+        ex.ops[oid].merge(table)
+    for pc, batches in stores.items():
+        ex.stores.setdefault(pc, []).extend(batches)
+    for name, updates in metrics.items():
+        container = ex.container(name)
+        for key, value in updates.counters.items():
+            container.get_counter(key.metric).inc(value)
+        for key, data in updates.distributions.items():
+            cell = container.get_distribution(key.metric)
+            cell.data = cell.data.combine(data)
+        for key, gauge in updates.gauges.items():
+            container.get_gauge(key.metric).set(gauge.value)

@@ -1,0 +1,271 @@
+"""ParDo: the user's DoFn, unpickled from `ParDoPayload.do_fn`, run over batches.
+
+The general path is Beam's own `DoFnRunner` (runners/common.py), fed WindowedValues: it gives
+every DoFn parameter (element, key, timestamp, window, pane, side inputs), tagged outputs and
+the lifecycle (setup, start_bundle, process, finish_bundle, teardown) Beam's exact semantics.
+Outputs to tags the transform does not declare are dropped, as Beam's SDK worker does.
+
+The fast path is taken when Beam itself would use its SimpleInvoker (no side inputs, no extra
+arguments, no DoFn parameters) on a batch whose elements share one timestamp, window and
+pane: `process` is called in a tight loop on the bare values and the outputs stay bare. An
+output that carries its own metadata (TaggedOutput, TimestampedValue, WindowedValue) goes
+through Beam's output handler instead.
+
+Splittable DoFns (reads) are run whole per element: the initial restriction, its initial
+splits, each processed to completion (a residual from a self-checkpoint is processed next).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudlet.dataflow.native.ops import BaseOp, Batch, explode
+from cloudlet.dataflow.native.textread import plain_text_files, read_lines
+
+__all__ = ["ParDoOp", "SideInputMap"]
+
+
+def _receiver_base() -> Any:
+    from apache_beam.runners.common import Receiver
+
+    return Receiver
+
+
+class SideInputMap:
+    """A side input's views by window, from the fully materialized side PCollection."""
+
+    def __init__(self, data: Any, batches: list[Batch]) -> None:
+        self.data = data
+        self.batches = batches
+        self.cache: dict[Any, Any] = {}
+
+    def __getitem__(self, window: Any) -> Any:
+        target = self.data.window_mapping_fn(window)
+        if target not in self.cache:
+            values: list[Any] = []
+            for vals, tmpl in self.batches:
+                if tmpl is not None:
+                    if target in tmpl.windows:
+                        values.extend(vals)
+                else:
+                    values.extend(wv.value for wv in vals if target in wv.windows)
+            if self.data.access_pattern == "beam:side_input:multimap:v1":
+                raw: Any = _MultiMap(values)
+            else:
+                raw = values
+            self.cache[target] = self.data.view_fn(raw)
+        return self.cache[target]
+
+    def is_globally_windowed(self) -> bool:
+        from apache_beam.transforms import sideinputs
+
+        return bool(self.data.window_mapping_fn == sideinputs._global_window_mapping_fn)
+
+
+class _MultiMap:
+    def __init__(self, pairs: list[Any]) -> None:
+        self.map: dict[Any, list[Any]] = {}
+        for k, v in pairs:
+            self.map.setdefault(k, []).append(v)
+
+    def __getitem__(self, key: Any) -> list[Any]:
+        return self.map.get(key, [])
+
+
+_SPECIAL: tuple[type, ...] = ()
+_OUT_BATCH = 256  # input elements per output batch (a FlatMap may fan out a lot)
+
+
+def _special() -> tuple[type, ...]:
+    global _SPECIAL
+    if not _SPECIAL:
+        from apache_beam.pvalue import TaggedOutput
+        from apache_beam.transforms.window import TimestampedValue
+        from apache_beam.utils.windowed_value import WindowedBatch, WindowedValue
+
+        _SPECIAL = (TaggedOutput, TimestampedValue, WindowedValue, WindowedBatch)
+    return _SPECIAL
+
+
+class ParDoOp(BaseOp):
+    def start(self) -> None:
+        if not self.set_up:
+            self._setup()
+        with self.ctx.scoped(self.op, "start"):
+            self.runner.start()
+        self._flush()
+
+    def _setup(self) -> None:
+        import inspect
+
+        from apache_beam.internal import pickler
+        from apache_beam.portability.api import beam_runner_api_pb2 as rpb
+        from apache_beam.pvalue import SideInputData
+        from apache_beam.runners import common
+        from apache_beam.transforms import core, sideinputs
+
+        op = self.op
+        payload = rpb.ParDoPayload.FromString(op.proto.spec.payload)
+        fn, args, kwargs, _tags, windowing = pickler.loads(payload.do_fn.payload)
+        if not windowing:
+            windowing = self.ctx.windowing(op.inputs[0])
+        tagged = sorted(payload.side_inputs.items(),
+                        key=lambda t: sideinputs.get_sideinput_index(t[0]))  # fmt: skip
+        side_maps = [
+            SideInputMap(
+                SideInputData.from_runner_api(si, self.ctx.context),
+                self.ctx.materialized(op.side_inputs[tag]),
+            )
+            for tag, si in tagged
+        ]
+        base = _receiver_base()
+        collected: dict[str, list[Any]] = {}  # output pcoll → WindowedValues
+        self.collected = collected
+        flush = self._flush_one
+
+        class Collect(base):  # type: ignore[misc, valid-type]
+            def __init__(self, pcoll: str) -> None:
+                self.items: list[Any] = []
+                self.pcoll = pcoll
+                collected[pcoll] = self.items
+
+            def receive(self, wv: Any) -> None:
+                items = self.items
+                items.append(wv)
+                if len(items) >= 2048:  # a read emits its whole range from one call
+                    flush(self.pcoll, items)
+
+        class Drop(base):  # type: ignore[misc, valid-type]
+            def receive(self, wv: Any) -> None:
+                pass
+
+        class Receivers(dict):  # type: ignore[type-arg]
+            def __missing__(self, tag: Any) -> Any:
+                self[tag] = r = Drop()
+                return r
+
+        receivers = Receivers()
+        outs = list(op.outputs.items())
+        for tag, pcoll in outs:
+            receivers[tag] = Collect(pcoll)
+            if len(outs) == 1 or tag == "None":
+                receivers[None] = receivers[tag]
+        self.main_out = outs[0][1] if len(outs) == 1 else op.outputs.get("None")
+        maps: Any = side_maps  # duck-typed as Beam's SideInputMap
+        self.runner = common.DoFnRunner(
+            fn, args, kwargs, maps, windowing, tagged_receivers=receivers,
+            step_name=op.name, transform_id=op.id, operation_name=op.name)  # fmt: skip
+        with self.ctx.scoped(op, "start"):
+            self.runner.setup()
+        self.set_up = True
+        sig = common.DoFnSignature(fn)
+        method = sig.process_method.method_value
+        self.fast = (
+            op.kind == "pardo"
+            and not side_maps
+            and not args
+            and not kwargs
+            and not sig.process_method.defaults
+            and not sig.is_stateful_dofn()
+            and len(outs) == 1
+            and not getattr(fn, "_process_batch_defined", False)
+            and (isinstance(fn, core.CallableWrapperDoFn) or inspect.isgeneratorfunction(method))
+        )
+        self.method = method
+        self.handler = common._OutputHandler(
+            windowing.windowfn, receivers[None] if None in receivers else Drop(), receivers,
+            None, None, False, False, check_user_dofn_output=False)  # fmt: skip
+        if op.kind == "sdf":
+            self.provider = sig.get_restriction_provider()
+            self.estimator = sig.get_watermark_estimator_provider()
+
+    def process(self, batch: Batch) -> None:
+        values, tmpl = batch
+        with self.ctx.scoped(self.op, "process"):
+            if self.fast and tmpl is not None:
+                self._fast(values, tmpl)
+            elif self.op.kind == "sdf":
+                for wv in explode(batch):
+                    self._sdf(wv)
+            else:
+                process = self.runner.process
+                for wv in explode(batch):
+                    process(wv)
+        self._flush()
+
+    def _fast(self, values: list[Any], tmpl: Any) -> None:
+        method = self.method
+        step = _OUT_BATCH
+        for i in range(0, len(values), step):
+            out: list[Any] = []
+            ext = out.extend
+            try:
+                for v in values[i : i + step]:
+                    r = method(v)
+                    if r is not None:
+                        ext(r)
+            except BaseException as exn:
+                self.runner._reraise_augmented(exn)
+            self._send(out, tmpl)
+
+    def _send(self, out: list[Any], tmpl: Any) -> None:
+        special = _special()
+        if any(issubclass(t, special) for t in set(map(type, out))):
+            plain = []
+            for x in out:
+                if isinstance(x, special):
+                    self.handler.handle_process_outputs(tmpl, (x,))
+                else:
+                    plain.append(x)
+            out = plain
+            self._flush()
+        if out:
+            self.emit(self.main_out, (out, tmpl))
+
+    def _sdf(self, wv: Any) -> None:
+        el = wv.value
+        files = plain_text_files(el) if len(wv.windows) == 1 else None
+        if files is not None and self.main_out is not None:
+            from cloudlet.dataflow.native.parallel import fan_out
+
+            if fan_out(self.ctx, self.op.id, self.main_out, wv, files):
+                return
+            for path, _size in files:
+                for lines in read_lines(path):
+                    self.emit(self.main_out, (lines, wv))
+            return
+        provider = self.provider
+        initial = provider.initial_restriction(el)
+        for restriction in provider.split(el, initial):
+            state = self.estimator.initial_estimator_state(el, restriction)
+            size = provider.restriction_size(el, restriction)
+            pending = [wv.with_value(((el, (restriction, state)), size))]
+            while pending:
+                residuals = self.runner.process_with_sized_restriction(pending.pop()) or []
+                pending.extend(r.residual_value for r in residuals)
+
+    def finish(self) -> None:
+        with self.ctx.scoped(self.op, "finish"):
+            self.runner.finish()
+        self._flush()
+
+    def _flush(self) -> None:
+        for pcoll, items in self.collected.items():
+            if items:
+                self._flush_one(pcoll, items)
+
+    def _flush_one(self, pcoll: str, items: list[Any]) -> None:
+        batch = list(items)
+        items.clear()
+        # Elements that share one timestamp, window and pane go on as bare values.
+        f = batch[0]
+        ts, ws, pane = f.timestamp, f.windows, f.pane_info
+        if all(w.timestamp == ts and w.windows == ws and w.pane_info == pane for w in batch):
+            self.emit(pcoll, ([w.value for w in batch], f))
+        else:
+            self.emit(pcoll, (batch, None))
+
+    def teardown(self) -> None:
+        if self.set_up:
+            self.set_up = False
+            self.runner.teardown()
