@@ -22,6 +22,7 @@ import cloudlet
 from cloudlet.app.models import metadata
 from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.authz import public
+from cloudlet.core.bodies import BodyLimit
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.exposure import listeners
@@ -37,6 +38,10 @@ from cloudlet.dataflow.runtime import job_api_status
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
+
+# Routes whose request bodies stream to disk and are bounded by their own rules: Cloud
+# Storage's uploads and App Engine's deploy (a source archive).
+_STREAMING = r"/upload/|/resumable/upload/|/api/v1/apps/[^/]+/services/[^/]+/versions$"
 
 
 def create_app(
@@ -83,6 +88,9 @@ def create_app(
     from cloudlet.console import router as console
 
     app.include_router(console)
+    # Innermost, right before the routes (the doors outside answer without reading a body):
+    # every body is bounded, but those that stream to disk (core/bodies.py).
+    app.add_middleware(BodyLimit, limit=settings.max_request_body, streaming=_STREAMING)
     for subsystem in subsystems:
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)

@@ -39,6 +39,7 @@ from cloudlet.core.authz import (
     project_resource,
     requires,
 )
+from cloudlet.core.bodies import json_object
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound
@@ -246,7 +247,8 @@ async def create_version(
     sup = running_supervisor(request)
     state = gateway_state(request)
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await deploy.deploy_staged(state, sup, project, service, await request.json())
+        body = await json_object(request)  # bounded; 400 for anything but a JSON object
+        return await deploy.deploy_staged(state, sup, project, service, body)
     return await deploy.deploy_upload(
         state, sup, project, service, version, request.stream(), deploy.check_descriptor(appYaml),
         promote=promote, stop_previous=stopPreviousVersion,

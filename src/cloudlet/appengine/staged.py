@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from cloudlet.core.bodies import Fields
 from cloudlet.core.errors import InvalidArgument
 
 __all__ = ["MAX_FILES", "StagedFile", "gather", "pick_descriptor", "staged_files"]
@@ -65,10 +66,10 @@ def _object_of(url: str) -> tuple[str, str]:
 
 def staged_files(version: dict[str, Any]) -> list[StagedFile]:
     """The files of a Version's `deployment.files`, checked. Pure."""
-    deployment = version.get("deployment") or {}
-    files = deployment.get("files")
-    if not isinstance(files, dict) or not files:
-        if deployment.get("zip") or deployment.get("container"):
+    deployment = Fields(version).obj("deployment")  # wrong types: 400 naming the field
+    files = deployment.obj("files").data
+    if not files:
+        if "zip" in deployment or "container" in deployment:
             raise InvalidArgument(
                 "Only deployment.files is supported (the form gcloud app deploy sends); "
                 "deployment.zip and deployment.container are not."
@@ -84,12 +85,14 @@ def staged_files(version: dict[str, Any]) -> list[StagedFile]:
         pure = PurePosixPath(path)
         if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
             raise InvalidArgument(f"Unsafe file path in deployment.files: [{path}].")
-        if not isinstance(info, dict) or not info.get("sourceUrl"):
+        entry = Fields(info, f"deployment.files[{path}]")
+        source = entry.string("sourceUrl")
+        if not source:
             raise InvalidArgument(f"deployment.files[{path}] has no sourceUrl.")
-        sha1 = str(info.get("sha1Sum") or "").lower()
+        sha1 = entry.string("sha1Sum", "").lower()
         if sha1 and not re.fullmatch(r"[0-9a-f]{40}", sha1):
             raise InvalidArgument(f"deployment.files[{path}].sha1Sum [{sha1}] is not a SHA-1.")
-        bucket, name = _object_of(str(info["sourceUrl"]))
+        bucket, name = _object_of(source)
         out.append(StagedFile(path, bucket, name, sha1))
     return out
 

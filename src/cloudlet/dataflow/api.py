@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from cloudlet.core.authz import path_resource, requires
+from cloudlet.core.bodies import Fields
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
@@ -82,16 +83,24 @@ def _create(request: Request, session: Session, project: str, location: str,
             body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    environment = dict(body.get("environment") or {})
-    options = dict((environment.get("sdkPipelineOptions") or {}).get("options") or {})
-    url = options.get("pipelineUrl") or body.get("pipelineUrl")
+    # The Job's fields, typed (a value of the wrong type is a 400 naming the field):
+    # https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
+    fields = Fields(body)
+    env = fields.obj("environment")
+    option_fields = env.obj("sdkPipelineOptions").obj("options")
+    environment, options = dict(env.data), dict(option_fields.data)
+    url = option_fields.string("pipelineUrl") or fields.string("pipelineUrl")
+    name = fields.string("name") or option_fields.string("job_name") or ""
+    labels = fields.str_map("labels")
+    client_request_id = fields.string("clientRequestId")
+    expected = option_fields.string("pipelineProtoHash")
+    sdk = env.obj("userAgent").string("version", "")
     if not url:
         raise InvalidArgument(
             "The job has no pipelineUrl in environment.sdkPipelineOptions.options. Submit it "
             "with Beam's DataflowRunner (Beam 2.40 or later)."
         )
     pipeline = read_staged(request, str(url))
-    expected = options.get("pipelineProtoHash")
     if expected and hashlib.sha256(pipeline).hexdigest() != expected:
         raise InvalidArgument(
             f"The staged pipeline {url} does not match pipelineProtoHash {expected}: it was "
@@ -108,20 +117,16 @@ def _create(request: Request, session: Session, project: str, location: str,
     where = {n: loc for n, _, loc in staged}
     requirements = read_staged(request, where[requirements_name]) if requirements_name else None
     packages = {n: read_staged(request, where[n]) for n in package_names}
-    sdk = ""
-    user_agent = environment.get("userAgent") or {}
-    if isinstance(user_agent, dict):
-        sdk = str(user_agent.get("version") or "")
     new = service.NewJob(
         project_id=project,
         location=location,
-        name=str(body.get("name") or options.get("job_name") or ""),
+        name=name,
         source="dataflow",
         pipeline=pipeline,
         options=options,
         environment={k: v for k, v in environment.items() if k != "sdkPipelineOptions"},
-        labels=dict(body.get("labels") or {}),
-        client_request_id=body.get("clientRequestId"),
+        labels=labels,
+        client_request_id=client_request_id,
         sdk_version=sdk,
         requirements=requirements,
         packages=packages,
@@ -241,13 +246,13 @@ def update_job(
     location: str | None = None,
     body: dict[str, Any] = Body(...),
 ) -> dict[str, Any]:
+    requested = Fields(body).string("requestedState")
     job = service.get_job(session, project, job_id, location)
-    requested = body.get("requestedState")
     if not requested:
         raise InvalidArgument(
             "Nothing to update: set requestedState (JOB_STATE_CANCELLED to cancel the job)."
         )
-    service.request_state(session, job, str(requested))
+    service.request_state(session, job, requested)
     tasks.add_task(_poke, request)
     return service.job_resource(job)
 
