@@ -2,7 +2,7 @@
 
 `SEEDS` holds a valid body per write route (one per sub-operation of GCS's object route);
 `cases(route, rng)` turns a seed into the bodies to send: each field (top-level, nested one
-level, and the first element of a list) set to each value of `WRONG`, to a huge string, and
+level, and the first element of a list) set to a value of each kind of `KINDS`, to a huge string, and
 to a JSON array nested `DEEP` levels; plus whole bodies that are no JSON object at all. The
 order and the huge values are drawn from a seeded `random.Random`, so a failure reproduces.
 """
@@ -19,11 +19,16 @@ DEEP = 100_000
 HUGE = 1 << 20  # characters of a huge string field
 _MARK = "\u0000FUZZ\u0000"
 
-# Values of the wrong type, or of the right type and a hostile value.
-WRONG: list[Any] = [
-    None, True, False, 0, -1, 2**64, 1.5, -1e308, "", "x", "\ud800", "a\r\nb: c", "%ff",
-    [], [None], ["x"], [1], [{}], {}, {"x": 1}, {"": None}, {"a": {"b": [1, {"c": None}]}},
-]  # fmt: skip
+# Values of each JSON kind, wrong for most fields and hostile for the rest. Each field gets
+# one value of each kind (drawn by the seeded rng), a huge string and a deep nest.
+KINDS: dict[str, list[Any]] = {
+    "null": [None],
+    "bool": [True, False],
+    "number": [0, -1, 2**64, 1.5, -1e308],
+    "string": ["", "x", "\ud800", "a\r\nb: c", "%ff", "../../etc/passwd"],
+    "list": [[], [None], ["x"], [1], [{}]],
+    "object": [{}, {"x": 1}, {"": None}, {"a": {"b": [1, {"c": None}]}}],
+}
 
 # Whole bodies: raw bytes sent as application/json.
 WHOLE: list[bytes] = [
@@ -233,7 +238,8 @@ def cases(seed: Seed, fill: dict[str, str], rng: random.Random) -> list[tuple[st
         out.append(("seed", json.dumps(body).encode()))
         for path in _fields(body):
             where = ".".join(map(str, path))
-            for value in WRONG:
+            for values in KINDS.values():
+                value = rng.choice(values)
                 out.append((f"{where}={json.dumps(value)[:20]}", _dumps(_replace(body, path, value))))
             huge = rng.choice("xé\U0001f600") * (HUGE // 4)
             out.append((f"{where}=huge", _dumps(_replace(body, path, huge))))
