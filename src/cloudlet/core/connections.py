@@ -181,10 +181,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.deadline = None
         if self.transport.is_closing():
             return
-        if self.flow.read_paused:  # the route is not reading: the stall is ours, not theirs
+        cycle = self.cycle
+        # The route is not reading yet, or the client waits for our 100 Continue: the stall
+        # is ours, not theirs.
+        if self.flow.read_paused or getattr(cycle, "expect_100_continue", False):
             self._arm(self.body_timeout, self._body_timed_out)
             return
-        cycle = self.cycle
         if cycle is not None and not getattr(cycle, "response_started", True):
             self._refuse(408, f"The request body stalled for {self.body_timeout:g} s "
                               "(setting body_timeout).")  # fmt: skip
