@@ -240,11 +240,19 @@ def cases(seed: Seed, fill: dict[str, str], rng: random.Random) -> list[tuple[st
             where = ".".join(map(str, path))
             for values in KINDS.values():
                 value = rng.choice(values)
-                out.append((f"{where}={json.dumps(value)[:20]}", _dumps(_replace(body, path, value))))
+                out.append(
+                    (f"{where}={json.dumps(value)[:20]}", _dumps(_replace(body, path, value)))
+                )
             huge = rng.choice("xé\U0001f600") * (HUGE // 4)
             out.append((f"{where}=huge", _dumps(_replace(body, path, huge))))
-            deep = ("[" * DEEP + "]" * DEEP) if rng.random() < 0.5 else '{"a":' * DEEP + "1" + "}" * DEEP
-            raw = _dumps(_replace(body, path, _MARK)).replace(json.dumps(_MARK).encode(), deep.encode())
+            deep = (
+                ("[" * DEEP + "]" * DEEP)
+                if rng.random() < 0.5
+                else '{"a":' * DEEP + "1" + "}" * DEEP
+            )
+            raw = _dumps(_replace(body, path, _MARK)).replace(
+                json.dumps(_MARK).encode(), deep.encode()
+            )
             out.append((f"{where}=deep", raw))
     rng.shuffle(out)
     return out

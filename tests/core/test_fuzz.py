@@ -30,7 +30,9 @@ _WRITES = {"POST", "PUT", "PATCH"}
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessGateway, dict[str, str]]]:
+def fuzzed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[InProcessGateway, dict[str, str]]]:
     with InProcessGateway(tmp_path_factory.mktemp("fuzz"), enforce_services=False) as gw:
         yield gw, _populate(gw)
 

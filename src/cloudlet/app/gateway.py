@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cloudlet
 from cloudlet.app.models import metadata
+from cloudlet.app.openapi import install_openapi
 from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.authz import public
 from cloudlet.core.bodies import BodyLimit
@@ -27,6 +28,7 @@ from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body
 from cloudlet.core.exposure import listeners
 from cloudlet.core.guard import BrowserGuard
+from cloudlet.core.methods import MethodsAllowed
 from cloudlet.core.paths import DataDir
 from cloudlet.core.sandbox import SANDBOX, Sandbox
 from cloudlet.core.settings import Settings
@@ -94,6 +96,8 @@ def create_app(
     for subsystem in subsystems:
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)
+    # OPTIONS, and the Allow of a 405, list every method of the path (core/methods.py).
+    app.add_middleware(MethodsAllowed, routes=lambda: _route_methods(app))
     # Outermost, before any subsystem's door: Host allowlist, no cross-site writes, CSP.
     app.add_middleware(BrowserGuard, settings=settings)
 
@@ -123,7 +127,14 @@ def create_app(
     # App Engine's Host router (*.localhost → app instances) runs in front of this app: see
     # app/server.py.
     _install_error_handlers(app)
+    install_openapi(app)  # Google's error responses, declared path parameters
     return app
+
+
+def _route_methods(app: FastAPI) -> list[tuple[str, set[str]]]:
+    from fastapi.routing import iter_route_contexts
+
+    return [(str(c.path), set(c.methods or ())) for c in iter_route_contexts(app.routes)]
 
 
 def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:

@@ -218,7 +218,8 @@ class Fields:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
-        if kind is int and isinstance(value, str) and value.lstrip("-").isdigit():
+        digits = value.lstrip("-") if isinstance(value, str) else ""
+        if kind is int and digits.isascii() and digits.isdigit():
             value, ok = int(value), True  # int64 is a JSON string in Google's APIs
         if not ok:
             type_name, expected = _TYPE_NAMES[kind]
