@@ -67,18 +67,18 @@ class CronJob:
     def from_scheduler_job(cls, job: dict[str, Any]) -> CronJob:
         """The cron job a Cloud Scheduler Job with an App Engine target describes."""
         fields = Fields(job)  # a value of the wrong type is a 400 naming the field
-        target = fields.obj("appEngineHttpTarget")
-        uri = target.string("relativeUri")
+        target = fields.obj("appEngineHttpTarget") or Fields({}, "appEngineHttpTarget")
+        uri = target.text("relativeUri")
         if not uri:
             raise ValueError("cloudlet runs only jobs with an appEngineHttpTarget.relativeUri")
-        if target.string("httpMethod", "GET").upper() not in ("GET", "HTTP_METHOD_UNSPECIFIED"):
+        if (target.text("httpMethod") or "GET").upper() not in ("GET", "HTTP_METHOD_UNSPECIFIED"):
             raise ValueError("App Engine cron jobs are GET requests")
-        routing = target.obj("appEngineRouting")
+        routing = target.obj("appEngineRouting") or Fields({})
         return cls(
-            url=uri, schedule=fields.string("schedule", ""),
-            description=fields.string("description", ""),
-            target=routing.string("service") or routing.string("version") or "default",
-            timezone=fields.string("timeZone") or "UTC",
+            url=uri, schedule=fields.text("schedule") or "",
+            description=fields.text("description") or "",
+            target=routing.text("service") or routing.text("version") or "default",
+            timezone=fields.text("timeZone") or "UTC",
         )  # fmt: skip
 
 

@@ -1,93 +1,272 @@
-"""Request bodies: a bounded read, a JSON parse with a nesting limit, and typed field access.
+"""Request bodies read with a limit, JSON parsed with a depth limit, fields read by type.
 
-Hostile or careless input must get a 400 (or 413) naming the problem, never a 500 and never an
-unbounded buffer. Three pieces, used by routes that read their own bodies:
+The contract for every JSON write route: hostile input is a client error in Google's error
+body (core/errors.py), never a 500 and never unbounded memory.
+- `read_body` stops reading once a body passes its limit: 413 `uploadTooLarge`, and at most
+  `limit` bytes were ever held (a Content-Length past the limit is refused before any read).
+- `parse_object` takes a JSON object only; a parse error, a non-object, NaN/Infinity, or
+  nesting past `MAX_DEPTH` is 400 `invalid`.
+- `Fields` reads a parsed object's fields with the type the API documents; a wrong type is
+  400 naming the field, its expected type and the type sent. JSON `null` reads as absent.
 
-- `read_body(request, limit)`: the body, or 413 as soon as it passes `limit` bytes (checked on
-  `Content-Length` first, then while reading, so a lying or chunked sender is cut off too).
-- `parse_json(raw)` / `json_object(request)`: JSON, or 400 INVALID_ARGUMENT with Google's
-  message ("Invalid JSON payload received. ..."). Nesting deeper than `MAX_DEPTH` is refused
-  (protobuf's JSON parser refuses past 100: https://protobuf.dev/programming-guides/json/), so
-  no later recursive walk (pydantic, SQLAlchemy's JSON columns, our own code) can overflow.
-- `Fields`: typed access to a JSON object. A value of the wrong type is 400 naming the field
-  and the expected type, as Google's front end words it:
-  `Invalid value at 'versioning.enabled' (TYPE_BOOL), 5`.
+Google's APIs answer the same way: https://cloud.google.com/storage/docs/json_api/v1/status-codes
 
-`BodyLimit` is the same bound for every request of the gateway's own routes (pure ASGI, in
-front of FastAPI's own body parsing), with the streaming doors (uploads) let through to bound
-themselves.
+At the door of every route (`BodyLimit`, installed by app/gateway.py in front of the routes),
+whatever the route does with its body afterwards:
+- every request body is bounded by the `max_request_body` setting (413), but on the streaming
+  routes (uploads, a deploy's archive), which bound what they keep themselves;
+- every body declared JSON must be JSON (`parse_json`): invalid JSON, NaN/Infinity, nesting
+  past `DOOR_DEPTH` (protobuf's JSON parser refuses past 100) and strings holding an unpaired
+  UTF-16 surrogate (`"\\ud800"`, which no UTF-8 text can carry, so it would fail wherever it is
+  later stored or answered) are 400 before any route, FastAPI's own model parsing included.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from cloudlet.core.errors import InvalidArgument, error_body
+from cloudlet.core.errors import InvalidArgument, RequestTooLarge, error_body
 
 __all__ = [
+    "DOOR_DEPTH",
     "MAX_DEPTH",
     "MAX_JSON_BODY",
     "BodyLimit",
     "Fields",
-    "PayloadTooLarge",
-    "json_object",
     "parse_json",
+    "parse_object",
     "read_body",
+    "read_json_object",
+    "type_name",
 ]
 
-MAX_DEPTH = 100
-MAX_JSON_BODY = 10 * 1024 * 1024  # bytes of a JSON request body a route reads by default
+MAX_JSON_BODY = 1024 * 1024  # a JSON metadata body; Google's are far smaller
+MAX_DEPTH = 32  # Google's JSON resources nest a handful of levels
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _too_large(what: str, limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"{what} is larger than the {limit:,} bytes this request accepts. Send a smaller body "
+        "(object data goes to an upload, not to a metadata request)."
+    )
+
+
+async def read_body(request: Request, limit: int, *, what: str = "The request body") -> bytes:
+    """The whole body, or 413 once it passes `limit` bytes (nothing past it is held)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and (len(length) > 18 or int(length) > limit):
+        raise _too_large(what, limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(what, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth_ok(value: Any, max_depth: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def parse_object(
+    raw: bytes, *, what: str = "The request body", max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
+    """A JSON object from `raw` (empty → {}), or 400 saying what is wrong with it."""
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        value = None
+        deep = True
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, an int of too many digits
+        raise InvalidArgument(f"{what} is not valid JSON.") from None
+    else:
+        deep = not _depth_ok(value, max_depth)
+    if deep:
+        raise InvalidArgument(f"{what} nests deeper than {max_depth} levels; flatten it.")
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what} must be a JSON object, not {type_name(value)}.")
+    return value
+
+
+async def read_json_object(
+    request: Request, *, limit: int = MAX_JSON_BODY, what: str = "The request body"
+) -> dict[str, Any]:
+    """`read_body` then `parse_object`."""
+    return parse_object(await read_body(request, limit, what=what), what=what)
+
+
+def type_name(value: Any) -> str:
+    """A JSON value's type in the words of the JSON spec."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+class Fields:
+    """Typed access to the fields of one JSON object; `where` prefixes field names in errors."""
+
+    def __init__(self, data: Mapping[str, Any], where: str = "") -> None:
+        self.data = data
+        self.where = where
+
+    def path(self, key: str) -> str:
+        """The field's dotted path, cut short: a hostile key is not echoed whole."""
+        full = f"{self.where}.{key}" if self.where else key
+        return full if len(full) <= 120 else full[:117] + "..."
+
+    def wrong(self, key: str, expected: str, value: Any) -> InvalidArgument:
+        return InvalidArgument(
+            f"Invalid value for field '{self.path(key)}': expected {expected}, "
+            f"got {type_name(value)}."
+        )
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def is_null(self, key: str) -> bool:
+        return key in self.data and self.data[key] is None
+
+    def text(self, key: str, *, max_len: int | None = None) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.wrong(key, "a string", value)
+        if max_len is not None and len(value) > max_len:
+            raise InvalidArgument(
+                f"Invalid value for field '{self.path(key)}': {len(value):,} characters; "
+                f"the limit is {max_len:,}."
+            )
+        return value
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise self.wrong(key, "a boolean", value)
+        return value
+
+    def integer(self, key: str) -> int | None:
+        """An int64: a JSON integer or a decimal string, as Google sends int64 fields."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 21:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.wrong(key, "an integer (or a string of digits)", value)
+        if not INT64[0] <= value <= INT64[1]:
+            raise InvalidArgument(f"Invalid value for field '{self.path(key)}': out of range.")
+        return value
+
+    def obj(self, key: str) -> Fields | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.wrong(key, "an object", value)
+        return Fields(value, self.path(key))
+
+    def array(self, key: str, *, max_len: int | None = None) -> list[Any] | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self.wrong(key, "an array", value)
+        if max_len is not None and len(value) > max_len:
+            raise InvalidArgument(
+                f"Invalid value for field '{self.path(key)}': {len(value):,} entries; "
+                f"the limit is {max_len:,}."
+            )
+        return value
+
+    def strings(self, key: str, *, nulls: bool = False) -> dict[str, str | None] | None:
+        """A map of string values (JSON null values kept only with `nulls`: a patch's deletes)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.wrong(key, "an object of string values", value)
+        out: dict[str, str | None] = {}
+        for k, v in value.items():
+            if v is None and nulls:
+                out[k] = None
+            elif isinstance(v, str):
+                out[k] = v
+            else:
+                raise self.wrong(f"{key}.{k}", "a string", v)
+        return out
+
+
+# -- the door: every body bounded, every JSON body checked, before any route ------------------
+
+DOOR_DEPTH = 100  # protobuf's JSON parser refuses deeper nesting
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-T = TypeVar("T")
 
 
-class PayloadTooLarge(HTTPException):
-    """413 with Google's error body (gateway.py renders HTTPExceptions so). An HTTPException
-    rather than a CloudletError so that it passes FastAPI's body parsing unchanged (FastAPI
-    turns any other exception raised while reading a body into a 400)."""
+class _TooLarge(HTTPException):
+    """413 raised from `receive` while a route reads its body: an HTTPException, so that it
+    passes FastAPI's body parsing unchanged (FastAPI turns any other exception raised while
+    reading a body into a 400); app/gateway.py renders it as Google's error body."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            413,
-            f"The request body is larger than the gateway's limit of {limit} bytes "
-            "(setting max_request_body). Upload large data with the Cloud Storage upload API.",
-        )
+        super().__init__(413, _door_message(limit))
+
+
+def _door_message(limit: int) -> str:
+    return (
+        f"The request body is larger than the gateway's limit of {limit:,} bytes (setting "
+        "max_request_body). Upload large data with the Cloud Storage upload API."
+    )
 
 
 def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     for key, value in headers:
         if key.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            text = value.strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
     return None
-
-
-async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
-    """The whole body of `request`, or PayloadTooLarge once it passes `limit` bytes."""
-    declared = _declared_length(request.scope.get("headers", ()))
-    if declared is not None and declared > limit:
-        raise PayloadTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -116,167 +295,21 @@ def _problem(value: Any, limit: int) -> str | None:
     return None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_json(raw: bytes | str, *, what: str = "request body") -> Any:
-    """JSON from `raw`, or InvalidArgument (400) naming what is wrong with it: not JSON,
-    not UTF-8, NaN or Infinity, numbers of more than 4300 digits, nesting past `MAX_DEPTH`,
+    """Any JSON value from `raw`, or InvalidArgument (400) naming what is wrong with it: not JSON,
+    not UTF-8, NaN or Infinity, numbers of more than 4300 digits, nesting past `DOOR_DEPTH`,
     or lone surrogates (`"\\ud800"`, which would fail later, wherever the text is encoded)."""
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant)
     except RecursionError:
-        problem: str | None = f"It nests deeper than {MAX_DEPTH} levels."
+        problem: str | None = f"It nests deeper than {DOOR_DEPTH} levels."
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         problem = f"{exc}."
     else:
-        problem = _problem(value, MAX_DEPTH)
+        problem = _problem(value, DOOR_DEPTH)
     if problem is not None:
         raise InvalidArgument(f"Invalid JSON payload received in the {what}. {problem}")
     return value
-
-
-async def json_object(
-    request: Request, *, limit: int = MAX_JSON_BODY, empty_ok: bool = True
-) -> dict[str, Any]:
-    """The request's JSON object body (`{}` for an empty body when `empty_ok`), bounded and
-    checked: 413 past `limit`, 400 for invalid JSON or anything but an object."""
-    raw = await read_body(request, limit)
-    if not raw.strip():
-        if empty_ok:
-            return {}
-        raise InvalidArgument("Invalid JSON payload received. The request body is empty.")
-    value = parse_json(raw)
-    if not isinstance(value, dict):
-        raise InvalidArgument(
-            "Invalid JSON payload received. The request body must be a JSON object, not "
-            f"{_json_type(value)}."
-        )
-    return value
-
-
-_TYPE_NAMES: dict[type, tuple[str, str]] = {
-    str: ("TYPE_STRING", "a string"),
-    bool: ("TYPE_BOOL", "a boolean"),
-    int: ("TYPE_INT64", "an integer"),
-    float: ("TYPE_DOUBLE", "a number"),
-    dict: ("TYPE_MESSAGE", "an object"),
-    list: ("TYPE_LIST", "a list"),
-}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, dict | list) else _json_type(value)
-    return text if len(text) <= 40 else text[:40] + "…"
-
-
-class Fields:
-    """Typed, read-only access to one JSON object of a request body.
-
-    Each getter returns the value at `key`, `default` when it is absent (or null), and raises
-    InvalidArgument (400) naming the field's full path and the expected type otherwise:
-
-        body = Fields(await json_object(request))
-        name = body.string("name", required=True)
-        enabled = body.obj("versioning").boolean("enabled")
-    """
-
-    def __init__(self, data: Any, path: str = "") -> None:
-        if not isinstance(data, dict):
-            where = f"'{path}'" if path else "the request body"
-            raise InvalidArgument(
-                f"Invalid value at {where} (TYPE_MESSAGE), {_shown(data)}: expected an object."
-            )
-        self.data: dict[str, Any] = data
-        self.path = path
-
-    def _where(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def __contains__(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def _get(self, key: str, kind: type[T], default: T | None, required: bool) -> T | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise InvalidArgument(f"Missing required field '{self._where(key)}'.")
-            return default
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        digits = value.lstrip("-") if isinstance(value, str) else ""
-        if kind is int and digits.isascii() and digits.isdigit():
-            value, ok = int(value), True  # int64 is a JSON string in Google's APIs
-        if not ok:
-            type_name, expected = _TYPE_NAMES[kind]
-            raise InvalidArgument(
-                f"Invalid value at '{self._where(key)}' ({type_name}), {_shown(value)}: "
-                f"expected {expected}."
-            )
-        return value  # type: ignore[return-value]
-
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
-        """A string field (`str | None`; `str` when required or defaulted)."""
-        return self._get(key, str, default, required)
-
-    def boolean(self, key: str, default: bool | None = None, *, required: bool = False) -> Any:
-        return self._get(key, bool, default, required)
-
-    def integer(self, key: str, default: int | None = None, *, required: bool = False) -> Any:
-        """An integer field; a string of digits is taken too (int64's JSON form)."""
-        return self._get(key, int, default, required)
-
-    def number(self, key: str, default: float | None = None, *, required: bool = False) -> Any:
-        return self._get(key, float, default, required)
-
-    def obj(self, key: str, *, required: bool = False) -> Fields:
-        """The nested object at `key` as Fields (empty when absent)."""
-        value = self._get(key, dict, {}, required)
-        return Fields(value, self._where(key))
-
-    def array(self, key: str, *, required: bool = False) -> list[Any]:
-        value = self._get(key, list, [], required)
-        return value if value is not None else []
-
-    def objects(self, key: str) -> list[Fields]:
-        """A list of objects, each as Fields."""
-        return [Fields(v, f"{self._where(key)}[{i}]") for i, v in enumerate(self.array(key))]
-
-    def strs(self, key: str) -> list[str]:
-        """A list of strings."""
-        out = self.array(key)
-        for i, item in enumerate(out):
-            if not isinstance(item, str):
-                raise InvalidArgument(
-                    f"Invalid value at '{self._where(key)}[{i}]' (TYPE_STRING), "
-                    f"{_shown(item)}: expected a string."
-                )
-        return out
-
-    def str_map(self, key: str) -> dict[str, str]:
-        """An object of string values (labels, metadata)."""
-        value = self.obj(key)
-        for k, v in value.data.items():
-            if not isinstance(v, str):
-                raise InvalidArgument(
-                    f"Invalid value at '{value._where(k)}' (TYPE_STRING), {_shown(v)}: "
-                    "expected a string."
-                )
-        return dict(value.data)
 
 
 def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
@@ -290,12 +323,12 @@ def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
 class BodyLimit:
     """Pure ASGI middleware at the door of the gateway's own routes: every request body is
     bounded by `limit` bytes (413), and every body declared JSON must parse (`parse_json`:
-    400 for invalid JSON, nesting past MAX_DEPTH or lone surrogates) before a route sees it.
+    400 for invalid JSON, nesting past DOOR_DEPTH or lone surrogates) before a route sees it.
     Paths matching the `streaming` pattern (uploads, deploys) pass untouched: their routes
     stream and bound what they keep themselves.
 
     A declared Content-Length past the limit is refused before the route runs; a body that
-    grows past it while read (chunked, or a lying length) raises PayloadTooLarge from
+    grows past it while read (chunked, or a lying length) raises a 413 HTTPException from
     `receive`, which the route's error handler renders. A JSON body is read here (bounded)
     and replayed to the route."""
 
@@ -313,7 +346,7 @@ class BodyLimit:
         headers = scope.get("headers", ())
         declared = _declared_length(headers)
         if declared is not None and declared > self.limit:
-            await _refuse(send, 413, PayloadTooLarge(self.limit).detail, close=True)
+            await _refuse(send, 413, _door_message(self.limit), close=True)
             return
         seen = 0
         limit = self.limit
@@ -324,7 +357,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(limit)
+                    raise _TooLarge(limit)
             return message
 
         if not _is_json(headers) or scope.get("method") in ("GET", "HEAD"):
@@ -334,7 +367,7 @@ class BodyLimit:
         while True:
             try:
                 message = await bounded()
-            except PayloadTooLarge as exc:
+            except _TooLarge as exc:
                 await _refuse(send, 413, exc.detail, close=True)
                 return
             if message["type"] != "http.request":  # the client left

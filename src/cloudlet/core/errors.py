@@ -20,6 +20,7 @@ https://cloud.google.com/storage/docs/json_api/v1/status-codes.
      ├── AlreadyExists          409 ALREADY_EXISTS
      ├── Aborted                409 ABORTED
      ├── PreconditionFailed     412 FAILED_PRECONDITION (GCS's conditionNotMet)
+     ├── RequestTooLarge        413 INVALID_ARGUMENT (GCS's uploadTooLarge)
      ├── RangeNotSatisfiable    416 OUT_OF_RANGE
      ├── ResourceExhausted      429 RESOURCE_EXHAUSTED
      ├── Internal               500 INTERNAL
@@ -42,6 +43,7 @@ __all__ = [
     "PermissionDenied",
     "PreconditionFailed",
     "RangeNotSatisfiable",
+    "RequestTooLarge",
     "ResourceExhausted",
     "ServiceDisabled",
     "Unauthenticated",
@@ -171,6 +173,14 @@ class PreconditionFailed(CloudletError):
     code = 412
     status = "FAILED_PRECONDITION"
     reason = "conditionNotMet"
+
+
+class RequestTooLarge(CloudletError):
+    """A body past the limit its route reads (core/bodies.py); nothing of it was kept."""
+
+    code = 413
+    status = "INVALID_ARGUMENT"
+    reason = "uploadTooLarge"
 
 
 class RangeNotSatisfiable(CloudletError):

@@ -86,15 +86,16 @@ def _create(request: Request, session: Session, project: str, location: str,
     # The Job's fields, typed (a value of the wrong type is a 400 naming the field):
     # https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
     fields = Fields(body)
-    env = fields.obj("environment")
-    option_fields = env.obj("sdkPipelineOptions").obj("options")
+    env = fields.obj("environment") or Fields({}, "environment")
+    sdk_options = env.obj("sdkPipelineOptions") or Fields({}, "environment.sdkPipelineOptions")
+    option_fields = sdk_options.obj("options") or Fields({}, sdk_options.path("options"))
     environment, options = dict(env.data), dict(option_fields.data)
-    url = option_fields.string("pipelineUrl") or fields.string("pipelineUrl")
-    name = fields.string("name") or option_fields.string("job_name") or ""
-    labels = fields.str_map("labels")
-    client_request_id = fields.string("clientRequestId")
-    expected = option_fields.string("pipelineProtoHash")
-    sdk = env.obj("userAgent").string("version", "")
+    url = option_fields.text("pipelineUrl") or fields.text("pipelineUrl")
+    name = fields.text("name") or option_fields.text("job_name") or ""
+    labels = {k: v for k, v in (fields.strings("labels") or {}).items() if v is not None}
+    client_request_id = fields.text("clientRequestId")
+    expected = option_fields.text("pipelineProtoHash")
+    sdk = (env.obj("userAgent") or Fields({})).text("version") or ""
     if not url:
         raise InvalidArgument(
             "The job has no pipelineUrl in environment.sdkPipelineOptions.options. Submit it "
@@ -246,7 +247,7 @@ def update_job(
     location: str | None = None,
     body: dict[str, Any] = Body(...),
 ) -> dict[str, Any]:
-    requested = Fields(body).string("requestedState")
+    requested = Fields(body).text("requestedState")
     job = service.get_job(session, project, job_id, location)
     if not requested:
         raise InvalidArgument(

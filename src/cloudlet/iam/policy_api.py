@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cloudlet.core.authz import authenticated, bucket_resource, project_resource, requires
-from cloudlet.core.bodies import Fields, json_object
+from cloudlet.core.bodies import Fields, read_json_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
@@ -78,7 +78,7 @@ def set_project_iam_policy(project: str, body: SetIamPolicyIn, session: DbSessio
     if members & {"allUsers", "allAuthenticatedUsers"}:  # as Resource Manager refuses them
         raise InvalidArgument("Project does not support allUsers and allAuthenticatedUsers as "
                               "members in a Binding of a Policy.")  # fmt: skip
-    etag = Fields(body.policy, "policy").string("etag")
+    etag = Fields(body.policy, "policy").text("etag")
     return set_project_policy(session, project_id, policy, etag if etag else None).to_json()
 
 
@@ -126,9 +126,9 @@ def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
     dependencies=[requires("storage.buckets.setIamPolicy", _bucket)],
 )
 async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]:
-    body = await json_object(request)  # bounded; 400 unless a JSON object
+    body = await read_json_object(request, what="The request body (a JSON policy)")
     policy = parse_policy(body)
-    etag = Fields(body).string("etag")
+    etag = Fields(body).text("etag")
 
     def write() -> dict[str, Any]:
         with gateway_state(request).db.session() as session:
