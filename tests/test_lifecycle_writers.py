@@ -3,7 +3,11 @@ src/cloudlet that assigns a `.state` (checked by walking every module with `ast`
 
 - a Dataflow job's state: `dataflow/states.transition` (which asks `check_transition`);
 - an App Engine instance's state: `appengine/instance.Instance.move_to` (which asks
-  `check_instance_transition`).
+  `check_instance_transition`);
+- an App Engine build's status: `appengine/builds.move` (below; `.status` is otherwise an
+  HTTP status, so only modules that import the Build model are checked).
+
+Jobs are also made PENDING in one place and never updated in bulk (below).
 
 A new `x.state = ...` anywhere else fails here: route it through the lifecycle's function, or,
 if the attribute is not a lifecycle state at all, add it to `NOT_A_LIFECYCLE` saying what it is.
@@ -26,8 +30,8 @@ NOT_A_LIFECYCLE = {
 }
 
 
-def _state_writes(tree: ast.Module) -> Iterator[tuple[str, int]]:
-    """(qualified name of the enclosing function, line) of every write to an attribute `state`."""
+def _state_writes(tree: ast.Module, attr: str = "state") -> Iterator[tuple[str, int]]:
+    """(qualified name of the enclosing function, line) of every write to an attribute `attr`."""
 
     def targets(node: ast.AST) -> Iterator[ast.expr]:
         if isinstance(node, ast.Assign):
@@ -40,9 +44,9 @@ def _state_writes(tree: ast.Module) -> Iterator[tuple[str, int]]:
             and node.func.id == "setattr"
             and len(node.args) >= 2
             and isinstance(node.args[1], ast.Constant)
-            and node.args[1].value == "state"
+            and node.args[1].value == attr
         ):
-            yield ast.Attribute(value=node.args[0], attr="state", ctx=ast.Store())
+            yield ast.Attribute(value=node.args[0], attr=attr, ctx=ast.Store())
 
     def flatten(target: ast.expr) -> Iterator[ast.expr]:
         if isinstance(target, (ast.Tuple, ast.List)):
@@ -58,7 +62,7 @@ def _state_writes(tree: ast.Module) -> Iterator[tuple[str, int]]:
                 continue
             for target in targets(child):
                 for t in flatten(target):
-                    if isinstance(t, ast.Attribute) and t.attr == "state":
+                    if isinstance(t, ast.Attribute) and t.attr == attr:
                         yield ".".join(scope) or "<module>", child.lineno
             yield from walk(child, scope)
 
@@ -97,3 +101,54 @@ def test_the_walk_finds_a_stray_writer() -> None:
         "def f(i):\n    i.a, i.state = 1, 2\n    setattr(i, 'state', 3)\n"
     )
     assert list(_state_writes(tree)) == [("S.tick", 3), ("f", 5), ("f", 6)]
+
+
+def _imports(tree: ast.Module, module: str, name: str) -> bool:
+    return any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == module
+        and any(alias.name == name for alias in node.names)
+        for node in ast.walk(tree)
+    )
+
+
+def test_a_build_status_is_written_by_its_move_function_only() -> None:
+    """An App Engine build (QUEUED → WORKING → SUCCESS | FAILURE) moves through
+    `appengine/builds.move` only, which refuses to move a finished build: so restart recovery
+    (builds.settle_interrupted_builds) cannot undo an outcome. Checked in every module that
+    imports the Build model (elsewhere `.status` is an HTTP status)."""
+    stray = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if rel != "appengine/builds.py" and not _imports(
+            tree, "cloudlet.appengine.models", "Build"
+        ):
+            continue
+        stray += [f"{rel}:{line} in {where}" for where, line in _state_writes(tree, "status")
+                  if (rel, where) != ("appengine/builds.py", "move")]  # fmt: skip
+    assert not stray, "a build's status written around builds.move:\n" + "\n".join(stray)
+
+
+def test_jobs_are_created_pending_and_never_updated_in_bulk() -> None:
+    """A job row is made PENDING (`Job(state=...)` in dataflow/service.create_job, nowhere else)
+    and no SQL UPDATE writes a state around `transition` (`update(Job)`, `.values(state=...)`)."""
+    stray = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).as_posix()
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            keywords = {k.arg: k.value for k in node.keywords}
+            if name == "Job" and "state" in keywords:
+                value = ast.unparse(keywords["state"])
+                if rel != "dataflow/service.py" or value != "JobState.JOB_STATE_PENDING.value":
+                    stray.append(f"{rel}:{node.lineno}: Job(state={value})")
+            if name == "update" and any(ast.unparse(a) == "Job" for a in node.args):
+                stray.append(f"{rel}:{node.lineno}: update(Job)")
+            if name == "values" and "state" in keywords:
+                stray.append(f"{rel}:{node.lineno}: .values(state=...)")
+    assert not stray, "a job state written around states.transition:\n" + "\n".join(stray)

@@ -112,6 +112,7 @@ class Gateway:
     grpc_port: int = 0
     database_url: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    serve_args: list[str] = field(default_factory=list)  # flags after `cloudlet serve`
     proc: subprocess.Popen[bytes] | None = None
     _admin_url: str | None = None
 
@@ -124,9 +125,13 @@ class Gateway:
         return DataDir(self.data_dir).logs / "test-gateway.log"
 
     @classmethod
-    def start(cls, data_dir: Path, env: dict[str, str] | None = None) -> Gateway:
+    def start(
+        cls, data_dir: Path, env: dict[str, str] | None = None, serve_args: list[str] | None = None
+    ) -> Gateway:
+        """Start `cloudlet serve [serve_args]` with `env` on top of the test environment."""
         made = _make_test_database()
-        gw = cls(Path(data_dir), free_port(), free_port(), made[1] if made else "", dict(env or {}))
+        gw = cls(Path(data_dir), free_port(), free_port(), made[1] if made else "", dict(env or {}),
+                 list(serve_args or []))  # fmt: skip
         gw._admin_url = made[0] if made else None
         gw.launch()
         return gw
@@ -148,7 +153,7 @@ class Gateway:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cloudlet", "serve"],
+                [sys.executable, "-m", "cloudlet", "serve", *self.serve_args],
                 env=self.child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -151,6 +153,54 @@ def test_static_handlers_are_served_with_expiration_and_headers(deployed: Deploy
     assert r.headers["content-type"].startswith("text/plain")
     assert deployed.get("/static/nope.txt").status_code == 404
     assert deployed.get("/static/../main.py").status_code == 404
+
+
+def test_static_handlers_answer_bad_paths_with_a_4xx_never_a_500(deployed: Deployed) -> None:
+    # Issue 14: a NUL in the path was a 500 (Path.resolve raised ValueError).
+    nul = deployed.get("/static/hello.txt%00.html")
+    assert nul.status_code == 400 and "NUL" in nul.text
+    for path in [
+        "/static/hello.txt%00",
+        "/static/" + "a" * 300,  # a file name too long for the file system
+        "/static/" + "/".join(["d" * 200] * 30),  # a path too long for it
+        "/static/hello.txt/inside",  # a file used as a directory
+        "/static/%ff%fe",  # not UTF-8
+        "/static/..%2f..%2fmain.py",
+        "/static/%2e%2e/main.py",
+    ]:
+        r = deployed.get(path)
+        assert r.status_code in (400, 404), (path[:60], r.status_code, r.text[:200])
+        assert len(r.text) < 1000  # a long path is not echoed back whole
+    assert deployed.get("/static/hello.txt").status_code == 200  # and it still serves
+
+
+def _tar_gz(members: list[tuple[str, int]]) -> bytes:
+    """A gzipped tar of files of zeros: (name, size)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, size in members:
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(bytes(size)))
+    return out.getvalue()
+
+
+def test_a_bad_deploy_tarball_is_a_400_that_names_the_problem(deployed: Deployed) -> None:
+    url = f"/api/v1/apps/{deployed.project}/services/default/versions"
+    headers = {"content-type": "application/gzip"}
+    clash = _tar_gz([("app.yaml", 0), ("a/b", 1), ("a/b/c", 1)])
+    for _ in range(2):  # the failed deploy left nothing behind: the same version id again
+        r = deployed.client.post(url, params={"version": "bad"}, content=clash, headers=headers)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["status"] == "INVALID_ARGUMENT"
+        assert "[a/b/c] both as a file and as a directory" in r.json()["error"]["message"]
+    bomb = _tar_gz([("app.yaml", 0), ("zeros.bin", 40 * 1024 * 1024)])  # 40 MiB in ~40 KiB
+    assert len(bomb) < 200_000
+    r = deployed.client.post(url, params={"version": "bad"}, content=bomb, headers=headers)
+    assert r.status_code == 400, r.text
+    assert "deploy_max_file_bytes" in r.json()["error"]["message"]
+    service_dir = deployed.gateway.data_dir / "apps" / deployed.project / "default"
+    assert not [p for p in service_dir.iterdir() if "bad" in p.name]
 
 
 def test_gcloudignore_kept_files_out(deployed: Deployed) -> None:

@@ -167,9 +167,10 @@ def test_app_that_raises_at_import_shows_its_traceback(serving: Serving) -> None
 
 
 def test_app_that_never_listens_times_out_with_its_log_tail(tmp_path: Path) -> None:
-    # The readiness timeout is a setting; a short one keeps this test quick.
+    # The readiness timeout is a setting; a short one keeps this test quick. It is given as a
+    # flag of `cloudlet serve`, which the foreground server must honour (issue 14).
     with (
-        Gateway.start(tmp_path / "gw", env={"CLOUDLET_APP_READY_TIMEOUT": "8"}) as gateway,
+        Gateway.start(tmp_path / "gw", serve_args=["--app-ready-timeout", "8"]) as gateway,
         serving_v1(gateway, tmp_path) as serving,
     ):
         deaf = write_app(

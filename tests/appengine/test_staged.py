@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cloudlet.appengine.source import DeployLimits
 from cloudlet.appengine.staged import gather, pick_descriptor, staged_files
 from cloudlet.core.errors import InvalidArgument
 
@@ -72,12 +73,26 @@ def test_gather_checks_each_files_sha1(tmp_path: Path) -> None:
         return io.BytesIO(blobs[(bucket, name)])
 
     archive = tmp_path / "src.tar"
-    gather(staged_files(_version(good)), open_object, archive, 1 << 20)
+    gather(staged_files(_version(good)), open_object, archive, DeployLimits())
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == ["main.py", "requirements.txt"]
         assert tar.extractfile("main.py").read() == blobs[("b", "1")]  # type: ignore[union-attr]
     bad = {"main.py": {"sourceUrl": "gs://b/2", "sha1Sum": "0" * 40}}
     with pytest.raises(InvalidArgument, match="does not match its sha1Sum"):
-        gather(staged_files(_version(bad)), open_object, tmp_path / "bad.tar", 1 << 20)
-    with pytest.raises(InvalidArgument, match="over"):
-        gather(staged_files(_version(good)), open_object, tmp_path / "big.tar", 10)
+        gather(staged_files(_version(bad)), open_object, tmp_path / "bad.tar", DeployLimits())
+
+
+def test_gather_refuses_what_app_engine_would_not_deploy(tmp_path: Path) -> None:
+    blobs = {("b", "1"): b"print('hi')\n", ("b", "2"): b"Flask\n"}
+    files = {"main.py": {"sourceUrl": "gs://b/1"}, "requirements.txt": {"sourceUrl": "gs://b/2"}}
+    staged = staged_files(_version(files))
+
+    def open_object(bucket: str, name: str) -> io.BytesIO:
+        return io.BytesIO(blobs[(bucket, name)])
+
+    with pytest.raises(InvalidArgument, match=r"main\.py.*maximum allowed size of \[4\]"):
+        gather(staged, open_object, tmp_path / "a.tar", DeployLimits(max_file_bytes=4))
+    with pytest.raises(InvalidArgument, match="more than 15 bytes"):
+        gather(staged, open_object, tmp_path / "b.tar", DeployLimits(max_total_bytes=15))
+    with pytest.raises(InvalidArgument, match="limited to 1 files"):
+        gather(staged, open_object, tmp_path / "c.tar", DeployLimits(max_files=1))

@@ -9,6 +9,7 @@ import os
 import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -16,6 +17,7 @@ import httpx
 import jwt
 import pytest
 
+from cloudlet.testing import Gateway
 from tests.dataflow.helpers import make_project, wait_for
 from tests.iam.conftest import grant
 
@@ -190,3 +192,25 @@ def test_forged_expired_and_revoked_tokens_get_401(
     revoked = call(self_signed(int(time.time()) + 600))
     assert revoked.status_code == 401
     assert api.get(jobs).status_code == 200  # anonymous callers act as the local owner
+
+
+@pytest.mark.slow
+def test_without_beam_a_submission_is_a_clear_400(tmp_path: Path) -> None:
+    """A gateway where apache_beam cannot be imported (as without the [dataflow] extra; here
+    hidden by a sitecustomize) answers a DataflowRunner submission with how to install it,
+    not a 500 (issue 14), and its own API still serves."""
+    hide = tmp_path / "nobeam"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['apache_beam'] = None\n")
+    with (
+        Gateway.start(tmp_path / "gw", env={"PYTHONPATH": str(hide)}) as gw,
+        httpx.Client(base_url=gw.url, timeout=30) as api,
+    ):
+        assert api.get("/api/v1/status").json()["jobApi"]["state"] == "OFF"
+        make_project(api, "nobeam-proj")
+        url = _stage(api, "nobeam-proj", _pipeline_bytes())
+        r = api.post("/v1b3/projects/nobeam-proj/locations/us-central1/jobs",
+                     json=_job_body("nobeam", url, "", "r1"))  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["status"] == "FAILED_PRECONDITION"
+        assert "pip install 'cloudlet[dataflow]'" in r.json()["error"]["message"]

@@ -82,3 +82,11 @@ def test_seed_wordcount_through_dataflow_runner(
     writes = f'"POST /upload/storage/v1/b/{bucket}/o'
     assert any(reads in line for line in by_worker), "\n".join(requests)
     assert any(writes in line for line in by_worker), "\n".join(requests)
+
+    # The gateway read the submitted pipeline without Beam: apache_beam was never loaded into
+    # its process (docs/gateway.md; issue 14). /proc/PID/maps lists every file it has mapped,
+    # and importing any of apache_beam maps its compiled modules.
+    assert gateway.proc is not None
+    maps = Path(f"/proc/{gateway.proc.pid}/maps").read_text()
+    assert "python" in maps  # the right process, and a readable map
+    assert "apache_beam" not in maps

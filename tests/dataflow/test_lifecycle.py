@@ -8,6 +8,10 @@ import httpx
 import psutil
 import pytest
 
+from cloudlet.core.db import open_database
+from cloudlet.core.paths import DataDir
+from cloudlet.dataflow.models import Job
+from cloudlet.dataflow.service import request_state
 from cloudlet.testing import Gateway
 from tests.conftest import make_cli
 from tests.dataflow.helpers import (
@@ -86,37 +90,65 @@ def test_live_counts_rise_then_cancel_stops_every_process(
 def test_gateway_killed_mid_job_leaves_no_job_running(
     private_gateway: Gateway, tmp_path: Path
 ) -> None:
+    """A RUNNING job whose executor is gone ends FAILED; one CANCELLING ends CANCELLED, never
+    DONE (issue 14): every job is settled at the next start."""
     gw = private_gateway
+    names = ("slow-restart", "slow-cancelling")
     with httpx.Client(base_url=gw.url, timeout=30) as api:
         make_project(api, "restart-proj")
-        driver = start_pipeline(
-            "slow.py",
-            ["--elements", "100000", *portable_args(gw, "restart-proj", "slow-restart")],
-            tmp_path, tmp_path / "driver.log",
-        )  # fmt: skip
+        drivers = [
+            start_pipeline(
+                "slow.py",
+                ["--elements", "100000", *portable_args(gw, "restart-proj", name)],
+                tmp_path,
+                tmp_path / f"{name}.log",
+            )
+            for name in names
+        ]
         try:
-            job = wait_for(
-                lambda: (
-                    (j := job_by_name(api, "restart-proj", "slow-restart"))
-                    and j["currentState"] == "JOB_STATE_RUNNING"
-                    and j
-                ),
-                what="RUNNING",
+            job, cancelling = (
+                wait_for(
+                    lambda name=name: (
+                        (j := job_by_name(api, "restart-proj", name))
+                        and j["currentState"] == "JOB_STATE_RUNNING"
+                        and j
+                    ),
+                    what=f"{name} RUNNING",
+                )
+                for name in names
             )
             gw.kill()  # kill -9, as a crash would (the harness also reaps the job's processes)
         finally:
-            driver.kill()
-            driver.wait()
+            for driver in drivers:
+                driver.kill()
+                driver.wait()
+    # The second job was being cancelled when the gateway died: its cancel request is stored
+    # (CANCELLING), as the API stores it, but nothing has stopped it yet.
+    db = open_database(gw.database_url, DataDir(gw.data_dir).database, migrate=False)
+    try:
+        with db.session() as session:
+            stored = session.get(Job, cancelling["id"])
+            assert stored is not None
+            request_state(session, stored, "JOB_STATE_CANCELLED")
+            assert stored.state == "JOB_STATE_CANCELLING"
+    finally:
+        db.dispose()
     gw.launch()
     with httpx.Client(base_url=gw.url, timeout=30) as api:
-        ended = wait_for(
-            lambda: (
-                (j := job_by_name(api, "restart-proj", "slow-restart"))
-                and j["currentState"] not in ("JOB_STATE_RUNNING", "JOB_STATE_PENDING")
-                and j
-            ),
-            what="a terminal state",
+        ended, cancelled = (
+            wait_for(
+                lambda name=name: (
+                    (j := job_by_name(api, "restart-proj", name))
+                    and j["currentState"]
+                    not in ("JOB_STATE_RUNNING", "JOB_STATE_PENDING", "JOB_STATE_CANCELLING")
+                    and j
+                ),
+                what=f"{name} in a terminal state",
+            )
+            for name in names
         )
         assert ended["currentState"] == "JOB_STATE_FAILED"
         errors = messages(api, job, "JOB_MESSAGE_ERROR")
-        assert any("gateway restarted" in e and "no longer alive" in e for e in errors), errors
+        assert any("interrupted by a gateway restart" in e and "no longer alive" in e
+                   for e in errors), errors  # fmt: skip
+        assert cancelled["currentState"] == "JOB_STATE_CANCELLED"

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from cloudlet.appengine import SUPERVISOR, application, deploy, logs, versions
+from cloudlet.appengine import SUPERVISOR, application, builds, deploy, logs, versions
 from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.dispatch import MAX_RULES, DispatchRule
 from cloudlet.appengine.instance import InstanceState
@@ -264,7 +264,7 @@ async def create_version(
     dependencies=[requires("appengine.versions.get", path_resource)],
 )
 def get_build(project: str, build_id: str, session: DbSession, offset: int = 0) -> dict[str, Any]:
-    return deploy.build_resource(deploy.get_build(session, project, build_id), max(0, offset))
+    return builds.build_resource(builds.get_build(session, project, build_id), max(0, offset))
 
 
 # --- services --------------------------------------------------------------------------------
@@ -432,8 +432,14 @@ def delete_version(
     summary="Get an operation",
     dependencies=[requires("appengine.operations.get", path_resource)],
 )
-def get_operation(project: str, operation: str, request: Request) -> dict[str, Any]:
-    found = running_supervisor(request).operations.get(project, operation)
+def get_operation(
+    project: str, operation: str, request: Request, session: DbSession
+) -> dict[str, Any]:
+    sup = running_supervisor(request)
+    found = sup.operations.get(project, operation)
+    if found is None:  # a deploy's, after a gateway restart: answered from its build
+        port = gateway_state(request).settings.port
+        found = builds.operation_of_build(session, sup, project, operation, port)
     if found is None:
         raise NotFound(f"Operation [apps/{project}/operations/{operation}] not found; cloudlet "
                        "keeps the last 1,000 operations until the gateway restarts.")  # fmt: skip

@@ -30,24 +30,25 @@ from starlette.concurrency import run_in_threadpool
 from cloudlet.appengine import application, staged, versions
 from cloudlet.appengine.appyaml import AppYaml, parse_app_yaml
 from cloudlet.appengine.builder import BuildFailed, build_venv
+from cloudlet.appengine.builds import build_resource, get_build, log_line, set_status
 from cloudlet.appengine.instance import StartFailed
 from cloudlet.appengine.models import Build, Service, Version
 from cloudlet.appengine.operations import VERSION
 from cloudlet.appengine.runtime import runtime_info
-from cloudlet.appengine.source import extract_source
+from cloudlet.appengine.source import DeployLimits, extract_source
 from cloudlet.appengine.supervisor import Supervisor, VersionRuntime
-from cloudlet.core.db import Database, rfc3339, utcnow
-from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.db import Database, utcnow
+from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from cloudlet.core.paths import DataDir, tail
+from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState
 from cloudlet.storage import STORE
 
 __all__ = [
-    "MAX_UPLOAD",
     "DeployRequest",
-    "build_resource",
     "check_deploy",
     "default_version_id",
+    "deploy_limits",
     "deploy_staged",
     "deploy_upload",
     "ensure_service",
@@ -57,7 +58,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD = 1 << 30
+
+def deploy_limits(settings: Settings) -> DeployLimits:
+    """The gateway's limits on one deployment (settings deploy_max_*; source.DeployLimits)."""
+    return DeployLimits(settings.deploy_max_files, settings.deploy_max_file_bytes,
+                        settings.deploy_max_total_bytes)  # fmt: skip
 
 
 def default_version_id(now: datetime | None = None) -> str:
@@ -77,32 +82,6 @@ class DeployRequest:
     log_path: Path
     app: AppYaml
     descriptor: str = "app.yaml"  # its file name in the source: gcloud deploys any name
-
-
-def build_resource(build: Build, offset: int = 0) -> dict[str, Any]:
-    """A build with the part of its log after `offset` (the CLI polls with nextOffset)."""
-    log = ""
-    next_offset = offset
-    try:
-        with open(build.log_path, "rb") as f:
-            f.seek(offset)
-            raw = f.read(1 << 20)
-            log = raw.decode(errors="replace")
-            next_offset = offset + len(raw)
-    except OSError:
-        pass
-    return {
-        "name": f"apps/{build.project_id}/builds/{build.build_id}",
-        "id": build.build_id,
-        "service": build.service_id,
-        "version": build.version_id,
-        "status": build.status,
-        "error": build.error,
-        "createTime": rfc3339(build.create_time, "seconds"),
-        "done": build.status in ("SUCCESS", "FAILURE"),
-        "log": log,
-        "nextOffset": next_offset,
-    }
 
 
 def _make_read_only(root: Path) -> None:
@@ -137,9 +116,10 @@ def unpack(
     service: str,
     version: str,
     descriptor: str = "app.yaml",
+    limits: DeployLimits | None = None,
 ) -> tuple[Path, AppYaml]:
-    """Extract the upload to its immutable home and validate its descriptor, app.yaml or
-    another name (raises on errors)."""
+    """Extract the upload to its immutable home (within `limits`) and validate its
+    descriptor, app.yaml or another name (raises on errors)."""
     dest = data.apps / project / service / version
     if dest.exists():
         raise AlreadyExists(
@@ -148,7 +128,7 @@ def unpack(
         )
     staging = data.apps / project / service / f".{version}.{uuid.uuid4().hex[:8]}"
     try:
-        extract_source(archive, staging)
+        extract_source(archive, staging, limits)
         app_yaml = staging / descriptor
         if not app_yaml.is_file():
             raise InvalidArgument(
@@ -213,22 +193,6 @@ def prepare(session: Session, project: str, service: str, version: str, log_path
     return build
 
 
-def _log(path: Path, text: str) -> None:
-    with path.open("a") as f:
-        f.write(text.rstrip("\n") + "\n")
-
-
-def _set_status(db: Database, build_id: str, status: str, error: str | None = None) -> None:
-    with db.session() as session:
-        build = session.get(Build, build_id)
-        if build is None:
-            return
-        build.status = status
-        build.error = error
-        if status in ("SUCCESS", "FAILURE"):
-            build.finish_time = utcnow()
-
-
 def ensure_service(session: Session, project: str, service_id: str) -> Service:
     """The service row, created if this is its first version, and locked for the update.
 
@@ -286,31 +250,31 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
     log = req.log_path
     version: VersionRuntime | None = None
     try:
-        await asyncio.to_thread(_set_status, db, req.build_id, "WORKING")
+        await asyncio.to_thread(set_status, db, req.build_id, "WORKING")
         for warning in req.app.warnings:
-            _log(log, "WARNING: " + warning)
+            log_line(log, "WARNING: " + warning)
         venv, python = await build_venv(req.app, req.source_dir, data.venvs, log,
                                         sup.sandbox.interpreter_ok)  # fmt: skip
         version = VersionRuntime(req.project, req.service, req.version, req.app, req.source_dir,
                                  venv, req.build_id)  # fmt: skip
-        _log(log, "Step #3: starting an instance and waiting for it to answer")
+        log_line(log, "Step #3: starting an instance and waiting for it to answer")
         instance = await sup.launch(version, supervised=False)
         await sup.wait_ready(instance)
         instance.supervised = True
-        _log(log, f"Step #3: instance {instance.id} answers on port {instance.port}")
+        log_line(log, f"Step #3: instance {instance.id} answers on port {instance.port}")
         split = await asyncio.to_thread(_commit_version, db, req, venv, python)
         await sup.add_version(version)
         sup.set_route(req.project, req.service, split["allocations"], split["shard_by"])
         if sup.ports is not None and await sup.ports.ensure(req.project, req.service):
-            _log(log, f"Service [{req.service}] answers on its own port too: "
+            log_line(log, f"Service [{req.service}] answers on its own port too: "
                       f"{sup.ports.url_of(req.project, req.service)}")  # fmt: skip
         for stopped in split["stopped"]:
-            _log(log, f"Stopping the previous version [{stopped}]")
+            log_line(log, f"Stopping the previous version [{stopped}]")
             await sup.set_serving((req.project, req.service, stopped), False)
         promoted = req.version in split["allocations"]
         outcome = "and sent it all traffic" if promoted else "with no traffic (--no-promote)"
-        _log(log, f"Deployed service [{req.service}] version [{req.version}] {outcome}")
-        await asyncio.to_thread(_set_status, db, req.build_id, "SUCCESS")
+        log_line(log, f"Deployed service [{req.service}] version [{req.version}] {outcome}")
+        await asyncio.to_thread(set_status, db, req.build_id, "SUCCESS")
     except asyncio.CancelledError:
         await _fail(sup, db, req, version, "The gateway stopped during the deploy.")
         raise
@@ -324,20 +288,13 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
 async def _fail(
     sup: Supervisor, db: Database, req: DeployRequest, version: VersionRuntime | None, error: str
 ) -> None:
-    _log(req.log_path, "ERROR: " + error)
+    log_line(req.log_path, "ERROR: " + error)
     if version is not None and sup.versions.get(version.key) is not version:
         await asyncio.gather(*(i.terminate(drain=2) for i in list(version.instances)))
     shutil.rmtree(req.source_dir, ignore_errors=True)
     first = error.split("\n", 1)[0]
-    await asyncio.to_thread(_set_status, db, req.build_id, "FAILURE", error)
+    await asyncio.to_thread(set_status, db, req.build_id, "FAILURE", error)
     logger.warning("deploy of %s/%s/%s failed: %s", req.project, req.service, req.version, first)
-
-
-def get_build(session: Session, project: str, build_id: str) -> Build:
-    build = session.get(Build, build_id)
-    if build is None or build.project_id != project:
-        raise NotFound(f"Build [{build_id}] not found in project [{project}].")
-    return build
 
 
 # --- orchestration: from an API call to a build running in the supervisor --------------------
@@ -361,14 +318,16 @@ async def deploy_upload(
     data.tmp.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar.gz")
     archive = Path(name)
+    limit = state.settings.deploy_max_total_bytes
     try:
         size = 0
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
                 size += len(chunk)
-                if size > MAX_UPLOAD:
+                if size > limit:
                     raise InvalidArgument(
-                        "The upload is over 1 GiB; list large files in .gcloudignore."
+                        f"The upload is over {limit} bytes (deploy_max_total_bytes); list large "
+                        "files in .gcloudignore."
                     )
                 out.write(chunk)
         if size == 0:
@@ -394,7 +353,8 @@ async def _register(
     def register() -> tuple[Any, Any, dict[str, Any]]:
         with db.session() as session:
             check_deploy(session, project, service, version_id)
-        source, app = unpack(archive, data, project, service, version_id, descriptor)
+        source, app = unpack(archive, data, project, service, version_id, descriptor,
+                             deploy_limits(state.settings))  # fmt: skip
         with db.session() as session:
             build = prepare(session, project, service, version_id, log_path)
             return source, app, build_resource(build)
@@ -436,13 +396,15 @@ async def deploy_staged(
     os.close(fd)
     archive = Path(name)
     try:
-        await run_in_threadpool(staged.gather, files, open_blob, archive, MAX_UPLOAD)
+        await run_in_threadpool(staged.gather, files, open_blob, archive,
+                                deploy_limits(state.settings))  # fmt: skip
         resource, req = await _register(state, project, service, version_id, archive,
                                         descriptor, False, False)  # fmt: skip
     finally:
         archive.unlink(missing_ok=True)
     target = f"apps/{project}/services/{service}/versions/{version_id}"
-    operation = sup.operations.begin(project, "Versions.CreateVersion", target)
+    operation = sup.operations.begin(project, "Versions.CreateVersion", target,
+                                     str(uuid.UUID(resource["id"])))  # fmt: skip
     port = state.settings.port
 
     async def build_then_answer() -> None:

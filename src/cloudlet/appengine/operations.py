@@ -6,7 +6,8 @@ until `done`:
 https://cloud.google.com/appengine/docs/admin-api/reference/rest/v1/apps.operations
 cloudlet makes each change before it answers, so its operations are done at once. They are
 kept (the last 1,000, in memory) so that a client polling one, as Google's gcloud does, finds
-it.
+it. A deploy's operation is named after its build, which is stored, so it is answered after a
+gateway restart too.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ class Operations:
         name = f"apps/{project}/operations/{uuid.uuid4()}"
         return self._store.finish(name, response_type, response, metadata)
 
-    def begin(self, project: str, method: str, target: str) -> dict[str, Any]:
-        """An operation still running (a deploy); end it with `finish` or `fail`."""
-        name = f"apps/{project}/operations/{uuid.uuid4()}"
+    def begin(
+        self, project: str, method: str, target: str, op_id: str | None = None
+    ) -> dict[str, Any]:
+        """An operation still running (a deploy); end it with `finish` or `fail`. A deploy's
+        id is its build's (deploy.deploy_staged), so that it can still be answered after a
+        gateway restart has emptied this store (builds.operation_of_build)."""
+        name = f"apps/{project}/operations/{op_id or uuid.uuid4()}"
         return self._store.begin(name, self._metadata(method, target))
 
     def finish(self, name: str, response: dict[str, Any], response_type: str) -> None:

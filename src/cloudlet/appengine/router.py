@@ -421,9 +421,20 @@ class AppEngineRouter:
             relative = Path(handler.static_dir) / match.group(1)
         else:
             relative = Path(match.expand(handler.static_files or ""))
-        path = (root / relative).resolve()
-        if root not in path.parents or not path.is_file():
-            await _plain(send, 404, f"Not found: {scope['path']}")
+        if "\x00" in str(relative):  # no file name holds a NUL (Path would raise)
+            await _plain(send, 400, "Bad request: the path holds a NUL character.")
+            return
+        # A static_dir handler serves files under its directory only, a static_files handler
+        # files of the source: never the app's code through `..` (`%2e%2e` arrives decoded).
+        base = (root / handler.static_dir).resolve() if handler.static_dir is not None else root
+        try:
+            path = (root / relative).resolve()
+            found = ".." not in relative.parts and base in path.parents and path.is_file()
+            size = path.stat().st_size if found else 0
+        except OSError:  # a name too long, a link loop, a file unreadable: not one to serve
+            found = False
+        if not found:
+            await _plain(send, 404, f"Not found: {scope['path'][:200]}")
             return
         content_type = handler.mime_type or mimetypes.guess_type(path.name)[0]
         expiration = handler.expiration
@@ -431,18 +442,22 @@ class AppEngineRouter:
             expiration = version.app.default_expiration
         if expiration is None:
             expiration = 600  # App Engine's default: ten minutes
-        size = path.stat().st_size
         headers = [
             (b"content-type", (content_type or "application/octet-stream").encode()),
             (b"content-length", str(size).encode()),
             (b"cache-control", f"public, max-age={expiration}".encode()),
         ]
         headers += [(k.lower().encode(), v.encode()) for k, v in handler.http_headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        if scope["method"] == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
+        try:
+            f = path.open("rb")
+        except OSError:
+            await _plain(send, 404, f"Not found: {scope['path'][:200]}")
             return
-        with path.open("rb") as f:
+        with f:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+                return
             while True:
                 chunk = f.read(256 * 1024)
                 more = len(chunk) == 256 * 1024

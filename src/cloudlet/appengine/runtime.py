@@ -114,9 +114,16 @@ async def start_appengine(state: GatewayState) -> None:
     """Create the supervisor, bring back every serving version, and put it in its slot."""
     settings, data = state.settings, state.data
     ports = ServicePorts(data.app_ports, settings.app_ports_from, settings.host)
-    supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX))
+    supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX),
+                            ready_timeout=settings.app_ready_timeout,
+                            scale_down_after=settings.app_scale_down_after)  # fmt: skip
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     supervisor.identity = version_identity(state)  # the service account instances act as
+    from cloudlet.appengine.builds import settle_interrupted_builds  # it imports this module
+
+    # Deploys a crash interrupted end first (FAILURE, or SUCCESS if their version was
+    # recorded), so that what is loaded next is what serves, and their version ids are free.
+    await asyncio.to_thread(settle_interrupted_builds, state.db, data)
     rows = await asyncio.to_thread(_load, state.db)
     await asyncio.to_thread(ensure_code_buckets, state.db, state[STORE])
     await supervisor.start(rows)

@@ -8,10 +8,12 @@ applies, plus any virtual environment, which would otherwise be uploaded by mist
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import io
 import os
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -19,6 +21,7 @@ from cloudlet.core.errors import InvalidArgument
 
 __all__ = [
     "DEFAULT_IGNORE",
+    "DeployLimits",
     "IgnoreRules",
     "extract_source",
     "load_ignore_rules",
@@ -151,13 +154,39 @@ def pack_source(root: Path) -> tuple[bytes, list[str]]:
     return buffer.getvalue(), files
 
 
-def extract_source(archive: Path, dest: Path) -> list[str]:
-    """Unpack regular files only, refusing absolute paths, `..`, links and devices."""
-    names = []
+@dataclass(frozen=True)
+class DeployLimits:
+    """What one version's source may hold, as App Engine's limits on a deployment: 10,000
+    files per version and 32 MB per file (https://cloud.google.com/appengine/docs/standard/
+    quotas); the total is cloudlet's own cap, so that an upload cannot fill the disk. The
+    gateway's values are settings (deploy_max_files, deploy_max_file_bytes,
+    deploy_max_total_bytes)."""
+
+    max_files: int = 10_000
+    max_file_bytes: int = 32 * 1024 * 1024
+    max_total_bytes: int = 1024 * 1024 * 1024
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB"
+
+
+def extract_source(archive: Path, dest: Path, limits: DeployLimits | None = None) -> list[str]:
+    """Unpack regular files only, refusing absolute paths, `..`, links and devices, a path
+    that is both a file and a directory, and more than `limits` allow.
+
+    The archive is read as a stream, member by member, and each member is checked before a
+    byte of it is written: a gzip bomb or a flood of files is refused when its count or size
+    passes a limit, with at most `limits.max_total_bytes` on disk. Raises InvalidArgument
+    (HTTP 400) naming the member and the limit; `dest` may then hold part of the source, which
+    the caller removes."""
+    limits = limits or DeployLimits()
+    names: list[str] = []
+    files = total = 0
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+        with tarfile.open(archive, mode="r|*") as tar:
+            dest.mkdir(parents=True, exist_ok=True)
+            for member in tar:
                 path = PurePosixPath(member.name)
                 if path.is_absolute() or ".." in path.parts:
                     raise InvalidArgument(f"The upload holds an unsafe path: {member.name}")
@@ -166,20 +195,69 @@ def extract_source(archive: Path, dest: Path) -> list[str]:
                         f"The upload holds {member.name}, which is not a regular file; "
                         "only files and directories are deployed"
                     )
-            dest.mkdir(parents=True, exist_ok=True)
-            for member in members:
-                target = dest / member.name
+                target = dest / path
                 if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
+                    _make_dir(target, member.name)
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                assert source is not None
-                with source, target.open("wb") as out:
-                    while chunk := source.read(1 << 20):
-                        out.write(chunk)
-                target.chmod(0o755 if member.mode & 0o111 else 0o644)
+                if not path.parts:
+                    raise InvalidArgument(f"The upload holds a file with no name: {member.name!r}")
+                files += 1
+                if files > limits.max_files:
+                    raise InvalidArgument(
+                        "This deployment has too many files. New versions are limited to "
+                        f"{limits.max_files} files (deploy_max_files); list the rest in "
+                        ".gcloudignore."
+                    )
+                if member.size > limits.max_file_bytes:
+                    raise InvalidArgument(
+                        f"Cannot deploy file [{member.name}], which has size [{member.size}] "
+                        f"(greater than maximum allowed size of [{limits.max_file_bytes}], "
+                        f"{_mib(limits.max_file_bytes)}: deploy_max_file_bytes); list it in "
+                        ".gcloudignore or keep it in Cloud Storage."
+                    )
+                total += member.size
+                if total > limits.max_total_bytes:
+                    raise InvalidArgument(
+                        f"The deployment's files hold more than {limits.max_total_bytes} bytes "
+                        f"({_mib(limits.max_total_bytes)}: deploy_max_total_bytes) once "
+                        f"uncompressed, at [{member.name}]; list large files in .gcloudignore."
+                    )
+                _write_file(tar, member, target, dest)
                 names.append(member.name)
     except tarfile.TarError as exc:
         raise InvalidArgument(f"The upload is not a gzipped tar archive: {exc}") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a truncated or corrupt stream
+        raise InvalidArgument(f"The upload is not a readable gzipped tar archive: {exc}") from None
     return names
+
+
+def _clash(name: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"The upload holds [{name}] both as a file and as a directory (or a file inside a "
+        "file); a path can be only one. Pack the source again."
+    )
+
+
+def _make_dir(target: Path, name: str) -> None:
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise _clash(name) from None
+
+
+def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path, dest: Path) -> None:
+    """Copy one member to `target`, never through anything but a directory this extraction
+    made (links are refused, so none exists under `dest`)."""
+    _make_dir(target.parent, member.name)
+    if target == dest or target.is_dir():
+        raise _clash(member.name)
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    try:
+        out = target.open("wb")
+    except (IsADirectoryError, NotADirectoryError, FileExistsError):
+        raise _clash(member.name) from None
+    with source, out:
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
+    target.chmod(0o755 if member.mode & 0o111 else 0o644)

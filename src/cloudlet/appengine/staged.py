@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from cloudlet.appengine.source import DeployLimits
 from cloudlet.core.bodies import Fields
 from cloudlet.core.errors import InvalidArgument
 
@@ -135,20 +136,33 @@ def pick_descriptor(paths: Iterable[str], service: str, read: Callable[[str], st
 
 def gather(
     files: list[StagedFile], open_object: Callable[[str, str], BinaryIO], archive: Path,
-    max_bytes: int,
+    limits: DeployLimits,
 ) -> None:  # fmt: skip
     """Write the staged files, read with `open_object(bucket, name)` and checked against their
-    SHA-1, into the tar `archive` that a deploy unpacks."""
+    SHA-1, into the tar `archive` that a deploy unpacks. A file over `limits.max_file_bytes`,
+    or more than `limits.max_total_bytes` in all, is refused after reading one byte past the
+    limit, never more."""
+    if len(files) > limits.max_files:
+        raise InvalidArgument(
+            f"This deployment has too many files. New versions are limited to "
+            f"{limits.max_files} files (deploy_max_files); list the rest in .gcloudignore."
+        )
     total = 0
     with tarfile.open(archive, "w") as tar:
         for staged in files:
             with open_object(staged.bucket, staged.name) as source:
-                data = source.read(max_bytes - total + 1)
-            total += len(data)
-            if total > max_bytes:
+                data = source.read(limits.max_file_bytes + 1)
+            if len(data) > limits.max_file_bytes:
                 raise InvalidArgument(
-                    f"The staged files are over {max_bytes >> 30} GiB; list large files in "
-                    ".gcloudignore."
+                    f"Cannot deploy file [{staged.path}], which is larger than the maximum "
+                    f"allowed size of [{limits.max_file_bytes}] (deploy_max_file_bytes); list "
+                    "it in .gcloudignore."
+                )
+            total += len(data)
+            if total > limits.max_total_bytes:
+                raise InvalidArgument(
+                    f"The staged files hold more than {limits.max_total_bytes} bytes "
+                    "(deploy_max_total_bytes); list large files in .gcloudignore."
                 )
             if staged.sha1 and hashlib.sha1(data).hexdigest() != staged.sha1:
                 raise InvalidArgument(

@@ -60,8 +60,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-READY_TIMEOUT = Settings.load().app_ready_timeout  # the settings table: env var or default
-SCALE_DOWN_AFTER = Settings.load().app_scale_down_after
+# The defaults of `app_ready_timeout` and `app_scale_down_after` (core/settings.py); a gateway
+# passes its own settings, read when it starts (`cloudlet serve --app-ready-timeout`).
+READY_TIMEOUT = Settings.app_ready_timeout
+SCALE_DOWN_AFTER = Settings.app_scale_down_after
 CRASH_LOOP_LIMIT = 3
 TICK = 0.5
 
@@ -81,8 +83,14 @@ class Supervisor:
         gateway_url: str,
         ports: ServicePorts | None = None,
         sandbox: Sandbox | None = None,
+        *,
+        ready_timeout: float = READY_TIMEOUT,
+        scale_down_after: float = SCALE_DOWN_AFTER,
     ) -> None:
         self.data = data
+        # Seconds a new instance has to answer; seconds an extra automatic instance may idle.
+        self.ready_timeout = ready_timeout
+        self.scale_down_after = scale_down_after
         # Where instances run (core/sandbox.py): as a project uid, in bubblewrap, or as we do.
         self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self.gateway_url = gateway_url
@@ -221,9 +229,11 @@ class Supervisor:
         # Any answer at all, even a 404, means the instance is up.
         return "/_ah/warmup" if version.app.warmup else "/_ah/start"
 
-    async def wait_ready(self, instance: Instance, timeout: float = READY_TIMEOUT) -> None:
-        """Return once the instance answers HTTP; raise StartFailed with its log tail if not."""
-        deadline = time.monotonic() + timeout
+    async def wait_ready(self, instance: Instance, timeout: float | None = None) -> None:
+        """Return once the instance answers HTTP within `timeout` (default: the gateway's
+        app_ready_timeout); raise StartFailed with its log tail if not."""
+        limit = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
         path = self._probe_path(_runtime(instance))
         while time.monotonic() < deadline:
             if instance.exited.is_set() or instance.state is not InstanceState.STARTING:
@@ -244,7 +254,7 @@ class Supervisor:
             await asyncio.sleep(0.1)
         await instance.terminate(drain=1)
         raise StartFailed(
-            f"The instance did not answer HTTP on its port within {timeout:.0f}s: does the "
+            f"The instance did not answer HTTP on its port within {limit:.0f}s: does the "
             "entrypoint listen on $PORT? Last lines of its log:\n" + tail(instance.log_path)
         )
 
@@ -321,7 +331,7 @@ class Supervisor:
         waits = [asyncio.ensure_future(i.ready.wait()) for i in starting]
         exits = [asyncio.ensure_future(i.exited.wait()) for i in starting]
         _done, pending = await asyncio.wait(
-            waits + exits, timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            waits + exits, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
         )
         for task in pending:
             task.cancel()
@@ -442,7 +452,9 @@ class Supervisor:
         scaling = version.app.scaling
         if isinstance(scaling, ManualScaling):
             return
-        idle_after = scaling.idle_timeout if isinstance(scaling, BasicScaling) else SCALE_DOWN_AFTER
+        idle_after = self.scale_down_after
+        if isinstance(scaling, BasicScaling):
+            idle_after = scaling.idle_timeout
         ready = [i for i in version.instances if i.state is InstanceState.READY]
         spare = len(version.live) - version.min_instances
         for instance in sorted(ready, key=lambda i: i.last_active):

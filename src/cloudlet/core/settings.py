@@ -144,6 +144,28 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "deploy_max_files",
+        10_000,
+        "Most files a deployed App Engine version may hold, as App Engine allows "
+        "(https://cloud.google.com/appengine/docs/standard/quotas); a deploy with "
+        "more is refused while it is unpacked.",
+        int,
+    ),
+    Setting(
+        "deploy_max_file_bytes",
+        32 * 1024 * 1024,
+        "Largest file (bytes, once uncompressed) a deployed version may hold: App Engine's 32 "
+        "MB per file. A larger one is refused before it is written.",
+        int,
+    ),
+    Setting(
+        "deploy_max_total_bytes",
+        1024 * 1024 * 1024,
+        "Most bytes a deploy may upload, and most its files may hold once uncompressed (a "
+        "gzip bomb is refused while it is unpacked, before it fills the disk).",
+        int,
+    ),
+    Setting(
         "job_prepare_timeout",
         3600.0,
         "Seconds a Beam job prepared on the Job API may wait for its Run before it is dropped "
@@ -222,6 +244,9 @@ class Settings:
     app_ready_timeout: float = 60.0
     app_scale_down_after: float = 15.0
     app_ports_from: int = 0
+    deploy_max_files: int = 10_000
+    deploy_max_file_bytes: int = 32 * 1024 * 1024
+    deploy_max_total_bytes: int = 1024 * 1024 * 1024
     job_prepare_timeout: float = 3600.0
     sandbox: str = "auto"
     max_request_body: int = 32 * 1024 * 1024

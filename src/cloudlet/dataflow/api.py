@@ -10,6 +10,7 @@ requestedState.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -19,11 +20,12 @@ from sqlalchemy.orm import Session
 from cloudlet.core.authz import path_resource, requires
 from cloudlet.core.bodies import Fields
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument, NotFound
+from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
 from cloudlet.core.state import gateway_state
 from cloudlet.dataflow import service
 from cloudlet.dataflow.artifacts import classify, staged_artifacts
+from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.supervisor import JOBS
 from cloudlet.projects import requires_service
 from cloudlet.storage import STORE
@@ -81,8 +83,11 @@ def _split_gcs_url(url: str) -> tuple[str, str]:
 
 def _create(request: Request, session: Session, project: str, location: str,
             body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    from apache_beam.portability.api import beam_runner_api_pb2
-
+    if importlib.util.find_spec("apache_beam") is None:  # looks for it; does not import it
+        raise FailedPrecondition(
+            "This cloudlet cannot run Beam pipelines: apache-beam is not installed where the "
+            "gateway runs. Install it with: pip install 'cloudlet[dataflow]'"
+        )
     # The Job's fields, typed (a value of the wrong type is a 400 naming the field):
     # https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
     fields = Fields(body)
@@ -107,9 +112,9 @@ def _create(request: Request, session: Session, project: str, location: str,
             f"The staged pipeline {url} does not match pipelineProtoHash {expected}: it was "
             "changed after staging. Resubmit the job so that it is staged again."
         )
-    try:
-        proto = beam_runner_api_pb2.Pipeline.FromString(pipeline)
-    except Exception:
+    try:  # without Beam: the gateway never imports apache_beam (pipelineproto.py)
+        proto = parse_pipeline(pipeline)
+    except ProtoError:
         raise InvalidArgument(
             f"The staged file {url} is not a Beam pipeline proto. Resubmit with DataflowRunner."
         ) from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from cloudlet.dataflow.pipelineproto import string_field
+
 __all__ = ["ARTIFACT_ROLE_STAGING_TO", "classify", "staged_artifacts"]
 
 ARTIFACT_ROLE_STAGING_TO = "beam:artifact:role:staging_to:v1"
@@ -28,21 +30,18 @@ _PACKAGE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar")
 
 
 def staged_artifacts(pipeline: Any) -> list[tuple[str, str, str]]:
-    """(staged name, type urn, location) of every staged dependency of every environment."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
+    """(staged name, type urn, location) of every staged dependency of every environment of
+    `pipeline` (a pipelineproto.Pipeline, or Beam's own generated class: the same fields)."""
     seen: dict[str, tuple[str, str, str]] = {}
     for env in pipeline.components.environments.values():
         for dep in env.dependencies:
             if dep.role_urn != ARTIFACT_ROLE_STAGING_TO:
                 continue
-            name = beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(
-                dep.role_payload
-            ).staged_name
-            if dep.type_urn == _FILE:
-                where = beam_runner_api_pb2.ArtifactFilePayload.FromString(dep.type_payload).path
-            elif dep.type_urn == _URL:
-                where = beam_runner_api_pb2.ArtifactUrlPayload.FromString(dep.type_payload).url
+            # ArtifactStagingToRolePayload.staged_name, ArtifactFilePayload.path and
+            # ArtifactUrlPayload.url are each field 1 of their message.
+            name = string_field(dep.role_payload, 1)
+            if dep.type_urn in (_FILE, _URL):
+                where = string_field(dep.type_payload, 1)
             else:
                 continue
             seen.setdefault(name, (name, dep.type_urn, where))

@@ -28,6 +28,7 @@ from cloudlet.core.times import rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
+from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.states import (
     ACTIVE_STATES,
     TERMINAL_STATES,
@@ -99,8 +100,6 @@ def create_job(
     session: Session, data: DataDir, new: NewJob, *, engine: str = "fnapi", job_id: str = ""
 ) -> Job:
     """Record a job as PENDING and lay out its job dir; the supervisor starts it."""
-    from apache_beam.portability.api import beam_runner_api_pb2
-
     check_job_name(new.name)
     email = job_service_account(session, new.project_id, new.environment, new.options)
     if email:  # as Dataflow shows it in the job's environment
@@ -122,9 +121,9 @@ def create_job(
             f"cancel it (cloudlet dataflow jobs cancel {active.job_id}), or choose another "
             "--job_name."
         )
-    try:
-        pipeline = beam_runner_api_pb2.Pipeline.FromString(new.pipeline)
-    except Exception as exc:
+    try:  # without Beam: the gateway never imports apache_beam (pipelineproto.py)
+        pipeline = parse_pipeline(new.pipeline)
+    except ProtoError as exc:
         raise InvalidArgument(
             f"The pipeline is not a valid Beam pipeline proto ({type(exc).__name__}). "
             "Submit it with Beam's DataflowRunner or PortableRunner."

@@ -283,9 +283,9 @@ class JobSupervisor:
                 s,
                 job,
                 JobState.JOB_STATE_FAILED,
-                f"The cloudlet gateway restarted while this job was running, and the job's "
-                f"executor (pid {pid}) was no longer alive, so the job cannot finish. "
-                "Resubmit the job.",
+                f"The job was interrupted by a gateway restart: the cloudlet gateway "
+                f"restarted while it ran, and its executor (pid {pid}) was no longer alive, "
+                "so the job cannot finish. Resubmit the job.",
                 importance="JOB_MESSAGE_ERROR",
             )
         return None
