@@ -70,7 +70,7 @@ def test_the_document_declares_google_errors_and_every_path_parameter() -> None:
 
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
-    conformance_gateway: Gateway,
+    conformance_gateway: Gateway, tmp_path: Path
 ) -> None:
     """Every operation, through schemathesis's coverage phase and then its fuzzing for the
     rest of a bounded time (a fixed seed, so a failure reproduces with the printed command)."""
@@ -79,7 +79,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
          "--checks", "not_a_server_error,status_code_conformance,unsupported_method",
          "--phases", "coverage,fuzzing", "--max-examples", "3", "--max-time", "30",
          "--seed", "20261206", "--no-color"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,  # its .schemathesis cache
     )  # fmt: skip
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-6000:]
