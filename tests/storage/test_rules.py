@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cloudlet.core.errors import InvalidArgument, PreconditionFailed, RangeNotSatisfiable
-from cloudlet.storage.api import _parse_range
 from cloudlet.storage.conditions import Conditions, NotModified, parse_conditions
+from cloudlet.storage.downloads import parse_range as _parse_range
 from cloudlet.storage.globs import compile_glob
 from cloudlet.storage.naming import check_object_name
 from cloudlet.storage.uploads import _parse_content_range

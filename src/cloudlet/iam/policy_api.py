@@ -32,6 +32,17 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["iam policies"])
 
+# https://cloud.google.com/storage/docs/json_api/v1/status-codes, in Google's error body.
+_BUCKET_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid argument: a bad policy or body field (the message names it)."},
+    401: {"description": "Unauthenticated: a missing or invalid token."},
+    403: {"description": "Permission denied."},
+    404: {"description": "No such bucket."},
+    409: {"description": "The policy changed since its etag was read."},
+    412: {"description": "The policy's etag does not match."},
+    413: {"description": "The request body is larger than this request accepts."},
+}
+
 
 class SetIamPolicyIn(BaseModel):
     policy: dict[str, Any] = Field(description="The complete new policy: bindings and etag.")
@@ -113,6 +124,7 @@ def _existing_bucket(session: DbSession, bucket: str) -> None:
 @router.get(
     "/storage/v1/b/{bucket}/iam",
     summary="buckets.getIamPolicy",
+    responses=_BUCKET_ANSWERS,
     dependencies=[requires("storage.buckets.getIamPolicy", _bucket)],
 )
 def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
@@ -123,6 +135,7 @@ def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
 @router.put(
     "/storage/v1/b/{bucket}/iam",
     summary="buckets.setIamPolicy",
+    responses=_BUCKET_ANSWERS,
     dependencies=[requires("storage.buckets.setIamPolicy", _bucket)],
 )
 async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]:
@@ -144,6 +157,7 @@ async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]
 @router.get(
     "/storage/v1/b/{bucket}/iam/testPermissions",
     summary="buckets.testIamPermissions",
+    responses=_BUCKET_ANSWERS,
     dependencies=[authenticated("answers with the caller's own permissions")],
 )
 def test_bucket_iam_permissions(bucket: str, request: Request, session: DbSession

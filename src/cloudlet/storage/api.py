@@ -14,26 +14,27 @@ raw request path: a decoded `/` inside a name could otherwise pass for a path se
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
 
 from cloudlet.core.authz import Resource, project_resource, public, requires, requires_each
 from cloudlet.core.authz import bucket_resource as authz_bucket
 from cloudlet.core.authz import object_resource as authz_object
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument, NotFound, RangeNotSatisfiable
+from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
 from cloudlet.projects import requires_service
 from cloudlet.storage import STORE
 from cloudlet.storage.batch import run_batch
 from cloudlet.storage.conditions import NotModified, parse_conditions
-from cloudlet.storage.naming import check_object_name
-from cloudlet.storage.resources import bucket_resource, object_headers, object_resource
+from cloudlet.storage.downloads import media_response
+from cloudlet.storage.naming import decode_name
+from cloudlet.storage.resources import bucket_resource, object_resource
 from cloudlet.storage.service import MAX_LIST, Store, unknown_project
 from cloudlet.storage.uploads import cancel_upload, resumable_put, start_upload
 
@@ -52,12 +53,15 @@ def base_url(request: Request) -> str:
 
 def _int(request: Request, key: str, default: int | None = None) -> int | None:
     value = request.query_params.get(key)
-    if value in (None, ""):
+    if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value) if len(value) <= 20 else None
     except ValueError:
-        raise InvalidArgument(f"Invalid value for {key}: '{value}' is not an integer.") from None
+        number = None
+    if number is None or not -(2**63) <= number < 2**63:
+        raise InvalidArgument(f"Invalid value for {key}: '{value[:40]}' is not an int64.")
+    return number
 
 
 def _bool(request: Request, key: str) -> bool:
@@ -65,16 +69,8 @@ def _bool(request: Request, key: str) -> bool:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = __import__("json").loads(raw)
-    except ValueError:
-        raise InvalidArgument("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("The request body must be a JSON object.")
-    return body
+    """The JSON object body, bounded (413) and depth-limited (400); see core/bodies.py."""
+    return await read_json_object(request)
 
 
 # -- what each route is authorized on (cloudlet.iam.authz) -------------------------------------
@@ -119,12 +115,37 @@ def _object_checks(request: Request) -> list[tuple[str, Resource | None]]:
 
 _SESSION_URI = "the resumable session URI is the credential, as on GCS; its start was authorized"
 
+# -- documented answers (OpenAPI) --------------------------------------------------------------
+# https://cloud.google.com/storage/docs/json_api/v1/status-codes; every error is Google's body.
+_ANSWERS = {
+    204: "No Content: deleted.",
+    304: "Not Modified: an ifGenerationNotMatch/ifMetagenerationNotMatch read held.",
+    308: "Resume Incomplete: the Range header says which bytes are persisted.",
+    400: "Invalid argument: a bad parameter, name or body field (the message names it).",
+    401: "Unauthenticated: a missing or invalid token.",
+    403: "Permission denied, or the Cloud Storage API is not enabled in the project.",
+    404: "No such bucket, object or upload session.",
+    409: "Conflict: the bucket exists, is not empty, or the upload was cancelled.",
+    412: "A precondition (ifGenerationMatch & co) did not hold.",
+    413: "The request body is larger than this request accepts.",
+    416: "Requested range not satisfiable.",
+    499: "Client Closed Request: the resumable upload is cancelled, as GCS answers.",
+}
+_READ = (400, 401, 403, 404)
+_WRITE = (*_READ, 409, 412, 413)
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": _ANSWERS[code]} for code in codes}
+
+
 # -- buckets -----------------------------------------------------------------------------------
 
 
 @router.get(
     "/storage/v1/b",
     summary="buckets.list",
+    responses=_answers(*_READ),
     dependencies=[requires("storage.buckets.list", _project_of_query)],
 )
 def list_buckets(request: Request) -> dict[str, Any]:
@@ -162,6 +183,7 @@ def _storage_enabled_in_known_project(request: Request, session: DbSession) -> N
 @router.post(
     "/storage/v1/b",
     summary="buckets.insert",
+    responses=_answers(*_WRITE),
     dependencies=[
         requires("storage.buckets.create", _project_of_query),
         Depends(_storage_enabled_in_known_project),
@@ -180,6 +202,7 @@ async def insert_bucket(request: Request) -> dict[str, Any]:
 @router.get(
     "/storage/v1/b/{bucket}",
     summary="buckets.get",
+    responses=_answers(*_READ, 304, 412),
     dependencies=[requires("storage.buckets.get", _bucket_of_path)],
 )
 def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
@@ -193,11 +216,13 @@ def get_bucket(bucket: str, request: Request) -> dict[str, Any]:
 @router.patch(
     "/storage/v1/b/{bucket}",
     summary="buckets.patch",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.buckets.update", _bucket_of_path)],
 )
 @router.put(
     "/storage/v1/b/{bucket}",
     summary="buckets.update",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.buckets.update", _bucket_of_path)],
 )
 async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
@@ -214,6 +239,7 @@ async def patch_bucket(bucket: str, request: Request) -> dict[str, Any]:
 @router.delete(
     "/storage/v1/b/{bucket}",
     summary="buckets.delete",
+    responses=_answers(204, *_WRITE),
     status_code=204,
     dependencies=[requires("storage.buckets.delete", _bucket_of_path)],
 )
@@ -228,6 +254,7 @@ def delete_bucket(bucket: str, request: Request) -> Response:
 @router.get(
     "/storage/v1/b/{bucket}/o",
     summary="objects.list",
+    responses=_answers(*_READ),
     dependencies=[requires("storage.objects.list", _bucket_of_path)],
 )
 def list_objects(bucket: str, request: Request) -> dict[str, Any]:
@@ -272,13 +299,14 @@ def _raw_tail(request: Request, marker: str) -> tuple[str, str]:
 
 
 def _name(encoded: str) -> str:
-    return check_object_name(unquote(encoded, errors="surrogatepass"))
+    return decode_name(encoded)
 
 
 @router.api_route(
-    "/storage/v1/b/{bucket}/o/{rest:path}",
+    "/storage/v1/b/{bucket}/o/{object:path}",
     methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
     summary="objects.get|patch|update|delete|copy|rewrite|compose",
+    responses=_answers(204, 304, *_WRITE, 416),
     dependencies=[
         requires_each(
             _object_checks,
@@ -290,7 +318,15 @@ def _name(encoded: str) -> str:
         )
     ],
 )
-async def object_route(request: Request) -> Response:
+async def object_route(
+    request: Request,
+    bucket_name: str = Path(alias="bucket", description="The bucket's name."),
+    object_name: str = Path(
+        alias="object", description="The object's name, percent-encoded (a `/` as %2F)."
+    ),
+) -> Response:
+    """The name is read from the raw path (see the module's docstring); the parameters are
+    declared for the OpenAPI document."""
     bucket, rest = _raw_tail(request, "/storage/v1/b/")
     method = request.method
     if method == "POST":
@@ -305,9 +341,8 @@ async def object_route(request: Request) -> Response:
         match = _COMPOSE.match(rest)
         if match:
             body = await _json(request)
-            return await to_thread.run_sync(
-                lambda: _compose(request, bucket, _name(match["dst"]), body)
-            )
+            dst_name = _name(match["dst"])
+            return await to_thread.run_sync(lambda: _compose(request, bucket, dst_name, body))
         raise NotFound(
             f"No such resource: POST {request.url.path}. Object uploads go to "
             f"/upload/storage/v1/b/{bucket}/o."
@@ -318,7 +353,7 @@ async def object_route(request: Request) -> Response:
     conditions = parse_conditions(request.query_params)
     if method == "GET":
         if request.query_params.get("alt") == "media":
-            return await to_thread.run_sync(lambda: _download(request, bucket, name))
+            return await to_thread.run_sync(lambda: media_response(request, store, bucket, name))
         try:
             obj = await to_thread.run_sync(
                 lambda: store.get_object(bucket, name, generation, conditions)
@@ -405,109 +440,28 @@ def _copy_or_rewrite(
 
 
 def _compose(request: Request, bucket: str, name: str, body: dict[str, Any]) -> Response:
-    sources = body.get("sourceObjects")
-    if not isinstance(sources, list):
-        raise InvalidArgument("compose needs a sourceObjects list in the request body.")
-    obj = store_of(request).compose(
-        bucket,
-        name,
-        sources,
-        body.get("destination") or {},
-        parse_conditions(request.query_params),
-    )
+    obj = store_of(request).compose(bucket, name, body, parse_conditions(request.query_params))
     return JSONResponse(object_resource(obj, base_url(request)))
 
 
 # -- downloads ---------------------------------------------------------------------------------
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """[start, end) for a single `Range: bytes=` spec; None for the whole object."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if not match or (not match[1] and not match[2]):
-        return None  # an unparsable Range is ignored, as HTTP says
-    if not match[1]:
-        suffix = int(match[2])
-        if suffix == 0:
-            raise RangeNotSatisfiable(
-                f"Requested range not satisfiable: {header}.",
-                headers={"Content-Range": f"bytes */{size}"},
-            )
-        return max(0, size - suffix), size
-    start = int(match[1])
-    end = min(int(match[2]) + 1, size) if match[2] else size
-    if start >= size or end <= start:
-        raise RangeNotSatisfiable(
-            f"Requested range not satisfiable: {header} of an object of {size} bytes.",
-            headers={"Content-Range": f"bytes */{size}"},
-        )
-    return start, end
-
-
-def _download(request: Request, bucket: str, name: str) -> Response:
-    store = store_of(request)
-    try:
-        opened = store.open_object(
-            bucket, name, _int(request, "generation"), parse_conditions(request.query_params)
-        )
-    except NotModified:
-        return Response(status_code=304)
-    obj = opened.obj
-    try:
-        span = _parse_range(request.headers.get("range"), obj.size)
-    except BaseException:
-        opened.file.close()
-        raise
-    fields = obj.fields or {}
-    headers = {
-        **object_headers(obj),
-        "x-goog-stored-content-length": str(obj.size),
-        "x-goog-stored-content-encoding": fields.get("contentEncoding") or "identity",
-        "x-goog-storage-class": fields.get("storageClass") or "STANDARD",
-        "Accept-Ranges": "bytes",
-    }
-    for key, header in (
-        ("cacheControl", "Cache-Control"),
-        ("contentDisposition", "Content-Disposition"),
-        ("contentLanguage", "Content-Language"),
-    ):
-        if fields.get(key):
-            headers[header] = str(fields[key])
-    for key, value in (fields.get("metadata") or {}).items():
-        if str(key).isascii():
-            headers[f"x-goog-meta-{key}"] = str(value)
-    start, end = span if span else (0, obj.size)
-    headers["Content-Length"] = str(end - start)
-    status = 200
-    if span is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{obj.size}"
-    media_type = fields.get("contentType") or "application/octet-stream"
-
-    def body() -> Iterator[bytes]:
-        from cloudlet.storage.blobs import read_open
-
-        try:
-            yield from read_open(opened.file, start, end)
-        finally:
-            opened.file.close()
-
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
-
 
 @router.get(
-    "/download/storage/v1/b/{bucket}/o/{rest:path}",
+    "/download/storage/v1/b/{bucket}/o/{object:path}",
     summary="objects.get (media)",
+    responses=_answers(*_READ, 304, 412, 416),
     dependencies=[requires("storage.objects.get", _downloaded_object)],
 )
-async def download(request: Request) -> Response:
+async def download(
+    request: Request,
+    bucket_name: str = Path(alias="bucket", description="The bucket's name."),
+    object_name: str = Path(alias="object", description="The object's name, percent-encoded."),
+) -> Response:
     bucket, rest = _raw_tail(request, "/download/storage/v1/b/")
     name = _name(rest)
-    return await to_thread.run_sync(lambda: _download(request, bucket, name))
+    store = store_of(request)
+    return await to_thread.run_sync(lambda: media_response(request, store, bucket, name))
 
 
 # -- uploads and batch -------------------------------------------------------------------------
@@ -518,6 +472,7 @@ async def download(request: Request) -> Response:
 @router.post(
     "/upload/storage/v1/b/{bucket}/o",
     summary="objects.insert (upload)",
+    responses=_answers(*_WRITE),
     dependencies=[requires("storage.objects.create", _uploaded_object)],
 )
 @router.post(
@@ -532,6 +487,7 @@ async def upload(bucket: str, request: Request) -> Response:
 @router.put(
     "/upload/storage/v1/b/{bucket}/o",
     summary="resumable upload chunk",
+    responses=_answers(308, *_WRITE),
     dependencies=[public(_SESSION_URI)],
 )
 @router.put(
@@ -546,6 +502,7 @@ async def upload_chunk(bucket: str, request: Request) -> Response:
 @router.delete(
     "/upload/storage/v1/b/{bucket}/o",
     summary="cancel a resumable upload",
+    responses=_answers(*_READ, 499),
     dependencies=[public(_SESSION_URI)],
 )
 @router.delete(
@@ -560,6 +517,7 @@ async def upload_cancel(bucket: str, request: Request) -> Response:
 @router.post(
     "/batch/storage/v1",
     summary="batch (multipart/mixed)",
+    responses=_answers(400, 401, 413),
     dependencies=[
         public("each part is authorized as a request of its own, with the batch's credentials")
     ],

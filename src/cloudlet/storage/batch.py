@@ -16,6 +16,7 @@ import httpx
 from fastapi import Request
 from fastapi.responses import Response
 
+from cloudlet.core.bodies import read_body
 from cloudlet.core.errors import InvalidArgument
 
 __all__ = ["run_batch"]
@@ -43,9 +44,7 @@ async def run_batch(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/mixed"):
         raise InvalidArgument("A batch request needs Content-Type: multipart/mixed; boundary=...")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidArgument("The batch request is too large.")
+    raw = await read_body(request, MAX_BODY, what="The batch request")
     message = email.parser.BytesParser().parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw
     )

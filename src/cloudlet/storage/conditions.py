@@ -75,9 +75,12 @@ def _int(params: Mapping[str, str], key: str) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value) if len(value) <= 20 else None
     except ValueError:
-        raise InvalidArgument(f"Invalid value for {key}: '{value}' is not an integer.") from None
+        number = None
+    if number is None or not -(2**63) <= number < 2**63:
+        raise InvalidArgument(f"Invalid value for {key}: '{value[:40]}' is not an int64.")
+    return number
 
 
 def parse_conditions(params: Mapping[str, str], prefix: str = "if") -> Conditions:

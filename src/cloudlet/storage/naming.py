@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from cloudlet.core.errors import InvalidArgument
 
-__all__ = ["bucket_name_problems", "check_bucket_name", "check_object_name"]
+__all__ = [
+    "bucket_name_problems",
+    "check_bucket_name",
+    "check_object_name",
+    "decode_name",
+    "query_name",
+]
 
 _CHARS = re.compile(r"^[a-z0-9._-]+$")
 # "google" and close misspellings are reserved (the docs name "g00gle" as an example).
@@ -93,3 +100,38 @@ def check_object_name(name: str) -> str:
     except UnicodeEncodeError:
         raise InvalidArgument("Object name is not valid UTF-8.") from None
     return name
+
+
+def _not_utf8() -> InvalidArgument:
+    return InvalidArgument(
+        "Object name is not valid UTF-8. Percent-encode the name's UTF-8 bytes "
+        "(Cloud Storage names are UTF-8 text)."
+    )
+
+
+def decode_name(encoded: str) -> str:
+    """A percent-encoded object name from a request path, decoded as strict UTF-8 and checked
+    (invalid UTF-8 is 400, as on GCS, never U+FFFD: two bad names must not meet on one
+    object)."""
+    try:
+        name = unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
+    return check_object_name(name)
+
+
+def query_name(raw_query: bytes, key: str = "name") -> str | None:
+    """The last `key` parameter of a raw query string, decoded as strict UTF-8 (None: absent).
+
+    Starlette's query_params replace invalid UTF-8 with U+FFFD, so object names are read
+    from the raw query string instead."""
+    value = None
+    for k, v in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        if k == key:
+            value = v
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_utf8() from None

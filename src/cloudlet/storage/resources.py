@@ -60,6 +60,11 @@ def quote_name(name: str) -> str:
     return quote(name, safe="")
 
 
+def _text(value: object) -> str | None:
+    """A stored field that must be a string (one stored before uploads were checked may not)."""
+    return value if isinstance(value, str) else None
+
+
 def _etag(*parts: object) -> str:
     return base64.b64encode("/".join(str(p) for p in parts).encode()).decode()
 
@@ -93,7 +98,7 @@ def bucket_resource(bucket: Bucket, base_url: str) -> dict[str, Any]:
 
 def object_resource(obj: StoredObject, base_url: str) -> dict[str, Any]:
     quoted = quote_name(obj.name)
-    fields = obj.fields or {}
+    fields = obj.fields if isinstance(obj.fields, dict) else {}
     created = rfc3339(obj.time_created)
     updated = created if obj.updated == obj.time_created else rfc3339(obj.updated)
     out: dict[str, Any] = {
@@ -108,8 +113,8 @@ def object_resource(obj: StoredObject, base_url: str) -> dict[str, Any]:
         "bucket": obj.bucket,
         "generation": str(obj.generation),
         "metageneration": str(obj.metageneration),
-        "contentType": fields.get("contentType") or "application/octet-stream",
-        "storageClass": fields.get("storageClass") or "STANDARD",
+        "contentType": _text(fields.get("contentType")) or "application/octet-stream",
+        "storageClass": _text(fields.get("storageClass")) or "STANDARD",
         "size": str(obj.size),
         "crc32c": obj.crc32c,
         "etag": _etag(obj.generation, obj.metageneration),

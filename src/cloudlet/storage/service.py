@@ -1,5 +1,8 @@
 """Buckets and objects over the metadata store and the blob store.
 
+Request bodies arrive as parsed JSON objects and are checked by schema.py before anything is
+read or written. Resumable upload sessions are sessions.py's (`Store.sessions`).
+
 Every object mutation runs under one lock and one transaction: the blob file is already
 durable (see blobs.py) when the row that names it is committed, and a replaced generation's
 blob is only unlinked after the commit. So a crash leaves the old object or the new one.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -21,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import (
-    Aborted,
     AlreadyExists,
     InvalidArgument,
     NotFound,
@@ -31,30 +33,24 @@ from cloudlet.storage.conditions import Conditions
 from cloudlet.storage.listing import _TOP, MAX_LIST, ListPage, decode_token, encode_token, list_page
 from cloudlet.storage.models import Bucket, StoredObject, UploadSession
 from cloudlet.storage.naming import check_bucket_name, check_object_name
-from cloudlet.storage.resources import WRITABLE_OBJECT_FIELDS
+from cloudlet.storage.schema import (
+    bucket_change,
+    bucket_insert,
+    compose_request,
+    object_fields,
+    patched_fields,
+)
+from cloudlet.storage.sessions import Sessions
 
 if TYPE_CHECKING:
     from cloudlet.projects import Project
 
-__all__ = ["MAX_LIST", "ListPage", "OpenObject", "Store", "pick_fields"]
+__all__ = ["MAX_LIST", "ListPage", "OpenObject", "Store"]
 
 logger = logging.getLogger(__name__)
 
 SESSION_LIFETIME = timedelta(days=7)
 FINISHED_SESSION_LIFETIME = timedelta(days=1)
-STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE", "MULTI_REGIONAL", "REGIONAL")
-
-
-def pick_fields(resource: dict[str, Any] | None) -> dict[str, Any]:
-    """The writable fields of an object resource sent by a client."""
-    resource = resource or {}
-    out = {k: resource[k] for k in WRITABLE_OBJECT_FIELDS if resource.get(k) is not None}
-    metadata = out.get("metadata")
-    if metadata is not None:
-        if not isinstance(metadata, dict):
-            raise InvalidArgument("Object metadata must be a JSON object of string values.")
-        out["metadata"] = {str(k): str(v) for k, v in metadata.items() if v is not None}
-    return out
 
 
 @dataclass
@@ -102,8 +98,7 @@ class Store:
         self.blobs = blobs
         self.lock = threading.RLock()
         self._last_generation = 0
-        # Running digests of resumable sessions, so a chunk need not rehash the partial file.
-        self.upload_digests: dict[str, Digests] = {}
+        self.sessions = Sessions(self)
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -151,20 +146,16 @@ class Store:
             raise _not_found_bucket(name)
         return bucket
 
+    get_bucket_in = _bucket  # for sessions.py: the bucket, in the caller's transaction
+
     def get_bucket(self, name: str) -> Bucket:
         with self.db.session() as s:
             return self._bucket(s, name)
 
     def create_bucket(self, project_id: str, body: dict[str, Any]) -> Bucket:
-        name = str(body.get("name") or "")
-        if not name:
-            raise InvalidArgument("Required field: name. Give the bucket a name.")
-        check_bucket_name(name)
-        storage_class = str(body.get("storageClass") or "STANDARD").upper()
-        if storage_class not in STORAGE_CLASSES:
-            raise InvalidArgument(
-                f"Invalid storageClass [{storage_class}]; use one of {', '.join(STORAGE_CLASSES)}."
-            )
+        """buckets.insert with a bucket resource (checked by schema.bucket_insert)."""
+        spec = bucket_insert(body)
+        name = check_bucket_name(spec.name)
         now = utcnow()
         with self.lock, self.db.session() as s:
             project = _owner(s, project_id, active=True)
@@ -177,10 +168,10 @@ class Store:
                 name=name,
                 project_id=project_id,
                 project_number=project.project_number,
-                location=str(body.get("location") or "US").upper(),
-                storage_class=storage_class,
-                versioning=bool((body.get("versioning") or {}).get("enabled", False)),
-                labels=dict(body.get("labels") or {}),
+                location=spec.location,
+                storage_class=spec.storage_class,
+                versioning=spec.versioning,
+                labels=spec.labels,
                 metageneration=1,
                 time_created=now,
                 updated=now,
@@ -210,24 +201,22 @@ class Store:
     def patch_bucket(
         self, name: str, body: dict[str, Any], conditions: Conditions, *, replace: bool = False
     ) -> Bucket:
+        change = bucket_change(body, replace=replace)
         with self.lock, self.db.session() as s:
             bucket = self._bucket(s, name)
             conditions.check(f"bucket {name}", 1, bucket.metageneration)
-            if "labels" in body or replace:
+            if change.labels is not None:
                 labels = dict(bucket.labels or {}) if not replace else {}
-                for key, value in (body.get("labels") or {}).items():
+                for key, value in change.labels.items():
                     if value is None:
                         labels.pop(key, None)
                     else:
-                        labels[str(key)] = str(value)
+                        labels[key] = value
                 bucket.labels = labels
-            if "versioning" in body or replace:
-                bucket.versioning = bool((body.get("versioning") or {}).get("enabled", False))
-            if body.get("storageClass"):
-                storage_class = str(body["storageClass"]).upper()
-                if storage_class not in STORAGE_CLASSES:
-                    raise InvalidArgument(f"Invalid storageClass [{storage_class}].")
-                bucket.storage_class = storage_class
+            if change.versioning is not None:
+                bucket.versioning = change.versioning
+            if change.storage_class:
+                bucket.storage_class = change.storage_class
             bucket.metageneration += 1
             bucket.updated = utcnow()
             return bucket
@@ -359,7 +348,7 @@ class Store:
         *,
         md5: bool = True,
         component_count: int | None = None,
-        after: Any = None,
+        after: Callable[[Session, StoredObject], None] | None = None,
     ) -> StoredObject:
         md5_b64: str | None
         if isinstance(digests, Digests):
@@ -421,32 +410,14 @@ class Store:
         *,
         replace: bool = False,
     ) -> StoredObject:
+        patched_fields({}, body, replace=replace)  # a bad body is refused before any lookup
         with self.lock, self.db.session() as s:
             self._bucket(s, bucket)
             obj = self._find(s, bucket, name, generation)
             if obj is None:
                 raise _not_found_object(bucket, name, generation)
             conditions.check(f"{bucket}/{name}", obj.generation, obj.metageneration)
-            if replace:
-                fields = pick_fields(body)
-            else:
-                fields = dict(obj.fields or {})
-                for key in WRITABLE_OBJECT_FIELDS:
-                    if key not in body:
-                        continue
-                    if body[key] is None:
-                        fields.pop(key, None)
-                    elif key == "metadata":
-                        merged = dict(fields.get("metadata") or {})
-                        for k, v in (body["metadata"] or {}).items():
-                            if v is None:
-                                merged.pop(k, None)
-                            else:
-                                merged[str(k)] = str(v)
-                        fields["metadata"] = merged
-                    else:
-                        fields[key] = body[key]
-            obj.fields = fields
+            obj.fields = patched_fields(dict(obj.fields or {}), body, replace=replace)
             obj.metageneration += 1
             obj.updated = utcnow()
             return obj
@@ -482,6 +453,7 @@ class Store:
         conditions: Conditions,
     ) -> StoredObject:
         check_object_name(dst_name)
+        body_fields = object_fields(body)
         opened = self.open_object(src_bucket, src_name, src_generation, src_conditions)
         source = opened.obj
         try:
@@ -489,7 +461,7 @@ class Store:
             blob_id = self.blobs.link_copy(source.blob_id)
         finally:
             opened.file.close()
-        fields = pick_fields(body) or dict(source.fields or {})
+        fields = body_fields or dict(source.fields or {})
         return self.commit_blob_id(
             dst_bucket,
             dst_name,
@@ -505,34 +477,18 @@ class Store:
         self,
         bucket: str,
         name: str,
-        sources: list[dict[str, Any]],
-        destination: dict[str, Any],
+        body: dict[str, Any],
         conditions: Conditions,
     ) -> StoredObject:
         """https://cloud.google.com/storage/docs/json_api/v1/objects/compose"""
         check_object_name(name)
-        if not sources:
-            raise InvalidArgument("compose needs at least one entry in sourceObjects.")
-        if len(sources) > 32:
-            raise InvalidArgument(
-                f"compose takes at most 32 sourceObjects; {len(sources)} were given. "
-                "Compose in stages (composite objects may themselves be composed)."
-            )
+        sources, fields = compose_request(body)
         opened: list[OpenObject] = []
         writer = self.blobs.writer()
         try:
             for source in sources:
-                src_name = str(source.get("name") or "")
-                if not src_name:
-                    raise InvalidArgument("Every entry of sourceObjects needs a name.")
-                gen = source.get("generation")
-                pre = source.get("objectPreconditions") or {}
-                cond = Conditions(
-                    if_generation_match=(
-                        int(pre["ifGenerationMatch"]) if "ifGenerationMatch" in pre else None
-                    )
-                )
-                opened.append(self.open_object(bucket, src_name, int(gen) if gen else None, cond))
+                cond = Conditions(if_generation_match=source.if_generation_match)
+                opened.append(self.open_object(bucket, source.name, source.generation, cond))
             components = sum(o.obj.component_count or 1 for o in opened)
             if components > 1024:
                 raise InvalidArgument(
@@ -542,7 +498,6 @@ class Store:
                 for chunk in _read_all(o.file):
                     writer.write(chunk)
             first = opened[0].obj.fields or {}
-            fields = pick_fields(destination)
             if "contentType" not in fields and first.get("contentType"):
                 fields["contentType"] = first["contentType"]
         except BaseException:
@@ -555,88 +510,6 @@ class Store:
         return self.commit_blob(
             bucket, name, writer, fields, conditions, md5=False, component_count=components
         )
-
-    # -- resumable upload sessions -----------------------------------------------------------
-
-    def create_upload(
-        self, bucket: str, name: str, resource: dict[str, Any], conditions: Conditions,
-        total: int | None,
-    ) -> UploadSession:  # fmt: skip
-        from cloudlet.storage.blobs import new_id
-
-        upload_id = new_id()
-        with self.db.session() as s:
-            self._bucket(s, bucket)
-            session = UploadSession(
-                upload_id=upload_id,
-                bucket=bucket,
-                name=name,
-                resource=resource,
-                conditions=conditions.to_json(),
-                received=0,
-                total=total,
-                time_created=utcnow(),
-            )
-            s.add(session)
-        self.blobs.upload_path(upload_id).touch()
-        return session
-
-    def get_upload(self, upload_id: str) -> UploadSession:
-        with self.db.session() as s:
-            upload = s.get(UploadSession, upload_id) if _is_hex(upload_id) else None
-            if upload is None:
-                raise NotFound(
-                    f"No such upload session: {upload_id}. It was cancelled, or never existed; "
-                    "start a new resumable upload."
-                )
-            return upload
-
-    def record_progress(self, upload_id: str, received: int, total: int | None) -> None:
-        with self.db.session() as s:
-            upload = s.get(UploadSession, upload_id)
-            if upload is None:
-                raise Aborted(f"Upload session {upload_id} was cancelled.")
-            upload.received = received
-            if total is not None:
-                upload.total = total
-
-    def finish_upload(
-        self, upload: UploadSession, writer: BlobWriter, fields: dict[str, Any]
-    ) -> StoredObject:
-        def mark(s: Session, obj: StoredObject) -> None:
-            row = s.get(UploadSession, upload.upload_id)
-            if row is None:
-                raise Aborted(f"Upload session {upload.upload_id} was cancelled.")
-            row.received = obj.size
-            row.total = obj.size
-            row.generation = obj.generation
-
-        digests = writer.digests
-        blob_id = writer.commit()
-        obj = self.commit_blob_id(
-            upload.bucket,
-            upload.name,
-            blob_id,
-            digests,
-            fields,
-            Conditions.from_json(upload.conditions or {}),
-            after=mark,
-        )
-        self.upload_digests.pop(upload.upload_id, None)
-        return obj
-
-    def cancel_upload(self, upload_id: str) -> None:
-        with self.db.session() as s:
-            upload = s.get(UploadSession, upload_id) if _is_hex(upload_id) else None
-            if upload is None:
-                raise NotFound(f"No such upload session: {upload_id}.")
-            s.delete(upload)
-        self.upload_digests.pop(upload_id, None)
-        self.blobs.upload_path(upload_id).unlink(missing_ok=True)
-
-
-def _is_hex(value: str) -> bool:
-    return bool(value) and len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _read_all(f: BinaryIO) -> Iterator[bytes]:

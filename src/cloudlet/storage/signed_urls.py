@@ -140,14 +140,19 @@ class SignedUrlMiddleware:
     async def _download(
         request: Request, bucket: str, name: str, params: dict[str, str]
     ) -> Response:
-        from cloudlet.storage.api import _download
+        from cloudlet.storage.downloads import media_response
+        from cloudlet.storage.schema import header_value
 
-        response = await to_thread.run_sync(lambda: _download(request, bucket, name))
+        store = gateway_state(request)[STORE]
+        response = await to_thread.run_sync(lambda: media_response(request, store, bucket, name))
         # https://cloud.google.com/storage/docs/xml-api/reference-headers#responsecontentdisposition
-        if params.get("response-content-disposition"):
-            response.headers["Content-Disposition"] = params["response-content-disposition"]
-        if params.get("response-content-type"):
-            response.headers["Content-Type"] = params["response-content-type"]
+        # (through header_value: a CR/LF in a query parameter must not end the header)
+        disposition = header_value(params.get("response-content-disposition") or None)
+        if disposition:
+            response.headers["Content-Disposition"] = disposition
+        content_type = header_value(params.get("response-content-type") or None)
+        if content_type:
+            response.headers["Content-Type"] = content_type
         return response
 
     @staticmethod

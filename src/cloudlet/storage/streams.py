@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from anyio import to_thread
 
-from cloudlet.core.errors import InvalidArgument
+from cloudlet.core.bodies import parse_object
+from cloudlet.core.errors import InvalidArgument, RequestTooLarge
 from cloudlet.storage.blobs import BlobWriter, Digests
 
 __all__ = ["copy_stream", "expected_hashes", "parse_related", "verify_hashes"]
@@ -114,7 +114,10 @@ async def parse_related(
             if at >= 0:
                 return at
             if len(buf) > MAX_METADATA:
-                raise InvalidArgument("The metadata part of the multipart upload is too large.")
+                raise RequestTooLarge(
+                    f"The metadata part of the multipart upload is larger than {MAX_METADATA:,} "
+                    "bytes (or has no closing boundary)."
+                )
             try:
                 buf.extend(await it.__anext__())
             except StopAsyncIteration:
@@ -130,12 +133,10 @@ async def parse_related(
     nl = b"\r\n" if buf[first + len(delim) : first + len(delim) + 2] == b"\r\n" else b"\n"
     head_end = await need(nl + nl, first)
     meta_end = await need(nl + delim, head_end + 2 * len(nl))
-    try:
-        metadata = json.loads(bytes(buf[head_end + 2 * len(nl) : meta_end]) or b"{}")
-    except ValueError:
-        raise InvalidArgument("The metadata part of the multipart upload is not JSON.") from None
-    if not isinstance(metadata, dict):
-        raise InvalidArgument("The metadata part of the multipart upload must be an object.")
+    metadata = parse_object(
+        bytes(buf[head_end + 2 * len(nl) : meta_end]),
+        what="The metadata part of the multipart upload",
+    )
     part = meta_end + len(nl)
     media_head = await need(nl + nl, part)
     headers = bytes(buf[part + len(delim) : media_head]).decode("latin-1")
