@@ -101,7 +101,7 @@ _SCHEDULER = {
 _APPS = "/api/v1/apps/{project}"
 _SA = "/api/v1/projects/{project}/serviceAccounts"
 _JOBS = "/v1b3/projects/{project}/locations/us-central1/jobs"
-_OBJ = "{method} /storage/v1/b/{bucket}/o/{rest:path}"
+_OBJ = "{method} /storage/v1/b/{bucket}/o/{object:path}"
 
 SEEDS: list[Seed] = [
     # projects

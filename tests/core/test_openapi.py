@@ -60,8 +60,8 @@ def test_a_405_lists_every_method_of_the_path(conformance_gateway: Gateway) -> N
 
 def test_the_document_declares_google_errors_and_every_path_parameter() -> None:
     schema = create_app(Settings(data_dir="/nonexistent-openapi")).openapi()
-    operation = schema["paths"]["/storage/v1/b/{bucket}/o/{rest}"]["get"]
-    assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} >= {"bucket", "rest"}
+    operation = schema["paths"]["/storage/v1/b/{bucket}/o/{object}"]["get"]
+    assert {p["name"] for p in operation["parameters"] if p["in"] == "path"} >= {"bucket", "object"}
     for operations in schema["paths"].values():
         for operation in operations.values():
             assert "422" not in operation["responses"]  # the gateway answers 400
