@@ -14,7 +14,6 @@ import http.client
 import random
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -111,31 +110,32 @@ def test_no_server_error_on_type_confused_bodies(
     assert not failures, f"{len(failures)} of {sent} failed:\n" + "\n".join(failures[:15])
 
 
-def test_keep_alive_survives_hostile_bodies_on_a_real_gateway(tmp_path: Path) -> None:
+def test_keep_alive_survives_hostile_bodies_on_a_real_gateway(gateway: Gateway) -> None:
     """A sample of the same input, on one connection of a real gateway: every request is
     answered (no 5xx) and the connection is never closed under the client."""
     rng = random.Random(SEED)
-    with Gateway.start(tmp_path / "gw") as gw:
-        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
-        conn.request("POST", "/api/v1/projects", body=b'{"projectId": "fz-keepalive"}',
-                     headers={"content-type": "application/json"})  # fmt: skip
-        assert conn.getresponse().read() and conn.sock is not None
-        sock = conn.sock
-        fill = {"project": "fz-keepalive", "bucket": "fz-keepalive-b", "new_bucket": "fz-ka-n",
-                "new_project": "fz-ka-new", "object": "o", "job": "j", "email": "e@x.y",
-                "policy_project": "fz-keepalive", "policy_bucket": "fz-keepalive-b",
-                "account": "a@fz-keepalive.iam.gserviceaccount.com"}  # fmt: skip
-        count = 0
-        for seed in rng.sample([s for s in SEEDS if s.body is not None], 5):
-            for _label, raw in cases(seed, fill, rng)[:20]:
-                query = "&".join(f"{k}={fill_in(v, fill)}" for k, v in seed.query.items())
-                target = fill_in(seed.path, fill) + (f"?{query}" if query else "")
-                conn.request(seed.method, target, body=raw,
-                             headers={"content-type": seed.content_type})  # fmt: skip
-                response = conn.getresponse()
-                response.read()
-                assert response.status < 500, (seed.id, _label, response.status)
-                assert conn.sock is sock, f"connection closed after {seed.id} {_label}"
-                count += 1
-        conn.close()
-        assert count >= 80
+    project = f"fz-ka-{uuid.uuid4().hex[:8]}"
+    gw = gateway  # shared: every name here is this test's own
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    conn.request("POST", "/api/v1/projects", body=f'{{"projectId": "{project}"}}'.encode(),
+                 headers={"content-type": "application/json"})  # fmt: skip
+    assert conn.getresponse().read() and conn.sock is not None
+    sock = conn.sock
+    fill = {"project": project, "bucket": f"{project}-b", "new_bucket": f"{project}-n",
+            "new_project": f"{project}-new", "object": "o", "job": "j", "email": "e@x.y",
+            "policy_project": project, "policy_bucket": f"{project}-b",
+            "account": f"a@{project}.iam.gserviceaccount.com"}  # fmt: skip
+    count = 0
+    for seed in rng.sample([s for s in SEEDS if s.body is not None], 5):
+        for _label, raw in cases(seed, fill, rng)[:20]:
+            query = "&".join(f"{k}={fill_in(v, fill)}" for k, v in seed.query.items())
+            target = fill_in(seed.path, fill) + (f"?{query}" if query else "")
+            conn.request(seed.method, target, body=raw,
+                         headers={"content-type": seed.content_type})  # fmt: skip
+            response = conn.getresponse()
+            response.read()
+            assert response.status < 500, (seed.id, _label, response.status)
+            assert conn.sock is sock, f"connection closed after {seed.id} {_label}"
+            count += 1
+    conn.close()
+    assert count >= 80
