@@ -2,7 +2,7 @@
 
     app                    the composition root (gateway assembly, server, CLI root, models)
     console                the web console: talks to the gateway's REST API only
-    projects iam storage appengine dataflow     the subsystems
+    projects iam storage appengine dataflow dataproc     the subsystems
     cli                    the CLI toolkit the subsystems' commands use
     core                   the ground: settings, db, errors, state, the Subsystem record
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SUBSYSTEMS = frozenset({"projects", "iam", "storage", "appengine", "dataflow"})
+SUBSYSTEMS = frozenset({"projects", "iam", "storage", "appengine", "dataflow", "dataproc"})
 # What each layer may import (besides itself and the `cloudlet` package, which has __version__).
 MAY_IMPORT = {
     "core": frozenset(),

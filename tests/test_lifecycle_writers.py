@@ -4,6 +4,8 @@ src/cloudlet that assigns a `.state` (checked by walking every module with `ast`
 - a Dataflow job's state: `dataflow/states.transition` (which asks `check_transition`);
 - an App Engine instance's state: `appengine/instance.Instance.move_to` (which asks
   `check_instance_transition`);
+- a Dataproc cluster's or job's state: `dataproc/states._move` (behind `transition_cluster` and
+  `transition_job`, which ask `check_cluster_transition` / `check_job_transition`);
 - an App Engine build's status: `appengine/builds.move` (below; `.status` is otherwise an
   HTTP status, so only modules that import the Build model are checked).
 
@@ -24,6 +26,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cloudlet"
 WRITERS = {
     ("dataflow/states.py", "transition"),  # Job.state
     ("appengine/instance.py", "Instance.move_to"),  # Instance.state
+    ("dataproc/states.py", "_move"),  # Dataproc Cluster.state and Job.state
 }
 NOT_A_LIFECYCLE = {
     ("appengine/router.py", "AppEngineRouter.__init__"),  # self.state: the GatewayState

@@ -31,6 +31,7 @@ def test_the_variables_name_every_api_and_gsutil_only_with_https(tmp_path: Path)
     assert plain["CLOUDSDK_CONFIG"] == str(tmp_path / "gcloud")  # never the user's own
     assert plain["CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE"] == "http://127.0.0.1:8080/storage/v1/"
     assert plain["CLOUDSDK_API_ENDPOINT_OVERRIDES_DATAFLOW"] == "http://localhost:8080/"
+    assert plain["CLOUDSDK_API_ENDPOINT_OVERRIDES_DATAPROC"] == "http://127.0.0.1:8080/"
     assert plain["CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER"].endswith(":8080/api/")
     assert "BOTO_CONFIG" not in plain
     full = client_variables("http://127.0.0.1:8080/", tmp_path / "gcloud", boto=tmp_path / "boto",

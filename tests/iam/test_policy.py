@@ -48,6 +48,8 @@ def test_basic_roles_nest_and_only_owners_set_policies() -> None:
     assert "storage.buckets.setIamPolicy" in owner - editor
     assert "resourcemanager.projects.delete" in owner - editor
     assert {"storage.objects.delete", "dataflow.jobs.create"} <= editor - viewer
+    assert {"dataproc.clusters.create", "dataproc.jobs.cancel"} <= editor - viewer
+    assert "dataproc.clusters.get" in viewer and "dataproc.clusters.setIamPolicy" in owner - editor
     every = {p for r in ROLES.values() for p in r.permissions}
     assert all(p.count(".") >= 2 for p in every)  # service.resource.verb, as Google's
 

@@ -7,7 +7,7 @@ Storage's signed URLs, then IAM's bearer check) and the CLI's command groups.
 
 from __future__ import annotations
 
-from cloudlet import appengine, dataflow, iam, projects, storage
+from cloudlet import appengine, dataflow, dataproc, iam, projects, storage
 from cloudlet.core.subsystem import Subsystem
 
 __all__ = ["SUBSYSTEMS", "console_sections"]
@@ -18,6 +18,7 @@ SUBSYSTEMS: tuple[Subsystem, ...] = (
     storage.SUBSYSTEM,
     appengine.SUBSYSTEM,
     dataflow.SUBSYSTEM,
+    dataproc.SUBSYSTEM,
 )
 
 

@@ -50,7 +50,7 @@ _OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_"
 VARIABLES: tuple[str, ...] = (
     "STORAGE_EMULATOR_HOST",
     "CLOUDSDK_CONFIG",
-    *(_OVERRIDE + api for api in (*_UNDER_API, "DATAFLOW", "STORAGE")),
+    *(_OVERRIDE + api for api in (*_UNDER_API, "DATAFLOW", "DATAPROC", "STORAGE")),
     "CLOUDSDK_AUTH_DISABLE_CREDENTIALS",
     "CLOUDSDK_CORE_PASS_CREDENTIALS_TO_GSUTIL",
     "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
@@ -71,6 +71,7 @@ def client_variables(
         env[_OVERRIDE + api] = f"{url}/api/"
     # Beam's DataflowRunner, and so cloudlet, want `localhost` in a Dataflow endpoint.
     env[_OVERRIDE + "DATAFLOW"] = f"http://localhost:{port}/"
+    env[_OVERRIDE + "DATAPROC"] = f"{url}/"  # Dataproc v1's paths start v1/projects/
     env[_OVERRIDE + "STORAGE"] = f"{url}/storage/v1/"
     env["CLOUDSDK_AUTH_DISABLE_CREDENTIALS"] = "true"
     if boto is not None and ca_bundle is not None:

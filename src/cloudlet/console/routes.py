@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from cloudlet.console import appengine, dataflow, home, iam, signin, storage
+from cloudlet.console import appengine, dataflow, dataproc, home, iam, signin, storage
 
 __all__ = ["router"]
 
@@ -16,3 +16,4 @@ router.include_router(storage.router)
 router.include_router(iam.router)
 router.include_router(appengine.router)
 router.include_router(dataflow.router)
+router.include_router(dataproc.router)

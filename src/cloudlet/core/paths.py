@@ -121,6 +121,17 @@ class DataDir:
         return self.jobs / "_staging"
 
     @property
+    def dataproc(self) -> Path:
+        """Dataproc: a dir per cluster (CLUSTER_UUID: its Spark properties, the workers' work
+        dirs) and per job (jobs/JOB_ID: the staged files and the driver's output)."""
+        return self.root / "dataproc"
+
+    @property
+    def dataproc_logs(self) -> Path:
+        """The Spark masters' and workers' logs: CLUSTER-UUID8/master.log, worker-N.log."""
+        return self.logs / "dataproc"
+
+    @property
     def sandbox(self) -> Path:
         """The workloads' sandbox (core/sandbox.py): a dir per project, and the uid table."""
         return self.root / "sandbox"

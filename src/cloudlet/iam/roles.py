@@ -7,6 +7,8 @@ Cloud grants the same things here. Google's lists, role by role:
 - basic roles: https://cloud.google.com/iam/docs/understanding-roles#basic
 - Cloud Storage: https://cloud.google.com/iam/docs/roles-permissions/storage
 - Dataflow: https://cloud.google.com/iam/docs/roles-permissions/dataflow
+- Dataproc: https://cloud.google.com/iam/docs/roles-permissions/dataproc and
+  https://cloud.google.com/dataproc/docs/concepts/iam
 - App Engine: https://cloud.google.com/iam/docs/roles-permissions/appengine
 - IAM (service accounts): https://cloud.google.com/iam/docs/roles-permissions/iam
 - Resource Manager / Service Usage:
@@ -100,6 +102,49 @@ _DATAFLOW_WORKER = _p(
     "dataflow.workItems.update",
 )
 
+_DATAPROC_READ = _p(
+    "dataproc.clusters.get",
+    "dataproc.clusters.list",
+    "dataproc.jobs.get",
+    "dataproc.jobs.list",
+    "dataproc.operations.get",
+    "dataproc.operations.list",
+)
+_DATAPROC_WRITE = _p(
+    "dataproc.clusters.create",
+    "dataproc.clusters.delete",
+    "dataproc.clusters.start",
+    "dataproc.clusters.stop",
+    "dataproc.clusters.update",
+    "dataproc.clusters.use",
+    "dataproc.jobs.cancel",
+    "dataproc.jobs.create",
+    "dataproc.jobs.delete",
+    "dataproc.jobs.update",
+    "dataproc.operations.cancel",
+    "dataproc.operations.delete",
+)
+_DATAPROC_IAM = _p(
+    "dataproc.clusters.getIamPolicy",
+    "dataproc.clusters.setIamPolicy",
+    "dataproc.jobs.getIamPolicy",
+    "dataproc.jobs.setIamPolicy",
+    "dataproc.operations.getIamPolicy",
+    "dataproc.operations.setIamPolicy",
+)
+# What a cluster's VMs do on Google Cloud (agents, tasks); here: reading and writing the
+# jobs' data in Cloud Storage.
+_DATAPROC_WORKER = _p(
+    "dataproc.agents.create",
+    "dataproc.agents.delete",
+    "dataproc.agents.get",
+    "dataproc.agents.list",
+    "dataproc.agents.update",
+    "dataproc.tasks.lease",
+    "dataproc.tasks.listInvalidatedLeases",
+    "dataproc.tasks.reportStatus",
+)
+
 _APPENGINE_READ = _p(
     "appengine.applications.get",
     "appengine.instances.get",
@@ -188,18 +233,21 @@ _SA_TOKENS = _p(
 )
 
 _VIEWER = (
-    _PROJECT_READ | _BUCKETS_READ | _OBJECTS_READ | _DATAFLOW_READ | _APPENGINE_READ
+    _PROJECT_READ | _BUCKETS_READ | _OBJECTS_READ | _DATAFLOW_READ | _DATAPROC_READ
+    | _APPENGINE_READ
     | _LOGGING_READ | _SCHEDULER_READ | _SA_READ | _p("storage.buckets.getIamPolicy")
 )  # fmt: skip
 # Editors change everything but IAM policies, deletion of the project and the IAM admin verbs
 # reserved to owners; on Google Cloud, editors may create service accounts and their keys.
 _EDITOR = (
     _VIEWER | _PROJECT_WRITE | _BUCKETS_WRITE | _OBJECTS_WRITE | _MULTIPART | _DATAFLOW_WRITE
-    | _DATAFLOW_WORKER | _APPENGINE_ADMIN | _p("appengine.applications.create")
+    | _DATAFLOW_WORKER | _DATAPROC_WRITE | _APPENGINE_ADMIN | _p("appengine.applications.create")
     | _SCHEDULER_WRITE | _SA_ADMIN - _p("iam.serviceAccounts.setIamPolicy") | _SA_KEYS
     | _p("iam.serviceAccounts.actAs")
 )  # fmt: skip
-_OWNER = _EDITOR | _PROJECT_OWN | _BUCKETS_IAM | _OBJECTS_IAM | _SA_ADMIN | _SA_TOKENS
+_OWNER = (
+    _EDITOR | _PROJECT_OWN | _BUCKETS_IAM | _OBJECTS_IAM | _SA_ADMIN | _SA_TOKENS | _DATAPROC_IAM
+)  # fmt: skip
 
 
 def _role(name: str, title: str, description: str, permissions: frozenset[str]) -> Role:
@@ -319,6 +367,46 @@ _ALL: tuple[Role, ...] = (
         | _p(
             "storage.buckets.get",
             "storage.objects.create",
+            "storage.objects.get",
+            "storage.objects.list",
+            "storage.objects.update",
+            "logging.logEntries.create",
+        ),
+    ),
+    # -- Dataproc
+    _role(
+        "roles/dataproc.admin",
+        "Dataproc Administrator",
+        "Full control of Dataproc resources.",
+        _DATAPROC_READ
+        | _DATAPROC_WRITE
+        | _DATAPROC_IAM
+        | _p("resourcemanager.projects.get", "resourcemanager.projects.list"),
+    ),
+    _role(
+        "roles/dataproc.editor",
+        "Dataproc Editor",
+        "Provides the permissions necessary for viewing the resources required to manage "
+        "Dataproc, including machine types, networks, projects, and zones.",
+        _DATAPROC_READ
+        | _DATAPROC_WRITE
+        | _p("resourcemanager.projects.get", "resourcemanager.projects.list"),
+    ),
+    _role(
+        "roles/dataproc.viewer",
+        "Dataproc Viewer",
+        "Provides read-only access to Dataproc resources.",
+        _DATAPROC_READ | _p("resourcemanager.projects.get", "resourcemanager.projects.list"),
+    ),
+    _role(
+        "roles/dataproc.worker",
+        "Dataproc Worker",
+        "Provides worker access to Dataproc resources. Intended for service accounts.",
+        _DATAPROC_WORKER
+        | _p(
+            "storage.buckets.get",
+            "storage.objects.create",
+            "storage.objects.delete",
             "storage.objects.get",
             "storage.objects.list",
             "storage.objects.update",

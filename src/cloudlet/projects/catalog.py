@@ -44,6 +44,11 @@ CATALOG: tuple[ServiceInfo, ...] = (
         "dataflow.googleapis.com", "Dataflow API", "Run Apache Beam pipelines as managed jobs."
     ),
     ServiceInfo(
+        "dataproc.googleapis.com",
+        "Cloud Dataproc API",
+        "Spark clusters and PySpark jobs (pip install 'cloudlet[spark]').",
+    ),
+    ServiceInfo(
         "iam.googleapis.com",
         "Identity and Access Management (IAM) API",
         "Service accounts and their keys.",
