@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
@@ -38,6 +39,30 @@ router = APIRouter(tags=["dataflow"], dependencies=[Depends(requires_service(DAT
 
 _BASE = "/v1b3/projects/{project}/locations/{location}/jobs"
 _LEGACY = "/v1b3/projects/{project}/jobs"  # projects.jobs.*: the job's own location
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def _job_route(
+    method: str, suffix: str, name: str, permission: str, note: str = ""
+) -> Callable[[_Endpoint], _Endpoint]:
+    """Serve an endpoint as projects.locations.jobs.NAME and as projects.jobs.NAME (the
+    method with no location in its path, for the job wherever it runs), both declaring
+    `permission` on the path's project (core/authz.py)."""
+    declared = requires(permission, path_resource, note=note)
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        for base, api in ((_BASE, "projects.locations.jobs"), (_LEGACY, "projects.jobs")):
+            router.add_api_route(
+                base + suffix,
+                endpoint,
+                methods=[method],
+                summary=f"{api}.{name}",
+                dependencies=[declared],
+            )
+        return endpoint
+
+    return register
 
 
 def _data(request: Request) -> DataDir:
@@ -81,8 +106,9 @@ def _split_gcs_url(url: str) -> tuple[str, str]:
     raise InvalidArgument(f"Unsupported pipelineUrl {url!r}: stage the pipeline to a gs:// path.")
 
 
-def _create(request: Request, session: Session, project: str, location: str,
-            body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _create(
+    request: Request, session: Session, project: str, location: str, body: dict[str, Any]
+) -> dict[str, Any]:
     if importlib.util.find_spec("apache_beam") is None:  # looks for it; does not import it
         raise FailedPrecondition(
             "This cloudlet cannot run Beam pipelines: apache-beam is not installed where the "
@@ -213,16 +239,7 @@ def _page(items: list[dict[str, Any]], size: int, token: str | None) -> dict[str
     return body
 
 
-@router.get(
-    _LEGACY + "/{job_id}",
-    summary="projects.jobs.get",
-    dependencies=[requires("dataflow.jobs.get", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}",
-    summary="projects.locations.jobs.get",
-    dependencies=[requires("dataflow.jobs.get", path_resource)],
-)
+@_job_route("GET", "/{job_id}", "get", "dataflow.jobs.get")
 def get_job(
     project: str,
     job_id: str,
@@ -233,16 +250,7 @@ def get_job(
     return service.job_resource(service.get_job(session, project, job_id, location), view)
 
 
-@router.put(
-    _LEGACY + "/{job_id}",
-    summary="projects.jobs.update",
-    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
-)
-@router.put(
-    _BASE + "/{job_id}",
-    summary="projects.locations.jobs.update",
-    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
-)
+@_job_route("PUT", "/{job_id}", "update", "dataflow.jobs.cancel", note="cancel, drain or update")
 def update_job(
     request: Request,
     tasks: BackgroundTasks,
@@ -263,16 +271,7 @@ def update_job(
     return service.job_resource(job)
 
 
-@router.get(
-    _LEGACY + "/{job_id}/messages",
-    summary="projects.jobs.messages.list",
-    dependencies=[requires("dataflow.messages.list", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}/messages",
-    summary="projects.locations.jobs.messages.list",
-    dependencies=[requires("dataflow.messages.list", path_resource)],
-)
+@_job_route("GET", "/{job_id}/messages", "messages.list", "dataflow.messages.list")
 def list_messages(
     project: str,
     job_id: str,
@@ -296,16 +295,7 @@ def list_messages(
     )
 
 
-@router.get(
-    _LEGACY + "/{job_id}/metrics",
-    summary="projects.jobs.getMetrics",
-    dependencies=[requires("dataflow.metrics.get", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}/metrics",
-    summary="projects.locations.jobs.getMetrics",
-    dependencies=[requires("dataflow.metrics.get", path_resource)],
-)
+@_job_route("GET", "/{job_id}/metrics", "getMetrics", "dataflow.metrics.get")
 def get_metrics(
     project: str, job_id: str, session: DbSession, location: str | None = None
 ) -> dict[str, Any]:

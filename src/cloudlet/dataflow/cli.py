@@ -16,6 +16,7 @@ import typer
 
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
+from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
 
 __all__ = ["dataflow_app", "elapsed_seconds"]
@@ -37,7 +38,7 @@ def _created(job: dict[str, Any]) -> str:
     value = job.get("createTime")
     if not value:
         return ""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+    return parse_rfc3339(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # gcloud dataflow jobs list: JOB_ID NAME TYPE CREATION_TIME STATE REGION
@@ -296,7 +297,7 @@ def elapsed_seconds(job: dict[str, Any], now: datetime) -> float:
 
 def _parse_rfc3339(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        return parse_rfc3339(str(value)) if value else None
     except ValueError:
         return None
 
