@@ -54,15 +54,15 @@ class Import:
     deferred: bool  # inside a function body
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
+def _module_name(path: Path, src: Path = SRC) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
 def _modules(src: Path = SRC) -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted((src / "cloudlet").rglob("*.py"))}
+    return {_module_name(p, src): p for p in sorted((src / "cloudlet").rglob("*.py"))}
 
 
 def _walk(node: ast.AST, deferred: bool) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
@@ -74,11 +74,33 @@ def _walk(node: ast.AST, deferred: bool) -> Iterator[tuple[ast.Import | ast.Impo
             yield from _walk(child, inner)
 
 
+# core/subsystem.py's loaders import "cloudlet.pkg.module:name" references when called: the
+# references are imports too (deferred ones), and keep to the same rules.
+_LOADERS = frozenset({"load", "commands", "hook", "resolve"})
+
+
+def _references(tree: ast.AST) -> Iterator[tuple[str, str]]:
+    """(module, name) of each reference given to a loader ("" for a module reference)."""
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+            continue
+        if call.func.id not in _LOADERS:
+            continue
+        for arg in call.args:
+            for const in ast.walk(arg):
+                if isinstance(const, ast.Constant) and isinstance(const.value, str):
+                    module, _, attr = const.value.partition(":")
+                    if module.startswith("cloudlet."):
+                        yield module, attr
+
+
 def imports_of(name: str, source: str, is_package: bool) -> list[Import]:
-    """Every import of cloudlet's own modules in one module's source."""
+    """Every import of cloudlet's own modules in one module's source, and every reference
+    to one given to a loader."""
     package = name if is_package else name.rpartition(".")[0]
-    out = []
-    for node, deferred in _walk(ast.parse(source), False):
+    tree = ast.parse(source)
+    out = [Import(name, m, (a,) if a else (), True) for m, a in _references(tree)]
+    for node, deferred in _walk(tree, False):
         if isinstance(node, ast.Import):
             out += [Import(name, a.name, (), deferred) for a in node.names]
             continue
@@ -260,6 +282,8 @@ def _with(source: str, module: str = "cloudlet.core.extra") -> list[Import]:
         ("cloudlet.appengine.extra", "from cloudlet.storage.service import Store"),  # a private
         ("cloudlet.appengine.extra", "from cloudlet.storage import signing"),  # not in __all__
         ("cloudlet.iam.extra", "def f():\n    from cloudlet.projects.models import Project\n"),
+        ("cloudlet.iam.extra", 'x = load("cloudlet.projects.api:router")'),  # a loader's reference
+        ("cloudlet.core.extra", 'x = hook("cloudlet.dataflow.runtime:start")'),
     ],
 )
 def test_a_wrong_way_import_is_caught(module: str, source: str) -> None:

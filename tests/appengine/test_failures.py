@@ -166,6 +166,22 @@ def test_app_that_raises_at_import_shows_its_traceback(serving: Serving) -> None
     assert not (serving.gateway.data_dir / "apps" / serving.project / "default" / "boom").exists()
 
 
+def test_an_old_pin_failing_inside_a_package_is_named_in_one_line_and_printed_once(
+    serving: Serving,
+) -> None:
+    # The chapter's app: Flask 2.0.1 imports werkzeug.urls.url_quote, which Werkzeug 3 removed.
+    src = write_app(serving.tmp / "oldpin", requirements="Flask==2.0.1\n")
+    out = serving.cli("app", "deploy", str(src), "--version", "oldpin")
+    assert out.returncode == 1
+    assert out.stderr.count("Last lines of its log") == 1, out.stderr  # the failure prints once
+    assert "url_quote" in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert "inside the installed package flask 2.0.1" in last.lower(), last
+    assert "site-packages" not in last
+    assert "`werkzeug<3`" in last, last
+    serving.assert_v1_serves()
+
+
 def test_app_that_never_listens_times_out_with_its_log_tail(tmp_path: Path) -> None:
     # The readiness timeout is a setting; a short one keeps this test quick. It is given as a
     # flag of `cloudlet serve`, which the foreground server must honour (issue 14).

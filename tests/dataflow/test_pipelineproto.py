@@ -8,6 +8,7 @@ from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 
 from cloudlet.dataflow.artifacts import ARTIFACT_ROLE_STAGING_TO, staged_artifacts
+from cloudlet.dataflow.paths import relative_file_paths
 from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.steps import steps_from_pipeline
 
@@ -54,3 +55,15 @@ def test_steps_and_artifacts_match_beams_own_parse() -> None:
 def test_bytes_that_are_not_a_pipeline_raise_proto_error(data: bytes) -> None:
     with pytest.raises(ProtoError):
         parse_pipeline(data)
+
+
+def test_relative_file_paths_read_the_same_from_both_parses() -> None:
+    p = beam.Pipeline(runner="FnApiRunner")
+    lines = p | beam.io.ReadFromText("sample1.txt", validate=False)
+    lines | beam.io.WriteToText("out", ".txt")  # type: ignore[no-untyped-call]
+    lines | "Abs" >> beam.io.WriteToText("/tmp/x/out")  # type: ignore[no-untyped-call]
+    lines | "Gcs" >> beam.io.WriteToText("gs://b/out")  # type: ignore[no-untyped-call]
+    proto = p.to_runner_api()
+    ours = relative_file_paths(parse_pipeline(proto.SerializeToString()))
+    assert ours == relative_file_paths(proto)
+    assert [path for _, path in ours] == ["sample1.txt", "out.txt"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from apache_beam.transforms import environments
 from cloudlet.testing import Gateway
 from tests.conftest import CliRunner
 from tests.dataflow.helpers import (
+    clean_env,
     exit_race_env,
     job_by_name,
     jobs,
@@ -218,3 +221,33 @@ def _prepare_and_stage(handle: JobServiceHandle, proto: Any) -> Any:
     prepared = handle.prepare(proto)
     handle.stage(proto, prepared.artifact_staging_endpoint.url, prepared.staging_session_token)
     return prepared
+
+
+def test_relative_paths_fail_the_job_at_once_naming_the_path_and_the_fix(
+    gateway: Gateway, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    # examples/pipelines/README.md's command as first written: the job ran in its own directory,
+    # read 0 elements from 'sample1.txt' and ended DONE with its output in DATA_DIR/jobs/ID.
+    make_project(api, project_id)
+    (tmp_path / "sample1.txt").write_text("the cat sat\n")
+    example = Path(__file__).parents[2] / "examples" / "pipelines" / "pipeline4.py"
+    result = subprocess.run(
+        [sys.executable, str(example), "--input", "sample1.txt", "--output", "out",
+         *portable_args(gateway, project_id, "relative")],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "'sample1.txt' (ReadFromText" in result.stderr and "'out.txt' (WriteToText" in (
+        result.stderr
+    ), result.stderr[-3000:]
+    assert "gs://BUCKET/" in result.stderr and "absolute path" in result.stderr
+    assert not (tmp_path / "out-00000-of-00001.txt").exists()
+    assert all(j["currentState"] != "JOB_STATE_DONE" for j in jobs(api, project_id))
+    # As the README now says: an absolute path runs where the user meant.
+    result = subprocess.run(
+        [sys.executable, str(example), "--input", str(tmp_path / "sample1.txt"),
+         "--output", str(tmp_path / "out"), *portable_args(gateway, project_id, "absolute")],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "out-00000-of-00001.txt").read_text().split() == ["the", "cat", "sat"]

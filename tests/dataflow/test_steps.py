@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from cloudlet.dataflow.jobservice import portable_job_name
+from cloudlet.dataflow.jobproto import portable_job_name
 from cloudlet.dataflow.service import check_job_name
 from cloudlet.dataflow.steps import (
     metric_updates,

@@ -172,3 +172,20 @@ def test_require_service_fails_like_google(tmp_path) -> None:
 
         assert session.scalars(select(Project.project_id)).all() == ["gate-test"]
     db.dispose()
+
+
+def test_a_disabled_api_hint_names_gcloud_when_gcloud_called(
+    api: httpx.Client, project_id: str
+) -> None:
+    api.post("/api/v1/projects", json={"projectId": project_id}).raise_for_status()
+    path = f"/v1b3/projects/{project_id}/locations/us-central1/jobs"
+    gcloud = "google-cloud-sdk gcloud/552.0.0 command/gcloud.dataflow.jobs.list invocation-id/x"
+    r = api.get(path, headers={"User-Agent": gcloud})
+    assert r.status_code == 403
+    hint = f"Enable it by running: gcloud services enable dataflow.googleapis.com --project {project_id}"
+    assert r.json()["error"]["message"].endswith(hint)
+    assert r.json()["error"]["errors"][0]["message"].endswith(hint)
+    r = api.get(path, headers={"User-Agent": "python-httpx"})  # anyone else: cloudlet's CLI
+    assert (
+        "running: cloudlet services enable dataflow.googleapis.com" in r.json()["error"]["message"]
+    )

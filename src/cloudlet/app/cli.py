@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from cloudlet.cli.config import PROPERTIES, Config
-from cloudlet.cli.context import CliError, state
+from cloudlet.cli.context import ApiError, CliError, state
 from cloudlet.cli.output import parse_format
 
 __all__ = ["main"]
@@ -28,8 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-config_app = typer.Typer(help="View and edit CLI properties (core/project, ...).",
-                         no_args_is_help=True)  # fmt: skip
+config_app = typer.Typer(
+    help="View and edit CLI properties (core/project, ...).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 
 
@@ -271,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         code = group.main(args=args, prog_name="cloudlet", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)
-    except CliError as exc:
+    except (CliError, ApiError) as exc:  # the gateway's errors say what to fix
         print(f"ERROR: ({where}) {exc}", file=sys.stderr)
         sys.exit(1)
     except ValueError as exc:  # a bad --format

@@ -30,10 +30,12 @@ def _with_setting_options(func: Callable[[dict[str, Any]], None]) -> Callable[..
         )
         params.append(
             inspect.Parameter(
-                s.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                s.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option,
                 annotation=s.type | None,
             )
-        )  # fmt: skip
+        )
 
     def wrapper(**values: Any) -> None:
         func(values)
@@ -54,8 +56,10 @@ def _serve(values: dict[str, Any]) -> None:
         check_exposure(settings)
     except ExposureError as exc:
         raise CliError(str(exc)) from None
-    print(f"cloudlet gateway on {settings.url} (data dir {settings.root}, auth {settings.auth})",
-          file=sys.stderr)  # fmt: skip
+    print(
+        f"cloudlet gateway on {settings.url} (data dir {settings.root}, auth {settings.auth})",
+        file=sys.stderr,
+    )
     for name, address in listeners(settings).items():
         print(f"  {name} listens on {address}", file=sys.stderr)
     try:
@@ -88,8 +92,10 @@ def _start(values: dict[str, Any]) -> None:
         print(f"  {name} listens on {address} (auth {settings.auth})", file=sys.stderr)
     first = DataDir(settings.root).owner_password
     if first.exists():  # the owner's first password: say where it is, never what
-        print(f"Sign in: cloudlet auth login owner@cloudlet.localhost --password-file {first}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"Sign in: cloudlet auth login owner@cloudlet.localhost --password-file {first}",
+            file=sys.stderr,
+        )
 
 
 def _check_running_as_asked(values: dict[str, Any], url: str, home: str) -> None:
@@ -159,8 +165,10 @@ def status(
     settings = Settings.load({"data_dir": data_dir})
     info = read_pid_file(DataDir(settings.root))
     if info is None:
-        print(f"The cloudlet gateway is not running (data dir {settings.root}). "
-              "Start it with: cloudlet start")  # fmt: skip
+        print(
+            f"The cloudlet gateway is not running (data dir {settings.root}). "
+            "Start it with: cloudlet start"
+        )
         raise typer.Exit(1)
     try:
         body = httpx.get(f"{info.url}/api/v1/status", timeout=3).json()
@@ -191,8 +199,7 @@ def status(
     elif job_api:
         pid = f"pid {job_api['pid']}" if job_api.get("pid") else "starting"
         where = (body.get("listeners") or {}).get("jobApi") or f"port {body.get('grpcPort')}"
-        print(f"beam job api: {where} ({pid}, "
-              f"{job_api.get('restarts', 0)} restarts)")  # fmt: skip
+        print(f"beam job api: {where} ({pid}, {job_api.get('restarts', 0)} restarts)")
 
 
 def register_gateway_commands(app: typer.Typer) -> None:

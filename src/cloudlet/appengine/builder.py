@@ -4,6 +4,10 @@ A venv is keyed by a hash of the interpreter and the requirements, so a redeploy
 requirements reuses it at once (App Engine's Cloud Build caches layers the same way). Venvs are
 not relocatable, so each is built in its final place under a lock and marked complete last; an
 unmarked one is a failed or interrupted build and is rebuilt.
+
+Packages come from the user's uv and pip index settings (indexes.py); when an index cannot be
+reached the install is tried once more from the local uv cache alone (`--offline`), and a build
+that still fails says the network is unreachable instead of blaming requirements.txt.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from uv import find_uv_bin
 
 from cloudlet.appengine.appyaml import AppYaml, closest_python, runtime_version
+from cloudlet.appengine.indexes import network_failure, pip_index_args
 
 __all__ = ["BuildFailed", "Interpreter", "available_pythons", "build_venv", "find_interpreter"]
 
@@ -69,7 +74,7 @@ def available_pythons() -> dict[tuple[int, int], tuple[str, str]]:
         if "/shims/" in path or not os.access(path, os.X_OK):
             continue
         parts = version.split(".")
-        if len(parts) < 2 or not parts[1].isdigit() or parts[0] != "3":
+        if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()) or parts[0] != "3":
             continue
         found.setdefault((3, int(parts[1])), (path, version))
     return found
@@ -110,11 +115,14 @@ def venv_key(interpreter: Interpreter, requirements: str, add_gunicorn: bool) ->
     return digest.hexdigest()[:24]
 
 
-async def _run(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
+async def _run(
+    args: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
-        )
+            *args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+            cwd=cwd,
+        )  # fmt: skip
         try:
             return await proc.wait()
         except asyncio.CancelledError:
@@ -158,11 +166,13 @@ async def build_venv(
         env = {**os.environ, "VIRTUAL_ENV": str(venv), "NO_COLOR": "1"}
         env.pop("PYTHONPATH", None)
         _append(log, f"Step #1: creating a venv with Python {interpreter.full_version}")
-        code = await _run([uv, "venv", "--python", interpreter.path, "--no-python-downloads",
-                           str(venv)], log, env)  # fmt: skip
+        # uv runs in the venvs directory with no project: a gateway started in a checkout must
+        # not lend the build its pyproject.toml (requires-python, [tool.uv]).
+        code = await _run([uv, "venv", "--no-project", "--python", interpreter.path,
+                           "--no-python-downloads", str(venv)], log, env, venvs)  # fmt: skip
         if code != 0:
             shutil.rmtree(venv, ignore_errors=True)
-            raise BuildFailed("Creating the virtual environment failed (see the build log).")
+            raise BuildFailed("uv could not create the virtual environment; its error is above.")
         packages = []
         if requirements.strip():
             packages += ["-r", str(requirements_file)]
@@ -171,14 +181,50 @@ async def build_venv(
             packages.append("gunicorn")
             _append(log, "Step #2: adding gunicorn for the default entrypoint")
         if packages:
-            code = await _run([uv, "pip", "install", "--python", str(venv / "bin" / "python"),
-                               *packages], log, env)  # fmt: skip
-            if code != 0:
+            try:
+                await _install(uv, venv, packages, log, env, venvs)
+            except BuildFailed:
                 shutil.rmtree(venv, ignore_errors=True)
-                raise BuildFailed(
-                    "Installing the requirements failed; pip's error is above. Fix "
-                    "requirements.txt (package names and versions) and deploy again."
-                )
+                raise
         (venv / _COMPLETE).write_text(key)
         _append(log, "Step #2: environment ready")
         return venv, interpreter.path
+
+
+async def _install(
+    uv: str, venv: Path, packages: list[str], log: Path, env: dict[str, str], cwd: Path
+) -> None:
+    """`uv pip install` from the user's indexes (pip's settings too, see indexes.py); when an
+    index cannot be reached, once more from the local uv cache alone (`--offline`)."""
+    args = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *packages,
+            *pip_index_args(env)]  # fmt: skip
+    start = log.stat().st_size if log.exists() else 0
+    if await _run(args, log, env, cwd) == 0:
+        return
+    unreachable = network_failure(_read_from(log, start))
+    if unreachable is None:
+        raise BuildFailed(
+            "Installing the requirements failed; uv's error is above. Fix requirements.txt "
+            "(package names and versions) and deploy again."
+        )
+    if env.get("UV_OFFLINE", "").lower() not in {"1", "true", "yes", "on"}:
+        _append(
+            log,
+            f"Step #2: the package index could not be reached ({unreachable}); "
+            "trying again from the local uv cache only (uv pip install --offline)",
+        )
+        if await _run([*args, "--offline"], log, env, cwd) == 0:
+            _append(log, "Step #2: installed from the local uv cache (offline)")
+            return
+    raise BuildFailed(
+        f"Installing the requirements failed: the network is unreachable ({unreachable}) and "
+        "the local uv cache lacks some of the packages (uv's error is above). Connect to the "
+        "network, or point uv at a reachable index or wheel directory (UV_INDEX_URL, "
+        "UV_FIND_LINKS, PIP_INDEX_URL, PIP_FIND_LINKS, uv.toml or pip.conf), and deploy again."
+    )
+
+
+def _read_from(log: Path, start: int) -> str:
+    with log.open("rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace")

@@ -71,7 +71,7 @@ def _choose_region(project: str, regions: tuple[str, ...]) -> str:
         print(f" [{number}] {name}", file=sys.stderr)
     while True:
         choice = typer.prompt("Please enter your numeric choice", err=True)
-        if choice.isdigit() and 1 <= int(choice) <= len(regions) + 1:
+        if choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(regions) + 1:
             break
         print(f"Please enter a value between 1 and {len(regions) + 1}:", file=sys.stderr)
     if int(choice) == len(regions) + 1:
@@ -220,9 +220,12 @@ def _deploy_service(
     )
     final = _follow_build(project, build["id"])
     if final["status"] != "SUCCESS":
+        error = final.get("error") or ""
+        if state.output_enabled:  # the streamed build log above ends with the whole error
+            error = error.split("\n", 1)[0]
         fail(
             f"Error Response: [9] Deployment of service [{app.service}] version [{version}] "
-            f"failed; the serving version is unchanged.\n{final.get('error') or ''}".rstrip()
+            f"failed; the serving version is unchanged.\n{error}".rstrip()
         )
     state.status(f"Deployed service [{app.service}] to [{url}]")
     own = state.gateway.get(f"/api/v1/apps/{project}/services/{app.service}").get("localUrl")

@@ -423,8 +423,11 @@ async def deploy_staged(
         done, error = await run_in_threadpool(outcome)
         if done is None:
             # gcloud shows only this message, so it carries the end of the build log.
-            ending = await run_in_threadpool(tail, req.log_path, 30)
-            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{ending}"
+            # The log ends with the error itself ("ERROR: ..."): show what came before it once.
+            ending = await run_in_threadpool(tail, req.log_path, 200)
+            before = ending.rsplit("\nERROR: ", 1)[0] if "\nERROR: " in ending else ""
+            before = "\n".join(before.splitlines()[-30:])
+            message = f"{error}\n\nThe build log ({req.log_path}) ends:\n{before}".rstrip()
             sup.operations.fail(operation["name"], 9, message)  # FAILED_PRECONDITION
         else:
             sup.operations.finish(operation["name"], done, VERSION)

@@ -18,11 +18,12 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cloudlet.appengine.logs import SEVERITIES
 from cloudlet.core.errors import InvalidArgument
+from cloudlet.core.times import parse_rfc3339
 
 __all__ = ["Filter", "parse_filter"]
 
@@ -81,10 +82,9 @@ def _field(entry: dict[str, Any], path: str) -> Any:
 
 def _instant(text: str) -> datetime | None:
     try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339(text)
     except ValueError:
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _compare(path: str, op: str, actual: Any, wanted: str) -> bool:

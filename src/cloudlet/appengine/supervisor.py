@@ -30,6 +30,7 @@ import psutil
 
 from cloudlet.appengine.appyaml import BasicScaling, ManualScaling, parse_app_yaml
 from cloudlet.appengine.cron import CronJob, next_run
+from cloudlet.appengine.diagnose import import_failure_hint
 from cloudlet.appengine.dispatch import DispatchRule
 from cloudlet.appengine.instance import Instance, InstanceState, StartFailed
 from cloudlet.appengine.operations import Operations
@@ -238,10 +239,15 @@ class Supervisor:
         while time.monotonic() < deadline:
             if instance.exited.is_set() or instance.state is not InstanceState.STARTING:
                 await asyncio.sleep(0.2)  # let the pumps write the last lines
+                log = tail(instance.log_path)
+                # The first line is the summary (the CLI shows it after the streamed log).
+                hint = import_failure_hint(
+                    tail(instance.log_path, 400), _runtime(instance).venv_dir
+                )
                 raise StartFailed(
                     f"The instance exited with code {instance.exit_code} before it answered "
-                    f"HTTP requests. Last lines of its log ({instance.log_path}):\n"
-                    + tail(instance.log_path)
+                    f"HTTP requests. {hint or ''}".rstrip()
+                    + f"\nLast lines of its log ({instance.log_path}):\n{log}"
                 )
             # Only a starting instance becomes ready: not one stopped or exited during the probe.
             if await instance.probe(path) and instance.state is InstanceState.STARTING:
@@ -542,7 +548,8 @@ async def _get(port: int, path: str, headers: dict[str, str]) -> int:
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), 600)
         parts = line.split()
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        code = parts[1] if len(parts) > 1 else ""
+        status = int(code) if code.isascii() and code.isdigit() else 502
         await asyncio.wait_for(reader.read(), 60)
         return status
     finally:

@@ -32,10 +32,12 @@ from cloudlet.cli.output import Column, emit
 
 __all__ = ["auth_app"]
 
-auth_app = typer.Typer(help="Sign in to the gateway and manage the CLI's credentials.",
-                       no_args_is_help=True)  # fmt: skip
-users_app = typer.Typer(help="The gateway's user accounts (the local owner manages them).",
-                        no_args_is_help=True)  # fmt: skip
+auth_app = typer.Typer(
+    help="Sign in to the gateway and manage the CLI's credentials.", no_args_is_help=True
+)
+users_app = typer.Typer(
+    help="The gateway's user accounts (the local owner manages them).", no_args_is_help=True
+)
 auth_app.add_typer(users_app, name="users")
 
 USER_COLUMNS: list[Column] = [
@@ -90,8 +92,9 @@ def login(
     gw = state.gateway
     email = (account or _ask("Email")).strip().lower()
     password = _password(password_file)
-    body = token_request(gw.url, {"grant_type": "password", "username": email,
-                                  "password": password})  # fmt: skip
+    body = token_request(
+        gw.url, {"grant_type": "password", "username": email, "password": password}
+    )
     CredentialStore().put(
         email,
         {
@@ -108,11 +111,13 @@ def login(
 
 @auth_app.command("activate-service-account")
 def activate_service_account(
-    account: str | None = typer.Argument(None, metavar="[ACCOUNT]",
-                                         help="Must match the key file's client_email."),
-    key_file: Path = typer.Option(..., "--key-file", help="A key file from `cloudlet iam "
-                                  "service-accounts keys create`."),
-) -> None:  # fmt: skip
+    account: str | None = typer.Argument(
+        None, metavar="[ACCOUNT]", help="Must match the key file's client_email."
+    ),
+    key_file: Path = typer.Option(
+        ..., "--key-file", help="A key file from `cloudlet iam service-accounts keys create`."
+    ),
+) -> None:
     """Act as a service account: the CLI signs its own token grants with the key."""
     try:
         key: dict[str, Any] = json.loads(key_file.expanduser().read_text())
@@ -121,12 +126,16 @@ def activate_service_account(
     except ValueError:
         fail(f"Could not read JSON from the key file [{key_file}].")
     if key.get("type") != "service_account" or "private_key" not in key:
-        fail(f"The key file [{key_file}] is not a service account key (type service_account "
-             "with a private_key).")  # fmt: skip
+        fail(
+            f"The key file [{key_file}] is not a service account key (type service_account "
+            "with a private_key)."
+        )
     email = str(key.get("client_email", ""))
     if account and account != email:
-        fail(f"The given account name [{account}] does not match the account name in the key "
-             f"file [{email}].")  # fmt: skip
+        fail(
+            f"The given account name [{account}] does not match the account name in the key "
+            f"file [{email}]."
+        )
     entry: dict[str, Any] = {"type": SERVICE_ACCOUNT, "key": key, "gateway": state.gateway.url}
     store = CredentialStore()
     store.put(email, entry)
@@ -149,13 +158,13 @@ def list_accounts() -> None:
         emit(rows, state.format)
         return
     if not rows:
-        state.status("No credentialed accounts.\n\nTo login, run:\n  $ cloudlet auth login "
-                     "`ACCOUNT`")  # fmt: skip
+        state.status(
+            "No credentialed accounts.\n\nTo login, run:\n  $ cloudlet auth login `ACCOUNT`"
+        )
         return
     print("Credentialed Accounts")
     emit(rows, "", [("ACTIVE", lambda r: "*" if r["status"] else ""), ("ACCOUNT", "account")])
-    state.status("\nTo set the active account, run:\n    $ cloudlet config set account "
-                 "`ACCOUNT`\n")  # fmt: skip
+    state.status("\nTo set the active account, run:\n    $ cloudlet config set account `ACCOUNT`\n")
 
 
 @auth_app.command("revoke")
@@ -189,8 +198,10 @@ def _revoke_on_gateway(token: str) -> None:
     try:
         response = httpx.post(f"{gw.url}/revoke", data={"token": token}, timeout=30)
     except httpx.ConnectError:
-        fail(f"The cloudlet gateway is not running at {gw.url}; nothing was revoked. Start it "
-             "with: cloudlet start")  # fmt: skip
+        fail(
+            f"The cloudlet gateway is not running at {gw.url}; nothing was revoked. Start it "
+            "with: cloudlet start"
+        )
     if response.status_code == 200:
         return
     try:
@@ -206,8 +217,10 @@ def print_access_token(account: str | None = typer.Argument(None, metavar="[ACCO
     """Print an access token of the active account (or ACCOUNT), refreshed if needed."""
     name = account or active_account()
     if not name:
-        fail("You do not currently have an active account selected. Please run:\n\n"
-             "  $ cloudlet auth login\n\nto obtain new credentials.")  # fmt: skip
+        fail(
+            "You do not currently have an active account selected. Please run:\n\n"
+            "  $ cloudlet auth login\n\nto obtain new credentials."
+        )
     print(access_token(name, state.gateway.url))
 
 
@@ -222,9 +235,10 @@ def _user_path(email: str) -> str:
 def users_create(
     email: str = typer.Argument(..., metavar="EMAIL"),
     display_name: str = typer.Option("", "--display-name", help="Display name."),
-    password_file: Path | None = typer.Option(None, "--password-file",
-                                              help="Read the password from this file."),
-) -> None:  # fmt: skip
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the password from this file."
+    ),
+) -> None:
     """Create a user account (prompts for its password)."""
     password = _password(password_file)
     body = {"email": email, "password": password, "displayName": display_name}
@@ -251,9 +265,10 @@ def users_delete(email: str = typer.Argument(..., metavar="EMAIL")) -> None:
 @users_app.command("set-password")
 def users_set_password(
     email: str = typer.Argument(..., metavar="EMAIL"),
-    password_file: Path | None = typer.Option(None, "--password-file",
-                                              help="Read the password from this file."),
-) -> None:  # fmt: skip
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the password from this file."
+    ),
+) -> None:
     """Change a user's password (the owner's first-password file is then deleted)."""
     password = _password(password_file, "New password")
     state.gateway.request("PATCH", _user_path(email), json={"password": password})

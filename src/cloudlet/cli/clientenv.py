@@ -59,9 +59,12 @@ VARIABLES: tuple[str, ...] = (
 
 
 def client_variables(
-    gateway_url: str, gcloud_config: Path, *, boto: Path | None = None,
+    gateway_url: str,
+    gcloud_config: Path,
+    *,
+    boto: Path | None = None,
     ca_bundle: Path | None = None,
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """The environment that points google-cloud-storage, gcloud (with its config dir at
     `gcloud_config`) and, given `boto`, gsutil at the gateway at `gateway_url`. Pure."""
     url = gateway_url.rstrip("/")
@@ -152,8 +155,10 @@ def _write_gsutil_files(https: dict[str, Any], project: str | None) -> tuple[Pat
     Google with it) and the boto file, in the CLI's config dir."""
     ca_file = Path(str(https.get("caFile") or ""))
     if not ca_file.is_file():
-        fail(f"The gateway serves HTTPS but its CA file [{ca_file}] is not readable here; "
-             "run env-init on the gateway's machine.")  # fmt: skip
+        fail(
+            f"The gateway serves HTTPS but its CA file [{ca_file}] is not readable here; "
+            "run env-init on the gateway's machine."
+        )
     folder = config_dir() / "clients"
     folder.mkdir(parents=True, exist_ok=True)
     roots = _system_roots()

@@ -114,5 +114,7 @@ def components_install(
 @components_app.command("update")
 def components_update() -> None:
     """Components update with the cloudlet package itself (`pip install -U cloudlet`)."""
-    state.status("All components are up to date. cloudlet's components update with the "
-                 "package itself: pip install -U cloudlet")  # fmt: skip
+    state.status(
+        "All components are up to date. cloudlet's components update with the "
+        "package itself: pip install -U cloudlet"
+    )

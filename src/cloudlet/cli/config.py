@@ -33,8 +33,12 @@ PROPERTIES: dict[str, str] = {
 }
 
 # gcloud lets `project`, `account`, `region` stand for their full names.
-_SHORT = {"project": "core/project", "account": "core/account", "region": "compute/region",
-          "zone": "compute/zone"}  # fmt: skip
+_SHORT = {
+    "project": "core/project",
+    "account": "core/account",
+    "region": "compute/region",
+    "zone": "compute/zone",
+}
 
 
 def config_dir() -> Path:

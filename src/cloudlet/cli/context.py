@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import httpx
 
 from cloudlet.cli.config import Config
+from cloudlet.core.client import ApiError, GatewayClient, check_response
 from cloudlet.core.paths import DataDir
 from cloudlet.core.running import read_pid_file
 from cloudlet.core.settings import setting
@@ -23,6 +24,7 @@ __all__ = [
     "check_response",
     "fail",
     "gateway_down",
+    "gateway_unreachable",
     "gateway_url",
     "resolve_gateway",
     "state",
@@ -30,14 +32,10 @@ __all__ = [
 
 
 class CliError(Exception):
-    """An error to print as `ERROR: (cloudlet.group.command) message` with exit status 1."""
+    """An error to print as `ERROR: (cloudlet.group.command) message` with exit status 1.
 
-
-class ApiError(CliError):
-    def __init__(self, status: int, message: str, body: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body or {}
+    The gateway's own errors are `ApiError` (core/client.py, re-exported here), printed the
+    same way."""
 
 
 def fail(message: str) -> NoReturn:
@@ -55,17 +53,12 @@ def gateway_down(url: str, source: str = "") -> CliError:
     )
 
 
-def check_response(response: httpx.Response) -> httpx.Response:
-    """Raise ApiError for an error status, with the message of Google's error body if any."""
-    if response.status_code >= 400:
-        response.read()  # a streamed response has not been read yet
-        try:
-            body = response.json()
-            message = body["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            body, message = None, f"HTTP {response.status_code}: {response.text[:500]}"
-        raise ApiError(response.status_code, message, body)
-    return response
+def gateway_unreachable(url: str, exc: httpx.TransportError, source: str = "") -> CliError:
+    """What the CLI says when a call to the gateway at `url` fails in transport: nothing
+    answers (gateway_down), or it did not answer in time."""
+    if isinstance(exc, httpx.TimeoutException):
+        return CliError(f"The cloudlet gateway at {url} did not answer in time.")
+    return gateway_down(url, source)
 
 
 def resolve_gateway(api_url: str | None = None) -> tuple[str, str]:
@@ -98,26 +91,25 @@ def gateway_url(api_url: str | None = None) -> str:
     return resolve_gateway(api_url)[0]
 
 
-class Gateway:
-    """A thin HTTP client of the gateway's REST API that turns error bodies into ApiError."""
+class Gateway(GatewayClient):
+    """The CLI's client of the gateway's REST API (core/client.py): the active account's
+    token on every call, and gcloud's offer to enable a disabled API, at a terminal."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.url, self.source = resolve_gateway(url)
-        self._client: httpx.Client | None = None
+        resolved, self.source = resolve_gateway(url)
+        super().__init__(resolved, timeout=60)
 
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            from cloudlet.cli.credentials import active_auth  # the active account's token
+    def credentials(self) -> httpx.Auth | None:
+        from cloudlet.cli.credentials import active_auth  # the active account's token
 
-            self._client = httpx.Client(
-                base_url=self.url, timeout=httpx.Timeout(60, connect=5), auth=active_auth(self.url)
-            )
-        return self._client
+        return active_auth(self.url)
+
+    def unreachable(self, exc: httpx.TransportError) -> Exception:
+        return gateway_unreachable(self.url, exc, self.source)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            return self._request(method, path, **kwargs)
+            return super().request(method, path, **kwargs)
         except ApiError as exc:
             disabled = _disabled_service(exc)
             if disabled is None or not state.may_prompt():  # gcloud asks a person only
@@ -129,33 +121,9 @@ class Gateway:
             )
             if answer.strip().lower() not in ("y", "yes"):
                 raise
-            self._request("POST", f"/api/v1/projects/{project}/services/{service}:enable")
+            super().request("POST", f"/api/v1/projects/{project}/services/{service}:enable")
             print(f"Enabled [{service}] on project [{project}].", file=sys.stderr)
-            return self._request(method, path, **kwargs)
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise gateway_down(self.url, self.source) from None
-        except httpx.TimeoutException:
-            raise CliError(f"The cloudlet gateway at {self.url} did not answer in time.") from None
-        check_response(response)
-        if not response.content:
-            return {}
-        return response.json()
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Any:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> Any:
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> Any:
-        return self.request("DELETE", path, **kwargs)
+            return super().request(method, path, **kwargs)
 
 
 def _disabled_service(exc: ApiError) -> tuple[str, str] | None:

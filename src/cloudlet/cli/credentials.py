@@ -94,8 +94,9 @@ def token_request(gateway_url: str, form: dict[str, str]) -> dict[str, Any]:
     try:
         response = httpx.post(f"{gateway_url}/token", data=form, timeout=30)
     except httpx.ConnectError:
-        raise CliError(f"The cloudlet gateway is not running at {gateway_url}. Start it "
-                       "with: cloudlet start") from None  # fmt: skip
+        raise CliError(
+            f"The cloudlet gateway is not running at {gateway_url}. Start it with: cloudlet start"
+        ) from None
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
@@ -138,10 +139,15 @@ def _fresh_token(account: str, entry: dict[str, Any], gateway_url: str) -> dict[
             else f"cloudlet auth login {account}"
         )
         problem = str(exc).rstrip(".")
-        raise CliError(f"There was a problem refreshing your current auth tokens: {problem}. "
-                       f"Please run:\n\n  $ {fix}") from None  # fmt: skip
-    return {**entry, "access_token": body["access_token"],
-            "expiry": now + int(body.get("expires_in", 3600))}  # fmt: skip
+        raise CliError(
+            f"There was a problem refreshing your current auth tokens: {problem}. "
+            f"Please run:\n\n  $ {fix}"
+        ) from None
+    return {
+        **entry,
+        "access_token": body["access_token"],
+        "expiry": now + int(body.get("expires_in", 3600)),
+    }
 
 
 def access_token(account: str, gateway_url: str, *, force: bool = False) -> str:

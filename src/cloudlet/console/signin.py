@@ -23,9 +23,9 @@ import httpx
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cloudlet.console.client import ApiError
 from cloudlet.console.web import render
 from cloudlet.core.authz import authenticated, public
+from cloudlet.core.client import ApiError, AsyncGatewayClient
 from cloudlet.core.state import gateway_state
 
 __all__ = ["SESSION_COOKIE", "require_sign_in", "router"]
@@ -57,12 +57,14 @@ def require_sign_in(request: Request) -> None:
         return
     if (request.scope.get("state") or {}).get("principal") is None:
         target = path + (f"?{request.url.query}" if request.url.query else "")
-        raise HTTPException(303, "Sign in first.",
-                            headers={"Location": f"{_SIGNIN}?next={quote(target)}"})  # fmt: skip
+        raise HTTPException(
+            303, "Sign in first.", headers={"Location": f"{_SIGNIN}?next={quote(target)}"}
+        )
 
 
-def _form_page(request: Request, next_url: str, error: str = "", status: int = 200,
-               email: str = "") -> HTMLResponse:  # fmt: skip
+def _form_page(
+    request: Request, next_url: str, error: str = "", status: int = 200, email: str = ""
+) -> HTMLResponse:
     form_token = request.cookies.get(_FORM_COOKIE) or secrets.token_urlsafe(24)
     context: dict[str, Any] = {
         "title": "Sign in",
@@ -74,8 +76,14 @@ def _form_page(request: Request, next_url: str, error: str = "", status: int = 2
         "local_mode": _auth_mode(request) == "local",
     }
     response = render(request, "signin.html", context, status_code=status)
-    response.set_cookie(_FORM_COOKIE, form_token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path=_SIGNIN)  # fmt: skip
+    response.set_cookie(
+        _FORM_COOKIE,
+        form_token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=_SIGNIN,
+    )
     return response
 
 
@@ -95,16 +103,18 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
 
 
-async def _call(request: Request, method: str, path: str, headers: dict[str, str] | None = None,
-                json: Any = None) -> Any:  # fmt: skip
+async def _call(
+    request: Request,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    json: Any = None,
+) -> Any:
     """One in-process call to the session API, with only the credentials given here."""
     transport = httpx.ASGITransport(app=request.app)
     base_url = gateway_state(request).settings.url
-    async with httpx.AsyncClient(transport=transport, base_url=base_url, timeout=30) as client:
-        response = await client.request(method, path, headers=headers, json=json)
-    if response.status_code >= 400:
-        raise ApiError.from_response(response)
-    return response.json() if response.content else {}
+    async with AsyncGatewayClient(base_url, transport=transport, headers=headers) as client:
+        return await client.call(method, path, json=json)
 
 
 @router.post(
@@ -121,11 +131,13 @@ async def signin(request: Request) -> Response:
         or not expected
         or not hmac.compare_digest(expected, form.get("form_token", ""))
     ):
-        return _form_page(request, next_url, "The sign-in form expired or came from another "
-                          "site. Try again.", 403)  # fmt: skip
+        return _form_page(
+            request, next_url, "The sign-in form expired or came from another site. Try again.", 403
+        )
     token, email = form.get("access_token", "").strip(), form.get("email", "").strip()
-    body = {"accessToken": token} if token else {"email": email,
-                                                 "password": form.get("password", "")}  # fmt: skip
+    body = (
+        {"accessToken": token} if token else {"email": email, "password": form.get("password", "")}
+    )
     try:
         made = await _call(request, "POST", "/api/v1/sessions", json=body)
     except ApiError as exc:
@@ -151,8 +163,10 @@ async def signout(request: Request) -> Response:
     if cookie:
         if not _same_origin(request):
             raise HTTPException(403, "Sign-out refused: the form came from another site.")
-        headers = {"cookie": f"{SESSION_COOKIE}={cookie}",
-                   "x-csrf-token": form.get("csrf_token", "")}  # fmt: skip
+        headers = {
+            "cookie": f"{SESSION_COOKIE}={cookie}",
+            "x-csrf-token": form.get("csrf_token", ""),
+        }
         try:
             await _call(request, "DELETE", "/api/v1/sessions/current", headers=headers)
         except ApiError as exc:

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 import cloudlet
 from cloudlet.console.client import ApiClient, ApiError
 from cloudlet.core.state import gateway_state
+from cloudlet.core.times import parse_rfc3339
 
 __all__ = ["STATIC_DIR", "PageBuilder", "installed", "page", "render", "templates", "viewer"]
 
@@ -53,10 +54,9 @@ def parse_time(value: Any) -> datetime | None:
     if not value or not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def fmt_time(value: Any) -> str:
@@ -160,8 +160,12 @@ def viewer(request: Request) -> dict[str, Any] | None:
             "local": principal.via == "local",  # the local owner, with no credential
         }
     if str(getattr(gateway_state(request).settings, "auth", "local")) == "local":
-        return {"email": LOCAL_OWNER, "member": f"user:{LOCAL_OWNER}", "signed_in": False,
-                "local": True}  # fmt: skip
+        return {
+            "email": LOCAL_OWNER,
+            "member": f"user:{LOCAL_OWNER}",
+            "signed_in": False,
+            "local": True,
+        }
     return None
 
 

@@ -140,8 +140,9 @@ class Authority(Protocol):
         """An App Engine application comes with its default service account."""
         ...
 
-    def visible_projects(self, session: Session, request: Request,
-                         project_ids: list[str]) -> set[str]:  # fmt: skip
+    def visible_projects(
+        self, session: Session, request: Request, project_ids: list[str]
+    ) -> set[str]:
         """The projects the caller may see, for projects.list."""
         ...
 

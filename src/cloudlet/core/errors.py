@@ -29,6 +29,7 @@ https://cloud.google.com/storage/docs/json_api/v1/status-codes.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "error_body",
+    "hints_for",
 ]
 
 
@@ -225,3 +227,27 @@ HTTP_STATUS_NAMES: dict[int, tuple[str, str]] = {
     501: ("UNIMPLEMENTED", "notImplemented"),
     503: ("UNAVAILABLE", "backendError"),
 }
+
+
+# Hints name cloudlet's CLI; a caller that is Google's Cloud SDK gets the same command as gcloud,
+# which has it with the same syntax.
+_SDK_AGENT = re.compile(r"gcloud/|google-cloud-sdk|gsutil/", re.IGNORECASE)
+_SDK_HINTS = re.compile(
+    r"\bcloudlet (services enable|projects list|projects create|app create|"
+    r"projects add-iam-policy-binding)\b"
+)
+
+
+def hints_for(body: dict[str, Any], user_agent: str) -> dict[str, Any]:
+    """`body` (Google's error body) with its hints in gcloud's form when the caller is the
+    Cloud SDK (its User-Agent names gcloud or gsutil); otherwise unchanged."""
+    error = body.get("error")
+    if not _SDK_AGENT.search(user_agent) or not isinstance(error, dict):
+        return body
+    message = error.get("message")
+    if not isinstance(message, str) or not _SDK_HINTS.search(message):
+        return body
+    swapped = _SDK_HINTS.sub(r"gcloud \1", message)
+    errors = [{**e, "message": swapped} if e.get("message") == message else e
+              for e in error.get("errors", [])]  # fmt: skip
+    return {**body, "error": {**error, "message": swapped, "errors": errors}}

@@ -14,8 +14,14 @@ import socket
 
 from cloudlet.core.settings import Settings
 
-__all__ = ["AUTH_MODES", "ExposureError", "bind_address", "check_exposure", "is_loopback",
-           "listeners"]  # fmt: skip
+__all__ = [
+    "AUTH_MODES",
+    "ExposureError",
+    "bind_address",
+    "check_exposure",
+    "is_loopback",
+    "listeners",
+]
 
 AUTH_MODES = ("local", "required")
 

@@ -81,13 +81,16 @@ def host_name(raw: str) -> str | None:
     raw = raw.strip().lower()
     if raw.startswith("["):
         name, sep, rest = raw[1:].partition("]")
-        if not sep or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+        digits = rest[1:]
+        if not sep or (
+            rest and not (rest.startswith(":") and digits.isascii() and digits.isdigit())
+        ):
             return None
         return name or None
     name, sep, port = raw.rpartition(":")
     if not sep:
         name = raw
-    elif not port.isdigit() or ":" in name:
+    elif not (port.isascii() and port.isdigit()) or ":" in name:
         return None
     name = name.rstrip(".")
     if not name or any(c in name for c in "/\\@ \t?#"):
@@ -102,7 +105,7 @@ def _host_port(raw: str, scheme: str) -> tuple[str, int] | None:
     tail = raw.rsplit("]", 1)[-1] if raw.startswith("[") else raw
     _, sep, port = tail.rpartition(":")
     default = 443 if scheme in ("https", "wss") else 80
-    return name, int(port) if sep and port.isdigit() else default
+    return name, int(port) if sep and port.isascii() and port.isdigit() else default
 
 
 class HostAllowlist:
@@ -162,8 +165,11 @@ def response_headers(path: str) -> list[tuple[bytes, bytes]]:
 
 def _refusal(status: int, message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     body = json.dumps(error_body(status, message, "PERMISSION_DENIED", "forbidden")).encode()
-    headers = [(b"content-type", b"application/json; charset=UTF-8"),
-               (b"content-length", str(len(body)).encode()), *response_headers("")]  # fmt: skip
+    headers = [
+        (b"content-type", b"application/json; charset=UTF-8"),
+        (b"content-length", str(len(body)).encode()),
+        *response_headers(""),
+    ]
     return body, headers
 
 
@@ -191,20 +197,28 @@ class BrowserGuard:
             name = host_name(host)
             if name is None or not self.hosts.allows(name):
                 shown = host[:_ECHO] + ("…" if len(host) > _ECHO else "")
-                await self._refuse(send, 403, (
-                    f"Host [{shown}] is not a name of this gateway (DNS rebinding defence). "
-                    "Use localhost or 127.0.0.1, or add the name with --allowed-hosts."
-                ))  # fmt: skip
+                await self._refuse(
+                    send,
+                    403,
+                    (
+                        f"Host [{shown}] is not a name of this gateway (DNS rebinding defence). "
+                        "Use localhost or 127.0.0.1, or add the name with --allowed-hosts."
+                    ),
+                )
                 return
         scheme = scope.get("scheme", "http")
         why = cross_site_refusal(scope["method"], origin, fetch_site, scheme, host)
         if why is not None:
-            await self._refuse(send, 403, (
-                f"Cross-site request refused: {scope['method']} {scope['path'][:_ECHO]} may "
-                f"change state and {why}. The gateway takes such requests only from its own "
-                "pages, or from clients that send no Origin (gcloud, the client libraries, "
-                "curl). See docs/security.md."
-            ))  # fmt: skip
+            await self._refuse(
+                send,
+                403,
+                (
+                    f"Cross-site request refused: {scope['method']} {scope['path'][:_ECHO]} may "
+                    f"change state and {why}. The gateway takes such requests only from its own "
+                    "pages, or from clients that send no Origin (gcloud, the client libraries, "
+                    "curl). See docs/security.md."
+                ),
+            )
             return
         extra = response_headers(scope["path"])
 

@@ -28,9 +28,12 @@ class OperationStore:
         self._kept: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def finish(
-        self, name: str, response_type: str, response: dict[str, Any] | None,
+        self,
+        name: str,
+        response_type: str,
+        response: dict[str, Any] | None,
         metadata: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """Keep and return a done operation `name` whose response is `response`, of the
         protobuf type `response_type` (such as google.protobuf.Empty)."""
         operation: dict[str, Any] = {"name": name}

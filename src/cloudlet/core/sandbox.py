@@ -107,8 +107,16 @@ class Launch:
         own interpreter, still root, drops to the uid and gid and then execs `argv`."""
         if self.user is None:
             return list(self.argv)
-        return [sys.executable, "-I", "-S", "-c", _DROP, str(self.user), str(self.group),
-                *self.argv]  # fmt: skip
+        return [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            _DROP,
+            str(self.user),
+            str(self.group),
+            *self.argv,
+        ]
 
 
 # setgroups([]) first (it needs root), then the gid, then the uid: no way back. Everything
@@ -142,8 +150,9 @@ def _probe_bwrap(bwrap: str) -> str | None:
     """None when bubblewrap can build our sandbox here, else why not."""
     argv = [bwrap, *_BWRAP_BASE, "--", sys.executable, "-c", "pass"]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False,
-                                stdin=subprocess.DEVNULL)  # fmt: skip
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=30, check=False, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     if result.returncode != 0:
@@ -153,8 +162,19 @@ def _probe_bwrap(bwrap: str) -> str | None:
 
 # Every bwrap sandbox: its own pid and IPC namespaces (no signals to, nor /proc views of,
 # processes outside), the machine read-only, fresh /dev and /proc, no capabilities.
-_BWRAP_BASE = ("--unshare-pid", "--unshare-ipc", "--ro-bind", "/", "/", "--dev", "/dev",
-               "--proc", "/proc", "--cap-drop", "ALL")  # fmt: skip
+_BWRAP_BASE = (
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--cap-drop",
+    "ALL",
+)
 
 
 def uid_problem_of(data: DataDir) -> str | None:
@@ -209,8 +229,9 @@ class Sandbox:
         if setting == "uid" and uid_problem:
             raise SandboxUnavailable(f"sandbox=uid cannot work: {uid_problem}.")
         if setting == "uid" or (setting == "auto" and uid_problem is None):
-            return cls("uid", data, "the gateway runs as root" if setting == "auto" else
-                       "sandbox=uid")  # fmt: skip
+            return cls(
+                "uid", data, "the gateway runs as root" if setting == "auto" else "sandbox=uid"
+            )
         bwrap = shutil.which("bwrap")
         bwrap_problem = _probe_bwrap(bwrap) if bwrap else "bwrap is not installed"
         if setting == "bwrap":
@@ -220,8 +241,9 @@ class Sandbox:
         if bwrap_problem is None:
             why = f"uid switching is out ({uid_problem})" if os.geteuid() == 0 else "not root"
             return cls("bwrap", data, f"bubblewrap works here; {why}", bwrap)
-        return cls("none", data, f"no uid switching ({uid_problem}) and no bubblewrap "
-                                 f"({bwrap_problem})")  # fmt: skip
+        return cls(
+            "none", data, f"no uid switching ({uid_problem}) and no bubblewrap ({bwrap_problem})"
+        )
 
     # -- what to tell the user ---------------------------------------------------------------
 

@@ -4,12 +4,15 @@ Each subsystem package (projects, iam, storage, appengine, dataflow) exports one
 from its `__init__`; the composition root (cloudlet.app) keeps the tuple of them and iterates it
 to assemble the ASGI app (routers, middleware, start/stop), the console's sections and the CLI
 root. The loaders are functions so that importing a package stays cheap: the CLI does not pay
-for the server's imports, nor the server for the CLI's.
+for the server's imports, nor the server for the CLI's. `load`, `commands`, `hook` and
+`lazy_exports` make them from "module:name" references, so that a package's `__init__` says
+where things are and imports nothing until they are asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import importlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 
     Middleware = Callable[[ASGIApp], ASGIApp]
 
-__all__ = ["Hook", "Subsystem"]
+__all__ = ["Hook", "Subsystem", "commands", "hook", "lazy_exports", "load", "resolve"]
 
 Hook = Callable[[GatewayState], Awaitable[None]]
 
@@ -54,3 +57,52 @@ class Subsystem:
     console_prefix: str | None = None
     cli: Callable[[], Sequence[tuple[str, typer.Typer]]] = _none
     models: Callable[[], Any] = _none
+
+
+def resolve(reference: str) -> Any:
+    """What a reference names: "package.module:name" an attribute, "package.module" a module."""
+    module, _, name = reference.partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, name) if name else loaded
+
+
+def load(*references: str) -> Callable[[], tuple[Any, ...]]:
+    """A loader of `routers`, `middleware` or `models`: the references, resolved when called."""
+
+    def loader() -> tuple[Any, ...]:
+        return tuple(resolve(r) for r in references)
+
+    return loader
+
+
+def commands(*groups: tuple[str, str]) -> Callable[[], Sequence[tuple[str, typer.Typer]]]:
+    """A `cli` loader: (command group name, reference to its Typer app), in order."""
+
+    def loader() -> Sequence[tuple[str, typer.Typer]]:
+        return tuple((name, resolve(app)) for name, app in groups)
+
+    return loader
+
+
+def hook(reference: str) -> Hook:
+    """A `start` or `stop` hook that imports the coroutine function it names when it runs."""
+
+    async def run(state: GatewayState) -> None:
+        await resolve(reference)(state)
+
+    return run
+
+
+def lazy_exports(package: str, homes: Mapping[str, str]) -> Callable[[str], Any]:
+    """A package's module-level `__getattr__` (PEP 562) for its public names, each imported
+    on first use from its home: "module" (the same name in `package.module`) or
+    "module:name" (another name there)."""
+
+    def __getattr__(name: str) -> Any:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attr = home.partition(":")
+        return getattr(importlib.import_module(f"{package}.{module}"), attr or name)
+
+    return __getattr__

@@ -45,8 +45,10 @@ def certificate_files(tls_dir: Path, cert: str = "", key: str = "") -> tuple[Pat
     (made now, with the local CA, if missing or about to expire)."""
     if cert or key:
         if not (cert and key):
-            raise ValueError("Give both --tls-cert and --tls-key, or neither (the gateway then "
-                             "makes its own certificates).")  # fmt: skip
+            raise ValueError(
+                "Give both --tls-cert and --tls-key, or neither (the gateway then "
+                "makes its own certificates)."
+            )
         for path in (cert, key):
             if not Path(path).expanduser().is_file():
                 raise ValueError(f"TLS file [{path}] does not exist; fix --tls-cert/--tls-key.")
@@ -91,8 +93,11 @@ class _LocalCA:
     def __init__(self, tls_dir: Path) -> None:
         self.dir = tls_dir
         self.key_path = tls_dir / "key.pem"
-        if not (_still_valid(ca_path(tls_dir)) and (tls_dir / "ca-key.pem").is_file()
-                and self.key_path.is_file()):  # fmt: skip
+        if not (
+            _still_valid(ca_path(tls_dir))
+            and (tls_dir / "ca-key.pem").is_file()
+            and self.key_path.is_file()
+        ):
             self._make_ca()
 
     def certificate_for(self, name: str) -> Path:
@@ -154,8 +159,10 @@ class _LocalCA:
         key: Any = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
         names: list[x509.GeneralName] = [x509.DNSName(name)]
         if name == "localhost":
-            names += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                      x509.IPAddress(ipaddress.ip_address("::1"))]  # fmt: skip
+            names += [
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.IPAddress(ipaddress.ip_address("::1")),
+            ]
         now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
@@ -193,6 +200,10 @@ def _pem_cert(cert: Any) -> bytes:
 def _pem_key(key: Any) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return bytes(key.private_bytes(serialization.Encoding.PEM,
-                                   serialization.PrivateFormat.PKCS8,
-                                   serialization.NoEncryption()))  # fmt: skip
+    return bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )

@@ -11,19 +11,13 @@ without apache-beam).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cloudlet.core.state import GatewayState
-from cloudlet.core.subsystem import Subsystem
+from cloudlet.core.subsystem import Subsystem, commands, hook, lazy_exports, load
 from cloudlet.dataflow.engine import Engine, EngineRun, Reporter
 from cloudlet.dataflow.states import JobState, MessageImportance, check_transition
 
 if TYPE_CHECKING:
-    import typer
-    from fastapi import APIRouter
-
     from cloudlet.dataflow.runtime import JOB_API
     from cloudlet.dataflow.supervisor import JOBS
 
@@ -40,52 +34,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "JOBS":
-        from cloudlet.dataflow.supervisor import JOBS
-
-        return JOBS
-    if name == "JOB_API":
-        from cloudlet.dataflow.runtime import JOB_API
-
-        return JOB_API
-    raise AttributeError(f"module 'cloudlet.dataflow' has no attribute {name!r}")
-
-
-async def _start(state: GatewayState) -> None:
-    from cloudlet.dataflow.runtime import start_dataflow  # job supervisor + Beam Job API
-
-    await start_dataflow(state)
-
-
-async def _stop(state: GatewayState) -> None:
-    from cloudlet.dataflow.runtime import stop_dataflow
-
-    await stop_dataflow(state)
-
-
-def _routers() -> Sequence[APIRouter]:
-    from cloudlet.dataflow.api import router
-
-    return (router,)
-
-
-def _cli() -> Sequence[tuple[str, typer.Typer]]:
-    from cloudlet.dataflow.cli import dataflow_app
-
-    return (("dataflow", dataflow_app),)
-
-
-def _models() -> Any:
-    return importlib.import_module("cloudlet.dataflow.models")
-
+__getattr__ = lazy_exports(__name__, {"JOBS": "supervisor", "JOB_API": "runtime"})
 
 SUBSYSTEM = Subsystem(
     name="dataflow",
-    routers=_routers,
-    start=_start,
-    stop=_stop,
+    routers=load("cloudlet.dataflow.api:router"),
+    start=hook("cloudlet.dataflow.runtime:start_dataflow"),  # job supervisor + Beam Job API
+    stop=hook("cloudlet.dataflow.runtime:stop_dataflow"),
     console_prefix="/v1b3/projects",
-    cli=_cli,
-    models=_models,
+    cli=commands(("dataflow", "cloudlet.dataflow.cli:dataflow_app")),
+    models=load("cloudlet.dataflow.models"),
 )

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from cloudlet.core.authz import path_resource, requires
+from cloudlet.core.bodies import Fields
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
@@ -37,6 +39,30 @@ router = APIRouter(tags=["dataflow"], dependencies=[Depends(requires_service(DAT
 
 _BASE = "/v1b3/projects/{project}/locations/{location}/jobs"
 _LEGACY = "/v1b3/projects/{project}/jobs"  # projects.jobs.*: the job's own location
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def _job_route(
+    method: str, suffix: str, name: str, permission: str, note: str = ""
+) -> Callable[[_Endpoint], _Endpoint]:
+    """Serve an endpoint as projects.locations.jobs.NAME and as projects.jobs.NAME (the
+    method with no location in its path, for the job wherever it runs), both declaring
+    `permission` on the path's project (core/authz.py)."""
+    declared = requires(permission, path_resource, note=note)
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        for base, api in ((_BASE, "projects.locations.jobs"), (_LEGACY, "projects.jobs")):
+            router.add_api_route(
+                base + suffix,
+                endpoint,
+                methods=[method],
+                summary=f"{api}.{name}",
+                dependencies=[declared],
+            )
+        return endpoint
+
+    return register
 
 
 def _data(request: Request) -> DataDir:
@@ -80,23 +106,33 @@ def _split_gcs_url(url: str) -> tuple[str, str]:
     raise InvalidArgument(f"Unsupported pipelineUrl {url!r}: stage the pipeline to a gs:// path.")
 
 
-def _create(request: Request, session: Session, project: str, location: str,
-            body: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _create(
+    request: Request, session: Session, project: str, location: str, body: dict[str, Any]
+) -> dict[str, Any]:
     if importlib.util.find_spec("apache_beam") is None:  # looks for it; does not import it
         raise FailedPrecondition(
             "This cloudlet cannot run Beam pipelines: apache-beam is not installed where the "
             "gateway runs. Install it with: pip install 'cloudlet[dataflow]'"
         )
-    environment = dict(body.get("environment") or {})
-    options = dict((environment.get("sdkPipelineOptions") or {}).get("options") or {})
-    url = options.get("pipelineUrl") or body.get("pipelineUrl")
+    # The Job's fields, typed (a value of the wrong type is a 400 naming the field):
+    # https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
+    fields = Fields(body)
+    env = fields.obj("environment") or Fields({}, "environment")
+    sdk_options = env.obj("sdkPipelineOptions") or Fields({}, "environment.sdkPipelineOptions")
+    option_fields = sdk_options.obj("options") or Fields({}, sdk_options.path("options"))
+    environment, options = dict(env.data), dict(option_fields.data)
+    url = option_fields.text("pipelineUrl") or fields.text("pipelineUrl")
+    name = fields.text("name") or option_fields.text("job_name") or ""
+    labels = {k: v for k, v in (fields.strings("labels") or {}).items() if v is not None}
+    client_request_id = fields.text("clientRequestId")
+    expected = option_fields.text("pipelineProtoHash")
+    sdk = (env.obj("userAgent") or Fields({})).text("version") or ""
     if not url:
         raise InvalidArgument(
             "The job has no pipelineUrl in environment.sdkPipelineOptions.options. Submit it "
             "with Beam's DataflowRunner (Beam 2.40 or later)."
         )
     pipeline = read_staged(request, str(url))
-    expected = options.get("pipelineProtoHash")
     if expected and hashlib.sha256(pipeline).hexdigest() != expected:
         raise InvalidArgument(
             f"The staged pipeline {url} does not match pipelineProtoHash {expected}: it was "
@@ -113,20 +149,16 @@ def _create(request: Request, session: Session, project: str, location: str,
     where = {n: loc for n, _, loc in staged}
     requirements = read_staged(request, where[requirements_name]) if requirements_name else None
     packages = {n: read_staged(request, where[n]) for n in package_names}
-    sdk = ""
-    user_agent = environment.get("userAgent") or {}
-    if isinstance(user_agent, dict):
-        sdk = str(user_agent.get("version") or "")
     new = service.NewJob(
         project_id=project,
         location=location,
-        name=str(body.get("name") or options.get("job_name") or ""),
+        name=name,
         source="dataflow",
         pipeline=pipeline,
         options=options,
         environment={k: v for k, v in environment.items() if k != "sdkPipelineOptions"},
-        labels=dict(body.get("labels") or {}),
-        client_request_id=body.get("clientRequestId"),
+        labels=labels,
+        client_request_id=client_request_id,
         sdk_version=sdk,
         requirements=requirements,
         packages=packages,
@@ -209,16 +241,7 @@ def _page(items: list[dict[str, Any]], size: int, token: str | None) -> dict[str
     return body
 
 
-@router.get(
-    _LEGACY + "/{job_id}",
-    summary="projects.jobs.get",
-    dependencies=[requires("dataflow.jobs.get", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}",
-    summary="projects.locations.jobs.get",
-    dependencies=[requires("dataflow.jobs.get", path_resource)],
-)
+@_job_route("GET", "/{job_id}", "get", "dataflow.jobs.get")
 def get_job(
     project: str,
     job_id: str,
@@ -229,16 +252,7 @@ def get_job(
     return service.job_resource(service.get_job(session, project, job_id, location), view)
 
 
-@router.put(
-    _LEGACY + "/{job_id}",
-    summary="projects.jobs.update",
-    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
-)
-@router.put(
-    _BASE + "/{job_id}",
-    summary="projects.locations.jobs.update",
-    dependencies=[requires("dataflow.jobs.cancel", path_resource, note="cancel, drain or update")],
-)
+@_job_route("PUT", "/{job_id}", "update", "dataflow.jobs.cancel", note="cancel, drain or update")
 def update_job(
     request: Request,
     tasks: BackgroundTasks,
@@ -248,27 +262,18 @@ def update_job(
     location: str | None = None,
     body: dict[str, Any] = Body(...),
 ) -> dict[str, Any]:
+    requested = Fields(body).text("requestedState")
     job = service.get_job(session, project, job_id, location)
-    requested = body.get("requestedState")
     if not requested:
         raise InvalidArgument(
             "Nothing to update: set requestedState (JOB_STATE_CANCELLED to cancel the job)."
         )
-    service.request_state(session, job, str(requested))
+    service.request_state(session, job, requested)
     tasks.add_task(_poke, request)
     return service.job_resource(job)
 
 
-@router.get(
-    _LEGACY + "/{job_id}/messages",
-    summary="projects.jobs.messages.list",
-    dependencies=[requires("dataflow.messages.list", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}/messages",
-    summary="projects.locations.jobs.messages.list",
-    dependencies=[requires("dataflow.messages.list", path_resource)],
-)
+@_job_route("GET", "/{job_id}/messages", "messages.list", "dataflow.messages.list")
 def list_messages(
     project: str,
     job_id: str,
@@ -292,16 +297,7 @@ def list_messages(
     )
 
 
-@router.get(
-    _LEGACY + "/{job_id}/metrics",
-    summary="projects.jobs.getMetrics",
-    dependencies=[requires("dataflow.metrics.get", path_resource)],
-)
-@router.get(
-    _BASE + "/{job_id}/metrics",
-    summary="projects.locations.jobs.getMetrics",
-    dependencies=[requires("dataflow.metrics.get", path_resource)],
-)
+@_job_route("GET", "/{job_id}/metrics", "getMetrics", "dataflow.metrics.get")
 def get_metrics(
     project: str, job_id: str, session: DbSession, location: str | None = None
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import typer
 
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
+from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.states import TERMINAL_STATE_NAMES
 
 __all__ = ["dataflow_app", "elapsed_seconds"]
@@ -37,7 +38,7 @@ def _created(job: dict[str, Any]) -> str:
     value = job.get("createTime")
     if not value:
         return ""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+    return parse_rfc3339(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # gcloud dataflow jobs list: JOB_ID NAME TYPE CREATION_TIME STATE REGION
@@ -296,7 +297,7 @@ def elapsed_seconds(job: dict[str, Any], now: datetime) -> float:
 
 def _parse_rfc3339(value: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        return parse_rfc3339(str(value)) if value else None
     except ValueError:
         return None
 
@@ -356,6 +357,20 @@ def run(
     env = dict(os.environ)
     env["STORAGE_EMULATOR_HOST"] = url
     status = state.gateway.get("/api/v1/status")
+    # Fail before the driver starts: Beam stages for seconds before it asks for the job, and
+    # retries a missing key file for ~30 s, so a wrong project or key would fail late and
+    # under a long traceback. This answers at once: the project exists, has the Dataflow API
+    # and its jobs are visible to you (the errors name the fix).
+    state.gateway.get(f"/v1b3/projects/{project}/locations/{region}/jobs",
+                      params={"pageSize": 1})  # fmt: skip
+    key = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if key and not os.path.isfile(key):
+        fail(
+            f"GOOGLE_APPLICATION_CREDENTIALS names {key}, which does not exist (from "
+            f"{os.getcwd()}); Beam would retry for about 30 s and then connect anonymously. "
+            "Set it to the key file's absolute path, e.g. export "
+            f"GOOGLE_APPLICATION_CREDENTIALS=$HOME/.config/cloudlet-keys/{os.path.basename(key)}"
+        )
     args = [sys.executable, script, *ctx.args, "--project", project, "--region", region]
     if runner == "portable":
         grpc_port = status.get("grpcPort") or os.environ.get("CLOUDLET_GRPC_PORT") or 8099

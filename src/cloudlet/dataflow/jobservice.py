@@ -1,9 +1,10 @@
 """The Beam Job API on gRPC, so `--runner PortableRunner --job_endpoint localhost:PORT` works.
 
 https://github.com/apache/beam/blob/master/model/job-management/src/main/proto/org/apache/beam/model/job_management/v1/beam_job_api.proto
-Artifact staging reuses Beam's own ArtifactStagingService. The job service is ours: jobs go
-into the same store as the Dataflow REST API's, GetJobMetrics reports live element counts, and
-Cancel stops the job's processes (Beam's local job service does neither).
+Artifact staging reuses Beam's own ArtifactStagingService (staging.py). The job service is
+ours: jobs go into the same store as the Dataflow REST API's, through its functions
+(service.py; jobproto.py converts its rows to Beam's messages), GetJobMetrics reports live
+element counts, and Cancel stops the job's processes (Beam's local job service does neither).
 
 PortableRunner opens the job's state and message streams on the preparation id before it calls
 Run (portable_runner.py, JobServiceHandle.run). A refused job must therefore leave no stream
@@ -18,18 +19,14 @@ terminal state and waits for the message stream to end, then exits.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import logging
-import re
-import shutil
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc  # type: ignore[import-untyped]
@@ -40,10 +37,19 @@ from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 from cloudlet.dataflow import service
-from cloudlet.dataflow.artifacts import classify, staged_artifacts
 from cloudlet.dataflow.jobauth import authorize_job, caller, visible_jobs
-from cloudlet.dataflow.models import Job, JobMessage
-from cloudlet.dataflow.states import JobState, MessageImportance
+from cloudlet.dataflow.jobproto import (
+    beam_state,
+    beam_version,
+    message_response,
+    metrics_response,
+    options_dict,
+    portable_job_name,
+    state_response,
+)
+from cloudlet.dataflow.models import Job
+from cloudlet.dataflow.staging import ArtifactStaging
+from cloudlet.dataflow.states import JobState
 
 __all__ = ["JobApiServer"]
 
@@ -56,46 +62,6 @@ _STREAMS_END_TIMEOUT = 10.0
 _REFUSALS_KEPT = 256
 _DEFAULT_PROJECT = "local-project"
 _DEFAULT_REGION = "us-central1"
-
-
-def _beam_state(state: str) -> int:
-    from apache_beam.portability.api import beam_job_api_pb2
-
-    s = beam_job_api_pb2.JobState
-    return {
-        "JOB_STATE_PENDING": s.STARTING,
-        "JOB_STATE_QUEUED": s.STARTING,
-        "JOB_STATE_RUNNING": s.RUNNING,
-        "JOB_STATE_DONE": s.DONE,
-        "JOB_STATE_FAILED": s.FAILED,
-        "JOB_STATE_CANCELLED": s.CANCELLED,
-        "JOB_STATE_CANCELLING": s.CANCELLING,
-        "JOB_STATE_DRAINING": s.DRAINING,
-        "JOB_STATE_DRAINED": s.DRAINED,
-        "JOB_STATE_UPDATED": s.UPDATED,
-        "JOB_STATE_STOPPED": s.STOPPED,
-    }.get(state, s.UNSPECIFIED)
-
-
-def _options_dict(struct: Any) -> dict[str, Any]:
-    """Portable options (beam:option:NAME:v1 keys) as plain Beam option names."""
-    from apache_beam.runners import job
-
-    out = {}
-    for key, value in job.utils.struct_to_dict(struct).items():
-        name = key
-        if key.startswith("beam:option:") and key.endswith(":v1"):
-            name = key[len("beam:option:") : -len(":v1")]
-        out[name] = value
-    return out
-
-
-def portable_job_name(raw: str) -> str:
-    """Beam's default names (BeamApp-user-1128...) made valid Dataflow job names."""
-    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
-    if not name or not name[0].isalpha():
-        name = "job-" + name
-    return name[:1024].rstrip("-") or "job"
 
 
 @dataclass
@@ -160,8 +126,9 @@ class _JobService:
 
         project = str(options["project"])
         with self.server.db.session() as s:
-            require_service(s, project, "dataflow.googleapis.com",
-                            enforce=self.server.enforce_services)  # fmt: skip
+            require_service(
+                s, project, "dataflow.googleapis.com", enforce=self.server.enforce_services
+            )
             authorize(s, caller(), "dataflow.jobs.create", project_resource(project))
 
     def _may(self, job: Job, permission: str, context: Any) -> None:
@@ -253,10 +220,7 @@ class _JobService:
                 del self.prepared[job_id]
         for job_id in abandoned:
             logger.info("dropping job %s: prepared but never run", job_id)
-            # Beam's staging service forgets a job once its dependencies are asked for.
-            with contextlib.suppress(KeyError, TimeoutError):
-                self.server.artifacts.resolved_deps(job_id, timeout=0)
-            shutil.rmtree(self.server.data.job_staging / job_id, ignore_errors=True)
+            self.server.staging.forget(job_id)
 
     def _known(self, job_id: str, context: Any) -> Job:
         job = self._job(job_id)
@@ -266,7 +230,7 @@ class _JobService:
 
     def _job(self, job_id: str) -> Job | None:
         with self.server.db.session() as s:
-            job = s.get(Job, job_id)
+            job = service.find_job(s, job_id)
             if job is not None:
                 s.expunge(job)
             return job
@@ -275,9 +239,8 @@ class _JobService:
 
     def Prepare(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2, endpoints_pb2
-        from apache_beam.runners.portability.local_job_service import _extract_dependency_sets
 
-        options = _options_dict(request.pipeline_options)
+        options = options_dict(request.pipeline_options)
         try:  # refuse now, before PortableRunner opens any stream on the job (see above)
             self._check_project(options)
         except CloudletError as exc:
@@ -292,10 +255,7 @@ class _JobService:
         self._drop_abandoned()
         with self.lock:
             self.prepared[job_id] = _Prepared(request.pipeline, options, name)
-        self.server.artifacts.register_job(
-            staging_token=job_id,
-            dependency_sets=_extract_dependency_sets(request.pipeline.components.environments),
-        )
+        self.server.staging.register(job_id, request.pipeline)
         return beam_job_api_pb2.PrepareJobResponse(
             preparation_id=job_id,
             artifact_staging_endpoint=endpoints_pb2.ApiServiceDescriptor(
@@ -327,31 +287,24 @@ class _JobService:
             refusal = self._status(exc)
         except Exception as exc:
             logger.exception("Run of prepared job %s failed", job_id)
-            refusal = (grpc.StatusCode.INTERNAL,
-                       f"Could not start job {job_id}: {type(exc).__name__}: {exc}. "
-                       "The Job API's log has the traceback.")  # fmt: skip
+            refusal = (
+                grpc.StatusCode.INTERNAL,
+                f"Could not start job {job_id}: {type(exc).__name__}: {exc}. "
+                "The Job API's log has the traceback.",
+            )
         finally:
             # Only now: streams opened on the preparation id must never see a gap.
             self._settle(job_id, prepared, refusal)
         if refusal is not None:
-            shutil.rmtree(self.server.data.job_staging / job_id, ignore_errors=True)
+            self.server.staging.remove(job_id)
             _fail(context, *refusal)
         # The gateway's job supervisor (another process) picks the job up on its next tick.
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
 
     def _create(self, job_id: str, prepared: _Prepared) -> None:
         """Store the prepared job as PENDING, with its staged requirements and packages."""
-        from apache_beam.runners.portability.local_job_service import _update_dependency_sets
-
         pipeline = prepared.pipeline
-        try:
-            resolved = self.server.artifacts.resolved_deps(job_id, timeout=60)
-            _update_dependency_sets(pipeline.components.environments, resolved)
-        except futures.TimeoutError:
-            pass
-        staged = staged_artifacts(pipeline)
-        requirements_name, package_names = classify(n for n, _, _ in staged)
-        where = {n: loc for n, _, loc in staged}
+        requirements, packages = self.server.staging.resolve(job_id, pipeline)
         options = prepared.options
         new = service.NewJob(
             project_id=str(options.get("project") or _DEFAULT_PROJECT),
@@ -361,9 +314,9 @@ class _JobService:
             pipeline=pipeline.SerializeToString(),
             options=options,
             environment={"jobApi": "beam_job_api", "jobEndpoint": f"localhost:{self.server.port}"},
-            sdk_version=str(options.get("beam_version") or _beam_version()),
-            requirements=Path(where[requirements_name]).read_bytes() if requirements_name else None,
-            packages={n: Path(where[n]).read_bytes() for n in package_names},
+            sdk_version=str(options.get("beam_version") or beam_version()),
+            requirements=requirements,
+            packages=packages,
         )
         self._check_project(options)  # again: the API may have been disabled since Prepare
         with self.server.db.session() as s:
@@ -372,20 +325,17 @@ class _JobService:
 
     def GetJobs(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2
-        from sqlalchemy import select
 
         with self.server.db.session() as s:
-            jobs = list(s.scalars(select(Job).order_by(Job.create_time.desc())))
-        jobs = visible_jobs(self.server.db, jobs)
-        with self.server.db.session() as s:
-            infos = [
-                beam_job_api_pb2.JobInfo(
-                    job_id=j.job_id,
-                    job_name=j.name,
-                    state=_beam_state(j.state),  # type: ignore[arg-type]
-                )
-                for j in jobs
-            ]
+            jobs = service.all_jobs(s)
+        infos = [
+            beam_job_api_pb2.JobInfo(
+                job_id=j.job_id,
+                job_name=j.name,
+                state=beam_state(j.state),  # type: ignore[arg-type]
+            )
+            for j in visible_jobs(self.server.db, jobs)
+        ]
         return beam_job_api_pb2.GetJobsResponse(job_info=infos)
 
     def GetState(self, request: Any, context: Any) -> Any:
@@ -397,7 +347,7 @@ class _JobService:
                 return beam_job_api_pb2.JobStateEvent(state=beam_job_api_pb2.JobState.STOPPED)
             self._no_job(request.job_id, context)
         self._may(job, "dataflow.jobs.get", context)
-        event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
+        event = beam_job_api_pb2.JobStateEvent(state=beam_state(job.state))  # type: ignore[arg-type]
         event.timestamp.FromDatetime(job.state_time.replace(tzinfo=None))
         return event
 
@@ -418,7 +368,7 @@ class _JobService:
 
         try:
             with self.server.db.session() as s:
-                job = s.get(Job, request.job_id)
+                job = service.find_job(s, request.job_id)
                 if job is None:
                     _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
                 authorize_job(self.server.db, job, "dataflow.jobs.cancel")
@@ -426,7 +376,7 @@ class _JobService:
                 state = job.state
         except CloudletError as exc:
             self._abort(context, exc)
-        return beam_job_api_pb2.CancelJobResponse(state=_beam_state(state))  # type: ignore[arg-type]
+        return beam_job_api_pb2.CancelJobResponse(state=beam_state(state))  # type: ignore[arg-type]
 
     def _states(self, job_id: str, context: Any) -> Iterator[int]:
         """The stored job's beam state on every change, until a terminal state."""
@@ -437,7 +387,7 @@ class _JobService:
                 return
             if job.state != last:
                 last = job.state
-                yield _beam_state(job.state)
+                yield beam_state(job.state)
                 if JobState(job.state).terminal:
                     return
             time.sleep(_POLL)
@@ -464,7 +414,6 @@ class _JobService:
 
     def GetMessageStream(self, request: Any, context: Any) -> Iterator[Any]:
         from apache_beam.portability.api import beam_job_api_pb2
-        from sqlalchemy import select
 
         job_id = request.job_id
         prepared = self._attach(job_id, context)
@@ -480,63 +429,24 @@ class _JobService:
             if job is None:
                 return
             with self.server.db.session() as s:
-                rows = list(
-                    s.scalars(
-                        select(JobMessage)
-                        .where(JobMessage.job_id == job_id, JobMessage.message_id > after)
-                        .order_by(JobMessage.message_id)
-                    )
-                )
-                for m in rows:
+                for m in service.messages_after(s, job_id, after):
                     after = m.message_id
-                    importance = MessageImportance[m.importance]
-                    yield beam_job_api_pb2.JobMessagesResponse(
-                        message_response=beam_job_api_pb2.JobMessage(
-                            message_id=str(m.message_id),
-                            time=m.time.isoformat(),
-                            importance=int(importance),  # type: ignore[arg-type]
-                            message_text=m.text,
-                        )
-                    )
+                    yield message_response(m)
             if job.state != last_state:
                 last_state = job.state
                 terminal = JobState(job.state).terminal
                 if terminal:  # this stream ends last (see the module's docstring)
                     self._after_state_streams(job_id, context)
-                event = beam_job_api_pb2.JobStateEvent(state=_beam_state(job.state))  # type: ignore[arg-type]
-                event.timestamp.GetCurrentTime()
-                yield beam_job_api_pb2.JobMessagesResponse(state_response=event)
+                yield beam_job_api_pb2.JobMessagesResponse(state_response=state_response(job.state))
                 if terminal:
                     return
             time.sleep(_POLL)
 
     def GetJobMetrics(self, request: Any, context: Any) -> Any:
-        from apache_beam.metrics import monitoring_infos
-        from apache_beam.portability.api import beam_job_api_pb2
-
         job = self._job(request.job_id)
         if job is None:
             _fail(context, grpc.StatusCode.NOT_FOUND, f"No job {request.job_id}.")
-        infos = [
-            monitoring_infos.int64_counter(
-                monitoring_infos.ELEMENT_COUNT_URN, int(n), pcollection=pcoll
-            )
-            for pcoll, n in sorted((job.counts or {}).items())
-        ]
-        done = JobState(job.state) is JobState.JOB_STATE_DONE
-        # User metrics as the SDK reported them (PTRANSFORM = the step's unique name), so
-        # PortableRunner's result.metrics().query() keys them by the step the user named, as
-        # FnApiRunner does in-process. Committed values count finished bundles only.
-        attempted, committed = list(infos), list(infos) if done else []
-        for item in (job.metrics or {}).get("user") or []:
-            for target, value in ((attempted, item.get("attempted")),
-                                  (committed, item.get("committed"))):  # fmt: skip
-                info = _user_info(item, value)
-                if info is not None:
-                    target.append(info)
-        return beam_job_api_pb2.GetJobMetricsResponse(
-            metrics=beam_job_api_pb2.MetricResults(attempted=attempted, committed=committed)
-        )
+        return metrics_response(job)
 
     def DescribePipelineOptions(self, request: Any, context: Any) -> Any:
         from apache_beam.portability.api import beam_job_api_pb2
@@ -544,38 +454,20 @@ class _JobService:
         return beam_job_api_pb2.DescribePipelineOptionsResponse()
 
 
-def _user_info(item: dict[str, Any], value: Any) -> Any:
-    """A user counter or distribution as a MonitoringInfo, or None without a value."""
-    from apache_beam.metrics import monitoring_infos
-    from apache_beam.metrics.cells import DistributionData
-
-    if value is None:
-        return None
-    step = str(item.get("step") or "")
-    namespace, name = str(item.get("namespace") or ""), str(item.get("name") or "")
-    if item.get("kind") == "distribution":
-        data = DistributionData(
-            int(value["sum"]), int(value["count"]), int(value["min"]), int(value["max"])
-        )
-        return monitoring_infos.int64_user_distribution(namespace, name, data, ptransform=step)
-    return monitoring_infos.int64_user_counter(namespace, name, int(value), ptransform=step)
-
-
-def _beam_version() -> str:
-    try:
-        import apache_beam
-
-        return str(apache_beam.__version__)
-    except ImportError:
-        return ""
-
-
 class JobApiServer:
     """The gRPC server: Beam's JobService (ours) and ArtifactStagingService (Beam's)."""
 
-    def __init__(self, db: Database, data: DataDir, host: str, port: int,
-                 *, enforce_services: bool = True, prepare_timeout: float = 3600.0,
-                 settings: Settings | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        data: DataDir,
+        host: str,
+        port: int,
+        *,
+        enforce_services: bool = True,
+        prepare_timeout: float = 3600.0,
+        settings: Settings | None = None,
+    ) -> None:
         self.settings = settings  # given: calls are authenticated as on HTTP (jobauth.py)
         self.enforce_services = enforce_services
         self.prepare_timeout = prepare_timeout
@@ -584,25 +476,29 @@ class JobApiServer:
         self.host = host
         self.port = port
         self._server: grpc.Server | None = None
-        self.artifacts: Any = None
+        self._staging: ArtifactStaging | None = None
+
+    @property
+    def staging(self) -> ArtifactStaging:
+        """The artifact staging service (once started)."""
+        assert self._staging is not None, "the Job API server is not started"
+        return self._staging
 
     def start(self) -> None:
-        from apache_beam.portability.api import beam_artifact_api_pb2_grpc, beam_job_api_pb2_grpc
-        from apache_beam.runners.portability import artifact_service
+        from apache_beam.portability.api import beam_job_api_pb2_grpc
 
-        staging = self.data.job_staging
-        staging.mkdir(parents=True, exist_ok=True)
-        handler: Any = artifact_service.BeamFilesystemHandler(str(staging))  # type: ignore[no-untyped-call]
-        self.artifacts = artifact_service.ArtifactStagingService(handler.file_writer)
+        self._staging = ArtifactStaging(self.data.job_staging)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="beam-job-api"),
             # gRPC sets SO_REUSEPORT by default: a second gateway's Job API would then share
             # the port and the kernel would split drivers' connections between the two.
-            options=[("grpc.max_receive_message_length", -1),
-                     ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)],
+            options=[
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
             interceptors=self._interceptors(),
-        )  # fmt: skip
+        )
         # Beam's generated base answers UNIMPLEMENTED for what we do not serve (Drain, ...).
         servicer_type = type(
             "JobService", (_JobService, beam_job_api_pb2_grpc.JobServiceServicer), {}
@@ -610,9 +506,7 @@ class JobApiServer:
         beam_job_api_pb2_grpc.add_JobServiceServicer_to_server(  # type: ignore[no-untyped-call]
             servicer_type(self), server
         )
-        beam_artifact_api_pb2_grpc.add_ArtifactStagingServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            self.artifacts, server
-        )
+        self.staging.add_to_server(server)
         try:
             bound = server.add_insecure_port(f"{self.host}:{self.port}")
         except RuntimeError:  # what grpcio raises when the address is in use

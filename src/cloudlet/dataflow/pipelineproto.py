@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ArtifactInformation",
     "Components",
+    "DisplayData",
     "Environment",
     "FunctionSpec",
     "PTransform",
@@ -122,12 +123,19 @@ class FunctionSpec:
 
 
 @dataclass
+class DisplayData:
+    urn: str = ""  # 1
+    payload: bytes = b""  # 2 (for beam:display_data:labelled:v1, a LabelledPayload)
+
+
+@dataclass
 class PTransform:
     unique_name: str = ""  # 5
     spec: FunctionSpec = field(default_factory=FunctionSpec)  # 1
     subtransforms: list[str] = field(default_factory=list)  # 2
     inputs: dict[str, str] = field(default_factory=dict)  # 3
     outputs: dict[str, str] = field(default_factory=dict)  # 4
+    display_data: list[DisplayData] = field(default_factory=list)  # 6
 
 
 @dataclass
@@ -168,6 +176,13 @@ def _transform(data: bytes) -> PTransform:
         elif number in (3, 4):
             key, raw = _map_entry(value)
             (t.inputs if number == 3 else t.outputs)[key] = _text(raw)
+        elif number == 6:
+            item = _bytes(value)
+            payload = b""
+            for n, _w, v in _fields(item):
+                if n == 2:
+                    payload = _bytes(v)
+            t.display_data.append(DisplayData(string_field(item, 1), payload))
     return t
 
 

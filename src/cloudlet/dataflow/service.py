@@ -15,7 +15,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
-from cloudlet.core.times import rfc3339_or_none
+from cloudlet.core.times import parse_rfc3339, rfc3339_or_none
 from cloudlet.dataflow.files import JobFiles, write_json
 from cloudlet.dataflow.identity import ENVIRONMENT_KEY, job_service_account
 from cloudlet.dataflow.models import Job, JobMessage
+from cloudlet.dataflow.paths import refusal, relative_file_paths
 from cloudlet.dataflow.pipelineproto import ProtoError, parse_pipeline
 from cloudlet.dataflow.states import (
     ACTIVE_STATES,
@@ -41,12 +42,15 @@ from cloudlet.dataflow.steps import metric_updates, steps_from_pipeline, user_me
 __all__ = [
     "NewJob",
     "add_message",
+    "all_jobs",
     "create_job",
+    "find_job",
     "get_job",
     "job_files",
     "job_resource",
     "list_jobs",
     "list_messages",
+    "messages_after",
     "metrics_resource",
     "request_state",
 ]
@@ -178,6 +182,9 @@ def create_job(
         ) from None
     if not pipeline.components.transforms:
         raise InvalidArgument("The pipeline has no transforms. Add transforms and resubmit.")
+    relative = relative_file_paths(pipeline)
+    if relative:
+        raise InvalidArgument(refusal(relative))
     now = utcnow()
     job_id = job_id or new_job_id(now)
     files = job_files(data, job_id)
@@ -255,6 +262,23 @@ def get_job(session: Session, project_id: str, job_id: str, location: str | None
             "cloudlet dataflow jobs list --status all"
         )
     return job
+
+
+def find_job(session: Session, job_id: str) -> Job | None:
+    """The job with this id in any project, or None (the Beam Job API names jobs by id alone)."""
+    return session.get(Job, job_id)
+
+
+def all_jobs(session: Session) -> list[Job]:
+    """Every job of every project, newest first (the Beam Job API's GetJobs, before the
+    caller's visibility is applied)."""
+    return list(session.scalars(select(Job).order_by(Job.create_time.desc())))
+
+
+def messages_after(session: Session, job_id: str, after: int) -> list[JobMessage]:
+    """The job's messages with an id above `after`, oldest first (a message stream's next part)."""
+    query = select(JobMessage).where(JobMessage.job_id == job_id, JobMessage.message_id > after)
+    return list(session.scalars(query.order_by(JobMessage.message_id)))
 
 
 def list_jobs(
@@ -374,7 +398,7 @@ def _parse_time(value: str | None, what: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        return parse_rfc3339(value)
     except ValueError:
         raise InvalidArgument(
             f"Invalid {what} {value!r}: use an RFC 3339 time such as 2026-11-28T08:30:00Z."

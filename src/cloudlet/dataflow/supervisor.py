@@ -31,6 +31,7 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
+from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
@@ -357,7 +358,7 @@ def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:
         return None
 

@@ -11,70 +11,26 @@ URL and Spark properties a driver needs to run on a cluster (Dataflow's spark en
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cloudlet.core.state import GatewayState
-from cloudlet.core.subsystem import Subsystem
+from cloudlet.core.subsystem import Subsystem, commands, hook, lazy_exports, load
 from cloudlet.dataproc.states import ClusterState, JobState
 
 if TYPE_CHECKING:
-    import typer
-    from fastapi import APIRouter
-
     from cloudlet.dataproc.service import spark_driver_conf
     from cloudlet.dataproc.supervisor import CLUSTERS
 
 __all__ = ["CLUSTERS", "SUBSYSTEM", "ClusterState", "JobState", "spark_driver_conf"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "CLUSTERS":
-        from cloudlet.dataproc.supervisor import CLUSTERS
-
-        return CLUSTERS
-    if name == "spark_driver_conf":  # for Dataflow's spark engine: a cluster's master and conf
-        from cloudlet.dataproc.service import spark_driver_conf
-
-        return spark_driver_conf
-    raise AttributeError(f"module 'cloudlet.dataproc' has no attribute {name!r}")
-
-
-async def _start(state: GatewayState) -> None:
-    from cloudlet.dataproc.runtime import start_dataproc
-
-    await start_dataproc(state)
-
-
-async def _stop(state: GatewayState) -> None:
-    from cloudlet.dataproc.runtime import stop_dataproc
-
-    await stop_dataproc(state)
-
-
-def _routers() -> Sequence[APIRouter]:
-    from cloudlet.dataproc.api import router
-
-    return (router,)
-
-
-def _cli() -> Sequence[tuple[str, typer.Typer]]:
-    from cloudlet.dataproc.cli import dataproc_app
-
-    return (("dataproc", dataproc_app),)
-
-
-def _models() -> Any:
-    return importlib.import_module("cloudlet.dataproc.models")
-
+__getattr__ = lazy_exports(__name__, {"CLUSTERS": "supervisor", "spark_driver_conf": "service"})
 
 SUBSYSTEM = Subsystem(
     name="dataproc",
-    routers=_routers,
-    start=_start,
-    stop=_stop,
+    routers=load("cloudlet.dataproc.api:router"),
+    start=hook("cloudlet.dataproc.runtime:start_dataproc"),
+    stop=hook("cloudlet.dataproc.runtime:stop_dataproc"),
     console_prefix="/v1/projects/{project}/regions/",
-    cli=_cli,
-    models=_models,
+    cli=commands(("dataproc", "cloudlet.dataproc.cli:dataproc_app")),
+    models=load("cloudlet.dataproc.models"),
 )

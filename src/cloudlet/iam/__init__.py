@@ -25,19 +25,12 @@ Names are imported lazily, so that the CLI (which needs only `naming`) stays qui
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cloudlet.core.state import GatewayState
-from cloudlet.core.subsystem import Subsystem
+from cloudlet.core.subsystem import Subsystem, commands, lazy_exports, load
 
 if TYPE_CHECKING:
-    import typer
-    from fastapi import APIRouter
-    from starlette.types import ASGIApp
-
-    from cloudlet.core.state import GatewayState
     from cloudlet.iam.auth import (
         AuthMiddleware,
         BearerAuthMiddleware,
@@ -124,84 +117,51 @@ __all__ = [
     "write_credentials_file",
 ]
 
-_HOME = {
-    "authorize": "authz",
-    "AuthMiddleware": "auth",
-    "BearerAuthMiddleware": "auth",
-    "authenticate_credential": "auth",
-    "PrincipalDep": "auth",
-    "authenticate": "auth",
-    "authenticate_token": "auth",
-    "require_principal": "auth",
-    "KEYRING": "keyring",
-    "Keyring": "keyring",
-    "keyring_for": "keyring",
-    "check_account_id": "naming",
-    "service_account_email": "naming",
-    "split_email": "naming",
-    "Principal": "tokens",
-    "service_account_credentials": "credentials",
-    "write_credentials_file": "credentials",
-    "APPENGINE": "defaults",
-    "COMPUTE": "defaults",
-    "default_account_email": "defaults",
-    "ensure_default_account": "defaults",
-    "lookup_account": "defaults",
-    "register_liveness": "metadata",
-    "workload_tokens": "metadata",
-    "CLEARED_VARIABLES": "workload",
-    "Workload": "workload",
-    "appengine_default_email": "workload",
-    "compute_default_email": "workload",
-    "redact_path": "workload",
-    "workload_environment": "workload",
-    "authenticate_cookie": "sessions",
-    "csrf_ok": "sessions",
-    "csrf_token": "sessions",
-    "principal_from_cookie": "sessions",
-    "sign_in_with_password": "sessions",
-    "sign_in_with_principal": "sessions",
-    "sign_out": "sessions",
-    "CONSOLE_SESSION_LIFETIME": "users",
-    "OWNER_EMAIL": "users",
-}
-_ALIASES = {"SESSION_COOKIE": ("sessions", "COOKIE")}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ALIASES:
-        home, attr = _ALIASES[name]
-        return getattr(importlib.import_module(f"cloudlet.iam.{home}"), attr)
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cloudlet.iam' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"cloudlet.iam.{module}"), name)
-
-
-def _routers() -> Sequence[APIRouter]:
-    from cloudlet.iam.api import router
-    from cloudlet.iam.metadata import router as metadata  # workloads' metadata server
-    from cloudlet.iam.policy_api import router as policies
-    from cloudlet.iam.users_api import router as users_router
-
-    return (policies, router, users_router, metadata)
-
-
-def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
-    from cloudlet.iam.auth import AuthMiddleware  # every request → principal, or 401
-
-    return (AuthMiddleware,)
-
-
-def _cli() -> Sequence[tuple[str, typer.Typer]]:
-    from cloudlet.iam.cli import iam_app
-
-    return (("iam", iam_app),)
-
-
-def _models() -> Any:
-    importlib.import_module("cloudlet.iam.user_models")  # people and their sign-ins
-    return importlib.import_module("cloudlet.iam.models")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "authorize": "authz",
+        "AuthMiddleware": "auth",
+        "BearerAuthMiddleware": "auth",
+        "authenticate_credential": "auth",
+        "PrincipalDep": "auth",
+        "authenticate": "auth",
+        "authenticate_token": "auth",
+        "require_principal": "auth",
+        "KEYRING": "keyring",
+        "Keyring": "keyring",
+        "keyring_for": "keyring",
+        "check_account_id": "naming",
+        "service_account_email": "naming",
+        "split_email": "naming",
+        "Principal": "tokens",
+        "service_account_credentials": "credentials",
+        "write_credentials_file": "credentials",
+        "APPENGINE": "defaults",
+        "COMPUTE": "defaults",
+        "default_account_email": "defaults",
+        "ensure_default_account": "defaults",
+        "lookup_account": "defaults",
+        "register_liveness": "metadata",
+        "workload_tokens": "metadata",
+        "CLEARED_VARIABLES": "workload",
+        "Workload": "workload",
+        "appengine_default_email": "workload",
+        "compute_default_email": "workload",
+        "redact_path": "workload",
+        "workload_environment": "workload",
+        "authenticate_cookie": "sessions",
+        "csrf_ok": "sessions",
+        "csrf_token": "sessions",
+        "principal_from_cookie": "sessions",
+        "sign_in_with_password": "sessions",
+        "sign_in_with_principal": "sessions",
+        "sign_out": "sessions",
+        "CONSOLE_SESSION_LIFETIME": "users",
+        "OWNER_EMAIL": "users",
+        "SESSION_COOKIE": "sessions:COOKIE",
+    },
+)
 
 
 async def _start(state: GatewayState) -> None:
@@ -220,10 +180,16 @@ async def _start(state: GatewayState) -> None:
 
 SUBSYSTEM = Subsystem(
     name="iam",
-    routers=_routers,
-    middleware=_middleware,
+    routers=load(
+        "cloudlet.iam.policy_api:router",
+        "cloudlet.iam.api:router",
+        "cloudlet.iam.users_api:router",
+        "cloudlet.iam.metadata:router",  # workloads' metadata server
+    ),
+    middleware=load("cloudlet.iam.auth:AuthMiddleware"),  # every request → principal, or 401
     start=_start,
     console_prefix="/api/v1/projects/{project}/serviceAccounts",
-    cli=_cli,
-    models=_models,
+    cli=commands(("iam", "cloudlet.iam.cli:iam_app")),
+    # people and their sign-ins, then service accounts, keys and policies
+    models=load("cloudlet.iam.user_models", "cloudlet.iam.models"),
 )

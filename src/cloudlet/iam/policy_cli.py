@@ -61,15 +61,18 @@ def _bucket_paths(url: str) -> tuple[Callable[[], Any], Callable[[dict[str, Any]
     return read, write
 
 
-def _change(read: Callable[[], Any], write: Callable[[dict[str, Any]], Any],
-            edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Any:  # fmt: skip
+def _change(
+    read: Callable[[], Any],
+    write: Callable[[dict[str, Any]], Any],
+    edit: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Any:
     """Read, edit and write back with the etag read; again when a write came between."""
     for attempt in range(_ATTEMPTS):
         current = read()
         try:
             return write(edit(current))
         except ApiError as exc:
-            if exc.status != 409 or attempt == _ATTEMPTS - 1:
+            if exc.code != 409 or attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
@@ -126,79 +129,64 @@ def _read_policy_file(path: Path) -> dict[str, Any]:
     return loaded
 
 
-_MEMBER = typer.Option(..., "--member", help="user:EMAIL, serviceAccount:EMAIL, group:EMAIL, "
-                       "domain:DOMAIN, allUsers or allAuthenticatedUsers.")  # fmt: skip
+_MEMBER = typer.Option(
+    ...,
+    "--member",
+    help="user:EMAIL, serviceAccount:EMAIL, group:EMAIL, domain:DOMAIN, allUsers or "
+    "allAuthenticatedUsers.",
+)
 _ROLE = typer.Option(..., "--role", help="A predefined role, such as roles/storage.objectViewer.")
 
 
 def register_policy_commands(projects_app: typer.Typer, buckets_app: typer.Typer) -> None:
     """Add the IAM policy commands to `cloudlet projects` and `cloudlet storage buckets`."""
+    _add_policy_commands(
+        projects_app, "project", "PROJECT_ID", "a project", _project_paths, announce=True
+    )
+    _add_policy_commands(buckets_app, "bucket", "URL", "a bucket (gs://BUCKET)", _bucket_paths)
 
-    @projects_app.command("get-iam-policy")
-    def projects_get_iam_policy(project_id: str = typer.Argument(..., metavar="PROJECT_ID")
-                                ) -> None:  # fmt: skip
-        """Show the IAM policy of a project."""
-        read, _ = _project_paths(project_id)
+
+def _add_policy_commands(
+    app: typer.Typer,
+    noun: str,
+    metavar: str,
+    what: str,
+    paths: Callable[[str], tuple[Callable[[], Any], Callable[[dict[str, Any]], Any]]],
+    *,
+    announce: bool = False,
+) -> None:
+    """The four policy commands on one kind of resource, named by `metavar` on the command
+    line; `announce` prints gcloud's `Updated IAM policy for NOUN [NAME].` after a change."""
+
+    def updated(name: str, policy: Any) -> None:
+        if announce:
+            print(f"Updated IAM policy for {noun} [{name}].", file=sys.stderr)
+        _show(policy)
+
+    @app.command("get-iam-policy", help=f"Show the IAM policy of {what}.")
+    def get_iam_policy(name: str = typer.Argument(..., metavar=metavar)) -> None:
+        read, _ = paths(name)
         _show(read())
 
-    @projects_app.command("set-iam-policy")
-    def projects_set_iam_policy(
-        project_id: str = typer.Argument(..., metavar="PROJECT_ID"),
+    @app.command(
+        "set-iam-policy",
+        help=f"Replace the IAM policy of {what} with a JSON or YAML file (with its etag).",
+    )
+    def set_iam_policy(
+        name: str = typer.Argument(..., metavar=metavar),
         policy_file: Path = typer.Argument(..., metavar="POLICY_FILE"),
     ) -> None:
-        """Replace the IAM policy of a project with a JSON or YAML file (with its etag)."""
-        _, write = _project_paths(project_id)
-        updated = write(_read_policy_file(policy_file))
-        print(f"Updated IAM policy for project [{project_id}].", file=sys.stderr)
-        _show(updated)
+        _, write = paths(name)
+        updated(name, write(_read_policy_file(policy_file)))
 
-    @projects_app.command("add-iam-policy-binding")
-    def projects_add_iam_policy_binding(
-        project_id: str = typer.Argument(..., metavar="PROJECT_ID"),
-        member: str = _MEMBER,
-        role: str = _ROLE,
+    @app.command("add-iam-policy-binding", help=f"Grant a role on {what} to a principal.")
+    def add_iam_policy_binding(
+        name: str = typer.Argument(..., metavar=metavar), member: str = _MEMBER, role: str = _ROLE
     ) -> None:
-        """Grant a role on a project to a principal."""
-        updated = _change(*_project_paths(project_id), _adding(member, role))
-        print(f"Updated IAM policy for project [{project_id}].", file=sys.stderr)
-        _show(updated)
+        updated(name, _change(*paths(name), _adding(member, role)))
 
-    @projects_app.command("remove-iam-policy-binding")
-    def projects_remove_iam_policy_binding(
-        project_id: str = typer.Argument(..., metavar="PROJECT_ID"),
-        member: str = _MEMBER,
-        role: str = _ROLE,
+    @app.command("remove-iam-policy-binding", help=f"Take a role on {what} away from a principal.")
+    def remove_iam_policy_binding(
+        name: str = typer.Argument(..., metavar=metavar), member: str = _MEMBER, role: str = _ROLE
     ) -> None:
-        """Take a role on a project away from a principal."""
-        updated = _change(*_project_paths(project_id), _removing(member, role))
-        print(f"Updated IAM policy for project [{project_id}].", file=sys.stderr)
-        _show(updated)
-
-    @buckets_app.command("get-iam-policy")
-    def buckets_get_iam_policy(url: str = typer.Argument(..., metavar="URL")) -> None:
-        """Show the IAM policy of a bucket (gs://BUCKET)."""
-        read, _ = _bucket_paths(url)
-        _show(read())
-
-    @buckets_app.command("set-iam-policy")
-    def buckets_set_iam_policy(
-        url: str = typer.Argument(..., metavar="URL"),
-        policy_file: Path = typer.Argument(..., metavar="POLICY_FILE"),
-    ) -> None:
-        """Replace the IAM policy of a bucket with a JSON or YAML file."""
-        _, write = _bucket_paths(url)
-        _show(write(_read_policy_file(policy_file)))
-
-    @buckets_app.command("add-iam-policy-binding")
-    def buckets_add_iam_policy_binding(
-        url: str = typer.Argument(..., metavar="URL"), member: str = _MEMBER, role: str = _ROLE
-    ) -> None:
-        """Grant a role on a bucket to a principal."""
-        _show(_change(*_bucket_paths(url), _adding(member, role)))
-
-    @buckets_app.command("remove-iam-policy-binding")
-    def buckets_remove_iam_policy_binding(
-        url: str = typer.Argument(..., metavar="URL"), member: str = _MEMBER, role: str = _ROLE
-    ) -> None:
-        """Take a role on a bucket away from a principal."""
-        _show(_change(*_bucket_paths(url), _removing(member, role)))
+        updated(name, _change(*paths(name), _removing(member, role)))

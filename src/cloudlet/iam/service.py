@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloudlet.core.db import utcnow
 from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.times import rfc3339
 from cloudlet.iam.keys import encode_key_file, generate_key, key_file
 from cloudlet.iam.models import ServiceAccount, ServiceAccountKey
 from cloudlet.iam.naming import (
@@ -47,7 +48,7 @@ IAM_SERVICE = "iam.googleapis.com"
 
 
 def _time(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(value, "seconds")
 
 
 def account_resource(account: ServiceAccount) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def resolve_project(session: Session, project: str, account: str) -> str:
 
 def _find(session: Session, account: str) -> ServiceAccount | None:
     """By email or by uniqueId, both of which IAM v1 accepts in the path."""
-    if account.isdigit():
+    if account.isascii() and account.isdigit():
         return session.scalar(select(ServiceAccount).where(ServiceAccount.unique_id == account))
     return session.get(ServiceAccount, account)
 

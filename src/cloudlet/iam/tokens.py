@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from cloudlet.core.times import rfc3339
+
 __all__ = [
     "ACCESS_TOKEN_PREFIX",
     "ACCESS_TOKEN_TTL",
@@ -309,7 +311,7 @@ def scopes_of(claims: dict[str, Any]) -> tuple[str, ...]:
 
 
 def when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(datetime.fromtimestamp(epoch, UTC), "seconds")
 
 
 def issue_access_token(secret: bytes, principal: Principal, now: int) -> str:

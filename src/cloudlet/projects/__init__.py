@@ -11,16 +11,11 @@ For other subsystems (names imported lazily, so that the CLI stays quick to star
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cloudlet.core.subsystem import Subsystem
+from cloudlet.core.subsystem import Subsystem, commands, lazy_exports, load
 
 if TYPE_CHECKING:
-    import typer
-    from fastapi import APIRouter
-
     from cloudlet.projects.deps import requires_service
     from cloudlet.projects.models import Project
     from cloudlet.projects.service import (
@@ -40,37 +35,25 @@ __all__ = [
     "requires_service",
 ]
 
-_HOME = {
-    "Project": "models",
-    "enable_service": "service",
-    "get_active_project": "service",
-    "get_project": "service",
-    "require_service": "service",
-    "requires_service": "deps",
-}
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Project": "models",
+        "enable_service": "service",
+        "get_active_project": "service",
+        "get_project": "service",
+        "require_service": "service",
+        "requires_service": "deps",
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cloudlet.projects' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"cloudlet.projects.{module}"), name)
-
-
-def _routers() -> Sequence[APIRouter]:
-    from cloudlet.projects.api import router
-
-    return (router,)
-
-
-def _cli() -> Sequence[tuple[str, typer.Typer]]:
-    from cloudlet.projects.cli import billing_app, projects_app, services_app
-
-    return (("projects", projects_app), ("services", services_app), ("billing", billing_app))
-
-
-def _models() -> Any:
-    return importlib.import_module("cloudlet.projects.models")
-
-
-SUBSYSTEM = Subsystem(name="projects", routers=_routers, cli=_cli, models=_models)
+SUBSYSTEM = Subsystem(
+    name="projects",
+    routers=load("cloudlet.projects.api:router"),
+    cli=commands(
+        ("projects", "cloudlet.projects.cli:projects_app"),
+        ("services", "cloudlet.projects.cli:services_app"),
+        ("billing", "cloudlet.projects.cli:billing_app"),
+    ),
+    models=load("cloudlet.projects.models"),
+)

@@ -10,18 +10,12 @@ For other subsystems: `STORE`, the slot of the gateway's `Store` on its state
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cloudlet.core.state import GatewayState, Slot
-from cloudlet.core.subsystem import Subsystem
+from cloudlet.core.subsystem import Subsystem, commands, lazy_exports, load
 
 if TYPE_CHECKING:
-    import typer
-    from fastapi import APIRouter
-    from starlette.types import ASGIApp
-
     from cloudlet.core.db import Database
     from cloudlet.storage.blobs import BlobStore
     from cloudlet.storage.service import Store
@@ -43,50 +37,20 @@ def open_store(db: Database, blobs_root: Any) -> Store:
     return store
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Store":
-        from cloudlet.storage.service import Store
-
-        return Store
-    if name == "BlobStore":
-        from cloudlet.storage.blobs import BlobStore
-
-        return BlobStore
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, {"Store": "service", "BlobStore": "blobs"})
 
 
 async def _start(state: GatewayState) -> None:
     state[STORE] = open_store(state.db, state.data.blobs)  # sweeps crash leftovers
 
 
-def _routers() -> Sequence[APIRouter]:
-    from cloudlet.storage.api import router
-
-    return (router,)
-
-
-def _middleware() -> Sequence[Callable[[ASGIApp], ASGIApp]]:
-    from cloudlet.storage.signed_urls import SignedUrlMiddleware  # /BUCKET/OBJECT?X-Goog-Signature
-
-    return (SignedUrlMiddleware,)
-
-
-def _cli() -> Sequence[tuple[str, typer.Typer]]:
-    from cloudlet.storage.cli import storage_app
-
-    return (("storage", storage_app),)
-
-
-def _models() -> Any:
-    return importlib.import_module("cloudlet.storage.models")
-
-
 SUBSYSTEM = Subsystem(
     name="storage",
-    routers=_routers,
-    middleware=_middleware,
+    routers=load("cloudlet.storage.api:router"),
+    # /BUCKET/OBJECT?X-Goog-Signature
+    middleware=load("cloudlet.storage.signed_urls:SignedUrlMiddleware"),
     start=_start,
     console_prefix="/storage/v1",
-    cli=_cli,
-    models=_models,
+    cli=commands(("storage", "cloudlet.storage.cli:storage_app")),
+    models=load("cloudlet.storage.models"),
 )

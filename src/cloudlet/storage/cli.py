@@ -438,7 +438,7 @@ def _copy(sources: list[str], dest: str, recursive: bool, jobs_count: int) -> li
 
             try:
                 _run_job(client, job, step)
-            except (CliError, OSError) as exc:
+            except (CliError, ApiError, OSError) as exc:
                 errors.append(f"{job.describe()}: {exc}")
 
         if len(jobs) == 1:
@@ -551,7 +551,7 @@ def rm(
             try:
                 client.delete_object(obj["bucket"], obj["name"])
             except ApiError as exc:
-                if exc.status != 404:
+                if exc.code != 404:
                     raise
         if not url.name and recursive:
             state.status(f"Removing gs://{url.bucket}/...")

@@ -1,7 +1,8 @@
 """A small client of the gateway's GCS JSON API for the CLI: streaming, resumable for large files.
 
-It speaks the same paths as google-cloud-storage (so it works against Google Cloud's shapes), and
-turns error bodies into the CLI's ApiError.
+It speaks the same paths as google-cloud-storage (so it works against Google Cloud's shapes).
+The calls, the credentials and the errors (ApiError, or the CLI's words when no gateway
+answers) are the CLI's gateway client's (core/client.py, cli/context.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from urllib.parse import quote
 
 import httpx
 
-from cloudlet.cli.context import ApiError, CliError, check_response, gateway_down
+from cloudlet.cli.context import ApiError, CliError, check_response, gateway_unreachable
+from cloudlet.core.client import GatewayClient
 
 __all__ = ["GcsClient", "GsUrl", "parse_url"]
 
@@ -52,25 +54,17 @@ def _o(name: str) -> str:
     return quote(name, safe="")
 
 
-class GcsClient:
+class GcsClient(GatewayClient):
     def __init__(self, base_url: str, timeout: float = 300) -> None:
-        self.base = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout)
+
+    def credentials(self) -> httpx.Auth | None:
         from cloudlet.cli.credentials import active_auth  # the active account's token
 
-        self.http = httpx.Client(
-            base_url=self.base, timeout=httpx.Timeout(timeout, connect=5),
-            auth=active_auth(self.base),
-        )  # fmt: skip
+        return active_auth(self.url)
 
-    def close(self) -> None:
-        self.http.close()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = check_response(self.http.request(method, path, **kwargs))
-        except httpx.ConnectError:
-            raise gateway_down(self.base) from None
-        return response.json() if response.content else {}
+    def unreachable(self, exc: httpx.TransportError) -> Exception:
+        return gateway_unreachable(self.url, exc)
 
     # -- buckets -----------------------------------------------------------------------------
 
@@ -132,7 +126,7 @@ class GcsClient:
         try:
             out: dict[str, Any] = self.request("GET", f"/storage/v1/b/{bucket}/o/{_o(name)}")
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.code == 404:
                 return None
             raise
         return out

@@ -139,3 +139,34 @@ def test_the_engine_is_chosen_by_experiment_or_default(monkeypatch: pytest.Monke
     monkeypatch.setenv("CLOUDLET_DATAFLOW_ENGINE", "fnapi")
     assert choose_engine({"experiments": ["cloudlet_engine=native"]}) == "native"
     assert choose_engine({}) == "fnapi"
+
+
+def test_group_by_key_spills_past_the_memory_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget of 1 MB is below any process's RSS: every check spills. Many distinct keys and
+    one hot key both come back whole, and the spill files existed (and are gone)."""
+    from cloudlet.dataflow.native import shuffle
+
+    monkeypatch.setenv("CLOUDLET_DATAFLOW_MEMORY_MB", "1")
+    monkeypatch.setattr(shuffle, "CHECK_EVERY", 1000)
+    monkeypatch.setattr(shuffle.tempfile, "tempdir", str(tmp_path))
+    spilled: list[str] = []
+    original = shuffle.GroupTable._spill
+
+    def spy(self: shuffle.GroupTable) -> None:
+        original(self)
+        spilled.append(self.runs[-1])
+
+    monkeypatch.setattr(shuffle.GroupTable, "_spill", spy)
+    n = 20_000
+    with _pipeline() as p:
+        nums = p | beam.Create(range(0, n, 1000)) | beam.FlatMap(lambda s: range(s, s + 1000))
+        many = (nums | "many" >> beam.Map(lambda i: (i % 5000, 1)) | "g1" >> beam.GroupByKey()
+                | beam.MapTuple(lambda k, vs: (k, len(vs))))  # fmt: skip
+        hot = (nums | "hot" >> beam.Map(lambda i: ("k", i)) | "g2" >> beam.GroupByKey()
+               | beam.MapTuple(lambda k, vs: (k, len(vs), sum(vs))))  # fmt: skip
+        assert_that(many, equal_to([(k, 4) for k in range(5000)]))
+        assert_that(hot, equal_to([("k", n, n * (n - 1) // 2)]), label="hot")
+    assert len(spilled) >= 2
+    assert not any(Path(path).exists() for path in spilled)

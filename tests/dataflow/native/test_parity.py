@@ -30,7 +30,9 @@ def _outputs(tmp: Path, script: str, args: list[str], runner: str) -> list[str]:
     lines = result.stdout.splitlines()
     for path in sorted(work.iterdir()):
         if path.is_file() and not (EXAMPLES / path.name).exists():
-            lines += [f"{path.name.split('-')[0]}: {line}" for line in path.read_text().splitlines()]
+            lines += [
+                f"{path.name.split('-')[0]}: {line}" for line in path.read_text().splitlines()
+            ]
     return sorted(lines)
 
 

@@ -53,7 +53,7 @@ class NativeEngine:
             )
             return self._fallback(job, reporter)
         _set_options(job.options)
-        execution = Execution(job.pipeline, plan, workers=job.workers)
+        execution = Execution(job.pipeline, plan, spill=str(job.work_dir), workers=job.workers)
         stop = threading.Event()
 
         def report() -> None:

@@ -132,8 +132,7 @@ class GroupByKeyOp(BaseOp):
 
     def take(self) -> dict[Any, list[Any]]:
         """The table so far (a worker hands it to the parent), leaving this one empty."""
-        table, self.table.table = self.table.table, {}
-        return table
+        return self.table.take()
 
     def merge(self, table: dict[Any, list[Any]]) -> None:
         mine = self.table.table

@@ -73,6 +73,7 @@ class _MultiMap:
 
 
 _SPECIAL: tuple[type, ...] = ()
+_OUT_BATCH = 256  # input elements per output batch (a FlatMap may fan out a lot)
 
 
 def _special() -> tuple[type, ...]:
@@ -194,15 +195,20 @@ class ParDoOp(BaseOp):
 
     def _fast(self, values: list[Any], tmpl: Any) -> None:
         method = self.method
-        out: list[Any] = []
-        ext = out.extend
-        try:
-            for v in values:
-                r = method(v)
-                if r is not None:
-                    ext(r)
-        except BaseException as exn:
-            self.runner._reraise_augmented(exn)
+        step = _OUT_BATCH
+        for i in range(0, len(values), step):
+            out: list[Any] = []
+            ext = out.extend
+            try:
+                for v in values[i : i + step]:
+                    r = method(v)
+                    if r is not None:
+                        ext(r)
+            except BaseException as exn:
+                self.runner._reraise_augmented(exn)
+            self._send(out, tmpl)
+
+    def _send(self, out: list[Any], tmpl: Any) -> None:
         special = _special()
         if any(issubclass(t, special) for t in set(map(type, out))):
             plain = []
@@ -212,6 +218,7 @@ class ParDoOp(BaseOp):
                 else:
                     plain.append(x)
             out = plain
+            self._flush()
         if out:
             self.emit(self.main_out, (out, tmpl))
 
