@@ -10,6 +10,8 @@ Contenders, in one run on the same corpus (from ../shared/bench/make_corpus.py):
 - FnApiRunner in process with one SDK worker process per core (`direct_num_workers`,
   `multi_processing`), which is what our fnapi engine runs;
 - the native engine in process (`--runner=cloudlet.dataflow.native.NativeRunner`, one process);
+- the spark engine in process (`--runner=cloudlet.dataflow.spark.SparkRunner` on `local[N]`,
+  N = --workers; its JVM and Python workers' start-up included; needs the `spark` extra);
 - the service: the same pipeline submitted with PortableRunner to a cloudlet gateway (its own
   data dir, loopback ports), timed from submission until the driver sees DONE, and the job's
   own run time (engine start to finish, from its messages).
@@ -139,6 +141,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-direct", action="store_true", help="skip Beam's DirectRunner")
+    ap.add_argument("--skip-spark", action="store_true", help="skip the spark engine")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -176,6 +179,14 @@ def main() -> None:
             driver, corpus, out, ["--runner", "cloudlet.dataflow.native.NativeRunner"]
         )
         assert read_counts(out) == expected, "NativeRunner counts differ"
+
+        if not args.skip_spark:
+            out = work / "spark" / "out"
+            results[f"spark engine in process (SparkRunner, local[{args.workers}])"] = run_driver(
+                driver, corpus, out, ["--runner", "cloudlet.dataflow.spark.SparkRunner",
+                                      "--spark_master_url", f"local[{args.workers}]"],
+            )  # fmt: skip
+            assert read_counts(out) == expected, "SparkRunner counts differ"
 
         out = work / "service" / "out"
         wall, engine = through_service(driver, corpus, out, work)

@@ -66,6 +66,7 @@ class Engine(Protocol):
 ENGINES: dict[str, str] = {
     "fnapi": "cloudlet.dataflow.fnapi:FnApiEngine",
     "native": "cloudlet.dataflow.native.engine:NativeEngine",
+    "spark": "cloudlet.dataflow.spark.engine:SparkEngine",
 }
 
 

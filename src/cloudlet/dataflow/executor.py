@@ -120,6 +120,7 @@ def run(files: JobFiles) -> int:
                 workers=workers,
                 python=python,
                 work_dir=files.work,
+                extra={"spark": spec["spark"]} if spec.get("spark") else {},
             ),
             reporter,
         )

@@ -121,6 +121,24 @@ def choose_engine(options: Mapping[str, Any], default: str | None = None) -> str
     return default if default in ENGINES else "fnapi"
 
 
+def spark_target(session: Session, data: DataDir, new: NewJob) -> dict[str, Any]:
+    """Where a spark-engine job runs: `--experiments=cloudlet_cluster=NAME` (a Dataproc cluster
+    in the job's region, RUNNING), a master URL given there (spark://HOST:PORT), or local[2].
+    Returns {"master": url, "conf": {spark property: value}} for the job's spec."""
+    for item in new.options.get("experiments") or []:
+        name, _, value = str(item).partition("=")
+        value = value.strip()
+        if name.strip() != "cloudlet_cluster" or not value:
+            continue
+        if value.startswith(("spark://", "local")):
+            return {"master": value, "conf": {}}
+        from cloudlet.dataproc import spark_driver_conf
+
+        conf: dict[str, Any] = spark_driver_conf(session, data, new.project_id, new.location, value)
+        return conf
+    return {"master": "local[2]", "conf": {}}
+
+
 def create_job(
     session: Session,
     data: DataDir,
@@ -133,6 +151,7 @@ def create_job(
     """Record a job as PENDING and lay out its job dir; the supervisor starts it. The engine is
     `engine`, else the one the job asks for, else `default_engine` (the gateway's setting)."""
     engine = engine or choose_engine(new.options, default_engine)
+    spark = spark_target(session, data, new) if engine == "spark" else None
     check_job_name(new.name)
     email = job_service_account(session, new.project_id, new.environment, new.options)
     if email:  # as Dataflow shows it in the job's environment
@@ -191,6 +210,7 @@ def create_job(
                 "job_id": job_id,
                 "engine": engine,
                 "workers": workers,
+                "spark": spark,
                 "options": new.options,
                 "requirements": str(requirements) if requirements else None,
                 "packages": packages,

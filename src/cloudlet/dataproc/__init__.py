@@ -5,7 +5,8 @@ cluster supervisor (`supervisor.py`) runs each managed cluster's standalone mast
 from the pyspark wheel (`spark.py`, `processes.py`) and each job's driver (`drivers.py`).
 Lifecycles are in `states.py`. Needs `pip install 'cloudlet[spark]'` and Java 17.
 
-On the gateway's state: `CLUSTERS` (the cluster supervisor).
+On the gateway's state: `CLUSTERS` (the cluster supervisor). `spark_driver_conf`: the master
+URL and Spark properties a driver needs to run on a cluster (Dataflow's spark engine).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from cloudlet.core.subsystem import Subsystem, commands, hook, lazy_exports, loa
 from cloudlet.dataproc.states import ClusterState, JobState
 
 if TYPE_CHECKING:
+    from cloudlet.dataproc.service import spark_driver_conf
     from cloudlet.dataproc.supervisor import CLUSTERS
 
-__all__ = ["CLUSTERS", "SUBSYSTEM", "ClusterState", "JobState"]
+__all__ = ["CLUSTERS", "SUBSYSTEM", "ClusterState", "JobState", "spark_driver_conf"]
 
 
-__getattr__ = lazy_exports(__name__, {"CLUSTERS": "supervisor"})
+__getattr__ = lazy_exports(__name__, {"CLUSTERS": "supervisor", "spark_driver_conf": "service"})
 
 SUBSYSTEM = Subsystem(
     name="dataproc",

@@ -438,3 +438,26 @@ def job_resource(job: DataprocJob, data: DataDir) -> dict[str, Any]:
         "jobUuid": job.job_uuid,
         "done": JobState(job.state).terminal,
     }
+
+
+def spark_driver_conf(session: Session, data: DataDir, project: str, region: str,
+                      name: str) -> dict[str, Any]:  # fmt: skip
+    """What a Spark driver needs to run on cluster `name` (Dataflow's spark engine, issue 17):
+    {"master": "spark://HOST:PORT", "conf": {spark property: value}}, the conf carrying a
+    managed cluster's secret and executor memory. FailedPrecondition unless it is RUNNING."""
+    cluster = get_cluster(session, project, region, name)
+    if cluster.state != ClusterState.RUNNING.value:
+        raise FailedPrecondition(
+            f"Cluster projects/{project}/regions/{region}/clusters/{name} is {cluster.state}, "
+            "not RUNNING: wait for it (cloudlet dataproc clusters describe) and resubmit."
+        )
+    conf: dict[str, str] = {}
+    if cluster.managed:
+        conf["spark.executor.memory"] = cluster.worker_memory
+        path = cluster_files(data, cluster).properties
+        if path.exists():
+            for line in path.read_text().splitlines():
+                key, _, value = line.strip().partition(" ")
+                if key and not key.startswith("#") and key != "spark.master.rest.enabled":
+                    conf[key] = value.strip()
+    return {"master": cluster.master_url, "conf": conf}
