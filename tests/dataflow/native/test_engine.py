@@ -9,6 +9,7 @@ import os
 import random
 import re
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from cloudlet.dataflow.native import NativeRunner
+from cloudlet.dataflow.native.execute import Execution
 from cloudlet.dataflow.native.parallel import WorkerDied
+from cloudlet.dataflow.native.plan import build_plan
+from cloudlet.dataflow.native.runner import pipeline_proto
 from cloudlet.dataflow.native.textread import read_lines
 from cloudlet.dataflow.service import choose_engine
 
@@ -112,6 +116,31 @@ def test_a_killed_worker_fails_the_run_naming_it(
     died = r"worker process \d+ died \(exit code -9\)"
     with pytest.raises(WorkerDied, match=died), _pipeline(workers=2) as p:
         _count(p, corpus, _die)
+
+
+_SLEPT: list[int] = []
+
+
+def _sleep_once_in_a_worker(word: str) -> str:
+    if os.getpid() != int(os.environ["NATIVE_TEST_PARENT"]) and not _SLEPT:
+        _SLEPT.append(1)
+        time.sleep(0.6)
+    return word
+
+
+def test_steps_msecs_count_what_workers_spent(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the forked workers run 'Slow', so its msecs come from them or from nowhere.
+    monkeypatch.setenv("NATIVE_TEST_PARENT", str(os.getpid()))
+    p = _pipeline(workers=2)
+    words = p | beam.io.ReadFromText(str(corpus)) | beam.FlatMap(lambda line: line.split())
+    _ = words | "Slow" >> beam.Map(_sleep_once_in_a_worker) | beam.combiners.Count.PerElement()
+    proto = pipeline_proto(p, p.options)
+    execution = Execution(proto, build_plan(proto), workers=2)
+    execution.run()
+    slow = execution.metrics()["msecs"]["Slow"]
+    assert slow["process"] >= 600 and slow["total"] >= slow["process"]
 
 
 class _Stateful(beam.DoFn):

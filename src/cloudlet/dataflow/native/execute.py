@@ -34,6 +34,7 @@ class Execution:
         self.sampler = statesampler.StateSampler("native", CounterFactory())
         self.containers: dict[str, Any] = {}
         self.states: dict[tuple[str, str], Any] = {}
+        self.worker_nsecs: Counter[tuple[str, str]] = Counter()  # from forked workers (parallel.py)
         self.ops: dict[str, BaseOp] = {}
         self.remaining: Counter[str] = Counter()
         for pc in plan.materialized:
@@ -135,9 +136,12 @@ class Execution:
     # Reporting.
     def metrics(self) -> dict[str, Any]:
         msecs: dict[str, dict[str, int]] = {}
-        for (oid, state), scoped in list(self.states.items()):
+        nsecs = Counter(self.worker_nsecs)
+        for key, scoped in list(self.states.items()):
+            nsecs[key] += int(scoped.nsecs)
+        for (oid, state), ns in nsecs.items():
             name = self.plan.ops[oid].name
-            ms = int(scoped.nsecs // 1_000_000)
+            ms = int(ns // 1_000_000)
             entry = msecs.setdefault(name, {"start": 0, "process": 0, "finish": 0, "total": 0})
             entry[state] = entry.get(state, 0) + ms
             entry["total"] += ms

@@ -5,8 +5,9 @@ takes a share of the files' byte ranges (Beam's split rule: a range owns the lin
 in it) and pushes its lines through the ops fused downstream of the read, exactly as the
 parent would, up to the stage's grouping ops and materialized PCollections. It then finishes
 its bundles and sends back what those ops hold (partial group tables and combine accumulators,
-new materialized batches), its element counts (also after every range, for live progress) and
-its user metrics. The parent merges them and goes on.
+new materialized batches), its element counts and per-step msecs (also after every range, for
+live progress; a worker runs its own state sampler, since the parent's sampling thread does not
+survive the fork) and its user metrics. The parent merges them and goes on.
 
 A worker that raises sends its traceback, and the job fails with it. A worker that dies
 (`kill -9`, out of memory) closes its pipe: the parent sees EOF at once and fails the job
@@ -93,7 +94,8 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
                         "workers; otherwise resubmit the job."
                     ) from None
                 if kind == "counts":
-                    ex.counts.update(payload)
+                    ex.counts.update(payload[0])
+                    ex.worker_nsecs.update(payload[1])
                 elif kind == "error":
                     raise RuntimeError(payload)
                 else:
@@ -110,6 +112,9 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
 
 def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
            closure: list[str], stores0: dict[str, int], conn: Any) -> None:  # fmt: skip
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
     from cloudlet.dataflow.native.plan import GROUPING
     from cloudlet.dataflow.native.textread import read_lines
 
@@ -117,18 +122,22 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
     try:
         ex.containers = {}
         ex.states = {}
-        sent = Counter(ex.counts)
+        ex.sampler = statesampler.StateSampler("native-worker", CounterFactory())
+        ex.sampler.start()
+        sent: Counter[str] = Counter(ex.counts)
+        sent_ns: Counter[tuple[str, str]] = Counter()
         for path, start, end in ranges:
             for lines in read_lines(path, start, end):
                 ex.emit(out, (lines, tmpl))
-            delta = Counter(ex.counts)
-            delta.subtract(sent)
-            conn.send(("counts", +delta))
-            sent = Counter(ex.counts)
+            delta, sent = _delta(ex.counts, sent)
+            ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+            conn.send(("counts", (delta, ns)))
         for oid in closure:
             ex.ops[oid].finish()
-        delta = Counter(ex.counts)
-        delta.subtract(sent)
+        ex.sampler.stop()
+        delta, sent = _delta(ex.counts, sent)
+        ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+        conn.send(("counts", (Counter(), ns)))
         tables = {
             oid: ex.ops[oid].take()
             for oid in closure
@@ -140,7 +149,7 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
             if len(batches) > stores0.get(pc, 0)
         }
         metrics = {name: c.get_cumulative() for name, c in ex.containers.items()}
-        conn.send(("done", (tables, stores, +delta, metrics)))
+        conn.send(("done", (tables, stores, delta, metrics)))
         for oid in closure:
             ex.ops[oid].teardown()
     except BaseException:
@@ -150,6 +159,17 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
     finally:
         conn.close()
         os._exit(code)
+
+
+def _nsecs(ex: Any) -> Counter[tuple[str, str]]:
+    return Counter({key: int(scoped.nsecs) for key, scoped in list(ex.states.items())})
+
+
+def _delta(now: Counter[Any], sent: Counter[Any]) -> tuple[Counter[Any], Counter[Any]]:
+    """What grew since `sent` (positive entries only), and the new `sent`."""
+    delta = Counter(now)
+    delta.subtract(sent)
+    return +delta, Counter(now)
 
 
 def _merge(ex: Any, closure: list[str], payload: Any) -> None:
