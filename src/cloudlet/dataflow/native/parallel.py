@@ -84,7 +84,7 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             for conn in wait(list(procs)):
                 proc = procs[conn]
                 try:
-                    kind, payload = conn.recv()  # type: ignore[union-attr, call-arg]
+                    message: Any = conn.recv()  # type: ignore[union-attr, call-arg]
                 except (EOFError, OSError):
                     proc.join(5)
                     raise WorkerDied(
@@ -93,9 +93,11 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
                         "it. If it ran out of memory, give the job more memory or fewer "
                         "workers; otherwise resubmit the job."
                     ) from None
+                kind, payload = message
                 if kind == "counts":
-                    ex.counts.update(payload[0])
-                    ex.worker_nsecs.update(payload[1])
+                    counts, nsecs = payload
+                    ex.counts.update(counts)
+                    ex.worker_nsecs.update(nsecs)
                 elif kind == "error":
                     raise RuntimeError(payload)
                 else:
