@@ -139,11 +139,14 @@ def test_a_foreign_host_is_refused_on_every_door_of_a_real_gateway(gateway: Gate
              "/v1b3/projects/p/locations/us-central1/jobs", "/api/v1/apps/p", "/console",
              "/token", "/api/v1/status", "/b/o?X-Goog-Signature=00"]  # fmt: skip
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
-        for host in ("attacker.example", f"attacker.example:{gateway.port}", "x" * 1_000_000):
+        for host in ("attacker.example", f"attacker.example:{gateway.port}", "x" * 5_000,
+                     "x" * 1_000_000):  # fmt: skip
+            # Past max_header_size (64 KiB) the head is refused before routing: 431.
+            expected = 431 if len(host) > 65536 else 403
             for path in doors:
                 for method in ("GET", "DELETE"):
                     response = api.request(method, path, headers={"Host": host})
-                    assert response.status_code == 403, (host[:40], method, path)
+                    assert response.status_code == expected, (host[:40], method, path)
                     assert len(response.content) < 1000
         # App Engine hosts still go to the App Engine router (no app here: its own 404).
         routed = api.get("/", headers={"Host": "nosuchapp.localhost"})

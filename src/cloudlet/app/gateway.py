@@ -20,12 +20,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cloudlet
 from cloudlet.app.models import metadata
+from cloudlet.app.openapi import install_openapi
 from cloudlet.app.subsystems import SUBSYSTEMS, console_sections
 from cloudlet.core.authz import public
+from cloudlet.core.bodies import BodyLimit
 from cloudlet.core.db import open_database
 from cloudlet.core.errors import HTTP_STATUS_NAMES, CloudletError, error_body, hints_for
 from cloudlet.core.exposure import listeners
 from cloudlet.core.guard import BrowserGuard
+from cloudlet.core.methods import MethodsAllowed
 from cloudlet.core.paths import DataDir
 from cloudlet.core.sandbox import SANDBOX, Sandbox
 from cloudlet.core.settings import Settings
@@ -37,6 +40,10 @@ from cloudlet.dataflow.runtime import job_api_status
 __all__ = ["create_app"]
 
 logger = logging.getLogger(__name__)
+
+# Routes whose request bodies stream to disk and are bounded by their own rules: Cloud
+# Storage's uploads and App Engine's deploy (a source archive).
+_STREAMING = r"/upload/|/resumable/upload/|/api/v1/apps/[^/]+/services/[^/]+/versions$"
 
 
 def create_app(
@@ -83,9 +90,14 @@ def create_app(
     from cloudlet.console import router as console
 
     app.include_router(console)
+    # Innermost, right before the routes (the doors outside answer without reading a body):
+    # every body is bounded, but those that stream to disk (core/bodies.py).
+    app.add_middleware(BodyLimit, limit=settings.max_request_body, streaming=_STREAMING)
     for subsystem in subsystems:
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)
+    # OPTIONS, and the Allow of a 405, list every method of the path (core/methods.py).
+    app.add_middleware(MethodsAllowed, routes=lambda: _route_methods(app))
     # Outermost, before any subsystem's door: Host allowlist, no cross-site writes, CSP.
     app.add_middleware(BrowserGuard, settings=settings)
 
@@ -115,7 +127,14 @@ def create_app(
     # App Engine's Host router (*.localhost → app instances) runs in front of this app: see
     # app/server.py.
     _install_error_handlers(app)
+    install_openapi(app)  # Google's error responses, declared path parameters
     return app
+
+
+def _route_methods(app: FastAPI) -> list[tuple[str, set[str]]]:
+    from fastapi.routing import iter_route_contexts
+
+    return [(str(c.path), set(c.methods or ())) for c in iter_route_contexts(app.routes)]
 
 
 def _optional_listeners(settings: Settings, data: DataDir) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def serve(settings: Settings) -> None:
     from cloudlet.app.gateway import create_app
     from cloudlet.appengine.proxy import RouterHttpProtocol, RouterServer
     from cloudlet.appengine.router import AppEngineRouter
+    from cloudlet.core.connections import connection_budget
     from cloudlet.core.exposure import check_exposure
     from cloudlet.core.state import gateway_state
 
@@ -84,10 +85,18 @@ def serve(settings: Settings) -> None:
         date_header=False,
         # Clients (httpx, requests, browsers) pool idle connections. With uvicorn's 5 s
         # default, a request sent just as the gateway closes an idle one is reset (CI saw it).
-        # Google's front ends keep idle HTTP/1.1 connections 610 s:
+        # Google's front ends keep idle HTTP/1.1 connections 610 s (the default):
         # https://cloud.google.com/load-balancing/docs/https#timeouts_and_retries
-        timeout_keep_alive=610,
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
     )
+    # What uvicorn lacks: head and body timeouts, a head size limit and a connection limit
+    # that fits the open-files limit (core/connections.py, GuardedHttpProtocol reads these).
+    config.cloudlet_limits = {  # type: ignore[attr-defined]
+        "header_timeout": settings.header_timeout,
+        "body_timeout": settings.body_timeout,
+        "max_header_size": settings.max_header_size,
+        "max_connections": connection_budget(settings.max_connections),
+    }
     server = RouterServer(config)  # uvicorn's, and the services' own ports (appengine/ports.py)
     # Everything imported and built so far lives as long as the gateway. Freezing it keeps the
     # cyclic GC's full collections from re-scanning those objects while it serves requests

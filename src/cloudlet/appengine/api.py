@@ -39,6 +39,7 @@ from cloudlet.core.authz import (
     project_resource,
     requires,
 )
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.db import rfc3339
 from cloudlet.core.deps import DbSession, SettingsDep
 from cloudlet.core.errors import InvalidArgument, NotFound
@@ -51,6 +52,8 @@ from cloudlet.storage import STORE
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["appengine"])
+
+_VERSION_JSON = 16 * 1024 * 1024  # bytes of a versions.create body (gcloud's staged files)
 
 
 class ApplicationIn(BaseModel):
@@ -246,7 +249,9 @@ async def create_version(
     sup = running_supervisor(request)
     state = gateway_state(request)
     if request.headers.get("content-type", "").startswith("application/json"):
-        return await deploy.deploy_staged(state, sup, project, service, await request.json())
+        # A Version with the staged files list: up to 10,000 files (App Engine's limit).
+        body = await read_json_object(request, limit=_VERSION_JSON)
+        return await deploy.deploy_staged(state, sup, project, service, body)
     return await deploy.deploy_upload(
         state, sup, project, service, version, request.stream(), deploy.check_descriptor(appYaml),
         promote=promote, stop_previous=stopPreviousVersion,

@@ -74,7 +74,7 @@ def available_pythons() -> dict[tuple[int, int], tuple[str, str]]:
         if "/shims/" in path or not os.access(path, os.X_OK):
             continue
         parts = version.split(".")
-        if len(parts) < 2 or not parts[1].isdigit() or parts[0] != "3":
+        if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()) or parts[0] != "3":
             continue
         found.setdefault((3, int(parts[1])), (path, version))
     return found

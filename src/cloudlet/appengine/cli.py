@@ -71,7 +71,7 @@ def _choose_region(project: str, regions: tuple[str, ...]) -> str:
         print(f" [{number}] {name}", file=sys.stderr)
     while True:
         choice = typer.prompt("Please enter your numeric choice", err=True)
-        if choice.isdigit() and 1 <= int(choice) <= len(regions) + 1:
+        if choice.isascii() and choice.isdigit() and 1 <= int(choice) <= len(regions) + 1:
             break
         print(f"Please enter a value between 1 and {len(regions) + 1}:", file=sys.stderr)
     if int(choice) == len(regions) + 1:

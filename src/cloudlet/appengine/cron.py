@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from cloudlet.appengine.yamlwalk import AppYamlError, Problem, compose_yaml
+from cloudlet.core.bodies import Fields
 
 __all__ = ["CronJob", "next_run", "parse_cron_yaml", "parse_schedule"]
 
@@ -65,17 +66,19 @@ class CronJob:
     @classmethod
     def from_scheduler_job(cls, job: dict[str, Any]) -> CronJob:
         """The cron job a Cloud Scheduler Job with an App Engine target describes."""
-        target = job.get("appEngineHttpTarget")
-        if not isinstance(target, dict) or not target.get("relativeUri"):
+        fields = Fields(job)  # a value of the wrong type is a 400 naming the field
+        target = fields.obj("appEngineHttpTarget") or Fields({}, "appEngineHttpTarget")
+        uri = target.text("relativeUri")
+        if not uri:
             raise ValueError("cloudlet runs only jobs with an appEngineHttpTarget.relativeUri")
-        if str(target.get("httpMethod") or "GET").upper() not in ("GET", "HTTP_METHOD_UNSPECIFIED"):
+        if (target.text("httpMethod") or "GET").upper() not in ("GET", "HTTP_METHOD_UNSPECIFIED"):
             raise ValueError("App Engine cron jobs are GET requests")
-        routing = target.get("appEngineRouting") or {}
+        routing = target.obj("appEngineRouting") or Fields({})
         return cls(
-            url=str(target["relativeUri"]), schedule=str(job.get("schedule") or ""),
-            description=str(job.get("description") or ""),
-            target=str(routing.get("service") or routing.get("version") or "default"),
-            timezone=str(job.get("timeZone") or "UTC"),
+            url=uri, schedule=fields.text("schedule") or "",
+            description=fields.text("description") or "",
+            target=routing.text("service") or routing.text("version") or "default",
+            timezone=fields.text("timeZone") or "UTC",
         )  # fmt: skip
 
 

@@ -30,7 +30,6 @@ from typing import Any
 import httptools
 import uvicorn
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from cloudlet.appengine import users
@@ -43,6 +42,7 @@ from cloudlet.appengine.router import (
     resolve,
 )
 from cloudlet.appengine.upstream import ProxyCycle
+from cloudlet.core.connections import GuardedHttpProtocol
 from cloudlet.core.paths import DataDir
 from cloudlet.core.settings import Settings
 
@@ -51,8 +51,9 @@ __all__ = ["RouterHttpProtocol", "RouterServer"]
 logger = logging.getLogger(__name__)
 
 
-class RouterHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, proxying requests for App Engine instances itself."""
+class RouterHttpProtocol(GuardedHttpProtocol):
+    """uvicorn's httptools protocol (with the gateway's connection limits, core/connections.py),
+    proxying requests for App Engine instances itself."""
 
     def __init__(
         self,
@@ -84,6 +85,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
         if cycle is None:
             super().on_headers_complete()
             return
+        self.head_complete()
         existing = self.cycle
         self.cycle = cycle  # type: ignore[assignment]  # duck-typed: see ProxyCycle
         if existing is None or existing.response_complete:
@@ -125,6 +127,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle
         if isinstance(cycle, ProxyCycle):
+            self.body_received()
             if not cycle.response_complete:
                 cycle.request_body(body)
             return
@@ -133,6 +136,7 @@ class RouterHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         cycle = self.cycle
         if isinstance(cycle, ProxyCycle):
+            self.message_complete()
             if not cycle.response_complete:
                 cycle.request_complete()
             return

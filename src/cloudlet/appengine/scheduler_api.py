@@ -17,6 +17,7 @@ from cloudlet.appengine.cron import CronJob
 from cloudlet.appengine.runtime import replace_cron, running_supervisor
 from cloudlet.appengine.supervisor import Supervisor
 from cloudlet.core.authz import path_resource, requires
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
@@ -83,9 +84,9 @@ def scheduler_list_jobs(api_version: str, project: str, location: str, session: 
 async def scheduler_create_job(api_version: str, project: str, location: str,
                                request: Request) -> dict[str, Any]:  # fmt: skip
     _scheduler_version(api_version)
-    body = await request.json()
+    body = await read_json_object(request)
     try:
-        job = CronJob.from_scheduler_job(body if isinstance(body, dict) else {})
+        job = CronJob.from_scheduler_job(body)
     except ValueError as exc:
         raise InvalidArgument(f"Invalid job: {exc}.") from None
     sup = running_supervisor(request)

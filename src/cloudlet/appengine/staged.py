@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from cloudlet.appengine.source import DeployLimits
+from cloudlet.core.bodies import Fields
 from cloudlet.core.errors import InvalidArgument
 
 __all__ = ["MAX_FILES", "StagedFile", "gather", "pick_descriptor", "staged_files"]
@@ -66,10 +67,11 @@ def _object_of(url: str) -> tuple[str, str]:
 
 def staged_files(version: dict[str, Any]) -> list[StagedFile]:
     """The files of a Version's `deployment.files`, checked. Pure."""
-    deployment = version.get("deployment") or {}
-    files = deployment.get("files")
-    if not isinstance(files, dict) or not files:
-        if deployment.get("zip") or deployment.get("container"):
+    deployment = Fields(version).obj("deployment") or Fields({})  # wrong types: 400
+    found = deployment.obj("files")
+    files = dict(found.data) if found is not None else {}
+    if not files:
+        if deployment.data.get("zip") or deployment.data.get("container"):
             raise InvalidArgument(
                 "Only deployment.files is supported (the form gcloud app deploy sends); "
                 "deployment.zip and deployment.container are not."
@@ -85,12 +87,16 @@ def staged_files(version: dict[str, Any]) -> list[StagedFile]:
         pure = PurePosixPath(path)
         if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path:
             raise InvalidArgument(f"Unsafe file path in deployment.files: [{path}].")
-        if not isinstance(info, dict) or not info.get("sourceUrl"):
+        if not isinstance(info, dict):
+            raise InvalidArgument(f"deployment.files[{path}] must be an object with a sourceUrl.")
+        entry = Fields(info, f"deployment.files[{path}]")
+        source = entry.text("sourceUrl")
+        if not source:
             raise InvalidArgument(f"deployment.files[{path}] has no sourceUrl.")
-        sha1 = str(info.get("sha1Sum") or "").lower()
+        sha1 = (entry.text("sha1Sum") or "").lower()
         if sha1 and not re.fullmatch(r"[0-9a-f]{40}", sha1):
             raise InvalidArgument(f"deployment.files[{path}].sha1Sum [{sha1}] is not a SHA-1.")
-        bucket, name = _object_of(str(info["sourceUrl"]))
+        bucket, name = _object_of(source)
         out.append(StagedFile(path, bucket, name, sha1))
     return out
 

@@ -548,7 +548,8 @@ async def _get(port: int, path: str, headers: dict[str, str]) -> int:
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), 600)
         parts = line.split()
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 502
+        code = parts[1] if len(parts) > 1 else ""
+        status = int(code) if code.isascii() and code.isdigit() else 502
         await asyncio.wait_for(reader.read(), 60)
         return status
     finally:

@@ -92,6 +92,6 @@ def point_for_ip(ip: str) -> float:
 
 def point_for_cookie(value: str) -> float:
     """GOOGAPPUID holds a number 0-999 (App Engine's own cookies do); anything else is hashed."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return (int(value) % 1000) / 1000
     return _hash_point("cookie:" + value)

@@ -82,7 +82,7 @@ def _parse(value: str) -> User | None:
     email = email.strip()
     if not is_email(email):
         return None
-    user_id = user_id if user_id.isdigit() else user_id_for(email)
+    user_id = user_id if user_id.isascii() and user_id.isdigit() else user_id_for(email)
     return User(email, admin.strip().lower() == "true", user_id)
 
 

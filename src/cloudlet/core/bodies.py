@@ -10,22 +10,36 @@ body (core/errors.py), never a 500 and never unbounded memory.
   400 naming the field, its expected type and the type sent. JSON `null` reads as absent.
 
 Google's APIs answer the same way: https://cloud.google.com/storage/docs/json_api/v1/status-codes
+
+At the door of every route (`BodyLimit`, installed by app/gateway.py in front of the routes),
+whatever the route does with its body afterwards:
+- every request body is bounded by the `max_request_body` setting (413), but on the streaming
+  routes (uploads, a deploy's archive), which bound what they keep themselves;
+- every body declared JSON must be JSON (`parse_json`): invalid JSON, NaN/Infinity, nesting
+  past `DOOR_DEPTH` (protobuf's JSON parser refuses past 100) and strings holding an unpaired
+  UTF-16 surrogate (`"\\ud800"`, which no UTF-8 text can carry, so it would fail wherever it is
+  later stored or answered) are 400 before any route, FastAPI's own model parsing included.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from cloudlet.core.errors import InvalidArgument, RequestTooLarge
+from cloudlet.core.errors import InvalidArgument, RequestTooLarge, error_body
 
 __all__ = [
+    "DOOR_DEPTH",
     "MAX_DEPTH",
     "MAX_JSON_BODY",
+    "BodyLimit",
     "Fields",
+    "parse_json",
     "parse_object",
     "read_body",
     "read_json_object",
@@ -218,3 +232,177 @@ class Fields:
             else:
                 raise self.wrong(f"{key}.{k}", "a string", v)
         return out
+
+
+# -- the door: every body bounded, every JSON body checked, before any route ------------------
+
+DOOR_DEPTH = 100  # protobuf's JSON parser refuses deeper nesting
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _TooLarge(HTTPException):
+    """413 raised from `receive` while a route reads its body: an HTTPException, so that it
+    passes FastAPI's body parsing unchanged (FastAPI turns any other exception raised while
+    reading a body into a 400); app/gateway.py renders it as Google's error body."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _door_message(limit))
+
+
+def _door_message(limit: int) -> str:
+    return (
+        f"The request body is larger than the gateway's limit of {limit:,} bytes (setting "
+        "max_request_body). Upload large data with the Cloud Storage upload API."
+    )
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for key, value in headers:
+        if key.lower() == b"content-length":
+            text = value.strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _problem(value: Any, limit: int) -> str | None:
+    """What makes a parsed JSON value unacceptable (too deep, or a string holding a lone
+    UTF-16 surrogate, which no UTF-8 text can carry), or None. One iterative walk."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "A string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)."
+            continue
+        if isinstance(item, dict):
+            if depth > limit:
+                return f"It nests deeper than {limit} levels."
+            for key, child in item.items():
+                stack.append((key, depth))
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth > limit:
+                return f"It nests deeper than {limit} levels."
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+def parse_json(raw: bytes | str, *, what: str = "request body") -> Any:
+    """Any JSON value from `raw`, or InvalidArgument (400) naming what is wrong with it: not JSON,
+    not UTF-8, NaN or Infinity, numbers of more than 4300 digits, nesting past `DOOR_DEPTH`,
+    or lone surrogates (`"\\ud800"`, which would fail later, wherever the text is encoded)."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        problem: str | None = f"It nests deeper than {DOOR_DEPTH} levels."
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        problem = f"{exc}."
+    else:
+        problem = _problem(value, DOOR_DEPTH)
+    if problem is not None:
+        raise InvalidArgument(f"Invalid JSON payload received in the {what}. {problem}")
+    return value
+
+
+def _is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or kind.endswith(b"+json")
+    return False
+
+
+class BodyLimit:
+    """Pure ASGI middleware at the door of the gateway's own routes: every request body is
+    bounded by `limit` bytes (413), and every body declared JSON must parse (`parse_json`:
+    400 for invalid JSON, nesting past DOOR_DEPTH or lone surrogates) before a route sees it.
+    Paths matching the `streaming` pattern (uploads, deploys) pass untouched: their routes
+    stream and bound what they keep themselves.
+
+    A declared Content-Length past the limit is refused before the route runs; a body that
+    grows past it while read (chunked, or a lying length) raises a 413 HTTPException from
+    `receive`, which the route's error handler renders. A JSON body is read here (bounded)
+    and replayed to the route."""
+
+    def __init__(self, app: ASGIApp, limit: int, streaming: str = "") -> None:
+        self.app = app
+        self.limit = limit
+        self.streaming = re.compile(streaming) if streaming else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (
+            self.streaming is not None and self.streaming.match(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = scope.get("headers", ())
+        declared = _declared_length(headers)
+        if declared is not None and declared > self.limit:
+            await _refuse(send, 413, _door_message(self.limit), close=True)
+            return
+        seen = 0
+        limit = self.limit
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        if not _is_json(headers) or scope.get("method") in ("GET", "HEAD"):
+            await self.app(scope, bounded, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            try:
+                message = await bounded()
+            except _TooLarge as exc:
+                await _refuse(send, 413, exc.detail, close=True)
+                return
+            if message["type"] != "http.request":  # the client left
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        if raw.strip():
+            try:
+                parse_json(raw)
+            except InvalidArgument as exc:
+                await _refuse(send, 400, exc.message)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, code: int, message: str, *, close: bool = False) -> None:
+    status, reason = ("INVALID_ARGUMENT", "uploadTooLarge") if code == 413 else (
+        "INVALID_ARGUMENT", "invalid")  # fmt: skip
+    body = json.dumps(error_body(code, message, status, reason)).encode()
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json; charset=UTF-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))  # the unread body is not drained
+    await send({"type": "http.response.start", "status": code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -81,13 +81,16 @@ def host_name(raw: str) -> str | None:
     raw = raw.strip().lower()
     if raw.startswith("["):
         name, sep, rest = raw[1:].partition("]")
-        if not sep or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+        digits = rest[1:]
+        if not sep or (
+            rest and not (rest.startswith(":") and digits.isascii() and digits.isdigit())
+        ):
             return None
         return name or None
     name, sep, port = raw.rpartition(":")
     if not sep:
         name = raw
-    elif not port.isdigit() or ":" in name:
+    elif not (port.isascii() and port.isdigit()) or ":" in name:
         return None
     name = name.rstrip(".")
     if not name or any(c in name for c in "/\\@ \t?#"):
@@ -102,7 +105,7 @@ def _host_port(raw: str, scheme: str) -> tuple[str, int] | None:
     tail = raw.rsplit("]", 1)[-1] if raw.startswith("[") else raw
     _, sep, port = tail.rpartition(":")
     default = 443 if scheme in ("https", "wss") else 80
-    return name, int(port) if sep and port.isdigit() else default
+    return name, int(port) if sep and port.isascii() and port.isdigit() else default
 
 
 class HostAllowlist:

@@ -188,6 +188,46 @@ SETTINGS: tuple[Setting, ...] = (
         "`auto` (uid, else bwrap, else none with a warning). See docs/security.md.",
         str,
     ),
+    Setting(
+        "max_request_body",
+        32 * 1024 * 1024,
+        "Bytes of a request body the gateway's own routes take (413 past it). Uploads "
+        "(/upload/, /resumable/) stream to disk and are not bound by it.",
+        int,
+    ),
+    Setting(
+        "max_header_size",
+        64 * 1024,
+        "Bytes of a request's line and headers together (431 past it).",
+        int,
+    ),
+    Setting(
+        "header_timeout",
+        30.0,
+        "Seconds a client has to send a request's line and headers, from its first byte; a "
+        "client that stops mid-headers is disconnected (408).",
+        float,
+    ),
+    Setting(
+        "body_timeout",
+        60.0,
+        "Seconds a request body may stall (no byte arriving) before the connection is closed.",
+        float,
+    ),
+    Setting(
+        "keep_alive_timeout",
+        610.0,
+        "Seconds an idle keep-alive connection stays open (Google's front ends keep 610).",
+        float,
+    ),
+    Setting(
+        "max_connections",
+        4096,
+        "Connections the gateway holds at once across its ports; past it a new one gets 503 "
+        "and is closed. Lowered to fit the open-files limit (RLIMIT_NOFILE) when that is "
+        "smaller.",
+        int,
+    ),
     Setting("log_level", "info", "Gateway log level: debug, info, warning or error.", str),
 )
 
@@ -218,6 +258,12 @@ class Settings:
     job_prepare_timeout: float = 3600.0
     dataflow_engine: str = "native"
     sandbox: str = "auto"
+    max_request_body: int = 32 * 1024 * 1024
+    max_header_size: int = 64 * 1024
+    header_timeout: float = 30.0
+    body_timeout: float = 60.0
+    keep_alive_timeout: float = 610.0
+    max_connections: int = 4096
     log_level: str = "info"
 
     @classmethod

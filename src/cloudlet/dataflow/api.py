@@ -19,6 +19,7 @@ from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from cloudlet.core.authz import path_resource, requires
+from cloudlet.core.bodies import Fields
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cloudlet.core.paths import DataDir
@@ -113,16 +114,25 @@ def _create(
             "This cloudlet cannot run Beam pipelines: apache-beam is not installed where the "
             "gateway runs. Install it with: pip install 'cloudlet[dataflow]'"
         )
-    environment = dict(body.get("environment") or {})
-    options = dict((environment.get("sdkPipelineOptions") or {}).get("options") or {})
-    url = options.get("pipelineUrl") or body.get("pipelineUrl")
+    # The Job's fields, typed (a value of the wrong type is a 400 naming the field):
+    # https://cloud.google.com/dataflow/docs/reference/rest/v1b3/projects.jobs#Job
+    fields = Fields(body)
+    env = fields.obj("environment") or Fields({}, "environment")
+    sdk_options = env.obj("sdkPipelineOptions") or Fields({}, "environment.sdkPipelineOptions")
+    option_fields = sdk_options.obj("options") or Fields({}, sdk_options.path("options"))
+    environment, options = dict(env.data), dict(option_fields.data)
+    url = option_fields.text("pipelineUrl") or fields.text("pipelineUrl")
+    name = fields.text("name") or option_fields.text("job_name") or ""
+    labels = {k: v for k, v in (fields.strings("labels") or {}).items() if v is not None}
+    client_request_id = fields.text("clientRequestId")
+    expected = option_fields.text("pipelineProtoHash")
+    sdk = (env.obj("userAgent") or Fields({})).text("version") or ""
     if not url:
         raise InvalidArgument(
             "The job has no pipelineUrl in environment.sdkPipelineOptions.options. Submit it "
             "with Beam's DataflowRunner (Beam 2.40 or later)."
         )
     pipeline = read_staged(request, str(url))
-    expected = options.get("pipelineProtoHash")
     if expected and hashlib.sha256(pipeline).hexdigest() != expected:
         raise InvalidArgument(
             f"The staged pipeline {url} does not match pipelineProtoHash {expected}: it was "
@@ -139,20 +149,16 @@ def _create(
     where = {n: loc for n, _, loc in staged}
     requirements = read_staged(request, where[requirements_name]) if requirements_name else None
     packages = {n: read_staged(request, where[n]) for n in package_names}
-    sdk = ""
-    user_agent = environment.get("userAgent") or {}
-    if isinstance(user_agent, dict):
-        sdk = str(user_agent.get("version") or "")
     new = service.NewJob(
         project_id=project,
         location=location,
-        name=str(body.get("name") or options.get("job_name") or ""),
+        name=name,
         source="dataflow",
         pipeline=pipeline,
         options=options,
         environment={k: v for k, v in environment.items() if k != "sdkPipelineOptions"},
-        labels=dict(body.get("labels") or {}),
-        client_request_id=body.get("clientRequestId"),
+        labels=labels,
+        client_request_id=client_request_id,
         sdk_version=sdk,
         requirements=requirements,
         packages=packages,
@@ -256,13 +262,13 @@ def update_job(
     location: str | None = None,
     body: dict[str, Any] = Body(...),
 ) -> dict[str, Any]:
+    requested = Fields(body).text("requestedState")
     job = service.get_job(session, project, job_id, location)
-    requested = body.get("requestedState")
     if not requested:
         raise InvalidArgument(
             "Nothing to update: set requestedState (JOB_STATE_CANCELLED to cancel the job)."
         )
-    service.request_state(session, job, str(requested))
+    service.request_state(session, job, requested)
     tasks.add_task(_poke, request)
     return service.job_resource(job)
 

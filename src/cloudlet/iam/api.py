@@ -384,9 +384,8 @@ async def tokeninfo(request: Request, access_token: str = "") -> JSONResponse:
     handy to check what the gateway sees).
     """
     if not access_token and request.method == "POST":
-        access_token = dict(parse_qsl((await request.body()).decode("utf-8"))).get(
-            "access_token", ""
-        )
+        form = (await request.body()).decode("utf-8", errors="replace")  # bad bytes: no token
+        access_token = dict(parse_qsl(form)).get("access_token", "")
     invalid = OAuthError("invalid_token", "Invalid Value")
     principal: Principal | None
     if access_token:

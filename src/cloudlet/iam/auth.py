@@ -98,9 +98,9 @@ def _split_host(host: str) -> tuple[str, int | None]:
     if host.startswith("["):  # [::1]:8080
         name, _, rest = host[1:].partition("]")
         port = rest.lstrip(":")
-        return name, int(port) if port.isdigit() else None
+        return name, int(port) if port.isascii() and port.isdigit() else None
     name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
+    if sep and port.isascii() and port.isdigit():
         return name, int(port)
     return host, None
 

@@ -78,7 +78,7 @@ def _project_id(session: Session, project: str) -> str | None:
 
     if session.get(Project, project) is not None:
         return project
-    if project.isdigit():  # Resource Manager also takes project numbers
+    if project.isascii() and project.isdigit():  # Resource Manager also takes project numbers
         found = session.scalar(
             select(Project.project_id).where(Project.project_number == int(project))
         )
@@ -101,7 +101,7 @@ def _allowed(session: Session, members: Sequence[str], permission: str,
     if resource.account is not None:
         from cloudlet.iam.models import ServiceAccount
 
-        if resource.account.isdigit():
+        if resource.account.isascii() and resource.account.isdigit():
             found = select(ServiceAccount).where(ServiceAccount.unique_id == resource.account)
             account = session.scalar(found)
         else:

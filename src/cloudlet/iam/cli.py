@@ -43,7 +43,7 @@ def _account_path(email: str) -> str:
     parts = split_email(email)
     if parts is not None:
         project = parts[1]
-    elif "@" in email or email.isdigit():
+    elif "@" in email or (email.isascii() and email.isdigit()):
         project = state.project or "-"
     else:
         fail(

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cloudlet.core.authz import authenticated, bucket_resource, project_resource, requires
-from cloudlet.core.bodies import read_json_object
+from cloudlet.core.bodies import Fields, read_json_object
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound
 from cloudlet.core.state import gateway_state
@@ -89,7 +89,7 @@ def set_project_iam_policy(project: str, body: SetIamPolicyIn, session: DbSessio
     if members & {"allUsers", "allAuthenticatedUsers"}:  # as Resource Manager refuses them
         raise InvalidArgument("Project does not support allUsers and allAuthenticatedUsers as "
                               "members in a Binding of a Policy.")  # fmt: skip
-    etag = body.policy.get("etag")
+    etag = Fields(body.policy, "policy").text("etag")
     return set_project_policy(session, project_id, policy, etag if etag else None).to_json()
 
 
@@ -141,7 +141,7 @@ def get_bucket_iam_policy(bucket: str, session: DbSession) -> dict[str, Any]:
 async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]:
     body = await read_json_object(request, what="The request body (a JSON policy)")
     policy = parse_policy(body)
-    etag = body.get("etag")
+    etag = Fields(body).text("etag")
 
     def write() -> dict[str, Any]:
         with gateway_state(request).db.session() as session:

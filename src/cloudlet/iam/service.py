@@ -95,7 +95,7 @@ def resolve_project(session: Session, project: str, account: str) -> str:
 
 def _find(session: Session, account: str) -> ServiceAccount | None:
     """By email or by uniqueId, both of which IAM v1 accepts in the path."""
-    if account.isdigit():
+    if account.isascii() and account.isdigit():
         return session.scalar(select(ServiceAccount).where(ServiceAccount.unique_id == account))
     return session.get(ServiceAccount, account)
 
