@@ -143,6 +143,27 @@ def test_steps_msecs_count_what_workers_spent(
     assert slow["process"] >= 600 and slow["total"] >= slow["process"]
 
 
+def test_steps_after_a_shuffle_run_in_workers_and_write_beams_shards(tmp_path: Path) -> None:
+    keys, parent = 30_000, os.getpid()
+    out = tmp_path / "out"
+
+    def in_workers(pids: list[int]) -> None:
+        assert parent not in pids and len(set(pids)) == 2, set(pids)
+
+    with _pipeline(workers=2) as p:
+        pairs = p | beam.Create([(f"k{i % keys}", 1) for i in range(2 * keys)])
+        summed = pairs | beam.CombinePerKey(sum)
+        _ = summed | beam.MapTuple(lambda k, n: f"{k}: {n}") | beam.io.WriteToText(str(out))
+        pids = summed | "Pid" >> beam.Map(lambda kv: os.getpid()) | beam.Distinct()
+        assert_that(pids, in_workers)
+    shards = sorted(tmp_path.glob("out-*"))
+    assert [s.name for s in shards] == [f"out-{i:05d}-of-{len(shards):05d}" for i in
+                                        range(len(shards))]  # fmt: skip
+    assert len(shards) >= 2  # a worker's bundle is a shard, as on FnApiRunner's workers
+    lines = sorted(line for s in shards for line in s.read_text().splitlines())
+    assert lines == sorted(f"k{i}: 2" for i in range(keys))
+
+
 class _Stateful(beam.DoFn):
     COUNT = beam.transforms.userstate.CombiningValueStateSpec("n", sum)
 

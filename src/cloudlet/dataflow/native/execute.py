@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BaseOp, Batch, build_op
+from cloudlet.dataflow.native.parallel import fan_out_batches
 from cloudlet.dataflow.native.plan import GROUPING, Plan
 
 __all__ = ["Execution"]
@@ -109,8 +110,10 @@ class Execution:
                 continue
             _, pcoll, oid = source
             op = self.ops[oid]
-            for batch in self._read(pcoll):
-                op.process(batch)
+            batches = list(self._read(pcoll))
+            if not (len(stage.sources) == 1 and fan_out_batches(self, oid, batches)):
+                for batch in batches:
+                    op.process(batch)
             self._release(pcoll)
         for op in ops:
             op.finish()

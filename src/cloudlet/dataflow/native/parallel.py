@@ -21,11 +21,13 @@ import contextlib
 import os
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["WorkerDied", "fan_out", "split_ranges"]
+__all__ = ["WorkerDied", "fan_out", "fan_out_batches", "split_ranges"]
 
 MIN_BYTES = 1 << 20  # below this, forking costs more than it saves
+MIN_ELEMENTS = 20_000  # the same, for a materialized PCollection
 
 
 class WorkerDied(RuntimeError):
@@ -60,21 +62,56 @@ def downstream(plan: Any, oid: str) -> list[str]:
 
 def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]) -> bool:
     """Read `files` in worker processes; False when not worth it (the caller reads)."""
-    import multiprocessing
-    from multiprocessing.connection import wait
+    from cloudlet.dataflow.native.textread import read_lines
 
     workers = ex.workers
     if workers <= 1 or sum(size for _, size in files) < MIN_BYTES:
         return False
-    closure = downstream(ex.plan, oid)
     ranges = split_ranges(files, workers * 4)
+
+    def feed(mine: list[tuple[str, int, int]]) -> Iterator[None]:
+        for path, start, end in mine:
+            for lines in read_lines(path, start, end):
+                ex.emit(out, (lines, tmpl))
+            yield
+
+    feeds = [feed(ranges[i::workers]) for i in range(workers)]
+    _run_workers(ex, downstream(ex.plan, oid), feeds)
+    return True
+
+
+def fan_out_batches(ex: Any, oid: str, batches: list[Any]) -> bool:
+    """Push a materialized PCollection's `batches` into op `oid` and the ops fused after it in
+    worker processes, a share of the batches each; False when not worth it (the caller runs
+    them). Used for a stage that reads one materialized PCollection, such as what a grouping
+    step produced (Format + Write after a GroupByKey or a combine)."""
+    workers = ex.workers
+    if workers <= 1 or len(batches) < 2 or sum(len(b[0]) for b in batches) < MIN_ELEMENTS:
+        return False
+
+    def feed(mine: list[Any]) -> Iterator[None]:
+        op = ex.ops[oid]
+        for batch in mine:
+            op.process(batch)
+            yield
+
+    feeds = [feed(batches[i::workers]) for i in range(workers)]
+    _run_workers(ex, [oid, *downstream(ex.plan, oid)], feeds)
+    return True
+
+
+def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]]) -> None:
+    """Fork one worker per feed; each drives its feed through the `closure` ops (already
+    started in the parent), finishes them and sends back what they hold; merge it here."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
     stores0 = {pc: len(batches) for pc, batches in ex.stores.items()}
     ctx = multiprocessing.get_context("fork")
     procs: dict[Any, Any] = {}
-    for i in range(workers):
+    for i, feed in enumerate(feeds):
         receive, send = ctx.Pipe(duplex=False)
-        mine = ranges[i::workers]
-        proc = ctx.Process(target=_child, args=(ex, out, tmpl, mine, closure, stores0, send),
+        proc = ctx.Process(target=_child, args=(ex, feed, closure, stores0, send),
                            name=f"native-worker-{i}", daemon=True)  # fmt: skip
         proc.start()
         send.close()
@@ -89,8 +126,8 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
                     proc.join(5)
                     raise WorkerDied(
                         f"Native engine worker process {proc.pid} died (exit code "
-                        f"{proc.exitcode}) while running the read and the steps fused after "
-                        "it. If it ran out of memory, give the job more memory or fewer "
+                        f"{proc.exitcode}) while running a share of a stage's input through "
+                        "its steps. If it ran out of memory, give the job more memory or fewer "
                         "workers; otherwise resubmit the job."
                     ) from None
                 kind, payload = message
@@ -109,28 +146,25 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-    return True
 
 
-def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
-           closure: list[str], stores0: dict[str, int], conn: Any) -> None:  # fmt: skip
+def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str, int],
+           conn: Any) -> None:  # fmt: skip
     from apache_beam.runners.worker import statesampler
     from apache_beam.utils.counters import CounterFactory
 
     from cloudlet.dataflow.native.plan import GROUPING
-    from cloudlet.dataflow.native.textread import read_lines
 
     code = 0
     try:
+        ex.workers = 1  # a worker forks no workers of its own
         ex.containers = {}
         ex.states = {}
         ex.sampler = statesampler.StateSampler("native-worker", CounterFactory())
         ex.sampler.start()
         sent: Counter[str] = Counter(ex.counts)
         sent_ns: Counter[tuple[str, str]] = Counter()
-        for path, start, end in ranges:
-            for lines in read_lines(path, start, end):
-                ex.emit(out, (lines, tmpl))
+        for _ in feed:
             delta, sent = _delta(ex.counts, sent)
             ns, sent_ns = _delta(_nsecs(ex), sent_ns)
             conn.send(("counts", (delta, ns)))
