@@ -208,6 +208,7 @@ def test_wordcount_graph_counts_rise_live_and_match_the_metrics(
         page.get_by_role("button", name="Collapse Write", exact=True).click()
         page.locator("#graph .step[data-step='Write']").wait_for()
 
+        assert page.locator("#info-engine").inner_text() == final["environment"]["cloudletEngine"]
         page.get_by_role("button", name="Split words").first.click()
         assert "1,800,000" in page.locator("#step-details").inner_text()
         page.get_by_role("tab", name="Logs").click()
@@ -280,6 +281,9 @@ def test_step_wall_time_and_custom_counters(
     # "Tidy" (Strip + a Slow step that sleeps 1 s in all) shows its wall time on its box and
     # in the step info panel, as the API's start+process+finish msecs.
     shown = f"{wall['Tidy'] / 1000:.1f} s"
+    # The job has its own packages, so it asked for native and ran on fnapi.
+    assert described["environment"]["cloudletEngine"] == "native"
+    assert page.locator("#info-engine").inner_text() == "fnapi (fallback from native)"
     assert page.locator('[data-step="Tidy"] .step-wall').inner_text() == shown
     page.get_by_role("button", name="Tidy:").click()
     details = page.locator("#step-details").inner_text()

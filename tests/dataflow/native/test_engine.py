@@ -9,6 +9,7 @@ import os
 import random
 import re
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from cloudlet.dataflow.native import NativeRunner
+from cloudlet.dataflow.native.execute import Execution
 from cloudlet.dataflow.native.parallel import WorkerDied
+from cloudlet.dataflow.native.plan import build_plan
+from cloudlet.dataflow.native.runner import pipeline_proto
 from cloudlet.dataflow.native.textread import read_lines
 from cloudlet.dataflow.service import choose_engine
 
@@ -112,6 +116,52 @@ def test_a_killed_worker_fails_the_run_naming_it(
     died = r"worker process \d+ died \(exit code -9\)"
     with pytest.raises(WorkerDied, match=died), _pipeline(workers=2) as p:
         _count(p, corpus, _die)
+
+
+_SLEPT: list[int] = []
+
+
+def _sleep_once_in_a_worker(word: str) -> str:
+    if os.getpid() != int(os.environ["NATIVE_TEST_PARENT"]) and not _SLEPT:
+        _SLEPT.append(1)
+        time.sleep(0.6)
+    return word
+
+
+def test_steps_msecs_count_what_workers_spent(
+    corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only the forked workers run 'Slow', so its msecs come from them or from nowhere.
+    monkeypatch.setenv("NATIVE_TEST_PARENT", str(os.getpid()))
+    p = _pipeline(workers=2)
+    words = p | beam.io.ReadFromText(str(corpus)) | beam.FlatMap(lambda line: line.split())
+    _ = words | "Slow" >> beam.Map(_sleep_once_in_a_worker) | beam.combiners.Count.PerElement()
+    proto = pipeline_proto(p, p.options)
+    execution = Execution(proto, build_plan(proto), workers=2)
+    execution.run()
+    slow = execution.metrics()["msecs"]["Slow"]
+    assert slow["process"] >= 600 and slow["total"] >= slow["process"]
+
+
+def test_steps_after_a_shuffle_run_in_workers_and_write_beams_shards(tmp_path: Path) -> None:
+    keys, parent = 30_000, os.getpid()
+    out = tmp_path / "out"
+
+    def in_workers(pids: list[int]) -> None:
+        assert parent not in pids and len(set(pids)) == 2, set(pids)
+
+    with _pipeline(workers=2) as p:
+        pairs = p | beam.Create([(f"k{i % keys}", 1) for i in range(2 * keys)])
+        summed = pairs | beam.CombinePerKey(sum)
+        _ = summed | beam.MapTuple(lambda k, n: f"{k}: {n}") | beam.io.WriteToText(str(out))
+        pids = summed | "Pid" >> beam.Map(lambda kv: os.getpid()) | beam.Distinct()
+        assert_that(pids, in_workers)
+    shards = sorted(tmp_path.glob("out-*"))
+    assert [s.name for s in shards] == [f"out-{i:05d}-of-{len(shards):05d}" for i in
+                                        range(len(shards))]  # fmt: skip
+    assert len(shards) >= 2  # a worker's bundle is a shard, as on FnApiRunner's workers
+    lines = sorted(line for s in shards for line in s.read_text().splitlines())
+    assert lines == sorted(f"k{i}: 2" for i in range(keys))
 
 
 class _Stateful(beam.DoFn):

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "pipelines"
-SEED = Path(__file__).resolve().parents[4] / "shared" / "seed"
+# The workspace's seed corpus, next to the checkout (a worktree sits one level deeper).
+SEED = next(
+    (p / "shared" / "seed" for p in Path(__file__).resolve().parents if (p / "shared").is_dir()),
+    Path("/nonexistent"),
+)
 RUNNERS = {
     "native": ["--runner", "cloudlet.dataflow.native.NativeRunner"],
     "fnapi": ["--runner", "FnApiRunner"],

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BaseOp, Batch, build_op
+from cloudlet.dataflow.native.parallel import fan_out_batches
 from cloudlet.dataflow.native.plan import GROUPING, Plan
 
 __all__ = ["Execution"]
@@ -34,6 +35,7 @@ class Execution:
         self.sampler = statesampler.StateSampler("native", CounterFactory())
         self.containers: dict[str, Any] = {}
         self.states: dict[tuple[str, str], Any] = {}
+        self.worker_nsecs: Counter[tuple[str, str]] = Counter()  # from forked workers (parallel.py)
         self.ops: dict[str, BaseOp] = {}
         self.remaining: Counter[str] = Counter()
         for pc in plan.materialized:
@@ -108,8 +110,10 @@ class Execution:
                 continue
             _, pcoll, oid = source
             op = self.ops[oid]
-            for batch in self._read(pcoll):
-                op.process(batch)
+            batches = list(self._read(pcoll))
+            if not (len(stage.sources) == 1 and fan_out_batches(self, oid, batches)):
+                for batch in batches:
+                    op.process(batch)
             self._release(pcoll)
         for op in ops:
             op.finish()
@@ -135,9 +139,12 @@ class Execution:
     # Reporting.
     def metrics(self) -> dict[str, Any]:
         msecs: dict[str, dict[str, int]] = {}
-        for (oid, state), scoped in list(self.states.items()):
+        nsecs = Counter(self.worker_nsecs)
+        for key, scoped in list(self.states.items()):
+            nsecs[key] += int(scoped.nsecs)
+        for (oid, state), ns in nsecs.items():
             name = self.plan.ops[oid].name
-            ms = int(scoped.nsecs // 1_000_000)
+            ms = int(ns // 1_000_000)
             entry = msecs.setdefault(name, {"start": 0, "process": 0, "finish": 0, "total": 0})
             entry[state] = entry.get(state, 0) + ms
             entry["total"] += ms

@@ -5,8 +5,9 @@ takes a share of the files' byte ranges (Beam's split rule: a range owns the lin
 in it) and pushes its lines through the ops fused downstream of the read, exactly as the
 parent would, up to the stage's grouping ops and materialized PCollections. It then finishes
 its bundles and sends back what those ops hold (partial group tables and combine accumulators,
-new materialized batches), its element counts (also after every range, for live progress) and
-its user metrics. The parent merges them and goes on.
+new materialized batches), its element counts and per-step msecs (also after every range, for
+live progress; a worker runs its own state sampler, since the parent's sampling thread does not
+survive the fork) and its user metrics. The parent merges them and goes on.
 
 A worker that raises sends its traceback, and the job fails with it. A worker that dies
 (`kill -9`, out of memory) closes its pipe: the parent sees EOF at once and fails the job
@@ -20,11 +21,13 @@ import contextlib
 import os
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["WorkerDied", "fan_out", "split_ranges"]
+__all__ = ["WorkerDied", "fan_out", "fan_out_batches", "split_ranges"]
 
 MIN_BYTES = 1 << 20  # below this, forking costs more than it saves
+MIN_ELEMENTS = 20_000  # the same, for a materialized PCollection
 
 
 class WorkerDied(RuntimeError):
@@ -59,21 +62,56 @@ def downstream(plan: Any, oid: str) -> list[str]:
 
 def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]) -> bool:
     """Read `files` in worker processes; False when not worth it (the caller reads)."""
-    import multiprocessing
-    from multiprocessing.connection import wait
+    from cloudlet.dataflow.native.textread import read_lines
 
     workers = ex.workers
     if workers <= 1 or sum(size for _, size in files) < MIN_BYTES:
         return False
-    closure = downstream(ex.plan, oid)
     ranges = split_ranges(files, workers * 4)
+
+    def feed(mine: list[tuple[str, int, int]]) -> Iterator[None]:
+        for path, start, end in mine:
+            for lines in read_lines(path, start, end):
+                ex.emit(out, (lines, tmpl))
+            yield
+
+    feeds = [feed(ranges[i::workers]) for i in range(workers)]
+    _run_workers(ex, downstream(ex.plan, oid), feeds)
+    return True
+
+
+def fan_out_batches(ex: Any, oid: str, batches: list[Any]) -> bool:
+    """Push a materialized PCollection's `batches` into op `oid` and the ops fused after it in
+    worker processes, a share of the batches each; False when not worth it (the caller runs
+    them). Used for a stage that reads one materialized PCollection, such as what a grouping
+    step produced (Format + Write after a GroupByKey or a combine)."""
+    workers = ex.workers
+    if workers <= 1 or len(batches) < 2 or sum(len(b[0]) for b in batches) < MIN_ELEMENTS:
+        return False
+
+    def feed(mine: list[Any]) -> Iterator[None]:
+        op = ex.ops[oid]
+        for batch in mine:
+            op.process(batch)
+            yield
+
+    feeds = [feed(batches[i::workers]) for i in range(workers)]
+    _run_workers(ex, [oid, *downstream(ex.plan, oid)], feeds)
+    return True
+
+
+def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]]) -> None:
+    """Fork one worker per feed; each drives its feed through the `closure` ops (already
+    started in the parent), finishes them and sends back what they hold; merge it here."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
     stores0 = {pc: len(batches) for pc, batches in ex.stores.items()}
     ctx = multiprocessing.get_context("fork")
     procs: dict[Any, Any] = {}
-    for i in range(workers):
+    for i, feed in enumerate(feeds):
         receive, send = ctx.Pipe(duplex=False)
-        mine = ranges[i::workers]
-        proc = ctx.Process(target=_child, args=(ex, out, tmpl, mine, closure, stores0, send),
+        proc = ctx.Process(target=_child, args=(ex, feed, closure, stores0, send),
                            name=f"native-worker-{i}", daemon=True)  # fmt: skip
         proc.start()
         send.close()
@@ -83,17 +121,20 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             for conn in wait(list(procs)):
                 proc = procs[conn]
                 try:
-                    kind, payload = conn.recv()  # type: ignore[union-attr, call-arg]
+                    message: Any = conn.recv()  # type: ignore[union-attr, call-arg]
                 except (EOFError, OSError):
                     proc.join(5)
                     raise WorkerDied(
                         f"Native engine worker process {proc.pid} died (exit code "
-                        f"{proc.exitcode}) while running the read and the steps fused after "
-                        "it. If it ran out of memory, give the job more memory or fewer "
+                        f"{proc.exitcode}) while running a share of a stage's input through "
+                        "its steps. If it ran out of memory, give the job more memory or fewer "
                         "workers; otherwise resubmit the job."
                     ) from None
+                kind, payload = message
                 if kind == "counts":
-                    ex.counts.update(payload)
+                    counts, nsecs = payload
+                    ex.counts.update(counts)
+                    ex.worker_nsecs.update(nsecs)
                 elif kind == "error":
                     raise RuntimeError(payload)
                 else:
@@ -105,30 +146,34 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-    return True
 
 
-def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
-           closure: list[str], stores0: dict[str, int], conn: Any) -> None:  # fmt: skip
+def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str, int],
+           conn: Any) -> None:  # fmt: skip
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
     from cloudlet.dataflow.native.plan import GROUPING
-    from cloudlet.dataflow.native.textread import read_lines
 
     code = 0
     try:
+        ex.workers = 1  # a worker forks no workers of its own
         ex.containers = {}
         ex.states = {}
-        sent = Counter(ex.counts)
-        for path, start, end in ranges:
-            for lines in read_lines(path, start, end):
-                ex.emit(out, (lines, tmpl))
-            delta = Counter(ex.counts)
-            delta.subtract(sent)
-            conn.send(("counts", +delta))
-            sent = Counter(ex.counts)
+        ex.sampler = statesampler.StateSampler("native-worker", CounterFactory())
+        ex.sampler.start()
+        sent: Counter[str] = Counter(ex.counts)
+        sent_ns: Counter[tuple[str, str]] = Counter()
+        for _ in feed:
+            delta, sent = _delta(ex.counts, sent)
+            ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+            conn.send(("counts", (delta, ns)))
         for oid in closure:
             ex.ops[oid].finish()
-        delta = Counter(ex.counts)
-        delta.subtract(sent)
+        ex.sampler.stop()
+        delta, sent = _delta(ex.counts, sent)
+        ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+        conn.send(("counts", (Counter(), ns)))
         tables = {
             oid: ex.ops[oid].take()
             for oid in closure
@@ -140,7 +185,7 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
             if len(batches) > stores0.get(pc, 0)
         }
         metrics = {name: c.get_cumulative() for name, c in ex.containers.items()}
-        conn.send(("done", (tables, stores, +delta, metrics)))
+        conn.send(("done", (tables, stores, delta, metrics)))
         for oid in closure:
             ex.ops[oid].teardown()
     except BaseException:
@@ -150,6 +195,17 @@ def _child(ex: Any, out: str, tmpl: Any, ranges: list[tuple[str, int, int]],
     finally:
         conn.close()
         os._exit(code)
+
+
+def _nsecs(ex: Any) -> Counter[tuple[str, str]]:
+    return Counter({key: int(scoped.nsecs) for key, scoped in list(ex.states.items())})
+
+
+def _delta(now: Counter[Any], sent: Counter[Any]) -> tuple[Counter[Any], Counter[Any]]:
+    """What grew since `sent` (positive entries only), and the new `sent`."""
+    delta = Counter(now)
+    delta.subtract(sent)
+    return +delta, Counter(now)
 
 
 def _merge(ex: Any, closure: list[str], payload: Any) -> None:
