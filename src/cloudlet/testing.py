@@ -130,8 +130,14 @@ class Gateway:
     ) -> Gateway:
         """Start `cloudlet serve [serve_args]` with `env` on top of the test environment."""
         made = _make_test_database()
-        gw = cls(Path(data_dir), free_port(), free_port(), made[1] if made else "", dict(env or {}),
-                 list(serve_args or []))  # fmt: skip
+        gw = cls(
+            Path(data_dir),
+            free_port(),
+            free_port(),
+            made[1] if made else "",
+            dict(env or {}),
+            list(serve_args or []),
+        )
         gw._admin_url = made[0] if made else None
         gw.launch()
         return gw

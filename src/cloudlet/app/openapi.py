@@ -76,14 +76,19 @@ def _complete(schema: dict[str, Any]) -> dict[str, Any]:
                 extra |= _STORAGE_READS
             for code, description in extra.items():
                 responses.setdefault(code, {"description": description, "content": error})
-            declared = {p.get("name") for p in operation.get("parameters", ())
-                        if p.get("in") == "path"}  # fmt: skip
+            declared = {
+                p.get("name") for p in operation.get("parameters", ()) if p.get("in") == "path"
+            }
             for name in names:
                 if name not in declared:
-                    operation.setdefault("parameters", []).append({
-                        "name": name, "in": "path", "required": True,
-                        "schema": {"type": "string"},
-                    })  # fmt: skip
+                    operation.setdefault("parameters", []).append(
+                        {
+                            "name": name,
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    )
     return schema
 
 

@@ -96,8 +96,9 @@ def create_app(
     session.commit()  # the store writes in a session of its own (SQLite allows one writer)
     ensure_code_bucket(gateway_state(request)[STORE], body.id)
     resource = application.application_resource(app, _port(settings))
-    return sup.operations.done(body.id, "Applications.CreateApplication", resource["name"],
-                               resource, APPLICATION)  # fmt: skip
+    return sup.operations.done(
+        body.id, "Applications.CreateApplication", resource["name"], resource, APPLICATION
+    )
 
 
 def _port(settings: Settings) -> int:
@@ -163,8 +164,9 @@ def patch_app(
     sup.dispatch[project] = rules
     resource = _with_dispatch(application.application_resource(app, _port(settings)), sup, project)
     # As apps.patch answers (gcloud app deploy dispatch.yaml waits for it).
-    return sup.operations.done(project, "Applications.UpdateApplication", resource["name"],
-                               resource, APPLICATION)  # fmt: skip
+    return sup.operations.done(
+        project, "Applications.UpdateApplication", resource["name"], resource, APPLICATION
+    )
 
 
 class CronJobIn(BaseModel):
@@ -253,9 +255,16 @@ async def create_version(
         body = await read_json_object(request, limit=_VERSION_JSON)
         return await deploy.deploy_staged(state, sup, project, service, body)
     return await deploy.deploy_upload(
-        state, sup, project, service, version, request.stream(), deploy.check_descriptor(appYaml),
-        promote=promote, stop_previous=stopPreviousVersion,
-    )  # fmt: skip
+        state,
+        sup,
+        project,
+        service,
+        version,
+        request.stream(),
+        deploy.check_descriptor(appYaml),
+        promote=promote,
+        stop_previous=stopPreviousVersion,
+    )
 
 
 @router.get(
@@ -288,8 +297,7 @@ def _service(request: Request, service: Service) -> dict[str, Any]:
 )
 def list_services(project: str, session: DbSession, request: Request) -> dict[str, Any]:
     application.get_application(session, project)
-    return {"services": [_service(request, s)
-                         for s in versions.list_services(session, project)]}  # fmt: skip
+    return {"services": [_service(request, s) for s in versions.list_services(session, project)]}
 
 
 @router.get(
@@ -319,9 +327,13 @@ def patch_service(
         session, project, service, body.split.allocations, body.split.shardBy
     )
     sup.set_route(project, service, updated.allocations, updated.shard_by)
-    return sup.operations.done(project, "Services.UpdateService",
-                               f"apps/{project}/services/{service}", _service(request, updated),
-                               SERVICE)  # fmt: skip
+    return sup.operations.done(
+        project,
+        "Services.UpdateService",
+        f"apps/{project}/services/{service}",
+        _service(request, updated),
+        SERVICE,
+    )
 
 
 @router.delete(
@@ -337,8 +349,9 @@ def delete_service(
     sup.call(sup.remove_service(project, service))
     for source in sources:
         versions.free_source(source)
-    return sup.operations.done(project, "Services.DeleteService",
-                               f"apps/{project}/services/{service}", None, EMPTY)  # fmt: skip
+    return sup.operations.done(
+        project, "Services.DeleteService", f"apps/{project}/services/{service}", None, EMPTY
+    )
 
 
 # --- versions --------------------------------------------------------------------------------
@@ -406,8 +419,9 @@ def patch_version(
     resource = versions.version_resource(
         v, svc, settings.port, runtime_info(sup, project, service, version)
     )
-    return sup.operations.done(project, "Versions.UpdateVersion", resource["name"], resource,
-                               VERSION)  # fmt: skip
+    return sup.operations.done(
+        project, "Versions.UpdateVersion", resource["name"], resource, VERSION
+    )
 
 
 @router.delete(
@@ -422,9 +436,13 @@ def delete_version(
     source = versions.delete_version(session, project, service, version)
     sup.call(sup.remove_version((project, service, version)))
     versions.free_source(source)
-    return sup.operations.done(project, "Versions.DeleteVersion",
-                               f"apps/{project}/services/{service}/versions/{version}", None,
-                               EMPTY)  # fmt: skip
+    return sup.operations.done(
+        project,
+        "Versions.DeleteVersion",
+        f"apps/{project}/services/{service}/versions/{version}",
+        None,
+        EMPTY,
+    )
 
 
 @router.get(
@@ -441,8 +459,10 @@ def get_operation(
         port = gateway_state(request).settings.port
         found = builds.operation_of_build(session, sup, project, operation, port)
     if found is None:
-        raise NotFound(f"Operation [apps/{project}/operations/{operation}] not found; cloudlet "
-                       "keeps the last 1,000 operations until the gateway restarts.")  # fmt: skip
+        raise NotFound(
+            f"Operation [apps/{project}/operations/{operation}] not found; cloudlet "
+            "keeps the last 1,000 operations until the gateway restarts."
+        )
     return found
 
 
@@ -464,23 +484,26 @@ def list_instances(
     for inst in list(runtime.instances) if runtime else []:
         if inst.state is InstanceState.STOPPED:
             continue
-        out.append({
-            "name": f"apps/{project}/services/{service}/versions/{version}/instances/{inst.id}",
-            "id": inst.id,
-            "service": service,
-            "version": version,
-            "vmStatus": inst.state.value,
-            "vmDebugEnabled": False,
-            "availability": "RESIDENT" if runtime and runtime.app.scaling_kind == "manual"
-            else "DYNAMIC",
-            "startTime": rfc3339(inst.start_time, "seconds"),
-            "requests": inst.requests,
-            "errors": inst.errors,
-            "inflight": inst.inflight,
-            "memoryUsage": str(inst.memory_bytes),
-            "port": inst.port,
-            "pid": inst.pid,
-        })  # fmt: skip
+        out.append(
+            {
+                "name": f"apps/{project}/services/{service}/versions/{version}/instances/{inst.id}",
+                "id": inst.id,
+                "service": service,
+                "version": version,
+                "vmStatus": inst.state.value,
+                "vmDebugEnabled": False,
+                "availability": "RESIDENT"
+                if runtime and runtime.app.scaling_kind == "manual"
+                else "DYNAMIC",
+                "startTime": rfc3339(inst.start_time, "seconds"),
+                "requests": inst.requests,
+                "errors": inst.errors,
+                "inflight": inst.inflight,
+                "memoryUsage": str(inst.memory_bytes),
+                "port": inst.port,
+                "pid": inst.pid,
+            }
+        )
     return {"instances": out}
 
 

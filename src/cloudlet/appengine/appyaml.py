@@ -33,9 +33,16 @@ __all__ = [
 
 # https://cloud.google.com/appengine/docs/standard/#instance_classes (second generation runtimes)
 INSTANCE_CLASS_MEMORY_MB: dict[str, int] = {
-    "F1": 384, "F2": 768, "F4": 1536, "F4_1G": 3072,
-    "B1": 384, "B2": 768, "B4": 1536, "B4_1G": 3072, "B8": 3072,
-}  # fmt: skip
+    "F1": 384,
+    "F2": 768,
+    "F4": 1536,
+    "F4_1G": 3072,
+    "B1": 384,
+    "B2": 768,
+    "B4": 1536,
+    "B4_1G": 3072,
+    "B8": 3072,
+}
 _AUTOMATIC_CLASSES = ("F1", "F2", "F4", "F4_1G")
 _BASIC_CLASSES = ("B1", "B2", "B4", "B4_1G", "B8")
 
@@ -151,21 +158,55 @@ _PYTHON2_ONLY = {
 }
 
 _TOP_FIELDS = (
-    "runtime", "service", "module", "entrypoint", "env_variables", "build_env_variables",
-    "instance_class", "handlers", "automatic_scaling", "basic_scaling", "manual_scaling",
-    "inbound_services", "default_expiration", "error_handlers", "includes", "app_engine_apis",
-    "vpc_access_connector", "service_account", "env", "runtime_config", "main",
-)  # fmt: skip
+    "runtime",
+    "service",
+    "module",
+    "entrypoint",
+    "env_variables",
+    "build_env_variables",
+    "instance_class",
+    "handlers",
+    "automatic_scaling",
+    "basic_scaling",
+    "manual_scaling",
+    "inbound_services",
+    "default_expiration",
+    "error_handlers",
+    "includes",
+    "app_engine_apis",
+    "vpc_access_connector",
+    "service_account",
+    "env",
+    "runtime_config",
+    "main",
+)
 _HANDLER_FIELDS = (
-    "url", "script", "static_dir", "static_files", "upload", "expiration", "http_headers",
-    "mime_type", "secure", "login", "auth_fail_action", "redirect_http_response_code",
-    "require_matching_file", "application_readable",
-)  # fmt: skip
+    "url",
+    "script",
+    "static_dir",
+    "static_files",
+    "upload",
+    "expiration",
+    "http_headers",
+    "mime_type",
+    "secure",
+    "login",
+    "auth_fail_action",
+    "redirect_http_response_code",
+    "require_matching_file",
+    "application_readable",
+)
 _AUTOMATIC_FIELDS = (
-    "min_instances", "max_instances", "max_concurrent_requests", "max_idle_instances",
-    "min_idle_instances", "target_cpu_utilization", "target_throughput_utilization",
-    "max_pending_latency", "min_pending_latency",
-)  # fmt: skip
+    "min_instances",
+    "max_instances",
+    "max_concurrent_requests",
+    "max_idle_instances",
+    "min_idle_instances",
+    "target_cpu_utilization",
+    "target_throughput_utilization",
+    "max_pending_latency",
+    "min_pending_latency",
+)
 _BASIC_FIELDS = ("max_instances", "idle_timeout")
 _MANUAL_FIELDS = ("instances",)
 _INBOUND = ("warmup", "mail", "mail_bounce")
@@ -326,8 +367,12 @@ def _error_handlers(w: Walker, node: Node, name: str, key: Node) -> list[dict[st
 def _automatic(w: Walker, node: Node, name: str, key: Node) -> AutomaticScaling:
     entry = w.mapping(node, name, _AUTOMATIC_FIELDS)
     kwargs: dict[str, Any] = {}
-    for field_name in ("min_instances", "max_instances", "max_idle_instances",
-                       "min_idle_instances"):  # fmt: skip
+    for field_name in (
+        "min_instances",
+        "max_instances",
+        "max_idle_instances",
+        "min_idle_instances",
+    ):
         if field_name not in entry:
             continue
         value_node = entry[field_name][1]
@@ -345,13 +390,19 @@ def _automatic(w: Walker, node: Node, name: str, key: Node) -> AutomaticScaling:
         if field_name in entry:
             value = w.scalar(entry[field_name][1], f"{name}.{field_name}")
             if value not in (None, "automatic") and not re.match(r"^\d+(ms|s)$", value):
-                w.problem(entry[field_name][1], f"{name}.{field_name}",
-                          f"'{value}' is not automatic or a latency such as 30ms")  # fmt: skip
+                w.problem(
+                    entry[field_name][1],
+                    f"{name}.{field_name}",
+                    f"'{value}' is not automatic or a latency such as 30ms",
+                )
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     low, high = kwargs.get("min_instances", 0), kwargs.get("max_instances", 0)
     if high and low > high:
-        w.problem(entry["min_instances"][1], f"{name}.min_instances",
-                  f"{low} is more than max_instances ({high}); lower it")  # fmt: skip
+        w.problem(
+            entry["min_instances"][1],
+            f"{name}.min_instances",
+            f"{low} is more than max_instances ({high}); lower it",
+        )
         kwargs.pop("min_instances")
     return AutomaticScaling(**kwargs)
 
@@ -453,8 +504,11 @@ def _handler(w: Walker, node: Node, where: str) -> Handler | None:
     if kind == "script":
         for static_only in ("expiration", "http_headers", "mime_type"):
             if static_only in entry:
-                w.problem(entry[static_only][0], f"{where}.{static_only}",
-                          "only applies to static handlers; delete it")  # fmt: skip
+                w.problem(
+                    entry[static_only][0],
+                    f"{where}.{static_only}",
+                    "only applies to static handlers; delete it",
+                )
     return Handler(**kwargs)
 
 

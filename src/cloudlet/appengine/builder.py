@@ -56,10 +56,20 @@ def available_pythons() -> dict[tuple[int, int], tuple[str, str]]:
     found: dict[tuple[int, int], tuple[str, str]] = {}
     try:
         out = subprocess.run(
-            [find_uv_bin(), "python", "list", "--only-installed", "--no-python-downloads",
-             "--output-format", "json"],
-            capture_output=True, text=True, timeout=30, check=False,
-        ).stdout  # fmt: skip
+            [
+                find_uv_bin(),
+                "python",
+                "list",
+                "--only-installed",
+                "--no-python-downloads",
+                "--output-format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
         entries = json.loads(out or "[]")
     except (OSError, ValueError, subprocess.TimeoutExpired):
         entries = []
@@ -120,9 +130,13 @@ async def _run(
 ) -> int:
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+            *args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
             cwd=cwd,
-        )  # fmt: skip
+        )
         try:
             return await proc.wait()
         except asyncio.CancelledError:
@@ -156,8 +170,11 @@ async def build_venv(
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         if (venv / _COMPLETE).exists():
-            _append(log, f"Step #1: using the cached environment {key} (same Python and "
-                         "requirements as an earlier build)")  # fmt: skip
+            _append(
+                log,
+                f"Step #1: using the cached environment {key} (same Python and "
+                "requirements as an earlier build)",
+            )
             return venv, interpreter.path
         if venv.exists():
             shutil.rmtree(venv, ignore_errors=True)
@@ -168,8 +185,20 @@ async def build_venv(
         _append(log, f"Step #1: creating a venv with Python {interpreter.full_version}")
         # uv runs in the venvs directory with no project: a gateway started in a checkout must
         # not lend the build its pyproject.toml (requires-python, [tool.uv]).
-        code = await _run([uv, "venv", "--no-project", "--python", interpreter.path,
-                           "--no-python-downloads", str(venv)], log, env, venvs)  # fmt: skip
+        code = await _run(
+            [
+                uv,
+                "venv",
+                "--no-project",
+                "--python",
+                interpreter.path,
+                "--no-python-downloads",
+                str(venv),
+            ],
+            log,
+            env,
+            venvs,
+        )
         if code != 0:
             shutil.rmtree(venv, ignore_errors=True)
             raise BuildFailed("uv could not create the virtual environment; its error is above.")
@@ -196,8 +225,15 @@ async def _install(
 ) -> None:
     """`uv pip install` from the user's indexes (pip's settings too, see indexes.py); when an
     index cannot be reached, once more from the local uv cache alone (`--offline`)."""
-    args = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *packages,
-            *pip_index_args(env)]  # fmt: skip
+    args = [
+        uv,
+        "pip",
+        "install",
+        "--python",
+        str(venv / "bin" / "python"),
+        *packages,
+        *pip_index_args(env),
+    ]
     start = log.stat().st_size if log.exists() else 0
     if await _run(args, log, env, cwd) == 0:
         return

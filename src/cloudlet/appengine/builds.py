@@ -179,8 +179,9 @@ def operation_of_build(
         else:
             info = runtime_info(sup, project, build.service_id, build.version_id)
             resource = versions.version_resource(v, svc, port, info)
-            operation.update(done=True, response={"@type": "type.googleapis.com/" + VERSION,
-                                                  **resource})  # fmt: skip
+            operation.update(
+                done=True, response={"@type": "type.googleapis.com/" + VERSION, **resource}
+            )
     return operation
 
 

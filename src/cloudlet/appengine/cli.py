@@ -63,10 +63,15 @@ def app_create(
 def _choose_region(project: str, regions: tuple[str, ...]) -> str:
     """gcloud's numbered region prompt (https://cloud.google.com/sdk/gcloud/reference/app/create)."""
     print(f"You are creating an app for project [{project}].", file=sys.stderr)
-    print("WARNING: Creating an App Engine application for a project is irreversible and the "
-          "region\ncannot be changed.\n", file=sys.stderr)  # fmt: skip
-    print("Please choose the region where you want your App Engine application located:\n",
-          file=sys.stderr)  # fmt: skip
+    print(
+        "WARNING: Creating an App Engine application for a project is irreversible and the "
+        "region\ncannot be changed.\n",
+        file=sys.stderr,
+    )
+    print(
+        "Please choose the region where you want your App Engine application located:\n",
+        file=sys.stderr,
+    )
     for number, name in enumerate((*regions, "cancel"), start=1):
         print(f" [{number}] {name}", file=sys.stderr)
     while True:
@@ -143,23 +148,41 @@ def app_deploy(
             if descriptor.name == "dispatch.yaml":
                 rules = parse_dispatch_yaml(text, str(descriptor))
                 configs.append(descriptor.name)
-                plans.append((_config_summary(project, descriptor, "dispatch rules"),
-                              partial(_deploy_dispatch, project, rules)))  # fmt: skip
+                plans.append(
+                    (
+                        _config_summary(project, descriptor, "dispatch rules"),
+                        partial(_deploy_dispatch, project, rules),
+                    )
+                )
             elif descriptor.name == "cron.yaml":
                 jobs = parse_cron_yaml(text, str(descriptor))
                 configs.append(descriptor.name)
-                plans.append((_config_summary(project, descriptor, "cron jobs"),
-                              partial(_deploy_cron, project, jobs)))  # fmt: skip
+                plans.append(
+                    (
+                        _config_summary(project, descriptor, "cron jobs"),
+                        partial(_deploy_cron, project, jobs),
+                    )
+                )
             else:
                 app = parse_app_yaml(text, str(descriptor))
                 services.append(app.service)
                 prefix = "" if app.service == "default" else f"{app.service}-dot-"
                 url = _app_url(project, prefix)
-                plans.append((
-                    _service_summary(project, descriptor, app, version, url),
-                    partial(_deploy_service, project, descriptor, app, version, url, promote,
-                            stop_previous_version),
-                ))  # fmt: skip
+                plans.append(
+                    (
+                        _service_summary(project, descriptor, app, version, url),
+                        partial(
+                            _deploy_service,
+                            project,
+                            descriptor,
+                            app,
+                            version,
+                            url,
+                            promote,
+                            stop_previous_version,
+                        ),
+                    )
+                )
         except AppYamlError as exc:
             fail(exc.message)
     if len(set(services)) < len(services):
@@ -173,8 +196,7 @@ def app_deploy(
         deploy()
 
 
-def _service_summary(project: str, descriptor: Path, app: AppYaml, version: str,
-                     url: str) -> str:  # fmt: skip
+def _service_summary(project: str, descriptor: Path, app: AppYaml, version: str, url: str) -> str:
     warnings = "".join(f"WARNING: {warning}\n" for warning in app.warnings)
     return (
         f"{warnings}Services to deploy:\n\n"
@@ -197,9 +219,14 @@ def _config_summary(project: str, descriptor: Path, kind: str) -> str:
 
 
 def _deploy_service(
-    project: str, descriptor: Path, app: AppYaml, version: str, url: str, promote: bool,
+    project: str,
+    descriptor: Path,
+    app: AppYaml,
+    version: str,
+    url: str,
+    promote: bool,
     stop_previous_version: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Upload one service's source, follow its build, and report where it serves."""
     from cloudlet.appengine.source import pack_source
 

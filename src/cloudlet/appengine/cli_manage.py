@@ -117,8 +117,7 @@ def _set_status(versions: list[str], service: str | None, status: str, verb: str
     project = state.require_project()
     found = _find(project, versions, service)
     action = "stop" if status == "STOPPED" else "start"
-    state.confirm(f"About to {action} the following versions:\n"
-                  + _version_lines(project, found))  # fmt: skip
+    state.confirm(f"About to {action} the following versions:\n" + _version_lines(project, found))
     for v in found:
         state.status(f"{verb} [{project}/{v['service']}/{v['id']}]...")
         state.gateway.request(
@@ -187,11 +186,15 @@ def _set_traffic(service: str, splits: dict[str, float], split_by: str | None) -
     current = state.gateway.get(f"/api/v1/apps/{project}/services/{service}")
     shard = (split_by or current["split"]["shardBy"]).upper()
     total = sum(splits.values()) or 1
-    state.status("Setting the following traffic allocation:\n" + "\n".join(
-        f" - {project}/{service}/{version}: {weight / total:.2f}"
-        for version, weight in sorted(splits.items())
-    ) + f"\nNOTE: Splitting traffic by {shard.lower()}.\n"
-        "Any other versions of the specified service will receive zero traffic.")  # fmt: skip
+    state.status(
+        "Setting the following traffic allocation:\n"
+        + "\n".join(
+            f" - {project}/{service}/{version}: {weight / total:.2f}"
+            for version, weight in sorted(splits.items())
+        )
+        + f"\nNOTE: Splitting traffic by {shard.lower()}.\n"
+        "Any other versions of the specified service will receive zero traffic."
+    )
     state.confirm("")
     updated = state.gateway.request(
         "PATCH",
@@ -200,8 +203,9 @@ def _set_traffic(service: str, splits: dict[str, float], split_by: str | None) -
     )
     state.status(f"Setting traffic split for service [{service}]...done.")
     if state.format:  # the Admin API answers with a finished operation; show its service
-        service_resource = {k: v for k, v in updated.get("response", updated).items()
-                            if k != "@type"}  # fmt: skip
+        service_resource = {
+            k: v for k, v in updated.get("response", updated).items() if k != "@type"
+        }
         emit(service_resource, state.format)
 
 
@@ -211,9 +215,9 @@ def services_list() -> None:
     project = state.require_project()
     rows = []
     for s in _services(project):
-        count = len(state.gateway.get(f"/api/v1/apps/{project}/services/{s['id']}/versions")[
-            "versions"
-        ])  # fmt: skip
+        count = len(
+            state.gateway.get(f"/api/v1/apps/{project}/services/{s['id']}/versions")["versions"]
+        )
         rows.append({**s, "numVersions": count})
     emit(rows, state.format, SERVICE_COLUMNS)
 
@@ -222,8 +226,11 @@ def services_list() -> None:
 def services_describe(service: str = typer.Argument(..., metavar="SERVICE")) -> None:
     """Show a service and its traffic split."""
     project = state.require_project()
-    emit(state.gateway.get(f"/api/v1/apps/{project}/services/{service}"), state.format,
-         default="yaml")  # fmt: skip
+    emit(
+        state.gateway.get(f"/api/v1/apps/{project}/services/{service}"),
+        state.format,
+        default="yaml",
+    )
 
 
 @services_app.command("set-traffic")
@@ -256,8 +263,10 @@ def services_set_traffic(
 def services_delete(services: list[str] = typer.Argument(..., metavar="SERVICES...")) -> None:
     """Delete services and all their versions (not the default service)."""
     project = state.require_project()
-    state.confirm("Deleting the following services:\n"
-                  + "\n".join(f" - {project}/{service}" for service in services))  # fmt: skip
+    state.confirm(
+        "Deleting the following services:\n"
+        + "\n".join(f" - {project}/{service}" for service in services)
+    )
     for service in services:
         state.gateway.delete(f"/api/v1/apps/{project}/services/{service}")
         state.status(f"Deleting [{project}/{service}]...done.")
@@ -280,14 +289,21 @@ def instances_list(
     emit(rows, state.format, INSTANCE_COLUMNS)
 
 
-_LEVELS = {"any": None, "debug": "DEBUG", "info": "INFO", "warning": "WARNING",
-           "error": "ERROR", "critical": "CRITICAL"}  # fmt: skip
+_LEVELS = {
+    "any": None,
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+}
 
 
 def _read(project: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     params = {k: v for k, v in params.items() if v is not None}
-    entries: list[dict[str, Any]] = state.gateway.get(f"/api/v1/apps/{project}/logs",
-                                                      params=params)["entries"]  # fmt: skip
+    entries: list[dict[str, Any]] = state.gateway.get(
+        f"/api/v1/apps/{project}/logs", params=params
+    )["entries"]
     return entries
 
 

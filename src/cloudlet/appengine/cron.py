@@ -37,8 +37,13 @@ class CronJob:
     timezone: str = "UTC"
 
     def resource(self) -> dict[str, str]:
-        return {"url": self.url, "schedule": self.schedule, "description": self.description,
-                "target": self.target, "timezone": self.timezone}  # fmt: skip
+        return {
+            "url": self.url,
+            "schedule": self.schedule,
+            "description": self.description,
+            "target": self.target,
+            "timezone": self.timezone,
+        }
 
     @property
     def job_id(self) -> str:
@@ -52,13 +57,16 @@ class CronJob:
         rest/v1/projects.locations.jobs#Job. Pure."""
         job: dict[str, Any] = {
             "name": f"{parent}/jobs/{self.job_id}",
-            "appEngineHttpTarget": {"httpMethod": "GET", "relativeUri": self.url,
-                                    "appEngineRouting": {"service": self.target}},
+            "appEngineHttpTarget": {
+                "httpMethod": "GET",
+                "relativeUri": self.url,
+                "appEngineRouting": {"service": self.target},
+            },
             "schedule": self.schedule,
             "timeZone": self.timezone,
             "state": "ENABLED",
             "legacyAppEngineCron": True,
-        }  # fmt: skip
+        }
         if self.description:
             job["description"] = self.description
         return job
@@ -75,11 +83,12 @@ class CronJob:
             raise ValueError("App Engine cron jobs are GET requests")
         routing = target.obj("appEngineRouting") or Fields({})
         return cls(
-            url=uri, schedule=fields.text("schedule") or "",
+            url=uri,
+            schedule=fields.text("schedule") or "",
             description=fields.text("description") or "",
             target=routing.text("service") or routing.text("version") or "default",
             timezone=fields.text("timeZone") or "UTC",
-        )  # fmt: skip
+        )
 
 
 def parse_schedule(schedule: str) -> tuple[str, Any]:
@@ -174,8 +183,11 @@ def parse_cron_yaml(text: str, filename: str = "cron.yaml") -> list[CronJob]:
                 "cloudlet supports `every N minutes`, `every N hours`, `every day HH:MM` and "
                 "`every monday,friday HH:MM`"
             )
-            problem(nodes["schedule"], f"{where}.schedule",
-                    f"'{fields['schedule']}': {exc}. {supported}")  # fmt: skip
+            problem(
+                nodes["schedule"],
+                f"{where}.schedule",
+                f"'{fields['schedule']}': {exc}. {supported}",
+            )
             continue
         zone = fields.get("timezone", "UTC")
         try:
@@ -183,8 +195,15 @@ def parse_cron_yaml(text: str, filename: str = "cron.yaml") -> list[CronJob]:
         except (ZoneInfoNotFoundError, ValueError):
             problem(nodes["timezone"], f"{where}.timezone", f"unknown time zone '{zone}'")
             continue
-        jobs.append(CronJob(fields["url"], fields["schedule"], fields.get("description", ""),
-                            fields.get("target", "default"), zone))  # fmt: skip
+        jobs.append(
+            CronJob(
+                fields["url"],
+                fields["schedule"],
+                fields.get("description", ""),
+                fields.get("target", "default"),
+                zone,
+            )
+        )
     if problems:
         problems.sort(key=lambda p: p.line)
         raise AppYamlError(problems)

@@ -61,8 +61,9 @@ logger = logging.getLogger(__name__)
 
 def deploy_limits(settings: Settings) -> DeployLimits:
     """The gateway's limits on one deployment (settings deploy_max_*; source.DeployLimits)."""
-    return DeployLimits(settings.deploy_max_files, settings.deploy_max_file_bytes,
-                        settings.deploy_max_total_bytes)  # fmt: skip
+    return DeployLimits(
+        settings.deploy_max_files, settings.deploy_max_file_bytes, settings.deploy_max_total_bytes
+    )
 
 
 def default_version_id(now: datetime | None = None) -> str:
@@ -202,8 +203,13 @@ def ensure_service(session: Session, project: str, service_id: str) -> Service:
     waits for the winner's transaction and then reads its row. `FOR UPDATE` (PostgreSQL; SQLite
     serialises writers anyway) keeps the two traffic updates from overwriting each other.
     """
-    values = {"project_id": project, "service_id": service_id, "allocations": {},
-              "shard_by": "IP", "create_time": utcnow()}  # fmt: skip
+    values = {
+        "project_id": project,
+        "service_id": service_id,
+        "allocations": {},
+        "shard_by": "IP",
+        "create_time": utcnow(),
+    }
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     session.execute(insert(Service).values(**values).on_conflict_do_nothing())
@@ -241,8 +247,11 @@ def _commit_version(db: Database, req: DeployRequest, venv: Path, python: str) -
                 if old is not None and version_id != req.version:
                     old.serving_status = "STOPPED"
                     stopped.append(version_id)
-        return {"allocations": dict(service.allocations), "shard_by": service.shard_by,
-                "stopped": stopped}  # fmt: skip
+        return {
+            "allocations": dict(service.allocations),
+            "shard_by": service.shard_by,
+            "stopped": stopped,
+        }
 
 
 async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployRequest) -> None:
@@ -253,10 +262,12 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
         await asyncio.to_thread(set_status, db, req.build_id, "WORKING")
         for warning in req.app.warnings:
             log_line(log, "WARNING: " + warning)
-        venv, python = await build_venv(req.app, req.source_dir, data.venvs, log,
-                                        sup.sandbox.interpreter_ok)  # fmt: skip
-        version = VersionRuntime(req.project, req.service, req.version, req.app, req.source_dir,
-                                 venv, req.build_id)  # fmt: skip
+        venv, python = await build_venv(
+            req.app, req.source_dir, data.venvs, log, sup.sandbox.interpreter_ok
+        )
+        version = VersionRuntime(
+            req.project, req.service, req.version, req.app, req.source_dir, venv, req.build_id
+        )
         log_line(log, "Step #3: starting an instance and waiting for it to answer")
         instance = await sup.launch(version, supervised=False)
         await sup.wait_ready(instance)
@@ -266,8 +277,11 @@ async def run_build(sup: Supervisor, db: Database, data: DataDir, req: DeployReq
         await sup.add_version(version)
         sup.set_route(req.project, req.service, split["allocations"], split["shard_by"])
         if sup.ports is not None and await sup.ports.ensure(req.project, req.service):
-            log_line(log, f"Service [{req.service}] answers on its own port too: "
-                      f"{sup.ports.url_of(req.project, req.service)}")  # fmt: skip
+            log_line(
+                log,
+                f"Service [{req.service}] answers on its own port too: "
+                f"{sup.ports.url_of(req.project, req.service)}",
+            )
         for stopped in split["stopped"]:
             log_line(log, f"Stopping the previous version [{stopped}]")
             await sup.set_serving((req.project, req.service, stopped), False)
@@ -307,9 +321,17 @@ def _check_new_version(db: Database, project: str, version_id: str) -> None:
 
 
 async def deploy_upload(
-    state: GatewayState, sup: Supervisor, project: str, service: str, version: str | None,
-    chunks: AsyncIterator[bytes], descriptor: str, *, promote: bool, stop_previous: bool,
-) -> dict[str, Any]:  # fmt: skip
+    state: GatewayState,
+    sup: Supervisor,
+    project: str,
+    service: str,
+    version: str | None,
+    chunks: AsyncIterator[bytes],
+    descriptor: str,
+    *,
+    promote: bool,
+    stop_previous: bool,
+) -> dict[str, Any]:
     """versions.create with the source as a gzipped tarball (`cloudlet app deploy`): keep the
     upload, register its build and start it; answers with the build to poll."""
     data = state.data
@@ -342,9 +364,15 @@ async def deploy_upload(
 
 
 async def _register(
-    state: GatewayState, project: str, service: str, version_id: str, archive: Path,
-    descriptor: str, promote: bool, stop_previous: bool,
-) -> tuple[dict[str, Any], DeployRequest]:  # fmt: skip
+    state: GatewayState,
+    project: str,
+    service: str,
+    version_id: str,
+    archive: Path,
+    descriptor: str,
+    promote: bool,
+    stop_previous: bool,
+) -> tuple[dict[str, Any], DeployRequest]:
     """Unpack the source in `archive` to its immutable home, record its build (QUEUED) and
     start its log; the caller runs the build."""
     data, db = state.data, state.db
@@ -353,8 +381,9 @@ async def _register(
     def register() -> tuple[Any, Any, dict[str, Any]]:
         with db.session() as session:
             check_deploy(session, project, service, version_id)
-        source, app = unpack(archive, data, project, service, version_id, descriptor,
-                             deploy_limits(state.settings))  # fmt: skip
+        source, app = unpack(
+            archive, data, project, service, version_id, descriptor, deploy_limits(state.settings)
+        )
         with db.session() as session:
             build = prepare(session, project, service, version_id, log_path)
             return source, app, build_resource(build)
@@ -362,8 +391,18 @@ async def _register(
     data.builds.mkdir(parents=True, exist_ok=True)
     source, app, resource = await run_in_threadpool(register)
     log_path.write_text(f"Build {resource['id']}: service [{service}] version [{version_id}]\n")
-    req = DeployRequest(project, service, version_id, promote, stop_previous,
-                        resource["id"], source, log_path, app, descriptor)  # fmt: skip
+    req = DeployRequest(
+        project,
+        service,
+        version_id,
+        promote,
+        stop_previous,
+        resource["id"],
+        source,
+        log_path,
+        app,
+        descriptor,
+    )
     return resource, req
 
 
@@ -389,22 +428,26 @@ async def deploy_staged(
     def open_blob(bucket: str, name: str) -> Any:
         return store.open_object(bucket, name).file
 
-    descriptor = await run_in_threadpool(staged.pick_descriptor, [f.path for f in files],
-                                         service, read)  # fmt: skip
+    descriptor = await run_in_threadpool(
+        staged.pick_descriptor, [f.path for f in files], service, read
+    )
     data.tmp.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=data.tmp, suffix=".tar")
     os.close(fd)
     archive = Path(name)
     try:
-        await run_in_threadpool(staged.gather, files, open_blob, archive,
-                                deploy_limits(state.settings))  # fmt: skip
-        resource, req = await _register(state, project, service, version_id, archive,
-                                        descriptor, False, False)  # fmt: skip
+        await run_in_threadpool(
+            staged.gather, files, open_blob, archive, deploy_limits(state.settings)
+        )
+        resource, req = await _register(
+            state, project, service, version_id, archive, descriptor, False, False
+        )
     finally:
         archive.unlink(missing_ok=True)
     target = f"apps/{project}/services/{service}/versions/{version_id}"
-    operation = sup.operations.begin(project, "Versions.CreateVersion", target,
-                                     str(uuid.UUID(resource["id"])))  # fmt: skip
+    operation = sup.operations.begin(
+        project, "Versions.CreateVersion", target, str(uuid.UUID(resource["id"]))
+    )
     port = state.settings.port
 
     async def build_then_answer() -> None:

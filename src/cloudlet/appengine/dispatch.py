@@ -70,8 +70,11 @@ def parse_dispatch_yaml(text: str, filename: str = "dispatch.yaml") -> list[Disp
         problem(rules_node or root, "dispatch", "must be a list of {url, service} rules")
         raise AppYamlError(problems)
     if len(rules_node.value) > MAX_RULES:
-        problem(rules_node, "dispatch", f"has {len(rules_node.value)} rules; at most "
-                                        f"{MAX_RULES} are allowed")  # fmt: skip
+        problem(
+            rules_node,
+            "dispatch",
+            f"has {len(rules_node.value)} rules; at most {MAX_RULES} are allowed",
+        )
     rules = []
     for i, item in enumerate(rules_node.value):
         where = f"dispatch[{i}]"

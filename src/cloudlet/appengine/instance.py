@@ -249,10 +249,14 @@ class Instance:
             if sandbox is not None and sandbox.isolated:
                 if "/" not in argv[0] and shutil.which(argv[0], path=env.get("PATH")) is None:
                     raise FileNotFoundError(argv[0])  # bwrap would only say so in the log
-                launch = sandbox.wrap(argv, Workload(
-                    version.project, version.source_dir,
-                    read_only=(version.source_dir, version.venv_dir),
-                ))  # fmt: skip
+                launch = sandbox.wrap(
+                    argv,
+                    Workload(
+                        version.project,
+                        version.source_dir,
+                        read_only=(version.source_dir, version.venv_dir),
+                    ),
+                )
                 env.update(launch.env)
                 launch_argv = launch.exec_argv()  # the loop is uvloop's: no user=/group=
             self.proc = await asyncio.create_subprocess_exec(

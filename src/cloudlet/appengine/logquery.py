@@ -32,9 +32,13 @@ _TOKEN = re.compile(
 )
 Filter = Callable[[dict[str, Any]], bool]
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
-    "<": operator.lt, "<=": operator.le,
-}  # fmt: skip
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 
 
 @dataclass
@@ -95,8 +99,9 @@ def _compare(path: str, op: str, actual: Any, wanted: str) -> bool:
     if path == "severity":
         upper = wanted.upper()
         if upper not in SEVERITIES:
-            raise InvalidArgument(f"Unknown severity [{wanted}]: use one of "
-                                  f"{', '.join(SEVERITIES)}.")  # fmt: skip
+            raise InvalidArgument(
+                f"Unknown severity [{wanted}]: use one of {', '.join(SEVERITIES)}."
+            )
         left, right = SEVERITIES.index(str(actual)), SEVERITIES.index(upper)
     elif path in ("timestamp", "receiveTimestamp"):
         left, right = _instant(str(actual)), _instant(wanted)

@@ -17,8 +17,17 @@ from cloudlet.core.errors import InvalidArgument
 
 __all__ = ["SEVERITIES", "log_entry", "read_entries"]
 
-SEVERITIES = ("DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT",
-              "EMERGENCY")  # fmt: skip
+SEVERITIES = (
+    "DEFAULT",
+    "DEBUG",
+    "INFO",
+    "NOTICE",
+    "WARNING",
+    "ERROR",
+    "CRITICAL",
+    "ALERT",
+    "EMERGENCY",
+)
 _TAIL_BYTES = 512 * 1024
 
 
@@ -45,9 +54,18 @@ def _request_entries(root: Path) -> list[dict[str, Any]]:
         status = int(r.get("status", 0))
         severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
         text = f'{r["method"]} {r["path"]} {status} {r["latencyMs"]}ms "{r.get("userAgent", "")}"'
-        out.append({"time": r["time"], "logName": "request_log", "severity": severity,
-                    "service": r["service"], "version": r["version"],
-                    "instance": r["instance"], "text": text, "httpRequest": r})  # fmt: skip
+        out.append(
+            {
+                "time": r["time"],
+                "logName": "request_log",
+                "severity": severity,
+                "service": r["service"],
+                "version": r["version"],
+                "instance": r["instance"],
+                "text": text,
+                "httpRequest": r,
+            }
+        )
     return out
 
 
@@ -61,9 +79,17 @@ def _app_entries(root: Path, service: str | None, version: str | None) -> list[d
             stamp, _, rest = line.partition(" ")
             stream, _, text = rest.partition(" ")
             severity = {"stdout": "INFO", "stderr": "ERROR"}.get(stream, "NOTICE")
-            out.append({"time": stamp, "logName": stream, "severity": severity,
-                        "service": service_id, "version": version_id,
-                        "instance": path.stem, "text": text})  # fmt: skip
+            out.append(
+                {
+                    "time": stamp,
+                    "logName": stream,
+                    "severity": severity,
+                    "service": service_id,
+                    "version": version_id,
+                    "instance": path.stem,
+                    "text": text,
+                }
+            )
     return out
 
 
@@ -97,8 +123,11 @@ def read_entries(
 
 
 # Where App Engine's second-generation runtimes log each stream (Cloud Logging log ids).
-_LOG_IDS = {"request_log": "appengine.googleapis.com/request_log", "stdout": "stdout",
-            "stderr": "stderr"}  # fmt: skip
+_LOG_IDS = {
+    "request_log": "appengine.googleapis.com/request_log",
+    "stdout": "stdout",
+    "stderr": "stderr",
+}
 
 
 def log_entry(project: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -109,31 +138,49 @@ def log_entry(project: str, entry: dict[str, Any]) -> dict[str, Any]:
     identity = f"{entry['logName']}|{entry['instance']}|{entry['time']}|{entry['text']}"
     out: dict[str, Any] = {
         "logName": f"projects/{project}/logs/{quote(log_id, safe='')}",
-        "resource": {"type": "gae_app", "labels": {
-            "project_id": project, "module_id": entry["service"],
-            "version_id": entry["version"], "zone": "local"}},
+        "resource": {
+            "type": "gae_app",
+            "labels": {
+                "project_id": project,
+                "module_id": entry["service"],
+                "version_id": entry["version"],
+                "zone": "local",
+            },
+        },
         "timestamp": entry["time"],
         "receiveTimestamp": entry["time"],
         "severity": entry["severity"],
         "insertId": hashlib.sha1(identity.encode()).hexdigest()[:20],
         "labels": {"appengine.googleapis.com/instance_name": entry["instance"]},
-    }  # fmt: skip
+    }
     request = entry.get("httpRequest")
     if request is None:
         out["textPayload"] = entry["text"]
         return out
     path = request["path"] + (f"?{request['query']}" if request.get("query") else "")
     latency = f"{float(request.get('latencyMs', 0)) / 1000:.6f}s"
-    out["httpRequest"] = {"requestMethod": request["method"], "requestUrl": path,
-                          "status": request["status"], "latency": latency,
-                          "userAgent": request.get("userAgent", ""),
-                          "remoteIp": request.get("ip", "")}  # fmt: skip
+    out["httpRequest"] = {
+        "requestMethod": request["method"],
+        "requestUrl": path,
+        "status": request["status"],
+        "latency": latency,
+        "userAgent": request.get("userAgent", ""),
+        "remoteIp": request.get("ip", ""),
+    }
     out["protoPayload"] = {
         "@type": "type.googleapis.com/google.appengine.logging.v1.RequestLog",
-        "appId": project, "moduleId": entry["service"], "versionId": entry["version"],
-        "instanceId": entry["instance"], "method": request["method"], "resource": path,
-        "httpVersion": "HTTP/1.1", "status": request["status"], "latency": latency,
-        "ip": request.get("ip", ""), "userAgent": request.get("userAgent", ""),
-        "startTime": entry["time"], "endTime": entry["time"],
-    }  # fmt: skip
+        "appId": project,
+        "moduleId": entry["service"],
+        "versionId": entry["version"],
+        "instanceId": entry["instance"],
+        "method": request["method"],
+        "resource": path,
+        "httpVersion": "HTTP/1.1",
+        "status": request["status"],
+        "latency": latency,
+        "ip": request.get("ip", ""),
+        "userAgent": request.get("userAgent", ""),
+        "startTime": entry["time"],
+        "endTime": entry["time"],
+    }
     return out

@@ -31,9 +31,13 @@ class Operations:
         self._store = OperationStore(limit)
 
     def done(
-        self, project: str, method: str, target: str, response: dict[str, Any] | None,
+        self,
+        project: str,
+        method: str,
+        target: str,
+        response: dict[str, Any] | None,
         response_type: str,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         """A finished operation: `method` (such as Versions.UpdateVersion) on `target` (a
         resource name), with the resource it left and its type (VERSION, SERVICE), or None and
         EMPTY."""

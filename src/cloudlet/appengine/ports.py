@@ -141,9 +141,14 @@ class ServicePorts:
                 lambda: factory(target), self.bind_host, port, reuse_address=True, backlog=2048
             )
         except OSError as exc:  # the service keeps its port; its Host URL still works
-            logger.warning("cannot listen on port %d for service [%s/%s]: %s. Free the port "
-                           "and restart the gateway, or delete apps/ports.json in the data dir "
-                           "to give services new ports.", port, *target, exc)  # fmt: skip
+            logger.warning(
+                "cannot listen on port %d for service [%s/%s]: %s. Free the port "
+                "and restart the gateway, or delete apps/ports.json in the data dir "
+                "to give services new ports.",
+                port,
+                *target,
+                exc,
+            )
             return
         self._servers[port] = server
         if self._owner is not None:

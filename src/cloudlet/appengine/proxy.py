@@ -118,9 +118,12 @@ class RouterHttpProtocol(GuardedHttpProtocol):
         routed = resolve(supervisor, target, host or b"", path, cookie, self.client_ip.decode())
         user = users.user_from_cookie_header(cookie)
         if isinstance(routed, Routed) and answered_by_router(
-            routed.version, path, user, self.scheme or "http",
+            routed.version,
+            path,
+            user,
+            self.scheme or "http",
             0 if self.app_target else supervisor.https_port,  # no redirects on a service's port
-        ):  # fmt: skip
+        ):
             return None  # AppEngineRouter answers: static files, sign-in
         return ProxyCycle(self, supervisor, routed, path, url.query or b"", user)
 
@@ -188,9 +191,11 @@ class RouterServer(uvicorn.Server):
         def factory(target: tuple[str, str]) -> asyncio.Protocol:
             project, service = target
             return RouterHttpProtocol(  # the default service's port routes as PROJECT.localhost
-                config, server_state, app_state,
+                config,
+                server_state,
+                app_state,
                 app_target=(project, None if service == "default" else service, None),
-            )  # fmt: skip
+            )
 
         await supervisor.ports.attach(factory, self.servers)
 
@@ -203,9 +208,13 @@ class RouterServer(uvicorn.Server):
         config, server_state, app_state = self.config, self.server_state, self.lifespan.state
         server = await asyncio.get_running_loop().create_server(
             lambda: RouterHttpProtocol(config, server_state, app_state),
-            settings.host, settings.https_port, ssl=context, backlog=config.backlog,
-        )  # fmt: skip
+            settings.host,
+            settings.https_port,
+            ssl=context,
+            backlog=config.backlog,
+        )
         self.servers.append(server)
         trust = "" if settings.tls_cert else f" (clients trust {ca_path(data.tls)})"
-        logger.info("HTTPS on https://%s:%d%s", settings.host or "127.0.0.1",
-                    settings.https_port, trust)  # fmt: skip
+        logger.info(
+            "HTTPS on https://%s:%d%s", settings.host or "127.0.0.1", settings.https_port, trust
+        )

@@ -28,13 +28,33 @@ __all__ = [
 # https://cloud.google.com/appengine/docs/standard/reference/request-headers
 _APPENGINE_HEADERS = tuple(
     b"x-appengine-" + name
-    for name in (b"country", b"region", b"city", b"citylatlong", b"cron", b"https",
-                 b"user-email", b"user-id", b"user-is-admin", b"user-nickname",
-                 b"user-organization", b"auth-domain", b"user-ip", b"request-log-id",
-                 b"default-version-hostname", b"queuename", b"taskname", b"taskretrycount",
-                 b"taskexecutioncount", b"tasketa", b"taskpreviousresponse",
-                 b"taskretryreason", b"failfast", b"api-ticket")
-)  # fmt: skip
+    for name in (
+        b"country",
+        b"region",
+        b"city",
+        b"citylatlong",
+        b"cron",
+        b"https",
+        b"user-email",
+        b"user-id",
+        b"user-is-admin",
+        b"user-nickname",
+        b"user-organization",
+        b"auth-domain",
+        b"user-ip",
+        b"request-log-id",
+        b"default-version-hostname",
+        b"queuename",
+        b"taskname",
+        b"taskretrycount",
+        b"taskexecutioncount",
+        b"tasketa",
+        b"taskpreviousresponse",
+        b"taskretryreason",
+        b"failfast",
+        b"api-ticket",
+    )
+)
 # The gateway console's session cookie (cloudlet.iam.sessions.COOKIE). Cookies ignore ports,
 # so a browser also sends it to apps on the services' own ports of the same host: it is cut
 # from every request to an instance, so app code can never act as the signed-in person.
@@ -48,14 +68,31 @@ def without_session_cookie(value: bytes) -> bytes:
 
 
 REQUEST_SKIP = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade", b"x-forwarded-for", b"expect", b"x-forwarded-proto",
-     *_APPENGINE_HEADERS)
-)  # fmt: skip
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"x-forwarded-for",
+        b"expect",
+        b"x-forwarded-proto",
+        *_APPENGINE_HEADERS,
+    )
+)
 RESPONSE_SKIP = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-     b"transfer-encoding", b"upgrade")
-)  # fmt: skip
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    )
+)
 
 # How a body is framed: none, as it is (Content-Length or until close), or chunked.
 # How the response body is framed towards the client.
@@ -111,11 +148,18 @@ def request_head(
                 continue
         head += (name, b": ", value, b"\r\n")
     ip = proto.client_ip
-    head += (b"x-forwarded-for: ", forwarded_for + b", " + ip if forwarded_for else ip,
-             b"\r\nx-forwarded-proto: ", (proto.scheme or "http").encode(), b"\r\n")  # fmt: skip
+    head += (
+        b"x-forwarded-for: ",
+        forwarded_for + b", " + ip if forwarded_for else ip,
+        b"\r\nx-forwarded-proto: ",
+        (proto.scheme or "http").encode(),
+        b"\r\n",
+    )
     if not trace:  # TRACE_ID/SPAN_ID;o=1, as Google's front end adds it
-        head.append(b"x-cloud-trace-context: %032x/%d;o=1\r\n"
-                    % (random.getrandbits(128), random.getrandbits(63)))  # fmt: skip
+        head.append(
+            b"x-cloud-trace-context: %032x/%d;o=1\r\n"
+            % (random.getrandbits(128), random.getrandbits(63))
+        )
     if user is not None:
         head += (b"%b: %b\r\n" % pair for pair in users.request_headers(user))
     if framing == CHUNKED:

@@ -78,8 +78,9 @@ class VersionRuntime:
 
     @property
     def live(self) -> list[Instance]:
-        return [i for i in self.instances if i.state in (InstanceState.STARTING,
-                                                          InstanceState.READY)]  # fmt: skip
+        return [
+            i for i in self.instances if i.state in (InstanceState.STARTING, InstanceState.READY)
+        ]
 
     @property
     def max_instances(self) -> int:

@@ -12,12 +12,31 @@ from cloudlet.core.errors import InvalidArgument
 __all__ = ["REGIONS", "check_region", "cloud_region"]
 
 REGIONS: tuple[str, ...] = (
-    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
-    "asia-south1", "asia-southeast1", "asia-southeast2", "australia-southeast1",
-    "europe-central2", "europe-west", "europe-west2", "europe-west3", "europe-west6",
-    "me-west1", "northamerica-northeast1", "southamerica-east1", "us-central", "us-east1",
-    "us-east4", "us-west1", "us-west2", "us-west3", "us-west4",
-)  # fmt: skip
+    "asia-east1",
+    "asia-east2",
+    "asia-northeast1",
+    "asia-northeast2",
+    "asia-northeast3",
+    "asia-south1",
+    "asia-southeast1",
+    "asia-southeast2",
+    "australia-southeast1",
+    "europe-central2",
+    "europe-west",
+    "europe-west2",
+    "europe-west3",
+    "europe-west6",
+    "me-west1",
+    "northamerica-northeast1",
+    "southamerica-east1",
+    "us-central",
+    "us-east1",
+    "us-east4",
+    "us-west1",
+    "us-west2",
+    "us-west3",
+    "us-west4",
+)
 
 _ALIASES = {"us-central1": "us-central", "europe-west1": "europe-west"}
 

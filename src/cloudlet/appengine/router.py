@@ -149,9 +149,16 @@ def _gateway_send(scope: Scope, send: Send) -> Send:
                 client = scope.get("client") or ("-", 0)
                 query = scope.get("query_string", b"")
                 path = redact_path(scope["path"]) + ("?" + _loggable(query) if query else "")
-                access_logger.info('%s:%s - "%s %s HTTP/%s" %d %s', client[0], client[1],
-                                   scope["method"], path, scope["http_version"],
-                                   message["status"], _who(scope))  # fmt: skip
+                access_logger.info(
+                    '%s:%s - "%s %s HTTP/%s" %d %s',
+                    client[0],
+                    client[1],
+                    scope["method"],
+                    path,
+                    scope["http_version"],
+                    message["status"],
+                    _who(scope),
+                )
         await send(message)
 
     return wrapped
@@ -180,11 +187,13 @@ def _http_date() -> bytes:
 async def _respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-    })  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -212,8 +221,11 @@ async def _sign_in(scope: Scope, send: Send, user: users.User | None) -> None:
     if action == "login":
         email = params.get("email", "").strip()
         if not users.is_email(email):
-            await _plain(send, 400, f"Not an email address: {email!r}. Sign in with one, "
-                                    "for example test@example.com.")  # fmt: skip
+            await _plain(
+                send,
+                400,
+                f"Not an email address: {email!r}. Sign in with one, for example test@example.com.",
+            )
             return
         cookie = users.set_cookie(users.User.signed_in(email, params.get("admin") == "True"))
     elif action == "logout":
@@ -222,8 +234,9 @@ async def _sign_in(scope: Scope, send: Send, user: users.User | None) -> None:
         page = users.login_page(target, user).encode()
         await _respond(send, 200, page, [(b"content-type", b"text/html; charset=utf-8"), no_store])
         return
-    await _respond(send, 302, b"", [(b"location", target.encode()),
-                                    (b"set-cookie", cookie.encode()), no_store])  # fmt: skip
+    await _respond(
+        send, 302, b"", [(b"location", target.encode()), (b"set-cookie", cookie.encode()), no_store]
+    )
 
 
 @dataclass(slots=True)
@@ -253,8 +266,10 @@ def resolve(
     https://cloud.google.com/appengine/docs/standard/splitting-traffic)."""
     project, service, version_id = target
     if project not in sup.projects:
-        return 404, (f"No App Engine app is deployed in project [{project}]. "
-                     "Deploy one with: cloudlet app deploy")  # fmt: skip
+        return 404, (
+            f"No App Engine app is deployed in project [{project}]. "
+            "Deploy one with: cloudlet app deploy"
+        )
     if service is None and project in sup.dispatch:  # dispatch.yaml applies
         service = match_rule(sup.dispatch[project], raw_host.decode("latin-1"), path)
     service = service or "default"
@@ -285,8 +300,9 @@ def resolve(
             version_id = traffic.choose_version(route.allocations, random.random())
     version = sup.versions.get((project, service, version_id))
     if version is None:
-        return 404, (f"Version [{version_id}] of service [{service}] not found "
-                     f"in project [{project}].")  # fmt: skip
+        return 404, (
+            f"Version [{version_id}] of service [{service}] not found in project [{project}]."
+        )
     return Routed(project, service, version, set_cookie)
 
 
@@ -316,9 +332,12 @@ def secure_redirect(handler: Handler | None, scheme: str, https_port: int) -> st
 
 
 def answered_by_router(
-    version: VersionRuntime, path: str, user: users.User | None, scheme: str = "http",
+    version: VersionRuntime,
+    path: str,
+    user: users.User | None,
+    scheme: str = "http",
     https_port: int = 0,
-) -> bool:  # fmt: skip
+) -> bool:
     """Whether the router answers this request itself rather than an instance: a static
     file, the sign-in page, a `secure:` redirect, or a `login:` handler `user` (who is signed
     in) may not see yet."""
@@ -333,8 +352,9 @@ def answered_by_router(
     return users.check(handler, user, path) is not None
 
 
-def _secure_location(scope: Scope, raw_host: bytes | None, to: str, http_port: int,
-                     https_port: int) -> str:  # fmt: skip
+def _secure_location(
+    scope: Scope, raw_host: bytes | None, to: str, http_port: int, https_port: int
+) -> str:
     """The same URL under the other scheme, on the gateway's port for it."""
     host = (raw_host or b"localhost").decode("latin-1")
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -377,8 +397,9 @@ class AppEngineRouter:
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("", 0)
-        routed = resolve(supervisor, target, raw_host or b"", scope["path"],
-                         _header(scope, b"cookie"), client[0])  # fmt: skip
+        routed = resolve(
+            supervisor, target, raw_host or b"", scope["path"], _header(scope, b"cookie"), client[0]
+        )
         if not isinstance(routed, Routed):
             await _plain(send, *routed)
             return
@@ -388,26 +409,36 @@ class AppEngineRouter:
             await _sign_in(scope, send, user)
             return
         found = matched_handler(routed.version, path)
-        to = None if APP_TARGET in scope else secure_redirect(
-            found[0] if found else None, scope.get("scheme", "http"), supervisor.https_port
-        )  # fmt: skip
+        to = (
+            None
+            if APP_TARGET in scope
+            else secure_redirect(
+                found[0] if found else None, scope.get("scheme", "http"), supervisor.https_port
+            )
+        )
         if to is not None and found is not None:
-            location = _secure_location(scope, raw_host, to, supervisor.http_port,
-                                        supervisor.https_port)  # fmt: skip
+            location = _secure_location(
+                scope, raw_host, to, supervisor.http_port, supervisor.https_port
+            )
             status = found[0].redirect_http_response_code if to == "https" else 302
             await _respond(send, status, b"", [(b"location", location.encode())])
             return
         query = scope.get("query_string", b"").decode("latin-1")
-        denied = users.check(found[0] if found else None, user,
-                             path + ("?" + query if query else ""))  # fmt: skip
+        denied = users.check(
+            found[0] if found else None, user, path + ("?" + query if query else "")
+        )
         if denied is not None:
             await _denied(send, denied)
             return
         if found is None or not found[0].is_static:
             # only when the gateway runs without RouterHttpProtocol
-            await _plain(send, 500, "Requests for App Engine instances are proxied by "
-                                    "cloudlet's HTTP protocol; run the gateway with "
-                                    "`cloudlet serve` or `cloudlet start`.")  # fmt: skip
+            await _plain(
+                send,
+                500,
+                "Requests for App Engine instances are proxied by "
+                "cloudlet's HTTP protocol; run the gateway with "
+                "`cloudlet serve` or `cloudlet start`.",
+            )
             return
         await self._static(routed.version, *found, scope, send)
 

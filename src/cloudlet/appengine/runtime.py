@@ -76,15 +76,28 @@ def _load(db: Database) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with db.session() as session:
         for service in session.scalars(select(Service)):
-            rows.append({"service_only": True, "project": service.project_id,
-                         "service": service.service_id, "allocations": dict(service.allocations),
-                         "shard_by": service.shard_by})  # fmt: skip
+            rows.append(
+                {
+                    "service_only": True,
+                    "project": service.project_id,
+                    "service": service.service_id,
+                    "allocations": dict(service.allocations),
+                    "shard_by": service.shard_by,
+                }
+            )
         for v in session.scalars(select(Version)):
-            rows.append({"project": v.project_id, "service": v.service_id,
-                         "version": v.version_id, "app_yaml": v.app_yaml,
-                         "source_dir": v.source_dir, "venv_dir": v.venv_dir,
-                         "deployment_id": v.deployment_id,
-                         "serving": v.serving_status == "SERVING"})  # fmt: skip
+            rows.append(
+                {
+                    "project": v.project_id,
+                    "service": v.service_id,
+                    "version": v.version_id,
+                    "app_yaml": v.app_yaml,
+                    "source_dir": v.source_dir,
+                    "venv_dir": v.venv_dir,
+                    "deployment_id": v.deployment_id,
+                    "serving": v.serving_status == "SERVING",
+                }
+            )
     return rows
 
 
@@ -114,9 +127,14 @@ async def start_appengine(state: GatewayState) -> None:
     """Create the supervisor, bring back every serving version, and put it in its slot."""
     settings, data = state.settings, state.data
     ports = ServicePorts(data.app_ports, settings.app_ports_from, settings.host)
-    supervisor = Supervisor(data, settings.url, ports, state.get(SANDBOX),
-                            ready_timeout=settings.app_ready_timeout,
-                            scale_down_after=settings.app_scale_down_after)  # fmt: skip
+    supervisor = Supervisor(
+        data,
+        settings.url,
+        ports,
+        state.get(SANDBOX),
+        ready_timeout=settings.app_ready_timeout,
+        scale_down_after=settings.app_scale_down_after,
+    )
     supervisor.http_port, supervisor.https_port = settings.port, settings.https_port
     supervisor.identity = version_identity(state)  # the service account instances act as
     from cloudlet.appengine.builds import settle_interrupted_builds  # it imports this module

@@ -41,8 +41,10 @@ def _app_region(session: Any, project: str, location: str | None = None) -> str:
 
     region = cloud_region(application.get_application(session, project).location_id)
     if location is not None and location != region:
-        raise NotFound(f"Location [{location}] has no jobs: project [{project}]'s App Engine "
-                       f"application, and so its cron jobs, are in [{region}].")  # fmt: skip
+        raise NotFound(
+            f"Location [{location}] has no jobs: project [{project}]'s App Engine "
+            f"application, and so its cron jobs, are in [{region}]."
+        )
     return region
 
 
@@ -54,9 +56,15 @@ def _app_region(session: Any, project: str, location: str | None = None) -> str:
 def scheduler_locations(api_version: str, project: str, session: DbSession) -> dict[str, Any]:
     _scheduler_version(api_version)
     region = _app_region(session, project)
-    return {"locations": [{"name": _parent(project, region),
-                           "locationId": region,
-                           "labels": {"cloud.googleapis.com/region": region}}]}  # fmt: skip
+    return {
+        "locations": [
+            {
+                "name": _parent(project, region),
+                "locationId": region,
+                "labels": {"cloud.googleapis.com/region": region},
+            }
+        ]
+    }
 
 
 def _parent(project: str, region: str) -> str:
@@ -68,8 +76,9 @@ def _parent(project: str, region: str) -> str:
     summary="Cloud Scheduler jobs.list: the project's cron jobs",
     dependencies=[requires("cloudscheduler.jobs.list", path_resource)],
 )
-def scheduler_list_jobs(api_version: str, project: str, location: str, session: DbSession,
-                        request: Request) -> dict[str, Any]:  # fmt: skip
+def scheduler_list_jobs(
+    api_version: str, project: str, location: str, session: DbSession, request: Request
+) -> dict[str, Any]:
     _scheduler_version(api_version)
     region = _app_region(session, project, location)
     states = running_supervisor(request).cron.get(project, [])
@@ -81,8 +90,9 @@ def scheduler_list_jobs(api_version: str, project: str, location: str, session: 
     summary="Cloud Scheduler jobs.create: add a cron job",
     dependencies=[requires("cloudscheduler.jobs.create", path_resource)],
 )
-async def scheduler_create_job(api_version: str, project: str, location: str,
-                               request: Request) -> dict[str, Any]:  # fmt: skip
+async def scheduler_create_job(
+    api_version: str, project: str, location: str, request: Request
+) -> dict[str, Any]:
     _scheduler_version(api_version)
     body = await read_json_object(request)
     try:
@@ -101,8 +111,9 @@ async def scheduler_create_job(api_version: str, project: str, location: str,
     return await run_in_threadpool(create)
 
 
-def _scheduler_job(api_version: str, project: str, location: str, job_id: str, session: Any,
-                   request: Request) -> tuple[Supervisor, str, int]:  # fmt: skip
+def _scheduler_job(
+    api_version: str, project: str, location: str, job_id: str, session: Any, request: Request
+) -> tuple[Supervisor, str, int]:
     """The supervisor, the app's region and the index of cron job `job_id`, or NotFound."""
     _scheduler_version(api_version)
     region = _app_region(session, project, location)
@@ -118,8 +129,9 @@ def _scheduler_job(api_version: str, project: str, location: str, job_id: str, s
     summary="Cloud Scheduler jobs.get",
     dependencies=[requires("cloudscheduler.jobs.get", path_resource)],
 )
-def scheduler_get_job(api_version: str, project: str, location: str, job_id: str,
-                      session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+def scheduler_get_job(
+    api_version: str, project: str, location: str, job_id: str, session: DbSession, request: Request
+) -> dict[str, Any]:
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
     return sup.cron[project][index].job.scheduler_job(_parent(project, region))
 
@@ -129,8 +141,9 @@ def scheduler_get_job(api_version: str, project: str, location: str, job_id: str
     summary="Cloud Scheduler jobs.delete",
     dependencies=[requires("cloudscheduler.jobs.delete", path_resource)],
 )
-def scheduler_delete_job(api_version: str, project: str, location: str, job_id: str,
-                         session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+def scheduler_delete_job(
+    api_version: str, project: str, location: str, job_id: str, session: DbSession, request: Request
+) -> dict[str, Any]:
     sup, _, index = _scheduler_job(api_version, project, location, job_id, session, request)
     jobs = [state.job for i, state in enumerate(sup.cron[project]) if i != index]
     replace_cron(gateway_state(request).data, sup, project, jobs)
@@ -142,8 +155,9 @@ def scheduler_delete_job(api_version: str, project: str, location: str, job_id: 
     summary="Cloud Scheduler jobs.run: force run",
     dependencies=[requires("cloudscheduler.jobs.run", path_resource)],
 )
-def scheduler_run_job(api_version: str, project: str, location: str, job_id: str,
-                      session: DbSession, request: Request) -> dict[str, Any]:  # fmt: skip
+def scheduler_run_job(
+    api_version: str, project: str, location: str, job_id: str, session: DbSession, request: Request
+) -> dict[str, Any]:
     sup, region, index = _scheduler_job(api_version, project, location, job_id, session, request)
     state = sup.cron[project][index]
     status = sup.call(sup.run_cron(project, state), timeout=660)

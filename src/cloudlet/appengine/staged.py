@@ -106,9 +106,10 @@ def pick_descriptor(paths: Iterable[str], service: str, read: Callable[[str], st
     YAML files with a `runtime` whose service (`service`, `module`, else default) is `service`,
     app.yaml first."""
     candidates = sorted(
-        p for p in paths
+        p
+        for p in paths
         if "/" not in p and p.endswith((".yaml", ".yml")) and p not in _NOT_SERVICES
-    )  # fmt: skip
+    )
     matching = []
     for path in candidates:
         try:
@@ -135,9 +136,11 @@ def pick_descriptor(paths: Iterable[str], service: str, read: Callable[[str], st
 
 
 def gather(
-    files: list[StagedFile], open_object: Callable[[str, str], BinaryIO], archive: Path,
+    files: list[StagedFile],
+    open_object: Callable[[str, str], BinaryIO],
+    archive: Path,
     limits: DeployLimits,
-) -> None:  # fmt: skip
+) -> None:
     """Write the staged files, read with `open_object(bucket, name)` and checked against their
     SHA-1, into the tar `archive` that a deploy unpacks. A file over `limits.max_file_bytes`,
     or more than `limits.max_total_bytes` in all, is refused after reading one byte past the

@@ -146,9 +146,15 @@ class Supervisor:
                 logger.exception("cannot load version %s", row["version"])
                 continue
             version = VersionRuntime(
-                row["project"], row["service"], row["version"], app, Path(row["source_dir"]),
-                Path(row["venv_dir"]), row["deployment_id"], serving=row["serving"],
-            )  # fmt: skip
+                row["project"],
+                row["service"],
+                row["version"],
+                app,
+                Path(row["source_dir"]),
+                Path(row["venv_dir"]),
+                row["deployment_id"],
+                serving=row["serving"],
+            )
             self.versions[version.key] = version
         if self.ports is not None:  # a service deployed before ports were turned on gets one
             for project, service in list(self.routes):
@@ -499,12 +505,16 @@ class Supervisor:
             instance = await self.acquire(version)
             instance.inflight += 1
             try:
-                status = await _get(instance.port, job.url, {
-                    "Host": f"{version.service}-dot-{project}.localhost",
-                    "X-Appengine-Cron": "true",
-                    "X-Forwarded-For": "0.1.0.1",
-                    "User-Agent": "AppEngine-Google; (+http://code.google.com/appengine)",
-                })  # fmt: skip
+                status = await _get(
+                    instance.port,
+                    job.url,
+                    {
+                        "Host": f"{version.service}-dot-{project}.localhost",
+                        "X-Appengine-Cron": "true",
+                        "X-Forwarded-For": "0.1.0.1",
+                        "User-Agent": "AppEngine-Google; (+http://code.google.com/appengine)",
+                    },
+                )
             finally:
                 instance.inflight -= 1
                 instance.requests += 1
@@ -512,12 +522,22 @@ class Supervisor:
         except (Unavailable, OSError, TimeoutError) as exc:
             logger.warning("cron job %s %s failed: %s", project, job.url, exc)
         state.last_status = status
-        self.log_request(project, RequestRecord(
-            time.time(), version.service if version else job.target,
-            version.version if version else "", instance.id if instance else "", b"GET",
-            job.url, b"", status, time.perf_counter() - started, b"0.1.0.1",
-            b"AppEngine-Google (cron)",
-        ))  # fmt: skip
+        self.log_request(
+            project,
+            RequestRecord(
+                time.time(),
+                version.service if version else job.target,
+                version.version if version else "",
+                instance.id if instance else "",
+                b"GET",
+                job.url,
+                b"",
+                status,
+                time.perf_counter() - started,
+                b"0.1.0.1",
+                b"AppEngine-Google (cron)",
+            ),
+        )
         return status
 
     # --- request log ------------------------------------------------------------------------

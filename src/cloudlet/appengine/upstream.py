@@ -288,8 +288,9 @@ class ProxyCycle:
                     _InstanceConnection, "127.0.0.1", port
                 )
             except OSError:
-                self._reply(502, "The app instance refused the connection; retry shortly.",
-                            error_page=True)  # fmt: skip
+                self._reply(
+                    502, "The app instance refused the connection; retry shortly.", error_page=True
+                )
                 return
             if self.response_complete:  # the client left meanwhile
                 conn.close()
@@ -516,8 +517,14 @@ class ProxyCycle:
         if not self.request_done:  # the rest of the body will not be read
             self.keep_alive = False
         self.status = status
-        head = [STATUS_LINE[status], b"content-type: ", content_type.encode(),
-                b"\r\ncontent-length: ", b"%d" % len(body), b"\r\n"]  # fmt: skip
+        head = [
+            STATUS_LINE[status],
+            b"content-type: ",
+            content_type.encode(),
+            b"\r\ncontent-length: ",
+            b"%d" % len(body),
+            b"\r\n",
+        ]
         if not self.keep_alive:
             head.append(b"connection: close\r\n")
         self.out += (b"".join(head), b"\r\n", b"" if self.method == b"HEAD" else body)
@@ -561,8 +568,19 @@ class ProxyCycle:
 
     def _log(self, routed: Routed, instance_id: str) -> None:
         """The request log entry (`app logs read`), as Google's request log has it."""
-        self.supervisor.log_request(routed.project, RequestRecord(
-            time.time(), routed.service, routed.version.version, instance_id, self.method,
-            self.path, self.query, self.status, time.perf_counter() - self.started_at,
-            self.proto.client_ip, self.user_agent,
-        ))  # fmt: skip
+        self.supervisor.log_request(
+            routed.project,
+            RequestRecord(
+                time.time(),
+                routed.service,
+                routed.version.version,
+                instance_id,
+                self.method,
+                self.path,
+                self.query,
+                self.status,
+                time.perf_counter() - self.started_at,
+                self.proto.client_ip,
+                self.user_agent,
+            ),
+        )

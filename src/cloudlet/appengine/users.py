@@ -130,8 +130,9 @@ def check(handler: Handler | None, user: User | None, url: str) -> Denied | None
         query = urllib.parse.urlencode({"continue": url})
         return Denied(302, "Sign in to view this page.", f"{LOGIN_PATH}?{query}")
     if handler.login == "admin" and not user.admin:
-        return Denied(401, f"Current logged in user {user.email} is not authorized to view "
-                           "this page.")  # fmt: skip
+        return Denied(
+            401, f"Current logged in user {user.email} is not authorized to view this page."
+        )
     return None
 
 

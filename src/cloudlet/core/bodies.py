@@ -395,8 +395,9 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, code: int, message: str, *, close: bool = False) -> None:
-    status, reason = ("INVALID_ARGUMENT", "uploadTooLarge") if code == 413 else (
-        "INVALID_ARGUMENT", "invalid")  # fmt: skip
+    status, reason = (
+        ("INVALID_ARGUMENT", "uploadTooLarge") if code == 413 else ("INVALID_ARGUMENT", "invalid")
+    )
     body = json.dumps(error_body(code, message, status, reason)).encode()
     headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json; charset=UTF-8"),

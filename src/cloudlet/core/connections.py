@@ -49,11 +49,16 @@ logger = logging.getLogger(__name__)
 # connection to an App Engine instance as well, hence two files per connection.
 _RESERVED_FILES = 512
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
-            503: b"Service Unavailable"}  # fmt: skip
-_STATUS = {408: ("DEADLINE_EXCEEDED", "requestTimeout"),
-           431: ("INVALID_ARGUMENT", "headersTooLarge"),
-           503: ("UNAVAILABLE", "backendError")}  # fmt: skip
+_REASONS = {
+    408: b"Request Timeout",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+_STATUS = {
+    408: ("DEADLINE_EXCEEDED", "requestTimeout"),
+    431: ("INVALID_ARGUMENT", "headersTooLarge"),
+    503: ("UNAVAILABLE", "backendError"),
+}
 
 
 def refusal_bytes(code: int, message: str) -> bytes:
@@ -87,8 +92,12 @@ def connection_budget(wanted: int) -> int:
         return wanted
     room = max(16, (soft - _RESERVED_FILES) // 2)
     if room < wanted:
-        logger.warning("max_connections lowered from %d to %d to fit the open-files limit "
-                       "(ulimit -n %d)", wanted, room, soft)  # fmt: skip
+        logger.warning(
+            "max_connections lowered from %d to %d to fit the open-files limit (ulimit -n %d)",
+            wanted,
+            room,
+            soft,
+        )
     return min(wanted, room)
 
 
@@ -121,12 +130,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         full = self.max_connections and len(self.connections) >= self.max_connections
         if full and not self._evict_idle():
-            logger.warning("connection limit (%d) reached: refusing a connection",
-                           self.max_connections)  # fmt: skip
-            transport.write(refusal_bytes(503, (
-                f"The gateway holds its maximum of {self.max_connections} connections "
-                "(setting max_connections). Retry shortly."
-            )))  # fmt: skip
+            logger.warning(
+                "connection limit (%d) reached: refusing a connection", self.max_connections
+            )
+            transport.write(
+                refusal_bytes(
+                    503,
+                    (
+                        f"The gateway holds its maximum of {self.max_connections} connections "
+                        "(setting max_connections). Retry shortly."
+                    ),
+                )
+            )
             transport.close()
             return
         super().connection_made(transport)
@@ -140,8 +155,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _evict_idle(self) -> bool:
         """Close the longest-idle connection of the server, if any is idle."""
-        idle = [c for c in self.connections
-                if isinstance(c, GuardedHttpProtocol) and c.idle()]  # fmt: skip
+        idle = [c for c in self.connections if isinstance(c, GuardedHttpProtocol) and c.idle()]
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c.idle_since)
@@ -174,8 +188,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.head_bytes and self.cycle is None:
             self.transport.close()  # connected and sent nothing: no one to answer
             return
-        self._refuse(408, f"The request's headers did not arrive within {self.header_timeout:g}"
-                          " s (setting header_timeout).")  # fmt: skip
+        self._refuse(
+            408,
+            f"The request's headers did not arrive within {self.header_timeout:g}"
+            " s (setting header_timeout).",
+        )
 
     def _body_timed_out(self) -> None:
         self.deadline = None
@@ -188,8 +205,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._arm(self.body_timeout, self._body_timed_out)
             return
         if cycle is not None and not getattr(cycle, "response_started", True):
-            self._refuse(408, f"The request body stalled for {self.body_timeout:g} s "
-                              "(setting body_timeout).")  # fmt: skip
+            self._refuse(
+                408, f"The request body stalled for {self.body_timeout:g} s (setting body_timeout)."
+            )
         else:
             self.transport.close()
 
@@ -206,10 +224,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         too_big = counting and self.in_head and self.head_bytes > self.max_header_size
         if too_big and not self.transport.is_closing():
-            self._refuse(431, (
-                f"The request's line and headers are larger than {self.max_header_size} bytes "
-                "(setting max_header_size)."
-            ))  # fmt: skip
+            self._refuse(
+                431,
+                (
+                    f"The request's line and headers are larger than {self.max_header_size} bytes "
+                    "(setting max_header_size)."
+                ),
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

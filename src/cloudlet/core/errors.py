@@ -248,6 +248,8 @@ def hints_for(body: dict[str, Any], user_agent: str) -> dict[str, Any]:
     if not isinstance(message, str) or not _SDK_HINTS.search(message):
         return body
     swapped = _SDK_HINTS.sub(r"gcloud \1", message)
-    errors = [{**e, "message": swapped} if e.get("message") == message else e
-              for e in error.get("errors", [])]  # fmt: skip
+    errors = [
+        {**e, "message": swapped} if e.get("message") == message else e
+        for e in error.get("errors", [])
+    ]
     return {**body, "error": {**error, "message": swapped, "errors": errors}}

@@ -91,8 +91,11 @@ def create_cluster(
     name = service.operation_name(project, region)
     cluster.operation = name
     workers = f"{cluster.num_workers} worker" + ("" if cluster.num_workers == 1 else "s")
-    description = (f"Create cluster with {workers}" if cluster.managed
-                   else f"Register the Spark master {cluster.master_url}")  # fmt: skip
+    description = (
+        f"Create cluster with {workers}"
+        if cluster.managed
+        else f"Register the Spark master {cluster.master_url}"
+    )
     metadata = service.operation_metadata(cluster, "CREATE", "RUNNING", description, now)
     operation = gateway_state(request).operations.begin(name, metadata)
     tasks.add_task(_poke, request)  # after the commit, which DbSession does before responding
@@ -113,8 +116,10 @@ def list_clusters(
     pageToken: str | None = Query(None),
 ) -> dict[str, Any]:
     version = _spark_version(request)
-    items = [service.cluster_resource(c, version)
-             for c in service.list_clusters(session, project, region)]  # fmt: skip
+    items = [
+        service.cluster_resource(c, version)
+        for c in service.list_clusters(session, project, region)
+    ]
     return _page("clusters", items, pageSize, pageToken)
 
 
@@ -222,8 +227,11 @@ def submit_job(
     for uri in [spec["mainPythonFileUri"], *spec["pythonFileUris"]]:
         parsed = urlparse(uri)
         if parsed.scheme == "gs":  # the driver reads it as the gateway: check the caller may
-            authorize_request(request, "storage.objects.get",
-                              object_resource(parsed.netloc, parsed.path.lstrip("/")))  # fmt: skip
+            authorize_request(
+                request,
+                "storage.objects.get",
+                object_resource(parsed.netloc, parsed.path.lstrip("/")),
+            )
     tasks.add_task(_poke, request)
     return service.job_resource(job, gateway_state(request).data)
 
@@ -269,8 +277,9 @@ def cancel_job(
     elif job.state in ("DONE", "ERROR", "CANCELLED"):
         from cloudlet.core.errors import FailedPrecondition
 
-        raise FailedPrecondition(f"Job {job_id} is already in state {job.state}; "
-                                 "there is nothing to cancel.")  # fmt: skip
+        raise FailedPrecondition(
+            f"Job {job_id} is already in state {job.state}; there is nothing to cancel."
+        )
     tasks.add_task(_poke, request)
     return service.job_resource(job, gateway_state(request).data)
 

@@ -19,12 +19,9 @@ from cloudlet.cli.output import Column, emit
 
 __all__ = ["dataproc_app"]
 
-dataproc_app = typer.Typer(help="Spark clusters and PySpark jobs (Dataproc).",
-                           no_args_is_help=True)  # fmt: skip
-clusters_app = typer.Typer(help="Create, list, describe and delete clusters.",
-                           no_args_is_help=True)  # fmt: skip
-jobs_app = typer.Typer(help="Submit, list, describe, wait for and kill jobs.",
-                       no_args_is_help=True)  # fmt: skip
+dataproc_app = typer.Typer(help="Spark clusters and PySpark jobs (Dataproc).", no_args_is_help=True)
+clusters_app = typer.Typer(help="Create, list, describe and delete clusters.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Submit, list, describe, wait for and kill jobs.", no_args_is_help=True)
 submit_app = typer.Typer(help="Submit a job to a cluster.", no_args_is_help=True)
 dataproc_app.add_typer(clusters_app, name="clusters")
 dataproc_app.add_typer(jobs_app, name="jobs")
@@ -105,8 +102,10 @@ def clusters_create(
     if labels:
         body["labels"] = dict(kv.split("=", 1) for kv in labels.split(",") if "=" in kv)
     operation = state.gateway.post(_base(region) + "/clusters", json=body)
-    path = f"https://dataproc.googleapis.com/v1/projects/{state.require_project()}/regions/" \
-        f"{region}/clusters/{name}"  # fmt: skip
+    path = (
+        f"https://dataproc.googleapis.com/v1/projects/{state.require_project()}/regions/"
+        f"{region}/clusters/{name}"
+    )
     if async_:
         state.status(f"Creating [{path}]...")
         emit(operation, state.format, default="yaml") if state.format else None
@@ -122,8 +121,9 @@ def clusters_list(region: str = _region_option()) -> None:
 
 
 @clusters_app.command("describe")
-def clusters_describe(name: str = typer.Argument(..., metavar="NAME"),
-                      region: str = _region_option()) -> None:  # fmt: skip
+def clusters_describe(
+    name: str = typer.Argument(..., metavar="NAME"), region: str = _region_option()
+) -> None:
     """Show a cluster: its config, status, and its Spark processes (pids, ports, state)."""
     emit(state.gateway.get(_base(region) + f"/clusters/{name}"), state.format, default="yaml")
 
@@ -137,8 +137,10 @@ def clusters_delete(
     """Delete a cluster: stop its master, workers and running jobs."""
     state.confirm(f"The cluster '{name}' and all attached disks will be deleted.")
     operation = state.gateway.delete(_base(region) + f"/clusters/{name}")
-    path = f"https://dataproc.googleapis.com/v1/projects/{state.require_project()}/regions/" \
-        f"{region}/clusters/{name}"  # fmt: skip
+    path = (
+        f"https://dataproc.googleapis.com/v1/projects/{state.require_project()}/regions/"
+        f"{region}/clusters/{name}"
+    )
     if async_:
         state.status(f"Deleting [{path}]...")
         return
@@ -157,9 +159,11 @@ def _file_uri(value: str) -> str:
         fail(f"File {value} does not exist.")
     host = urlparse(state.gateway.url).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
-        fail(f"The gateway at {state.gateway.url} is on another machine and cannot read "
-             f"{value}: copy it to Cloud Storage (cloudlet storage cp {value} gs://BUCKET/) "
-             "and submit the gs:// URI.")  # fmt: skip
+        fail(
+            f"The gateway at {state.gateway.url} is on another machine and cannot read "
+            f"{value}: copy it to Cloud Storage (cloudlet storage cp {value} gs://BUCKET/) "
+            "and submit the gs:// URI."
+        )
     return path.as_uri()
 
 
@@ -205,8 +209,9 @@ def _stream(job_id: str, region: str) -> dict[str, Any]:
     state.status("Waiting for job output...")
     offset = 0
     while True:
-        chunk = state.gateway.get(_base(region) + f"/jobs/{job_id}:driverOutput",
-                                  params={"offset": offset})  # fmt: skip
+        chunk = state.gateway.get(
+            _base(region) + f"/jobs/{job_id}:driverOutput", params={"offset": offset}
+        )
         if chunk["text"]:
             sys.stdout.write(chunk["text"])
             sys.stdout.flush()
@@ -243,22 +248,25 @@ def jobs_list(
 
 
 @jobs_app.command("describe")
-def jobs_describe(job_id: str = typer.Argument(..., metavar="JOB"),
-                  region: str = _region_option()) -> None:  # fmt: skip
+def jobs_describe(
+    job_id: str = typer.Argument(..., metavar="JOB"), region: str = _region_option()
+) -> None:
     """Show a job: its config, status and history, and where its driver output is."""
     emit(state.gateway.get(_base(region) + f"/jobs/{job_id}"), state.format, default="yaml")
 
 
 @jobs_app.command("wait")
-def jobs_wait(job_id: str = typer.Argument(..., metavar="JOB"),
-              region: str = _region_option()) -> None:  # fmt: skip
+def jobs_wait(
+    job_id: str = typer.Argument(..., metavar="JOB"), region: str = _region_option()
+) -> None:
     """Stream a job's driver output until it ends (exit status 1 unless it ends DONE)."""
     _stream(job_id, region)
 
 
 @jobs_app.command("kill")
-def jobs_kill(job_id: str = typer.Argument(..., metavar="JOB"),
-              region: str = _region_option()) -> None:  # fmt: skip
+def jobs_kill(
+    job_id: str = typer.Argument(..., metavar="JOB"), region: str = _region_option()
+) -> None:
     """Cancel a job: its driver is stopped, and Spark ends its application."""
     state.confirm(f"The job '{job_id}' will be killed.")
     job = state.gateway.post(_base(region) + f"/jobs/{job_id}:cancel")

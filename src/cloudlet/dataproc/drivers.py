@@ -39,8 +39,14 @@ Fetch = Callable[[str], bytes]
 
 
 class DriverRunner:
-    def __init__(self, db: Database, data: DataDir, fetch: Fetch | None,
-                 spark: Callable[[], SparkInstall], env: dict[str, str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: Database,
+        data: DataDir,
+        fetch: Fetch | None,
+        spark: Callable[[], SparkInstall],
+        env: dict[str, str],
+    ) -> None:
         self.db = db
         self.env = env
         self.data = data
@@ -71,8 +77,13 @@ class DriverRunner:
         if handle is None and job.pid is not None:
             # The gateway restarted while the driver ran: its exit status cannot be known.
             procs.stop_recorded(job.pid, job.pid_started)
-            self._end(s, job, JobState.ERROR, "The gateway restarted while this job's driver "
-                      f"(pid {job.pid}) ran, so it was stopped. Submit the job again.")  # fmt: skip
+            self._end(
+                s,
+                job,
+                JobState.ERROR,
+                "The gateway restarted while this job's driver "
+                f"(pid {job.pid}) ran, so it was stopped. Submit the job again.",
+            )
             return
         if job.requested_cancel:
             self._cancel(s, job, handle)
@@ -80,8 +91,9 @@ class DriverRunner:
         if state is JobState.PENDING:
             cluster = s.get(Cluster, job.cluster_uuid)
             if cluster is None or ClusterState(cluster.state) in (
-                ClusterState.ERROR, ClusterState.DELETING,
-            ):  # fmt: skip
+                ClusterState.ERROR,
+                ClusterState.DELETING,
+            ):
                 why = f"Cluster {job.cluster_name} is " + (
                     "gone." if cluster is None else f"{cluster.state}: {cluster.detail}"
                 )
@@ -134,8 +146,15 @@ class DriverRunner:
         env = {**spark_env(spark, files.root), **self.env}
         for name, value in self.env.items():  # the executors too (on the workers)
             properties.setdefault(f"spark.executorEnv.{name}", value)
-        argv = submit_argv(spark, cluster.master_url, main, list(spec.get("args") or []),
-                           py_files, properties, properties_file)  # fmt: skip
+        argv = submit_argv(
+            spark,
+            cluster.master_url,
+            main,
+            list(spec.get("args") or []),
+            py_files,
+            properties,
+            properties_file,
+        )
         handle = procs.spawn(argv, env, files.root, files.driver_output)
         self._handles[job.job_id] = handle
         job.pid = handle.pid
@@ -202,5 +221,10 @@ class DriverRunner:
                 if job.job_id not in handles:  # a driver from before a restart, not settled yet
                     procs.stop_recorded(job.pid, job.pid_started)
                 if job.pid is not None:
-                    self._end(s, job, JobState.ERROR, "The gateway was shut down while this "
-                              "job ran, so its driver was stopped. Submit it again.")  # fmt: skip
+                    self._end(
+                        s,
+                        job,
+                        JobState.ERROR,
+                        "The gateway was shut down while this "
+                        "job ran, so its driver was stopped. Submit it again.",
+                    )

@@ -173,8 +173,9 @@ def _spec_from_body(body: dict[str, Any]) -> ClusterSpec:
     )
 
 
-def new_cluster(session: Session, project: str, region: str, body: dict[str, Any],
-                now: datetime) -> Cluster:  # fmt: skip
+def new_cluster(
+    session: Session, project: str, region: str, body: dict[str, Any], now: datetime
+) -> Cluster:
     """Add a CREATING cluster from a Cluster body (the supervisor starts its processes).
 
     Sizes come from Google's fields where they exist (workerConfig.numInstances) and from
@@ -299,8 +300,9 @@ def operation_name(project: str, region: str) -> str:
     return f"projects/{project}/regions/{region}/operations/{uuid.uuid4()}"
 
 
-def operation_metadata(cluster: Cluster, kind: str, state: str, description: str,
-                       now: datetime) -> dict[str, Any]:  # fmt: skip
+def operation_metadata(
+    cluster: Cluster, kind: str, state: str, description: str, now: datetime
+) -> dict[str, Any]:
     """ClusterOperationMetadata of a create or delete."""
     return {
         "@type": TYPE_URL + "google.cloud.dataproc.v1.ClusterOperationMetadata",
@@ -316,8 +318,9 @@ def operation_metadata(cluster: Cluster, kind: str, state: str, description: str
 # -- jobs ------------------------------------------------------------------------------------
 
 
-def new_job(session: Session, project: str, region: str, body: dict[str, Any],
-            now: datetime) -> DataprocJob:  # fmt: skip
+def new_job(
+    session: Session, project: str, region: str, body: dict[str, Any], now: datetime
+) -> DataprocJob:
     """Add a PENDING job from a jobs.submit body ({"job": Job, "requestId"})."""
     job = body.get("job")
     if not isinstance(job, dict):
@@ -398,8 +401,13 @@ def get_job(session: Session, project: str, region: str, job_id: str) -> Datapro
     return job
 
 
-def list_jobs(session: Session, project: str, region: str, cluster: str | None = None,
-              state_matcher: str = "ALL") -> list[DataprocJob]:  # fmt: skip
+def list_jobs(
+    session: Session,
+    project: str,
+    region: str,
+    cluster: str | None = None,
+    state_matcher: str = "ALL",
+) -> list[DataprocJob]:
     query = select(DataprocJob).where(DataprocJob.project_id == project)
     if region != "-":
         query = query.where(DataprocJob.region == region)

@@ -72,8 +72,9 @@ def find_spark() -> SparkInstall:
     install when pyspark or Java 17 is missing."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
-        raise FailedPrecondition(f"Spark clusters need pyspark, which is not installed. "
-                                 f"{_INSTALL_SPARK}")  # fmt: skip
+        raise FailedPrecondition(
+            f"Spark clusters need pyspark, which is not installed. {_INSTALL_SPARK}"
+        )
     home = Path(spec.origin).parent
     if not (home / "bin" / "spark-class").exists():
         raise FailedPrecondition(
@@ -127,38 +128,64 @@ def properties_text(secret: str) -> str:
     )
 
 
-def master_argv(spark: SparkInstall, host: str, port: int, webui_port: int,
-                properties: Path) -> list[str]:  # fmt: skip
+def master_argv(
+    spark: SparkInstall, host: str, port: int, webui_port: int, properties: Path
+) -> list[str]:
     return [
         str(spark.spark_class),
         "org.apache.spark.deploy.master.Master",
-        "--host", host,
-        "--port", str(port),
-        "--webui-port", str(webui_port),
-        "--properties-file", str(properties),
-    ]  # fmt: skip
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--webui-port",
+        str(webui_port),
+        "--properties-file",
+        str(properties),
+    ]
 
 
-def worker_argv(spark: SparkInstall, host: str, port: int, webui_port: int, cores: int,
-                memory: str, work_dir: Path, master_url: str,
-                properties: Path) -> list[str]:  # fmt: skip
+def worker_argv(
+    spark: SparkInstall,
+    host: str,
+    port: int,
+    webui_port: int,
+    cores: int,
+    memory: str,
+    work_dir: Path,
+    master_url: str,
+    properties: Path,
+) -> list[str]:
     return [
         str(spark.spark_class),
         "org.apache.spark.deploy.worker.Worker",
-        "--host", host,
-        "--port", str(port),
-        "--webui-port", str(webui_port),
-        "--cores", str(cores),
-        "--memory", memory,
-        "--work-dir", str(work_dir),
-        "--properties-file", str(properties),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--webui-port",
+        str(webui_port),
+        "--cores",
+        str(cores),
+        "--memory",
+        memory,
+        "--work-dir",
+        str(work_dir),
+        "--properties-file",
+        str(properties),
         master_url,
-    ]  # fmt: skip
+    ]
 
 
-def submit_argv(spark: SparkInstall, master_url: str, main: Path, args: list[str],
-                py_files: list[Path], properties: dict[str, str],
-                properties_file: Path | None) -> list[str]:  # fmt: skip
+def submit_argv(
+    spark: SparkInstall,
+    master_url: str,
+    main: Path,
+    args: list[str],
+    py_files: list[Path],
+    properties: dict[str, str],
+    properties_file: Path | None,
+) -> list[str]:
     argv = [str(spark.spark_submit), "--master", master_url, "--deploy-mode", "client"]
     if properties_file is not None:
         argv += ["--properties-file", str(properties_file)]

@@ -96,8 +96,7 @@ class ClusterSupervisor:
 
     def start(self) -> None:
         self.data.dataproc.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="dataproc-supervisor",
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(target=self._loop, name="dataproc-supervisor", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -111,8 +110,10 @@ class ClusterSupervisor:
             with self.db.session() as s:
                 for cluster in s.scalars(select(Cluster).where(Cluster.managed.is_(True))):
                     if ClusterState(cluster.state) in (
-                        ClusterState.CREATING, ClusterState.STARTING, ClusterState.RUNNING,
-                    ):  # fmt: skip
+                        ClusterState.CREATING,
+                        ClusterState.STARTING,
+                        ClusterState.RUNNING,
+                    ):
                         # Its processes: by handle, or as recorded if not re-attached yet.
                         self._stop_processes(cluster)
                         self._forget_pids(cluster)
@@ -189,8 +190,11 @@ class ClusterSupervisor:
         files = cluster_files(self.data, cluster)
         entries = [dict(p) for p in cluster.processes]
         # After a gateway restart: re-attach to what still runs as recorded, or give up.
-        lost = [p for p in entries if (cluster.cluster_uuid, p["name"]) not in self._handles
-                and p.get("pid") is not None]  # fmt: skip
+        lost = [
+            p
+            for p in entries
+            if (cluster.cluster_uuid, p["name"]) not in self._handles and p.get("pid") is not None
+        ]
         for entry in lost:
             if procs.alive_as_recorded(entry["pid"], entry.get("started")):
                 self._handles[(cluster.cluster_uuid, entry["name"])] = procs.Handle(
@@ -198,9 +202,13 @@ class ClusterSupervisor:
                 )
                 logger.info("re-attached to %s (pid %s)", entry["name"], entry["pid"])
             else:
-                self._fail(s, cluster, f"The gateway restarted and {entry['role'].lower()} "
-                           f"{entry['name']} (pid {entry['pid']}) was no longer running. "
-                           "Delete the cluster and create it again.")  # fmt: skip
+                self._fail(
+                    s,
+                    cluster,
+                    f"The gateway restarted and {entry['role'].lower()} "
+                    f"{entry['name']} (pid {entry['pid']}) was no longer running. "
+                    "Delete the cluster and create it again.",
+                )
                 return
         for entry in entries:
             key = (cluster.cluster_uuid, entry["name"])
@@ -209,20 +217,28 @@ class ClusterSupervisor:
                 self._handles.pop(key, None)
                 handle.stop()
                 entry["restarts"] = int(entry.get("restarts") or 0) + 1
-                logger.warning("%s (pid %s) exited; restart %s", entry["name"], handle.pid,
-                               entry["restarts"])  # fmt: skip
+                logger.warning(
+                    "%s (pid %s) exited; restart %s", entry["name"], handle.pid, entry["restarts"]
+                )
                 if entry["restarts"] > MAX_RESTARTS:
                     cluster.processes = entries
-                    self._fail(s, cluster, f"{entry['name']} exited {entry['restarts']} times. "
-                               f"Its log ends:\n{tail(files.log(entry['name']), 10)}")  # fmt: skip
+                    self._fail(
+                        s,
+                        cluster,
+                        f"{entry['name']} exited {entry['restarts']} times. "
+                        f"Its log ends:\n{tail(files.log(entry['name']), 10)}",
+                    )
                     return
                 handle = None
             if handle is None:
-                handle = procs.spawn(self._argv(spark, cluster, entry), self._env(spark, cluster),
-                                     files.root, files.log(entry["name"]))  # fmt: skip
+                handle = procs.spawn(
+                    self._argv(spark, cluster, entry),
+                    self._env(spark, cluster),
+                    files.root,
+                    files.log(entry["name"]),
+                )
                 self._handles[key] = handle
-                entry.update(pid=handle.pid, started=procs.created_at(handle.pid),
-                             state="STARTING")  # fmt: skip
+                entry.update(pid=handle.pid, started=procs.created_at(handle.pid), state="STARTING")
         self._probe(cluster, entries)
         cluster.processes = entries
         ready = all(e.get("state") == "RUNNING" for e in entries)
@@ -234,8 +250,12 @@ class ClusterSupervisor:
             began = self._started.setdefault(cluster.cluster_uuid, time.monotonic())
             if time.monotonic() - began > START_TIMEOUT:
                 waiting = [e["name"] for e in entries if e.get("state") != "RUNNING"]
-                self._fail(s, cluster, f"{', '.join(waiting)} did not come up within "
-                           f"{START_TIMEOUT:.0f} s. See the logs in {files.logs}.")  # fmt: skip
+                self._fail(
+                    s,
+                    cluster,
+                    f"{', '.join(waiting)} did not come up within "
+                    f"{START_TIMEOUT:.0f} s. See the logs in {files.logs}.",
+                )
 
     def _probe(self, cluster: Cluster, entries: list[dict[str, Any]]) -> None:
         """Mark each process RUNNING or STARTING from the master's own view of its workers."""
@@ -262,14 +282,28 @@ class ClusterSupervisor:
         files = cluster_files(self.data, cluster)
         write_atomic(files.properties, properties_text(new_secret()), private=True)
         entries: list[dict[str, Any]] = [
-            {"name": f"{cluster.name}-m", "role": "MASTER", "index": 0, "host": HOST,
-             "port": ports[0], "webuiPort": ports[1], "restarts": 0}
-        ]  # fmt: skip
+            {
+                "name": f"{cluster.name}-m",
+                "role": "MASTER",
+                "index": 0,
+                "host": HOST,
+                "port": ports[0],
+                "webuiPort": ports[1],
+                "restarts": 0,
+            }
+        ]
         for i in range(cluster.num_workers):
             entries.append(
-                {"name": f"{cluster.name}-w-{i}", "role": "WORKER", "index": i, "host": HOST,
-                 "port": ports[2 + 2 * i], "webuiPort": ports[3 + 2 * i], "restarts": 0}
-            )  # fmt: skip
+                {
+                    "name": f"{cluster.name}-w-{i}",
+                    "role": "WORKER",
+                    "index": i,
+                    "host": HOST,
+                    "port": ports[2 + 2 * i],
+                    "webuiPort": ports[3 + 2 * i],
+                    "restarts": 0,
+                }
+            )
         for entry in entries:
             entry["log"] = str(files.log(entry["name"]))
         cluster.processes = entries
@@ -280,9 +314,17 @@ class ClusterSupervisor:
         files = cluster_files(self.data, cluster)
         if entry["role"] == "MASTER":
             return master_argv(spark, HOST, entry["port"], entry["webuiPort"], files.properties)
-        return worker_argv(spark, HOST, entry["port"], entry["webuiPort"], cluster.worker_cores,
-                           cluster.worker_memory, files.work_dir(entry["index"]),
-                           cluster.master_url, files.properties)  # fmt: skip
+        return worker_argv(
+            spark,
+            HOST,
+            entry["port"],
+            entry["webuiPort"],
+            cluster.worker_cores,
+            cluster.worker_memory,
+            files.work_dir(entry["index"]),
+            cluster.master_url,
+            files.properties,
+        )
 
     def _env(self, spark: SparkInstall, cluster: Cluster) -> dict[str, str]:
         files = cluster_files(self.data, cluster)

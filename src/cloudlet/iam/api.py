@@ -323,8 +323,11 @@ async def token(request: Request) -> JSONResponse:
         else:
             form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
     except (ValueError, UnicodeDecodeError):
-        return _oauth_error(OAuthError("invalid_request", "The request body must be "
-                                       "application/x-www-form-urlencoded."))  # fmt: skip
+        return _oauth_error(
+            OAuthError(
+                "invalid_request", "The request body must be application/x-www-form-urlencoded."
+            )
+        )
     grant_type = form.get("grant_type", "")
     keyring = keyring_for(request.app)
     now = int(time.time())
@@ -351,12 +354,18 @@ async def token(request: Request) -> JSONResponse:
 
             username, password = form.get("username", ""), form.get("password", "")
             if not username or not password:
-                raise OAuthError("invalid_request", "Missing required parameter: username "
-                                 "and password.")  # fmt: skip
+                raise OAuthError(
+                    "invalid_request", "Missing required parameter: username and password."
+                )
             grant = await run_in_threadpool(
-                exchange_password, keyring, gateway_state(request).db, username, password,
-                tuple(form.get("scope", "").split()), now=now,
-            )  # fmt: skip
+                exchange_password,
+                keyring,
+                gateway_state(request).db,
+                username,
+                password,
+                tuple(form.get("scope", "").split()),
+                now=now,
+            )
         else:
             error = "invalid_request" if not grant_type else "unsupported_grant_type"
             message = (

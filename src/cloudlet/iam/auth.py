@@ -65,8 +65,14 @@ _LOCAL = ("localhost", "127.0.0.1", "::1")
 
 # The person a request without credentials acts as in `local` mode (the user account created
 # at first start: docs/security.md).
-LOCAL_OWNER = Principal(email="owner@cloudlet.localhost", project_id="", unique_id="",
-                        key_id="", via="local", kind="user")  # fmt: skip
+LOCAL_OWNER = Principal(
+    email="owner@cloudlet.localhost",
+    project_id="",
+    unique_id="",
+    key_id="",
+    via="local",
+    kind="user",
+)
 
 
 # The console's sign-in page and session cookie (built by the console sign-in; this module only
@@ -77,8 +83,18 @@ SESSION_COOKIE = "cloudlet_session"
 # What a caller without credentials may reach in `required` mode: how to get credentials, the
 # health check, public key certificates (public on Google too), the console's assets and
 # sign-in page, and the metadata server (which knows its workloads by other means).
-PUBLIC_PATHS = frozenset({"/", "/token", "/tokeninfo", "/revoke", "/api/v1/status", SIGN_IN_PATH,
-                          "/console/signout", "/api/v1/sessions"})  # fmt: skip
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/token",
+        "/tokeninfo",
+        "/revoke",
+        "/api/v1/status",
+        SIGN_IN_PATH,
+        "/console/signout",
+        "/api/v1/sessions",
+    }
+)
 _PUBLIC_PREFIXES = ("/robot/v1/metadata/x509/", "/console/static/", "/_workload/")
 
 
@@ -150,8 +166,9 @@ def authenticate_token(source: StateSource, token: str, host: str | None = None)
 def _verify(keyring: Keyring, settings: Settings, token: str, host: str | None) -> Principal:
     principal = keyring.remembered(token)
     if principal is None:
-        principal = verify_bearer(keyring, token, own=own_hosts(settings, host),
-                                  now=int(time.time()))  # fmt: skip
+        principal = verify_bearer(
+            keyring, token, own=own_hosts(settings, host), now=int(time.time())
+        )
         keyring.remember(token, principal)
     return principal
 
@@ -182,8 +199,9 @@ def authenticate(request: Request) -> Principal | None:
     authorization = request.headers.get("authorization")
     if authorization is None and settings.auth == "required":
         return None
-    return authenticate_credential(keyring_for(request), settings, authorization,
-                                   request.headers.get("host"))  # fmt: skip
+    return authenticate_credential(
+        keyring_for(request), settings, authorization, request.headers.get("host")
+    )
 
 
 def require_principal(request: Request) -> Principal:
@@ -249,8 +267,12 @@ class AuthMiddleware:
             else:
                 principal = await self._session(gateway, scope, cookie)
         except Unauthenticated as exc:
-            logger.info("rejected credentials on %s %s: %s", scope.get("method"),
-                        scope.get("path"), exc.message)  # fmt: skip
+            logger.info(
+                "rejected credentials on %s %s: %s",
+                scope.get("method"),
+                scope.get("path"),
+                exc.message,
+            )
             await self._unauthenticated(scope, receive, send, exc)
             return
         except PermissionDenied as exc:  # a session cookie's write without its anti-CSRF token
@@ -293,8 +315,9 @@ class AuthMiddleware:
         return await authenticate_cookie(scope)
 
     @staticmethod
-    async def _unauthenticated(scope: Scope, receive: Receive, send: Send,
-                               exc: Unauthenticated) -> None:  # fmt: skip
+    async def _unauthenticated(
+        scope: Scope, receive: Receive, send: Send, exc: Unauthenticated
+    ) -> None:
         from starlette.responses import HTMLResponse, JSONResponse
 
         path = scope["path"]

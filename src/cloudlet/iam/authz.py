@@ -86,8 +86,9 @@ def _project_id(session: Session, project: str) -> str | None:
     return None
 
 
-def _allowed(session: Session, members: Sequence[str], permission: str,
-             resource: Resource) -> bool | None:  # fmt: skip
+def _allowed(
+    session: Session, members: Sequence[str], permission: str, resource: Resource
+) -> bool | None:
     """True/False, or None when the resource does not exist (not ours to judge: 404 follows)."""
     policies = []
     project = resource.project
@@ -141,8 +142,9 @@ def _denied(principal: Principal | None, permission: str, resource: Resource) ->
     return PermissionDenied(message, reason="IAM_PERMISSION_DENIED", details=details)
 
 
-def authorize(session: Session, principal: Principal | None, permission: str,
-              resource: Resource | None) -> None:  # fmt: skip
+def authorize(
+    session: Session, principal: Principal | None, permission: str, resource: Resource | None
+) -> None:
     """Raise PermissionDenied unless `principal` has `permission` on `resource`.
 
     `resource` None: nothing to check against (a permission Google grants at the organization
@@ -154,15 +156,17 @@ def authorize(session: Session, principal: Principal | None, permission: str,
         raise _denied(principal, permission, resource)
 
 
-def allowed_permissions(session: Session, principal: Principal | None,
-                        permissions: Iterable[str], resource: Resource) -> list[str]:  # fmt: skip
+def allowed_permissions(
+    session: Session, principal: Principal | None, permissions: Iterable[str], resource: Resource
+) -> list[str]:
     """The subset of `permissions` the caller has on `resource` (testIamPermissions)."""
     members = _members(principal)
     return [p for p in permissions if _allowed(session, members, p, resource)]
 
 
-def visible_projects(session: Session, principal: Principal | None,
-                     project_ids: Iterable[str]) -> set[str]:  # fmt: skip
+def visible_projects(
+    session: Session, principal: Principal | None, project_ids: Iterable[str]
+) -> set[str]:
     """The projects the caller may see (`resourcemanager.projects.get`), as projects.list
     answers only with those: https://cloud.google.com/resource-manager/reference/rest/v1/projects/list
     """
@@ -205,16 +209,25 @@ class IamAuthority:
         from cloudlet.projects import get_project
 
         number = get_project(session, project_id).project_number
-        ensure_default_account(session, project_id, compute_default_account(number),
-                               "Compute Engine default service account")  # fmt: skip
+        ensure_default_account(
+            session,
+            project_id,
+            compute_default_account(number),
+            "Compute Engine default service account",
+        )
 
-    def visible_projects(self, session: Session, request: Request,
-                         project_ids: list[str]) -> set[str]:  # fmt: skip
+    def visible_projects(
+        self, session: Session, request: Request, project_ids: list[str]
+    ) -> set[str]:
         return visible_projects(session, request_principal(request), project_ids)
 
     def app_created(self, session: Session, project_id: str) -> None:
-        ensure_default_account(session, project_id, appengine_default_account(project_id),
-                               "App Engine default service account")  # fmt: skip
+        ensure_default_account(
+            session,
+            project_id,
+            appengine_default_account(project_id),
+            "App Engine default service account",
+        )
 
 
 async def install_authority(state: GatewayState) -> None:

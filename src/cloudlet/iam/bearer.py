@@ -84,8 +84,9 @@ def _verify_access_token(source: KeySource, token: str, now: int) -> Principal:
         )
     email, kid = str(claims["sub"]), str(claims["key"])
     if claims.get("kind") == USER:
-        return _principal_for_user(source, email, str(claims.get("sid", "")),
-                                   scopes_of(claims), exp)  # fmt: skip
+        return _principal_for_user(
+            source, email, str(claims.get("sid", "")), scopes_of(claims), exp
+        )
     if not kid:  # worker credentials: no key backs them, only the account
         return _principal_for_account(source, email, scopes_of(claims), exp)
     return _principal_for_key(source, kid, email, "access_token", scopes_of(claims), exp)
@@ -116,8 +117,9 @@ def _principal_for_account(
     )
 
 
-def _principal_for_user(source: KeySource, email: str, session_id: str,
-                        scopes: tuple[str, ...], exp: int) -> Principal:  # fmt: skip
+def _principal_for_user(
+    source: KeySource, email: str, session_id: str, scopes: tuple[str, ...], exp: int
+) -> Principal:
     found = source.session(session_id) if session_id else None
     if found is None or found.email != email:
         raise _reject(
@@ -142,8 +144,9 @@ def _principal_for_user(source: KeySource, email: str, session_id: str,
     )
 
 
-def _principal_for_key(source: KeySource, kid: str, email: str, via: str,
-                       scopes: tuple[str, ...], exp: int) -> Principal:  # fmt: skip
+def _principal_for_key(
+    source: KeySource, kid: str, email: str, via: str, scopes: tuple[str, ...], exp: int
+) -> Principal:
     record = source.key(kid)
     if record is None or record.email != email:
         raise _reject(
@@ -212,8 +215,10 @@ def _verify_self_signed(
         )
     aud = claims.get("aud")
     if aud is None and not claims.get("scope"):
-        raise _reject("the self-signed JWT has neither aud nor scope",
-                      "Give it aud (the API root URL) or scope.")  # fmt: skip
+        raise _reject(
+            "the self-signed JWT has neither aud nor scope",
+            "Give it aud (the API root URL) or scope.",
+        )
     if aud is not None and not api_audience_ok(aud, own):
         raise _reject(
             f"the self-signed JWT's aud [{aud}] is not this gateway or a googleapis.com API",
@@ -261,6 +266,7 @@ def verify_bearer(
     principal = _verify_self_signed(source, token, header, claims, own, now)
     if principal is None:
         issuer = str(claims.get("iss"))[:100]
-        raise _reject(f"the JWT's issuer [{issuer}] is not a service account of this gateway",
-                      _FOREIGN_FIX)  # fmt: skip
+        raise _reject(
+            f"the JWT's issuer [{issuer}] is not a service account of this gateway", _FOREIGN_FIX
+        )
     return principal

@@ -103,8 +103,7 @@ def accounts_list() -> None:
 def accounts_describe(email: str = typer.Argument(..., metavar="SERVICE_ACCOUNT")) -> None:
     """Show a service account (by email)."""
     path = _account_path(email)
-    emit(state.gateway.get(path), state.format,
-         default="yaml")  # fmt: skip
+    emit(state.gateway.get(path), state.format, default="yaml")
 
 
 @accounts_app.command("delete")

@@ -33,12 +33,16 @@ from cloudlet.iam.tokens import (
 __all__ = ["exchange_assertion", "exchange_refresh_token"]
 
 
-def _grant_key(source: KeySource, header: dict[str, Any], claims: dict[str, Any],
-               token: str) -> tuple[KeyRecord, dict[str, Any]]:  # fmt: skip
+def _grant_key(
+    source: KeySource, header: dict[str, Any], claims: dict[str, Any], token: str
+) -> tuple[KeyRecord, dict[str, Any]]:
     email = claims.get("iss")
     if not isinstance(email, str) or not email:
-        raise OAuthError("invalid_grant", "Invalid JWT: the iss claim must be the service "
-                         "account's email (client_email of the key file).")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            "Invalid JWT: the iss claim must be the service "
+            "account's email (client_email of the key file).",
+        )
     account_keys = source.account_keys(email)
     if account_keys is None:
         raise OAuthError(
@@ -81,12 +85,18 @@ def exchange_assertion(
     """Check a JWT-bearer grant's assertion and issue an access token for its account."""
     parsed = unverified(assertion)
     if parsed is None:
-        raise OAuthError("invalid_grant", "Invalid JWT: the assertion is not a well-formed "
-                         "JWT (header.claims.signature, base64url).")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            "Invalid JWT: the assertion is not a well-formed "
+            "JWT (header.claims.signature, base64url).",
+        )
     header, claims = parsed
     if header.get("alg") != "RS256":
-        raise OAuthError("invalid_grant", f"Invalid JWT: alg [{header.get('alg')}] is not "
-                         "supported; sign the assertion with RS256.")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            f"Invalid JWT: alg [{header.get('alg')}] is not "
+            "supported; sign the assertion with RS256.",
+        )
     record, claims = _grant_key(source, header, claims, assertion)
     if not token_audience_ok(claims.get("aud"), own):
         raise OAuthError(
@@ -102,8 +112,11 @@ def exchange_assertion(
             "machine).",
         )
     if record.disabled:
-        raise OAuthError("invalid_grant", f"Invalid grant: account or key disabled. Enable "
-                         f"[{record.email}] or its key [{record.key_id}] first.")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            f"Invalid grant: account or key disabled. Enable "
+            f"[{record.email}] or its key [{record.key_id}] first.",
+        )
     if "target_audience" in claims:
         raise OAuthError(
             "unsupported_grant_type",
@@ -150,11 +163,14 @@ def exchange_refresh_token(
     email = str(claims["sub"])
     account = source.account(email)
     if account is None:
-        raise OAuthError("invalid_grant", f"Invalid grant: account not found. Service account "
-                         f"[{email}] was deleted.")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            f"Invalid grant: account not found. Service account [{email}] was deleted.",
+        )
     if account.disabled:
-        raise OAuthError("invalid_grant", f"Invalid grant: account disabled. Enable [{email}] "
-                         "first.")  # fmt: skip
+        raise OAuthError(
+            "invalid_grant", f"Invalid grant: account disabled. Enable [{email}] first."
+        )
     principal = Principal(
         email=account.email,
         project_id=account.project_id,

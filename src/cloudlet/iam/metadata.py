@@ -92,8 +92,11 @@ def _caller(request: Request, token: str) -> Workload:
             "Metadata-Flavor:Google header.",
         )
     if "x-forwarded-for" in request.headers:
-        raise _Refused(403, "Requests with X-Forwarded-For are refused: the metadata server "
-                       "is not reachable through a proxy.")  # fmt: skip
+        raise _Refused(
+            403,
+            "Requests with X-Forwarded-For are refused: the metadata server "
+            "is not reachable through a proxy.",
+        )
     workload = workload_tokens(request.app).verify(token)
     if workload is None:
         raise _Refused(
@@ -179,16 +182,22 @@ def _instance(
     if parts == ["id"]:
         return str(int.from_bytes(hashlib.sha256(w.name.encode()).digest()[:8]) >> 1)
     if parts[0] != "service-accounts":
-        raise _Refused(404, f"Metadata path [instance/{'/'.join(parts)}] is not served by "
-                       "cloudlet's metadata server.")  # fmt: skip
+        raise _Refused(
+            404,
+            f"Metadata path [instance/{'/'.join(parts)}] is not served by "
+            "cloudlet's metadata server.",
+        )
     info = {"aliases": ["default"], "email": w.email, "scopes": list(DEFAULT_SCOPES)}
     if len(parts) == 1:
         if recursive:
             return {"default": info, w.email: info}
         return _listing(["default/", f"{w.email}/"])
     if parts[1] not in ("default", w.email):
-        raise _Refused(404, f"Service account [{parts[1]}] is not attached to this workload; "
-                       f"it runs as [{w.email}] (alias default).")  # fmt: skip
+        raise _Refused(
+            404,
+            f"Service account [{parts[1]}] is not attached to this workload; "
+            f"it runs as [{w.email}] (alias default).",
+        )
     rest = parts[2:]
     if not rest:
         return info if recursive else _listing(["aliases", "email", "identity", "scopes", "token"])
@@ -206,8 +215,11 @@ def _instance(
             "cloudlet's metadata server issues access tokens, not ID tokens: nothing here could "
             "verify a Google-signed ID token. Call cloudlet's APIs with the access token.",
         )
-    raise _Refused(404, f"Metadata path [.../service-accounts/{'/'.join(parts[1:])}] is not "
-                   "served by cloudlet's metadata server.")  # fmt: skip
+    raise _Refused(
+        404,
+        f"Metadata path [.../service-accounts/{'/'.join(parts[1:])}] is not "
+        "served by cloudlet's metadata server.",
+    )
 
 
 def _token(request: Request, w: Workload) -> dict[str, Any]:

@@ -107,15 +107,17 @@ def _check_etag(current: Policy, etag: str | None) -> None:
         )
 
 
-def set_project_policy(session: Session, project_id: str, policy: Policy,
-                       etag: str | None) -> Policy:  # fmt: skip
+def set_project_policy(
+    session: Session, project_id: str, policy: Policy, etag: str | None
+) -> Policy:
     """Replace the project's policy; `etag` (when given) must be the current policy's."""
     row = session.get(ProjectPolicy, project_id, with_for_update=True)
     _check_etag(_from_rows(row.bindings if row else None), etag)
     sealed = seal(policy)
     if row is None:
-        session.add(ProjectPolicy(project_id=project_id, bindings=_to_rows(sealed),
-                                  update_time=utcnow()))  # fmt: skip
+        session.add(
+            ProjectPolicy(project_id=project_id, bindings=_to_rows(sealed), update_time=utcnow())
+        )
     else:
         row.bindings = _to_rows(sealed)
         row.update_time = utcnow()
@@ -151,8 +153,9 @@ def compute_default_account(project_number: int) -> str:
     return f"{project_number}-compute@{COMPUTE_DEFAULT_DOMAIN}"
 
 
-def ensure_default_account(session: Session, project_id: str, email: str,
-                           display_name: str) -> ServiceAccount:  # fmt: skip
+def ensure_default_account(
+    session: Session, project_id: str, email: str, display_name: str
+) -> ServiceAccount:
     """Create a Google-managed default service account once and grant it roles/editor."""
     found = session.get(ServiceAccount, email)
     if found is not None:

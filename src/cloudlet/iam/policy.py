@@ -134,8 +134,10 @@ def parse_policy(body: Mapping[str, Any], *, check_roles: bool = True) -> Policy
         if not isinstance(item, Mapping):
             raise InvalidArgument("Each binding must be an object with role and members.")
         if item.get("condition"):
-            raise InvalidArgument("Conditional role bindings are not supported by cloudlet; "
-                                  "remove the binding's condition.")  # fmt: skip
+            raise InvalidArgument(
+                "Conditional role bindings are not supported by cloudlet; "
+                "remove the binding's condition."
+            )
         role_name = item.get("role")
         members = item.get("members") or []
         if not isinstance(role_name, str) or not isinstance(members, list):

@@ -81,14 +81,17 @@ def get_project_iam_policy(project: str, session: DbSession) -> dict[str, Any]:
     summary="Replace a project's IAM policy (etag checked)",
     dependencies=[requires("resourcemanager.projects.setIamPolicy", _project)],
 )
-def set_project_iam_policy(project: str, body: SetIamPolicyIn, session: DbSession
-                           ) -> dict[str, Any]:  # fmt: skip
+def set_project_iam_policy(
+    project: str, body: SetIamPolicyIn, session: DbSession
+) -> dict[str, Any]:
     project_id = _existing_project(session, project)
     policy = parse_policy(body.policy)
     members = {m for b in policy.bindings for m in b.members}
     if members & {"allUsers", "allAuthenticatedUsers"}:  # as Resource Manager refuses them
-        raise InvalidArgument("Project does not support allUsers and allAuthenticatedUsers as "
-                              "members in a Binding of a Policy.")  # fmt: skip
+        raise InvalidArgument(
+            "Project does not support allUsers and allAuthenticatedUsers as "
+            "members in a Binding of a Policy."
+        )
     etag = Fields(body.policy, "policy").text("etag")
     return set_project_policy(session, project_id, policy, etag if etag else None).to_json()
 
@@ -98,8 +101,9 @@ def set_project_iam_policy(project: str, body: SetIamPolicyIn, session: DbSessio
     summary="Which of the given permissions the caller has on a project",
     dependencies=[authenticated("answers with the caller's own permissions")],
 )
-def test_project_iam_permissions(project: str, body: TestIamPermissionsIn, request: Request,
-                                 session: DbSession) -> dict[str, Any]:  # fmt: skip
+def test_project_iam_permissions(
+    project: str, body: TestIamPermissionsIn, request: Request, session: DbSession
+) -> dict[str, Any]:
     project_id = _existing_project(session, project)
     allowed = allowed_permissions(
         session, request_principal(request), body.permissions, project_resource(project_id)
@@ -160,8 +164,9 @@ async def set_bucket_iam_policy(bucket: str, request: Request) -> dict[str, Any]
     responses=_BUCKET_ANSWERS,
     dependencies=[authenticated("answers with the caller's own permissions")],
 )
-def test_bucket_iam_permissions(bucket: str, request: Request, session: DbSession
-                                ) -> dict[str, Any]:  # fmt: skip
+def test_bucket_iam_permissions(
+    bucket: str, request: Request, session: DbSession
+) -> dict[str, Any]:
     _existing_bucket(session, bucket)
     wanted = request.query_params.getlist("permissions")
     allowed = allowed_permissions(

@@ -181,13 +181,19 @@ _APPENGINE_ADMIN = _APPENGINE_READ | _p(
 )
 _LOGGING_READ = _p("logging.logEntries.list", "logging.logs.list")
 _SCHEDULER_READ = _p(
-    "cloudscheduler.jobs.get", "cloudscheduler.jobs.list", "cloudscheduler.locations.get",
+    "cloudscheduler.jobs.get",
+    "cloudscheduler.jobs.list",
+    "cloudscheduler.locations.get",
     "cloudscheduler.locations.list",
-)  # fmt: skip
+)
 _SCHEDULER_WRITE = _p(
-    "cloudscheduler.jobs.create", "cloudscheduler.jobs.delete", "cloudscheduler.jobs.enable",
-    "cloudscheduler.jobs.pause", "cloudscheduler.jobs.run", "cloudscheduler.jobs.update",
-)  # fmt: skip
+    "cloudscheduler.jobs.create",
+    "cloudscheduler.jobs.delete",
+    "cloudscheduler.jobs.enable",
+    "cloudscheduler.jobs.pause",
+    "cloudscheduler.jobs.run",
+    "cloudscheduler.jobs.update",
+)
 
 _SA_READ = _p(
     "iam.serviceAccounts.get",
@@ -233,21 +239,38 @@ _SA_TOKENS = _p(
 )
 
 _VIEWER = (
-    _PROJECT_READ | _BUCKETS_READ | _OBJECTS_READ | _DATAFLOW_READ | _DATAPROC_READ
+    _PROJECT_READ
+    | _BUCKETS_READ
+    | _OBJECTS_READ
+    | _DATAFLOW_READ
+    | _DATAPROC_READ
     | _APPENGINE_READ
-    | _LOGGING_READ | _SCHEDULER_READ | _SA_READ | _p("storage.buckets.getIamPolicy")
-)  # fmt: skip
+    | _LOGGING_READ
+    | _SCHEDULER_READ
+    | _SA_READ
+    | _p("storage.buckets.getIamPolicy")
+)
 # Editors change everything but IAM policies, deletion of the project and the IAM admin verbs
 # reserved to owners; on Google Cloud, editors may create service accounts and their keys.
 _EDITOR = (
-    _VIEWER | _PROJECT_WRITE | _BUCKETS_WRITE | _OBJECTS_WRITE | _MULTIPART | _DATAFLOW_WRITE
-    | _DATAFLOW_WORKER | _DATAPROC_WRITE | _APPENGINE_ADMIN | _p("appengine.applications.create")
-    | _SCHEDULER_WRITE | _SA_ADMIN - _p("iam.serviceAccounts.setIamPolicy") | _SA_KEYS
+    _VIEWER
+    | _PROJECT_WRITE
+    | _BUCKETS_WRITE
+    | _OBJECTS_WRITE
+    | _MULTIPART
+    | _DATAFLOW_WRITE
+    | _DATAFLOW_WORKER
+    | _DATAPROC_WRITE
+    | _APPENGINE_ADMIN
+    | _p("appengine.applications.create")
+    | _SCHEDULER_WRITE
+    | _SA_ADMIN - _p("iam.serviceAccounts.setIamPolicy")
+    | _SA_KEYS
     | _p("iam.serviceAccounts.actAs")
-)  # fmt: skip
+)
 _OWNER = (
     _EDITOR | _PROJECT_OWN | _BUCKETS_IAM | _OBJECTS_IAM | _SA_ADMIN | _SA_TOKENS | _DATAPROC_IAM
-)  # fmt: skip
+)
 
 
 def _role(name: str, title: str, description: str, permissions: frozenset[str]) -> Role:

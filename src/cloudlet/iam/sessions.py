@@ -81,8 +81,9 @@ def sign_in_with_password(app: StateSource, email: str, password: str) -> str | 
         user = password_user(session, email, password)
         if user is None:
             return None
-        start_session(session, user.email, "console", CONSOLE_SESSION_LIFETIME,
-                      session_id=_session_id(cookie))  # fmt: skip
+        start_session(
+            session, user.email, "console", CONSOLE_SESSION_LIFETIME, session_id=_session_id(cookie)
+        )
     return cookie
 
 
@@ -91,8 +92,14 @@ def sign_in_with_principal(app: StateSource, principal: Principal) -> str:
     lifetime = max(60, principal.expires_at - int(time.time()))
     cookie = secrets.token_urlsafe(32)
     with gateway_state(app).db.session() as session:
-        start_session(session, principal.email, "console", lifetime,
-                      principal_kind=principal.kind, session_id=_session_id(cookie))  # fmt: skip
+        start_session(
+            session,
+            principal.email,
+            "console",
+            lifetime,
+            principal_kind=principal.kind,
+            session_id=_session_id(cookie),
+        )
     return cookie
 
 
@@ -114,8 +121,14 @@ def principal_from_cookie(app: StateSource, cookie: str) -> Principal | None:
         user = keyring.user(found.email)
         if user is None or user.disabled:
             return None
-        return user_principal(user.email, user.unique_id, session_id, (CLOUD_PLATFORM,),
-                              found.expires_at, via="session")  # fmt: skip
+        return user_principal(
+            user.email,
+            user.unique_id,
+            session_id,
+            (CLOUD_PLATFORM,),
+            found.expires_at,
+            via="session",
+        )
     if found.principal_kind == SERVICE_ACCOUNT:
         account = keyring.account(found.email)
         if account is None or account.disabled:

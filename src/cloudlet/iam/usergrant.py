@@ -47,8 +47,14 @@ CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 _REVOKED = "Token has been expired or revoked."
 
 
-def user_principal(email: str, unique_id: str, session_id: str, scopes: tuple[str, ...],
-                   expires_at: int, via: str = "access_token") -> Principal:  # fmt: skip
+def user_principal(
+    email: str,
+    unique_id: str,
+    session_id: str,
+    scopes: tuple[str, ...],
+    expires_at: int,
+    via: str = "access_token",
+) -> Principal:
     return Principal(
         email=email,
         project_id="",
@@ -78,15 +84,23 @@ def _refresh_token(secret: bytes, principal: Principal, now: int, expires_at: in
     return REFRESH_TOKEN_PREFIX + jwt.encode(claims, secret, algorithm="HS256")
 
 
-def exchange_password(keyring: Keyring, db: Database, username: str, password: str,
-                      scopes: tuple[str, ...], *, now: int) -> TokenGrant:  # fmt: skip
+def exchange_password(
+    keyring: Keyring,
+    db: Database,
+    username: str,
+    password: str,
+    scopes: tuple[str, ...],
+    *,
+    now: int,
+) -> TokenGrant:
     """Sign a user in: a new session, its refresh token and a first access token (blocking)."""
     with db.session() as session:
         user = password_user(session, username, password)
         if user is None:
             # One answer for every failure, so it tells nothing about which accounts exist.
-            raise OAuthError("invalid_grant", "Invalid username or password (or the account "
-                             "is disabled).")  # fmt: skip
+            raise OAuthError(
+                "invalid_grant", "Invalid username or password (or the account is disabled)."
+            )
         row = start_session(session, user.email, "cli", CLI_SESSION_LIFETIME)
         email, unique_id, session_id = user.email, user.unique_id, row.session_id
     scopes = scopes or (CLOUD_PLATFORM,)
@@ -100,8 +114,9 @@ def exchange_password(keyring: Keyring, db: Database, username: str, password: s
     )
 
 
-def exchange_user_refresh(source: KeySource, claims: dict[str, Any], scopes: tuple[str, ...],
-                          *, now: int) -> TokenGrant:  # fmt: skip
+def exchange_user_refresh(
+    source: KeySource, claims: dict[str, Any], scopes: tuple[str, ...], *, now: int
+) -> TokenGrant:
     """The refresh-token grant for a user's (already verified) refresh-token claims."""
     email, session_id = str(claims.get("sub", "")), str(claims.get("sid", ""))
     found = source.session(session_id) if session_id else None
@@ -112,10 +127,12 @@ def exchange_user_refresh(source: KeySource, claims: dict[str, Any], scopes: tup
         raise OAuthError("invalid_grant", f"Invalid grant: user [{email}] was deleted.")
     if user.disabled:
         raise OAuthError("invalid_grant", f"Invalid grant: user [{email}] is disabled.")
-    principal = user_principal(email, user.unique_id, session_id, scopes or scopes_of(claims),
-                               now + ACCESS_TOKEN_TTL)  # fmt: skip
-    return TokenGrant(issue_access_token(source.secret(), principal, now), ACCESS_TOKEN_TTL,
-                      principal)  # fmt: skip
+    principal = user_principal(
+        email, user.unique_id, session_id, scopes or scopes_of(claims), now + ACCESS_TOKEN_TTL
+    )
+    return TokenGrant(
+        issue_access_token(source.secret(), principal, now), ACCESS_TOKEN_TTL, principal
+    )
 
 
 def revoke_token(keyring: Keyring, db: Database, token: str) -> None:
@@ -132,17 +149,23 @@ def revoke_token(keyring: Keyring, db: Database, token: str) -> None:
         raise invalid
     try:
         claims: dict[str, Any] = jwt.decode(
-            raw, key=keyring.secret(), algorithms=["HS256"], issuer=ISSUER,
+            raw,
+            key=keyring.secret(),
+            algorithms=["HS256"],
+            issuer=ISSUER,
             options={"verify_exp": False, "require": ["sub"]},
-        )  # fmt: skip
+        )
     except jwt.InvalidTokenError:
         raise invalid from None
     session_id = claims.get("sid")
     if claims.get("kind") != USER or not isinstance(session_id, str) or not session_id:
         # Service-account tokens are not stored, so there is nothing to revoke: they expire
         # within the hour (delete the key or disable the account to stop them at once).
-        raise OAuthError("invalid_token", "Only tokens of user sign-ins can be revoked; a "
-                         "service account's token expires by itself within an hour.")  # fmt: skip
+        raise OAuthError(
+            "invalid_token",
+            "Only tokens of user sign-ins can be revoked; a "
+            "service account's token expires by itself within an hour.",
+        )
     with db.session() as session:
         ended = end_session(session, session_id)
     keyring.clear()

@@ -77,8 +77,7 @@ def check_email(email: str) -> str:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidArgument(f"The password is too short: use at least {MIN_PASSWORD} "
-                              "characters.")  # fmt: skip
+        raise InvalidArgument(f"The password is too short: use at least {MIN_PASSWORD} characters.")
 
 
 def _new_unique_id(session: Session) -> str:
@@ -103,8 +102,9 @@ def user_resource(user: UserAccount) -> dict[str, Any]:
     }
 
 
-def create_user(session: Session, email: str, password: str, display_name: str = "",
-                *, owner: bool = False) -> UserAccount:  # fmt: skip
+def create_user(
+    session: Session, email: str, password: str, display_name: str = "", *, owner: bool = False
+) -> UserAccount:
     email = check_email(email)
     _check_password(password)
     if session.get(UserAccount, email) is not None:
@@ -158,8 +158,7 @@ def password_user(session: Session, email: str, password: str) -> UserAccount | 
     """
     user = session.get(UserAccount, email.strip().lower())
     try:
-        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH,
-                       password)  # fmt: skip
+        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.password_hash or user.disabled:
@@ -177,8 +176,15 @@ def user_record(session: Session, email: str) -> UserRecord | None:
 # -- sessions ------------------------------------------------------------------------------------
 
 
-def start_session(session: Session, email: str, purpose: str, lifetime: int,
-                  *, principal_kind: str = USER, session_id: str = "") -> UserSession:  # fmt: skip
+def start_session(
+    session: Session,
+    email: str,
+    purpose: str,
+    lifetime: int,
+    *,
+    principal_kind: str = USER,
+    session_id: str = "",
+) -> UserSession:
     """Record a sign-in; its id is random unless given (a console cookie's hash)."""
     now = utcnow()
     row = UserSession(
@@ -247,5 +253,9 @@ def bootstrap_owner(db: Database, password_file: Path, url: str) -> None:
         logger.info(
             "sign in as %s with the password in %s (mode 0600): cloudlet auth login %s "
             "--password-file %s, or at %s/console/signin",
-            OWNER_EMAIL, password_file, OWNER_EMAIL, password_file, url,
-        )  # fmt: skip
+            OWNER_EMAIL,
+            password_file,
+            OWNER_EMAIL,
+            password_file,
+            url,
+        )

@@ -165,8 +165,9 @@ async def create_session(body: SessionIn, request: Request) -> dict[str, Any]:
         cookie = await run_in_threadpool(_session_for_token, request, body.accessToken)
         problem = "The access token is not valid here (expired, revoked or not this gateway's)."
     else:
-        cookie = await run_in_threadpool(sessions.sign_in_with_password, request, body.email,
-                                         body.password)  # fmt: skip
+        cookie = await run_in_threadpool(
+            sessions.sign_in_with_password, request, body.email, body.password
+        )
         problem = "Wrong email or password (or the account is disabled)."
     if cookie is None:
         raise Unauthenticated(problem, reason="authError")
@@ -214,8 +215,9 @@ async def revoke(request: Request, token: str = "") -> JSONResponse:
     try:
         if not token:
             raise OAuthError("invalid_request", "Missing required parameter: token")
-        await run_in_threadpool(revoke_token, keyring_for(request), gateway_state(request).db,
-                                token)  # fmt: skip
+        await run_in_threadpool(
+            revoke_token, keyring_for(request), gateway_state(request).db, token
+        )
     except OAuthError as exc:
         return JSONResponse(exc.body(), exc.status, headers={"Cache-Control": "no-store"})
     return JSONResponse({}, headers={"Cache-Control": "no-store"})

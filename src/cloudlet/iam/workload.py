@@ -96,8 +96,15 @@ class WorkloadTokens:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def token(self, workload: Workload) -> str:
-        fields = [_VERSION, workload.kind, workload.name, workload.project_id,
-                  workload.project_number, workload.email, workload.region]  # fmt: skip
+        fields = [
+            _VERSION,
+            workload.kind,
+            workload.name,
+            workload.project_id,
+            workload.project_number,
+            workload.email,
+            workload.region,
+        ]
         payload = _b64(json.dumps(fields, separators=(",", ":")).encode())
         return f"{payload}.{self._mac(payload)}"
 
@@ -113,8 +120,7 @@ class WorkloadTokens:
             return None
         if version != _VERSION:
             return None
-        return Workload(str(kind), str(name), str(project_id), int(number), str(email),
-                        str(region))  # fmt: skip
+        return Workload(str(kind), str(name), str(project_id), int(number), str(email), str(region))
 
 
 def workload_environment(gateway_url: str, token: str, gcloud_config: str) -> dict[str, str]:

@@ -55,8 +55,9 @@ def _operations(request: Request) -> OperationStore:
     return store
 
 
-def _service_operation(request: Request, response_type: str, response: dict[str, Any]
-                       ) -> dict[str, Any]:  # fmt: skip
+def _service_operation(
+    request: Request, response_type: str, response: dict[str, Any]
+) -> dict[str, Any]:
     # Service Usage's names look like operations/acf.p2-NUMBER-UUID.
     name = f"operations/acf.p2-{next(_operation_numbers)}-{uuid.uuid4()}"
     metadata = {"@type": TYPE_URL + _SERVICE_USAGE + "OperationMetadata"}
@@ -95,12 +96,18 @@ def create_project(body: ProjectIn, session: DbSession, request: Request) -> dic
     project = service.create_project(session, body.projectId, body.name, body.labels)
     authority(request).project_created(session, project.project_id, request)  # its owner
     now = now_rfc3339()
-    metadata = {"@type": TYPE_URL + "google.cloudresourcemanager.v1.ProjectCreationStatus",
-                "createTime": now, "gettable": True, "ready": True}  # fmt: skip
+    metadata = {
+        "@type": TYPE_URL + "google.cloudresourcemanager.v1.ProjectCreationStatus",
+        "createTime": now,
+        "gettable": True,
+        "ready": True,
+    }
     return _operations(request).finish(
-        f"operations/cp.{project.project_number}", "google.cloudresourcemanager.v1.Project",
-        service.project_resource(project), metadata,
-    )  # fmt: skip
+        f"operations/cp.{project.project_number}",
+        "google.cloudresourcemanager.v1.Project",
+        service.project_resource(project),
+        metadata,
+    )
 
 
 @router.get(
@@ -113,8 +120,10 @@ def create_project(body: ProjectIn, session: DbSession, request: Request) -> dic
 def get_operation(name: str, request: Request) -> dict[str, Any]:
     found = _operations(request).get(f"operations/{name}")
     if found is None:
-        raise NotFound(f"Operation [operations/{name}] not found; cloudlet keeps the last "
-                       "1,000 operations of this gateway run.")  # fmt: skip
+        raise NotFound(
+            f"Operation [operations/{name}] not found; cloudlet keeps the last "
+            "1,000 operations of this gateway run."
+        )
     return found
 
 
@@ -128,8 +137,9 @@ def get_operation(name: str, request: Request) -> dict[str, Any]:
         )
     ],
 )
-def list_projects(session: DbSession, request: Request, filter: str | None = None
-                  ) -> dict[str, Any]:  # fmt: skip
+def list_projects(
+    session: DbSession, request: Request, filter: str | None = None
+) -> dict[str, Any]:
     projects = service.list_projects(session, _state_filter(filter))
     visible = authority(request).visible_projects(
         session, request, [p.project_id for p in projects]
@@ -193,8 +203,7 @@ def list_services(project: str, session: DbSession, filter: str | None = None) -
     summary="Enable an API",
     dependencies=[requires("serviceusage.services.enable", _project)],
 )
-def enable_service(project: str, name: str, session: DbSession, request: Request
-                   ) -> dict[str, Any]:  # fmt: skip
+def enable_service(project: str, name: str, session: DbSession, request: Request) -> dict[str, Any]:
     enabled = service.enable_service(session, project, name)
     authority(request).services_enabled(session, project, [name])
     return _service_operation(request, "EnableServiceResponse", {"service": enabled})
@@ -205,8 +214,9 @@ def enable_service(project: str, name: str, session: DbSession, request: Request
     summary="Enable several APIs",
     dependencies=[requires("serviceusage.services.enable", _project)],
 )
-def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
-                          request: Request) -> dict[str, Any]:  # fmt: skip
+def batch_enable_services(
+    project: str, body: BatchEnableIn, session: DbSession, request: Request
+) -> dict[str, Any]:
     """All or nothing, as Service Usage's batchEnable: an unknown service enables none."""
     if not body.serviceIds or len(body.serviceIds) > 20:
         raise InvalidArgument("serviceIds must name 1 to 20 services.")
@@ -222,8 +232,9 @@ def batch_enable_services(project: str, body: BatchEnableIn, session: DbSession,
     summary="Disable an API",
     dependencies=[requires("serviceusage.services.disable", _project)],
 )
-def disable_service(project: str, name: str, session: DbSession, request: Request
-                    ) -> dict[str, Any]:  # fmt: skip
+def disable_service(
+    project: str, name: str, session: DbSession, request: Request
+) -> dict[str, Any]:
     disabled = service.disable_service(session, project, name)
     return _service_operation(request, "DisableServiceResponse", {"service": disabled})
 

@@ -172,5 +172,8 @@ def billing_projects_unlink(project_id: str = typer.Argument(..., metavar="PROJE
 @billing_projects_app.command("describe")
 def billing_projects_describe(project_id: str = typer.Argument(..., metavar="PROJECT_ID")) -> None:
     """Show a project's billing link."""
-    emit(state.gateway.get(f"/api/v1/projects/{project_id}/billingInfo"), state.format,
-         default="yaml")  # fmt: skip
+    emit(
+        state.gateway.get(f"/api/v1/projects/{project_id}/billingInfo"),
+        state.format,
+        default="yaml",
+    )

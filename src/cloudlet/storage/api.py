@@ -394,9 +394,15 @@ def _copy_or_rewrite(
     base = base_url(request)
     if op == "copyTo":
         obj = store.copy_object(
-            src_bucket, src_name, src_generation, src_conditions, dst_bucket, dst_name, body,
+            src_bucket,
+            src_name,
+            src_generation,
+            src_conditions,
+            dst_bucket,
+            dst_name,
+            body,
             conditions,
-        )  # fmt: skip
+        )
         return JSONResponse(object_resource(obj, base))
     source = store.get_object(src_bucket, src_name, src_generation, src_conditions)
     per_call = _int(request, "maxBytesRewrittenPerCall")
@@ -425,9 +431,15 @@ def _copy_or_rewrite(
             }
         )
     obj = store.copy_object(
-        src_bucket, src_name, source.generation, src_conditions, dst_bucket, dst_name, body,
+        src_bucket,
+        src_name,
+        source.generation,
+        src_conditions,
+        dst_bucket,
+        dst_name,
+        body,
         conditions,
-    )  # fmt: skip
+    )
     return JSONResponse(
         {
             "kind": "storage#rewriteResponse",

@@ -28,8 +28,9 @@ __all__ = ["storage_app"]
 storage_app = typer.Typer(
     help="Create and manage Cloud Storage buckets and objects.", no_args_is_help=True
 )
-buckets_app = typer.Typer(help="Create, list, describe, update and delete buckets.",
-                          no_args_is_help=True)  # fmt: skip
+buckets_app = typer.Typer(
+    help="Create, list, describe, update and delete buckets.", no_args_is_help=True
+)
 storage_app.add_typer(buckets_app, name="buckets")
 
 WILDCARDS = "*?["
@@ -97,8 +98,9 @@ def object_view(o: dict[str, Any]) -> dict[str, Any]:
 # -- buckets -----------------------------------------------------------------------------------
 
 
-def _create_bucket(url: str, location: str | None, storage_class: str | None,
-                   versioning: bool) -> None:  # fmt: skip
+def _create_bucket(
+    url: str, location: str | None, storage_class: str | None, versioning: bool
+) -> None:
     from cloudlet.core.errors import InvalidArgument
     from cloudlet.storage.naming import check_bucket_name
 
@@ -271,9 +273,11 @@ def ls(
             prefix = url.name
             if prefix and not prefix.endswith("/"):
                 exact = client.get_object(url.bucket, prefix)
-                entries = iter([exact]) if exact else client.list_objects(
-                    url.bucket, prefix=prefix + "/", delimiter="/"
-                )  # fmt: skip
+                entries = (
+                    iter([exact])
+                    if exact
+                    else client.list_objects(url.bucket, prefix=prefix + "/", delimiter="/")
+                )
             else:
                 entries = client.list_objects(url.bucket, prefix=prefix, delimiter="/")
         matched = False
@@ -307,9 +311,11 @@ def du(
 ) -> None:
     """Show the space used by objects under each URL."""
     client = _client()
-    targets = [parse_url(u) for u in urls] if urls else [
-        GsUrl(b["name"]) for b in client.list_buckets(state.require_project())
-    ]  # fmt: skip
+    targets = (
+        [parse_url(u) for u in urls]
+        if urls
+        else [GsUrl(b["name"]) for b in client.list_buckets(state.require_project())]
+    )
 
     def fmt(n: int) -> str:
         return _human(n) if readable else str(n)

@@ -85,9 +85,13 @@ class Sessions:
         self.digests = RecentDigests()
 
     def create(
-        self, bucket: str, name: str, resource: dict[str, Any], conditions: Conditions,
+        self,
+        bucket: str,
+        name: str,
+        resource: dict[str, Any],
+        conditions: Conditions,
         total: int | None,
-    ) -> UploadSession:  # fmt: skip
+    ) -> UploadSession:
         from cloudlet.storage.blobs import new_id
 
         upload_id = new_id()

@@ -38,8 +38,13 @@ from cloudlet.storage.signing import SignedUrlError
 
 __all__ = ["SignedUrlMiddleware"]
 
-_XML_CODES = {400: "InvalidArgument", 409: "Conflict", 412: "PreconditionFailed",
-              403: "AccessDenied", 416: "InvalidRange"}  # fmt: skip
+_XML_CODES = {
+    400: "InvalidArgument",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    403: "AccessDenied",
+    416: "InvalidRange",
+}
 
 
 def xml_error(status: int, code: str, message: str, details: str = "") -> Response:
@@ -56,9 +61,14 @@ def xml_error(status: int, code: str, message: str, details: str = "") -> Respon
 def _from_cloudlet(exc: CloudletError) -> Response:
     if exc.code == 404:
         code = "NoSuchKey" if exc.message.startswith("No such object") else "NoSuchBucket"
-        return xml_error(404, code, "The specified key does not exist."
-                         if code == "NoSuchKey" else "The specified bucket does not exist.",
-                         exc.message)  # fmt: skip
+        return xml_error(
+            404,
+            code,
+            "The specified key does not exist."
+            if code == "NoSuchKey"
+            else "The specified bucket does not exist.",
+            exc.message,
+        )
     return xml_error(exc.code, _XML_CODES.get(exc.code, "InternalError"), exc.message)
 
 
@@ -70,8 +80,13 @@ def _authorize(app: Any, key: Any, verb: str, bucket: str, name: str) -> None:
     from cloudlet.core.authz import object_resource
     from cloudlet.iam import Principal, authorize
 
-    signer = Principal(email=key.email, project_id=key.project_id, unique_id=key.unique_id,
-                       key_id=key.key_id, via="signed_url")  # fmt: skip
+    signer = Principal(
+        email=key.email,
+        project_id=key.project_id,
+        unique_id=key.unique_id,
+        key_id=key.key_id,
+        via="signed_url",
+    )
     with gateway_state(app).db.session() as session:
         authorize(session, signer, f"storage.objects.{verb}", object_resource(bucket, name))
 
@@ -96,8 +111,9 @@ class SignedUrlMiddleware:
     async def _handle(self, request: Request) -> Response:
         scope = request.scope
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        query = urllib.parse.parse_qsl(scope["query_string"].decode("latin-1"),
-                                       keep_blank_values=True)  # fmt: skip
+        query = urllib.parse.parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True
+        )
         headers: dict[str, list[str]] = defaultdict(list)
         for name, value in scope["headers"]:
             headers[name.decode("latin-1").lower()].append(value.decode("latin-1"))
@@ -109,16 +125,22 @@ class SignedUrlMiddleware:
         keys = await to_thread.run_sync(keyring_for(scope["app"]).account_keys, signed.email)
         if not keys:
             raise SignedUrlError(
-                403, "AccessDenied", "Access denied.",
+                403,
+                "AccessDenied",
+                "Access denied.",
                 f"No service account [{signed.email}] with keys exists here. Sign the URL with "
                 "a key from: cloudlet iam service-accounts keys create",
-            )  # fmt: skip
+            )
         signing.verify(signed, [k.public_key for k in keys if not k.disabled])
 
         bucket, _, quoted = raw_path.lstrip("/").partition("/")
         if not bucket or not quoted:
-            raise SignedUrlError(400, "InvalidArgument", "Invalid argument.",
-                                 "Signed URLs here name one object: /BUCKET/OBJECT.")  # fmt: skip
+            raise SignedUrlError(
+                400,
+                "InvalidArgument",
+                "Invalid argument.",
+                "Signed URLs here name one object: /BUCKET/OBJECT.",
+            )
         name = check_object_name(urllib.parse.unquote(quoted))
         params = dict(query)
         verb = _VERBS.get(method)
@@ -132,9 +154,12 @@ class SignedUrlMiddleware:
             store = gateway_state(scope["app"])[STORE]
             await to_thread.run_sync(lambda: store.delete_object(bucket, name, None, Conditions()))
             return Response(status_code=204)
-        raise SignedUrlError(405, "MethodNotAllowed", "Method not allowed.",
-                             f"{method} is not supported on signed URLs: use GET, HEAD, PUT "
-                             "or DELETE.")  # fmt: skip
+        raise SignedUrlError(
+            405,
+            "MethodNotAllowed",
+            "Method not allowed.",
+            f"{method} is not supported on signed URLs: use GET, HEAD, PUT or DELETE.",
+        )
 
     @staticmethod
     async def _download(

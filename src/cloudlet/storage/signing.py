@@ -28,8 +28,14 @@ __all__ = ["SignedRequest", "SignedUrlError", "canonical_request", "is_signed", 
 
 ALGORITHM = "GOOG4-RSA-SHA256"
 MAX_EXPIRES = 7 * 24 * 3600  # "up to 7 days (604800 seconds)"
-_REQUIRED = ("X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires",
-             "X-Goog-SignedHeaders", "X-Goog-Signature")  # fmt: skip
+_REQUIRED = (
+    "X-Goog-Algorithm",
+    "X-Goog-Credential",
+    "X-Goog-Date",
+    "X-Goog-Expires",
+    "X-Goog-SignedHeaders",
+    "X-Goog-Signature",
+)
 
 
 class SignedUrlError(Exception):
@@ -77,8 +83,10 @@ def canonical_request(
     `headers` maps lower-case names to every value the request carried.
     """
     canonical_query = "&".join(sorted(f"{_quote(k)}={_quote(v)}" for k, v in query))
-    lines = [f"{name}:{','.join(' '.join(v.split()) for v in headers.get(name, ()))}"
-             for name in signed_headers]  # fmt: skip
+    lines = [
+        f"{name}:{','.join(' '.join(v.split()) for v in headers.get(name, ()))}"
+        for name in signed_headers
+    ]
     payload = "UNSIGNED-PAYLOAD"
     if "x-goog-content-sha256" in signed_headers:
         payload = ",".join(headers.get("x-goog-content-sha256", ())) or payload
@@ -104,22 +112,29 @@ def parse(
         params.setdefault(key, value)
     missing = [k for k in _REQUIRED if not params.get(k)]
     if missing:
-        raise _bad(f"The signed URL lacks {', '.join(missing)}: sign it again with "
-                   "generate_signed_url(version='v4') or `gcloud storage sign-url`.")  # fmt: skip
+        raise _bad(
+            f"The signed URL lacks {', '.join(missing)}: sign it again with "
+            "generate_signed_url(version='v4') or `gcloud storage sign-url`."
+        )
     if params["X-Goog-Algorithm"] != ALGORITHM:
-        raise _bad(f"Unsupported X-Goog-Algorithm [{params['X-Goog-Algorithm']}]: only "
-                   f"{ALGORITHM} (service account keys) is supported.")  # fmt: skip
+        raise _bad(
+            f"Unsupported X-Goog-Algorithm [{params['X-Goog-Algorithm']}]: only "
+            f"{ALGORITHM} (service account keys) is supported."
+        )
     email, _, scope = params["X-Goog-Credential"].partition("/")
     parts = scope.split("/")
     if not email or len(parts) != 4 or parts[2:] != ["storage", "goog4_request"]:
-        raise _bad(f"Invalid X-Goog-Credential [{params['X-Goog-Credential']}]: expected "
-                   "EMAIL/YYYYMMDD/LOCATION/storage/goog4_request.")  # fmt: skip
+        raise _bad(
+            f"Invalid X-Goog-Credential [{params['X-Goog-Credential']}]: expected "
+            "EMAIL/YYYYMMDD/LOCATION/storage/goog4_request."
+        )
     try:
         signed_at = datetime.strptime(params["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         expires = int(params["X-Goog-Expires"])
     except ValueError:
-        raise _bad("X-Goog-Date must be YYYYMMDDTHHMMSSZ and X-Goog-Expires a number of "
-                   "seconds.") from None  # fmt: skip
+        raise _bad(
+            "X-Goog-Date must be YYYYMMDDTHHMMSSZ and X-Goog-Expires a number of seconds."
+        ) from None
     if not 1 <= expires <= MAX_EXPIRES:
         raise _bad(f"X-Goog-Expires [{expires}] must be between 1 and {MAX_EXPIRES} seconds.")
     if parts[0] != params["X-Goog-Date"][:8]:
@@ -127,9 +142,11 @@ def parse(
     expires_at = signed_at + timedelta(seconds=expires)
     if now >= expires_at:
         raise SignedUrlError(
-            400, "ExpiredToken", "Invalid argument.",
+            400,
+            "ExpiredToken",
+            "Invalid argument.",
             f"Request has expired: {params['X-Goog-Date']} + {expires} s. Sign a new URL.",
-        )  # fmt: skip
+        )
     if signed_at > now + timedelta(minutes=15):
         raise _bad("The signed URL is not valid yet (X-Goog-Date is in the future).")
     signed_headers = tuple(params["X-Goog-SignedHeaders"].lower().split(";"))
@@ -144,22 +161,37 @@ def parse(
     string_to_sign = "\n".join(
         [ALGORITHM, params["X-Goog-Date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
     )
-    return SignedRequest(email, scope, params["X-Goog-Date"], signed_at, expires_at,
-                         signed_headers, signature, string_to_sign, canonical)  # fmt: skip
+    return SignedRequest(
+        email,
+        scope,
+        params["X-Goog-Date"],
+        signed_at,
+        expires_at,
+        signed_headers,
+        signature,
+        string_to_sign,
+        canonical,
+    )
 
 
 def verify(request: SignedRequest, keys: Iterable[RSAPublicKey]) -> None:
     """Pass if any of the account's keys made the signature; else SignatureDoesNotMatch."""
     for key in keys:
         try:
-            key.verify(request.signature, request.string_to_sign.encode(),
-                       padding.PKCS1v15(), hashes.SHA256())  # fmt: skip
+            key.verify(
+                request.signature,
+                request.string_to_sign.encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
             return
         except InvalidSignature:
             continue
     raise SignedUrlError(
-        403, "SignatureDoesNotMatch", "Access denied.",
+        403,
+        "SignatureDoesNotMatch",
+        "Access denied.",
         "The request signature we calculated does not match the signature you provided. "
         "Check your Google secret key and signing method. (The canonical request is "
         f"below; sign exactly this, with a key of {request.email}.)\n{request.canonical}",
-    )  # fmt: skip
+    )

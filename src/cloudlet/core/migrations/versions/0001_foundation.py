@@ -79,6 +79,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("appengine_applications", "billing_links", "billing_accounts",
-                  "enabled_services", "projects"):  # fmt: skip
+    for table in (
+        "appengine_applications",
+        "billing_links",
+        "billing_accounts",
+        "enabled_services",
+        "projects",
+    ):
         op.drop_table(table)
