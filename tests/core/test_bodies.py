@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from cloudlet.core.bodies import DOOR_DEPTH, BodyLimit, parse_json
 from cloudlet.core.errors import InvalidArgument
+from tests.asyncrun import run_async
 
 
 async def _echo(scope: Any, receive: Any, send: Any) -> None:
@@ -33,7 +33,7 @@ def _post(body: bytes, content_type: str = "application/json", path: str = "/x",
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.post(path, content=body, headers={"content-type": content_type})
 
-    return asyncio.run(call())
+    return run_async(call())
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from cloudlet.core.guard import (
 )
 from cloudlet.core.settings import Settings
 from cloudlet.testing import Gateway
+from tests.asyncrun import run_async
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -39,10 +38,7 @@ class _Client:
                                          base_url="http://127.0.0.1:8080") as client:  # fmt: skip
                 return await client.request(method, path, **kw)
 
-        # A thread of its own: Playwright's sync API (the session's browser, when it shares
-        # this test process) leaves an event loop marked running on the main thread.
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, call()).result()
+        return run_async(call())
 
 
 def _client(**settings: Any) -> _Client:

@@ -3,7 +3,6 @@ the document does not declare, and OPTIONS and 405 list every method of a path."
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import pytest
 from cloudlet.app.gateway import create_app
 from cloudlet.core.settings import Settings
 from cloudlet.testing import Gateway
+from tests.asyncrun import run_async
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
@@ -34,7 +34,7 @@ def _options(path: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             return await c.options(path)
 
-    return asyncio.run(call())
+    return run_async(call())
 
 
 @pytest.mark.parametrize(

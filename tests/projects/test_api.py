@@ -88,6 +88,7 @@ def test_services_enable_disable(api: httpx.Client, project_id: str) -> None:
             "dataflow",
             "cloudbuild",
             "cloudbilling",
+            "dataproc",
             "cloudapis",
             "iam",
             "logging",

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 # Routes whose request bodies stream to disk and are bounded by their own rules: Cloud
 # Storage's uploads and App Engine's deploy (a source archive).
 _STREAMING = r"/upload/|/resumable/upload/|/api/v1/apps/[^/]+/services/[^/]+/versions$"
+# JSON bodies that may be large: a Dataflow job's graph (Google caps a job's JSON at 20 MB).
+_LARGE_JSON = r"/v1b3/projects/[^/]+/(locations/[^/]+/)?jobs$"
 
 
 def create_app(
@@ -92,7 +94,9 @@ def create_app(
     app.include_router(console)
     # Innermost, right before the routes (the doors outside answer without reading a body):
     # every body is bounded, but those that stream to disk (core/bodies.py).
-    app.add_middleware(BodyLimit, limit=settings.max_request_body, streaming=_STREAMING)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_request_body, streaming=_STREAMING, large_json=_LARGE_JSON
+    )
     for subsystem in subsystems:
         for middleware in subsystem.middleware():
             app.add_middleware(middleware)

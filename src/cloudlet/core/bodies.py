@@ -250,11 +250,16 @@ class _TooLarge(HTTPException):
     passes FastAPI's body parsing unchanged (FastAPI turns any other exception raised while
     reading a body into a 400); app/gateway.py renders it as Google's error body."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, _door_message(limit))
+    def __init__(self, limit: int, *, json_body: bool = False) -> None:
+        super().__init__(413, _door_message(limit, json_body=json_body))
 
 
-def _door_message(limit: int) -> str:
+def _door_message(limit: int, *, json_body: bool = False) -> str:
+    if json_body:
+        return (
+            f"The JSON request body is larger than the {limit:,} bytes this request accepts. "
+            "Send a smaller body; upload large data with the Cloud Storage upload API."
+        )
     return (
         f"The request body is larger than the gateway's limit of {limit:,} bytes (setting "
         "max_request_body). Upload large data with the Cloud Storage upload API."
@@ -325,17 +330,28 @@ class BodyLimit:
     bounded by `limit` bytes (413), and every body declared JSON must parse (`parse_json`:
     400 for invalid JSON, nesting past DOOR_DEPTH or lone surrogates) before a route sees it.
     Paths matching the `streaming` pattern (uploads, deploys) pass untouched: their routes
-    stream and bound what they keep themselves.
+    stream and bound what they keep themselves. A JSON body is held whole while it is checked,
+    so it is bounded more tightly: by `json_limit` (MAX_JSON_BODY: Google's metadata bodies are
+    far smaller), or by `limit` on paths matching `large_json` (e.g. a Dataflow job's graph).
 
     A declared Content-Length past the limit is refused before the route runs; a body that
     grows past it while read (chunked, or a lying length) raises a 413 HTTPException from
     `receive`, which the route's error handler renders. A JSON body is read here (bounded)
     and replayed to the route."""
 
-    def __init__(self, app: ASGIApp, limit: int, streaming: str = "") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        streaming: str = "",
+        json_limit: int = MAX_JSON_BODY,
+        large_json: str = "",
+    ) -> None:
         self.app = app
         self.limit = limit
         self.streaming = re.compile(streaming) if streaming else None
+        self.json_limit = min(json_limit, limit)
+        self.large_json = re.compile(large_json) if large_json else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or (
@@ -344,12 +360,19 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", ())
+        is_json = _is_json(headers) and scope.get("method") not in ("GET", "HEAD")
+        limit = self.limit
+        if is_json and not (self.large_json and self.large_json.match(scope["path"])):
+            limit = self.json_limit
         declared = _declared_length(headers)
-        if declared is not None and declared > self.limit:
-            await _refuse(send, 413, _door_message(self.limit), close=True)
+        if declared is not None and declared > limit:
+            # Within the gateway's own limit the body is read and dropped (nothing held), so
+            # the connection stays usable; past it the connection is closed unread.
+            drained = declared <= self.limit and await _drain(receive)
+            why = _door_message(limit, json_body=is_json)
+            await _refuse(send, 413, why, close=not drained)
             return
         seen = 0
-        limit = self.limit
 
         async def bounded() -> Message:
             nonlocal seen
@@ -357,10 +380,10 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge(limit)
+                    raise _TooLarge(limit, json_body=is_json)
             return message
 
-        if not _is_json(headers) or scope.get("method") in ("GET", "HEAD"):
+        if not is_json:
             await self.app(scope, bounded, send)
             return
         chunks: list[bytes] = []
@@ -392,6 +415,16 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read the rest of a request body and drop it; False if the client left."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
 
 
 async def _refuse(send: Send, code: int, message: str, *, close: bool = False) -> None:
