@@ -54,27 +54,33 @@ class NativeEngine:
             return self._fallback(job, reporter)
         _set_options(job.options)
         execution = Execution(job.pipeline, plan, spill=str(job.work_dir), workers=job.workers)
-        stop = threading.Event()
-
-        def report() -> None:
-            while not stop.wait(_PROGRESS_SECONDS):
-                reporter.counts(dict(execution.counts), execution.metrics())
-
-        reporting = threading.Thread(target=report, name="counts", daemon=True)
-        reporting.start()
-        started = time.monotonic()
-        try:
-            execution.run()
-        finally:
-            stop.set()
-            reporting.join()
-            reporter.counts(dict(execution.counts), execution.metrics())
-        logger.info("The native engine finished in %.1f s", time.monotonic() - started)
+        run_reporting(execution, reporter, "native")
 
     def _fallback(self, job: EngineRun, reporter: Reporter) -> None:
         from cloudlet.dataflow.fnapi import FnApiEngine
 
         FnApiEngine().run(job, reporter)
+
+
+def run_reporting(execution: Any, reporter: Reporter, engine: str) -> None:
+    """`execution.run()`, sending its counts and metrics to `reporter` about once a second
+    while it runs and once more at the end (the native and spark engines' progress loop)."""
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(_PROGRESS_SECONDS):
+            reporter.counts(dict(execution.counts), execution.metrics())
+
+    reporting = threading.Thread(target=report, name="counts", daemon=True)
+    reporting.start()
+    started = time.monotonic()
+    try:
+        execution.run()
+    finally:
+        stop.set()
+        reporting.join()
+        reporter.counts(dict(execution.counts), execution.metrics())
+    logger.info("The %s engine finished in %.1f s", engine, time.monotonic() - started)
 
 
 def _set_options(options: Any) -> None:

@@ -16,8 +16,6 @@ import logging
 import os
 import shutil
 import sys
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +25,6 @@ __all__ = ["SparkEngine", "master_of", "spark_context"]
 
 logger = logging.getLogger(__name__)
 
-_PROGRESS_SECONDS = 1.0
 DEFAULT_MASTER = "local[2]"
 # The job's identity and storage endpoint (dataflow/identity.py), for executors on other hosts;
 # local[N] executors inherit them anyway.
@@ -127,24 +124,9 @@ class SparkEngine:
 
 def run_on(sc: Any, proto: Any, options: Mapping[str, Any], reporter: Reporter) -> None:
     """Run `proto` on the SparkContext `sc`, reporting counts and metrics to `reporter`."""
-    from cloudlet.dataflow.native.engine import _set_options
+    from cloudlet.dataflow.native.engine import _set_options, run_reporting
     from cloudlet.dataflow.spark.driver import SparkExecution
 
     _set_options(options)
     execution = SparkExecution(sc, proto, options)
-    stop = threading.Event()
-
-    def report() -> None:
-        while not stop.wait(_PROGRESS_SECONDS):
-            reporter.counts(execution.counts, execution.metrics())
-
-    reporting = threading.Thread(target=report, name="counts", daemon=True)
-    reporting.start()
-    started = time.monotonic()
-    try:
-        execution.run()
-    finally:
-        stop.set()
-        reporting.join()
-        reporter.counts(execution.counts, execution.metrics())
-    logger.info("The spark engine finished in %.1f s", time.monotonic() - started)
+    run_reporting(execution, reporter, "spark")
