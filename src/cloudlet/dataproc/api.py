@@ -30,7 +30,7 @@ from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
 from cloudlet.core.state import gateway_state
 from cloudlet.dataproc import service
-from cloudlet.dataproc.states import ClusterState
+from cloudlet.dataproc.states import TERMINAL_JOB_STATES, ClusterState
 from cloudlet.dataproc.supervisor import CLUSTERS, ClusterSupervisor
 from cloudlet.projects import requires_service
 
@@ -272,9 +272,9 @@ def cancel_job(
     session: DbSession,
 ) -> dict[str, Any]:
     job = service.get_job(session, project, region, job_id)
-    if not job.requested_cancel and job.state not in ("DONE", "ERROR", "CANCELLED"):
+    if not job.requested_cancel and job.state not in TERMINAL_JOB_STATES:
         job.requested_cancel = True
-    elif job.state in ("DONE", "ERROR", "CANCELLED"):
+    elif job.state in TERMINAL_JOB_STATES:
         from cloudlet.core.errors import FailedPrecondition
 
         raise FailedPrecondition(
@@ -310,7 +310,7 @@ def driver_output(
     return {
         "text": data.decode(errors="replace"),
         "nextOffset": offset + len(data),
-        "done": job.state in ("DONE", "ERROR", "CANCELLED"),
+        "done": job.state in TERMINAL_JOB_STATES,
         "state": job.state,
     }
 

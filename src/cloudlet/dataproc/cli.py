@@ -16,6 +16,7 @@ import typer
 
 from cloudlet.cli.context import fail, state
 from cloudlet.cli.output import Column, emit
+from cloudlet.dataproc.states import TERMINAL_JOB_STATES
 
 __all__ = ["dataproc_app"]
 
@@ -27,7 +28,6 @@ dataproc_app.add_typer(clusters_app, name="clusters")
 dataproc_app.add_typer(jobs_app, name="jobs")
 jobs_app.add_typer(submit_app, name="submit")
 
-_TERMINAL = ("DONE", "ERROR", "CANCELLED")
 
 # gcloud dataproc clusters list: NAME PLATFORM PRIMARY_WORKER_COUNT SECONDARY_WORKER_COUNT
 # STATUS ZONE SCHEDULED_DELETE
@@ -270,7 +270,7 @@ def jobs_kill(
     """Cancel a job: its driver is stopped, and Spark ends its application."""
     state.confirm(f"The job '{job_id}' will be killed.")
     job = state.gateway.post(_base(region) + f"/jobs/{job_id}:cancel")
-    while job["status"]["state"] not in _TERMINAL:
+    while job["status"]["state"] not in TERMINAL_JOB_STATES:
         time.sleep(0.5)
         job = state.gateway.get(_base(region) + f"/jobs/{job_id}")
     state.status(f"Job [{job_id}] is {job['status']['state']}.")

@@ -19,6 +19,7 @@ from cloudlet.core.times import rfc3339
 __all__ = [
     "ACTIVE_CLUSTER_STATES",
     "ACTIVE_JOB_STATES",
+    "TERMINAL_JOB_STATES",
     "ClusterState",
     "JobState",
     "check_cluster_transition",
@@ -109,8 +110,11 @@ class JobState(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (JobState.CANCELLED, JobState.DONE, JobState.ERROR)
+        return self in TERMINAL_JOB_STATES
 
+
+# The states a job never leaves (strings compare equal to them: the API's and CLI's checks).
+TERMINAL_JOB_STATES = frozenset({JobState.CANCELLED, JobState.DONE, JobState.ERROR})
 
 ACTIVE_JOB_STATES = frozenset(
     {
