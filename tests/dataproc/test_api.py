@@ -178,3 +178,41 @@ def test_gcloud_dataproc_against_the_gateway(
     assert jobs.returncode == 0
     gcloud("dataproc", "clusters", "delete", "ext", "--region", REGION, "--quiet")
     assert api.get(base + "/clusters").json() == {"clusters": []}
+
+
+def test_a_stranger_and_a_cross_site_page_are_refused(
+    gateway: Gateway, api: httpx.Client, project_id: str, tmp_path: Path
+) -> None:
+    """Dataproc's routes go through the one authorization path and the browser defences: a
+    service account with no role on the project is denied naming the permission, and a write
+    from another site is refused before any route runs (nothing is created either way)."""
+    from google.auth.transport.requests import AuthorizedSession
+    from google.oauth2 import service_account
+
+    from tests.iam.conftest import make_key, make_project
+
+    base = _enable(api, project_id)
+    other = make_project(api, "s-" + tmp_path.name[-12:].lower().replace("_", "-").strip("-"))
+    key = make_key(api, other, "stranger", tmp_path / "stranger.json")
+    creds = service_account.Credentials.from_service_account_file(
+        str(key.path), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    stranger = AuthorizedSession(creds)
+    for method, path, permission in (
+        ("GET", "/clusters", "dataproc.clusters.list"),
+        ("POST", "/clusters", "dataproc.clusters.create"),
+        ("POST", "/jobs:submit", "dataproc.jobs.create"),
+    ):
+        body = {"clusterName": "c9"} if path == "/clusters" else {"job": {}}
+        got = stranger.request(method, gateway.url + base + path, json=body)
+        assert got.status_code == 403, got.text
+        assert got.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert permission in got.json()["error"]["message"]
+
+    cross_site = api.post(
+        base + "/clusters",
+        json={"clusterName": "c9"},
+        headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross_site.status_code == 403
+    assert api.get(base + "/clusters").json().get("clusters", []) == []
