@@ -175,6 +175,18 @@ class Gateway:
         except OSError:
             return ""
 
+    def processes_running(self, needle: str) -> list[psutil.Process]:
+        """Living descendants whose command line contains `needle`, skipping any
+        that exit (or linger as zombies) while they are being looked at."""
+        found = []
+        for proc in self.descendants():
+            try:
+                if needle in " ".join(proc.cmdline()):
+                    found.append(proc)
+            except psutil.Error:
+                continue
+        return found
+
     def descendants(self) -> list[psutil.Process]:
         if self.proc is None or self.proc.poll() is not None:
             return []

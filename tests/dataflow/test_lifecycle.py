@@ -29,8 +29,8 @@ def _job_processes(gw: Gateway, job_id: str) -> list[psutil.Process]:
     """The job's executor and its descendants (the SDK worker processes)."""
     executor = next(
         p
-        for p in gw.descendants()
-        if "cloudlet.dataflow.executor" in p.cmdline() and any(job_id in a for a in p.cmdline())
+        for p in gw.processes_running("cloudlet.dataflow.executor")
+        if job_id in " ".join(p.cmdline())
     )
     return [executor, *executor.children(recursive=True)]
 

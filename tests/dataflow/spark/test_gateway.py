@@ -74,13 +74,16 @@ def test_cancel_ends_the_spark_application(
         job = wait_for(lambda: job_by_name(api, project_id, "spark-cancel"), what="job created")
 
         def spark_running() -> list[psutil.Process]:
-            for p in gateway.descendants():
-                if "cloudlet.dataflow.executor" in " ".join(p.cmdline()):
+            for p in gateway.processes_running("cloudlet.dataflow.executor"):
+                try:
                     procs = [p, *p.children(recursive=True)]
-                    if any("java" in q.name() for q in procs) and any(
-                        "Running on Spark master" in t for t in messages(api, job)
-                    ):
-                        return procs
+                    names = [q.name() for q in procs]
+                except psutil.Error:  # it exited while being looked at
+                    continue
+                if any("java" in n for n in names) and any(
+                    "Running on Spark master" in t for t in messages(api, job)
+                ):
+                    return procs
             return []
 
         procs = wait_for(spark_running, timeout=300, what="the Spark driver")
