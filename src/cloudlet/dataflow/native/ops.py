@@ -108,6 +108,18 @@ class WindowOp(BaseOp):
         self.emit(out, (result, None))
 
 
+class KeyWithVoidOp(BaseOp):
+    """CombineGlobally's KeyWithVoid: every element x becomes (None, x), metadata kept."""
+
+    def process(self, batch: Batch) -> None:
+        (out,) = self.op.outputs.values()
+        values, tmpl = batch
+        if tmpl is not None:
+            self.emit(out, ([(None, v) for v in values], tmpl))
+        else:
+            self.emit(out, ([wv.with_value((None, wv.value)) for wv in values], None))
+
+
 class ReshuffleOp(FlattenOp):
     """Identity in batch: elements keep their timestamps and windows."""
 
@@ -182,6 +194,7 @@ def build_op(op: Any, ctx: Any, emit: Emit) -> BaseOp:
         "flatten": FlattenOp,
         "window": WindowOp,
         "reshuffle": ReshuffleOp,
+        "key_with_void": KeyWithVoidOp,
         "gbk": GroupByKeyOp,
         "combine": CombineOp,
         "pardo": ParDoOp,

@@ -3,11 +3,17 @@
 The plan is a plain data structure a different executor (e.g. a Spark engine) can walk:
 
 - `Plan.ops`: every transform the engine executes, by transform id, as an `Op`: its `kind`
-  (`impulse`, `pardo`, `sdf`, `window`, `flatten`, `reshuffle`, `gbk`, `combine`), its main
+  (`impulse`, `pardo`, `sdf`, `key_with_void`, `window`, `flatten`, `reshuffle`, `gbk`,
+  `combine`), its main
   input PCollections, its side inputs (tag → PCollection) and its outputs (tag → PCollection).
   Composites are walked down to leaves, except two units the engine executes whole:
   `combine_per_key` (a lifted combine: pre-combine per key → shuffle → merge → extract) and
   `reshuffle` (an identity in batch: elements keep their timestamps and windows).
+  `key_with_void` is the first step of Beam's CombineGlobally expansion (KeyWithVoid: x →
+  (None, x); then CombinePerKey, UnKey, and, unless `without_defaults()`, DoOnce +
+  InjectDefault, which gives the CombineFn's default on empty input through a list side
+  input): every part but KeyWithVoid is an ordinary leaf, so an executor that runs the other
+  kinds runs CombineGlobally once it maps `key_with_void`.
 - `Plan.fused`: PCollection → the one op that consumes it as its main input *while it is
   produced* (no buffer in between). Every other consumed PCollection is *materialized*
   (`Plan.materialized`): written whole by its producer, then read by its consumers. The output
@@ -40,6 +46,9 @@ FLATTEN = "beam:transform:flatten:v1"
 WINDOW = "beam:transform:window_into:v1"
 COMBINE = "beam:transform:combine_per_key:v1"
 RESHUFFLE = "beam:transform:reshuffle:v1"
+# CombineGlobally's KeyWithVoid step: a ParDo whose DoFn is named by URN (Beam's
+# `_KeyWithNone`, x → (None, x)), not pickled.
+KEY_WITH_VOID = "beam:dofn:python_key_with_none:v1"
 GROUPING = ("gbk", "combine")
 # Composites executed through their parts (their leaves are what runs).
 _WALK = {
@@ -166,6 +175,8 @@ def _pardo(tid: str, t: Any) -> Op:
         raise Unsupported(t.unique_name, "bundle finalization")
     if payload.requires_time_sorted_input:
         raise Unsupported(t.unique_name, "stateful processing")
+    if payload.do_fn.urn == KEY_WITH_VOID and not payload.side_inputs:
+        return _op(tid, t, "key_with_void", {})
     if payload.do_fn.urn != "beam:dofn:pickled_python_info:v1":
         raise Unsupported(t.unique_name, f"DoFn URN {payload.do_fn.urn}")
     from apache_beam.internal import pickler
