@@ -15,6 +15,8 @@ from typing import Any
 from cloudlet.dataflow.native.ops import BaseOp, Batch, build_op
 from cloudlet.dataflow.native.parallel import fan_out_batches
 from cloudlet.dataflow.native.plan import GROUPING, Plan
+from cloudlet.dataflow.native.shuffle import set_processes
+from cloudlet.dataflow.native.store import BatchStore
 
 __all__ = ["Execution"]
 
@@ -31,7 +33,7 @@ class Execution:
         self.workers = workers
         self.context = pipeline_context.PipelineContext(proto.components)
         self.counts: Counter[str] = Counter()
-        self.stores: dict[str, list[Batch]] = {}
+        self.stores: dict[str, Any] = {}  # materialized PCollection → BatchStore (store.py)
         self.sampler = statesampler.StateSampler("native", CounterFactory())
         self.containers: dict[str, Any] = {}
         self.states: dict[tuple[str, str], Any] = {}
@@ -52,7 +54,7 @@ class Execution:
         coder_id = self.proto.components.pcollections[pcoll].coder_id
         return self.context.coders.get_by_id(coder_id).key_coder()
 
-    def materialized(self, pcoll: str) -> list[Batch]:
+    def materialized(self, pcoll: str) -> Any:
         return self.stores.get(pcoll, [])
 
     def scoped(self, op: Any, state: str) -> Any:
@@ -82,10 +84,14 @@ class Execution:
         if consumer is not None:
             self.ops[consumer].process(batch)
         elif pcoll in self.plan.materialized:
-            self.stores.setdefault(pcoll, []).append(batch)
+            store = self.stores.get(pcoll)
+            if store is None:
+                store = self.stores[pcoll] = BatchStore(self.spill)
+            store.append(batch)
 
     def run(self) -> None:
         self.sampler.start()
+        set_processes(self.workers + 1 if self.workers > 1 else 1)
         try:
             for oid in self.plan.order:
                 self.ops[oid] = build_op(self.plan.ops[oid], self, self.emit)
@@ -93,6 +99,9 @@ class Execution:
                 self._run_stage(stage)
         finally:
             self.sampler.stop()
+            for store in self.stores.values():
+                if isinstance(store, BatchStore):
+                    store.close()
             errors = []
             for op in self.ops.values():
                 try:
@@ -110,7 +119,7 @@ class Execution:
                 continue
             _, pcoll, oid = source
             op = self.ops[oid]
-            batches = list(self._read(pcoll))
+            batches = self.stores.get(pcoll, [])  # a BatchStore: read lazily, maybe from disk
             if not (len(stage.sources) == 1 and fan_out_batches(self, oid, batches)):
                 for batch in batches:
                     op.process(batch)
@@ -131,7 +140,9 @@ class Execution:
     def _release(self, pcoll: str) -> None:
         self.remaining[pcoll] -= 1
         if self.remaining[pcoll] <= 0:
-            self.stores.pop(pcoll, None)
+            store = self.stores.pop(pcoll, None)
+            if isinstance(store, BatchStore):
+                store.close()
 
     def release_side_inputs(self) -> None:
         pass

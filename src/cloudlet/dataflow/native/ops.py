@@ -142,18 +142,12 @@ class GroupByKeyOp(BaseOp):
         else:
             self.table.add_windowed(explode(batch))
 
-    def take(self) -> dict[Any, list[Any]]:
+    def take(self) -> Any:
         """The table so far (a worker hands it to the parent), leaving this one empty."""
         return self.table.take()
 
-    def merge(self, table: dict[Any, list[Any]]) -> None:
-        mine = self.table.table
-        for g, (k, values) in table.items():
-            entry = mine.get(g)
-            if entry is None:
-                mine[g] = [k, values]
-            else:
-                entry[1].extend(values)
+    def merge(self, table: Any) -> None:
+        self.table.merge(table)
 
     def output(self) -> Iterator[Batch]:
         """The grouped elements, in batches; called once all input is in."""

@@ -85,17 +85,22 @@ def fan_out_batches(ex: Any, oid: str, batches: list[Any]) -> bool:
     worker processes, a share of the batches each; False when not worth it (the caller runs
     them). Used for a stage that reads one materialized PCollection, such as what a grouping
     step produced (Format + Write after a GroupByKey or a combine)."""
+    from cloudlet.dataflow.native.store import share
+
     workers = ex.workers
-    if workers <= 1 or len(batches) < 2 or sum(len(b[0]) for b in batches) < MIN_ELEMENTS:
+    elements = getattr(batches, "elements", None)
+    if elements is None:
+        elements = sum(len(b[0]) for b in batches)
+    if workers <= 1 or len(batches) < 2 or elements < MIN_ELEMENTS:
         return False
 
-    def feed(mine: list[Any]) -> Iterator[None]:
+    def feed(mine: Iterator[Any]) -> Iterator[None]:
         op = ex.ops[oid]
-        for batch in mine:
+        for batch in mine:  # read in the worker (a spilled batch from disk)
             op.process(batch)
             yield
 
-    feeds = [feed(batches[i::workers]) for i in range(workers)]
+    feeds = [feed(share(batches, i, workers)) for i in range(workers)]
     _run_workers(ex, [oid, *downstream(ex.plan, oid)], feeds)
     return True
 
@@ -180,7 +185,7 @@ def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str,
             if ex.plan.ops[oid].kind in GROUPING and ex.ops[oid].set_up
         }
         stores = {
-            pc: batches[stores0.get(pc, 0) :]
+            pc: batches.since(stores0.get(pc, 0))
             for pc, batches in ex.stores.items()
             if len(batches) > stores0.get(pc, 0)
         }
@@ -213,8 +218,13 @@ def _merge(ex: Any, closure: list[str], payload: Any) -> None:
     ex.counts.update(counts)
     for oid, table in tables.items():
         ex.ops[oid].merge(table)
-    for pc, batches in stores.items():
-        ex.stores.setdefault(pc, []).extend(batches)
+    from cloudlet.dataflow.native.store import BatchStore
+
+    for pc, entries in stores.items():
+        store = ex.stores.get(pc)
+        if store is None:
+            store = ex.stores[pc] = BatchStore(ex.spill)
+        store.extend(entries)
     for name, updates in metrics.items():
         container = ex.container(name)
         for key, value in updates.counters.items():

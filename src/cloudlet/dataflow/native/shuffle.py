@@ -1,9 +1,16 @@
 """Grouping tables: elements grouped by the key's deterministic encoded bytes, as Beam does.
 
-Spill: every `CHECK_EVERY` values added, a table checks the process's RSS against the memory
-budget (`CLOUDLET_DATAFLOW_MEMORY_MB`, default 1024). Past it, the table is written to a spill
-file as one run sorted by grouping key and emptied; reading the groups merges the runs and
-what is left in memory, key by key (a key's values from every run are concatenated).
+Spill: every `CHECK_EVERY` values added, a table checks the process's RSS against its share
+of the memory budget (`over_budget`). Past it, the table is written to a spill file as one run
+sorted by grouping key and emptied; reading the groups merges the runs and what is left in
+memory, key by key (a key's values from every run are concatenated). A forked worker hands
+its table to the parent as run files when it spilled (`take`), so a table never crosses the
+pipe whole once it outgrew memory.
+
+The budget (`CLOUDLET_DATAFLOW_MEMORY_MB`, the `dataflow_memory_mb` setting, default 1024) is
+for all the engine's processes together: the parent and its forked workers each keep their
+RSS under budget / processes (`set_processes`; RSS counts the pages a forked worker shares
+with its parent in both, so the sum of RSS over-states what the processes use).
 
 `1`, `True` and `1.0` encode differently, so they are three keys (a plain dict would merge
 them). `str` and `bytes` keys, whose encodings are injective and agree with equality, are used
@@ -16,10 +23,10 @@ import heapq
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["GroupTable", "key_of"]
+__all__ = ["GroupTable", "Runs", "key_of", "over_budget", "set_processes"]
 
 
 def key_of(encode: Any) -> Any:
@@ -35,10 +42,43 @@ def key_of(encode: Any) -> Any:
 
 
 CHECK_EVERY = 100_000
+MAX_RUNS = 64
+
+
+_RECORD = 1024  # grouped entries per pickle record in a run file
+_processes = 1  # engine processes sharing the budget (the parent and its workers)
 
 
 def memory_budget() -> int:
+    """The budget of all the engine's processes together, in bytes."""
     return int(float(os.environ.get("CLOUDLET_DATAFLOW_MEMORY_MB") or 1024) * (1 << 20))
+
+
+def set_processes(n: int) -> None:
+    """The engine runs as `n` processes at most (a parent and its workers)."""
+    global _processes
+    _processes = max(1, n)
+
+
+def process_budget() -> int:
+    """This process's share of the budget, in bytes."""
+    return memory_budget() // _processes
+
+
+def over_budget() -> bool:
+    """Whether this process's RSS is past its share of the budget."""
+    import psutil
+
+    return bool(psutil.Process().memory_info().rss > process_budget())
+
+
+class Runs(list[str]):
+    """A grouping table handed over as sorted run files (a worker's spilled table)."""
+
+    def items(self) -> Iterator[tuple[Any, list[Any]]]:
+        """(grouping key, [key, values]) read back from the runs, as a table's items."""
+        for sk, k, values in _merge_runs(list(self), []):
+            yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, values]
 
 
 def _sort_key(g: Any) -> tuple[int, Any]:
@@ -58,26 +98,32 @@ class GroupTable:
         self.spill_dir = spill  # where spill files go (default: the temp dir)
         self.runs: list[str] = []
         self.added = 0
-        self.budget = memory_budget()
 
     def _check(self, n: int) -> None:
         self.added += n
         if self.added < CHECK_EVERY:
             return
         self.added = 0
-        import psutil
-
-        if psutil.Process().memory_info().rss > self.budget and self.table:
+        if self.table and over_budget():
             self._spill()
 
     def _spill(self) -> None:
-        fd, path = tempfile.mkstemp(prefix="cloudlet-spill-", suffix=".run", dir=self.spill_dir)
-        with os.fdopen(fd, "wb") as f:
-            for g in sorted(self.table, key=_sort_key):
-                k, values = self.table[g]
-                pickle.dump((_sort_key(g), k, values), f, pickle.HIGHEST_PROTOCOL)
-        self.runs.append(path)
+        table = self.table
+        entries = ((_sort_key(g), *table[g]) for g in sorted(table, key=_sort_key))
+        self.runs.append(_write_run(self.spill_dir, entries))
         self.table = {}
+        self._compact()
+
+    def _compact(self) -> None:
+        """Past MAX_RUNS run files, merge them into one (a merge opens every run at once)."""
+        if len(self.runs) >= MAX_RUNS:
+            runs, self.runs = self.runs, []
+            self.runs.append(_write_run(self.spill_dir, _merge_runs(runs, [])))
+
+    def adopt(self, runs: list[str]) -> None:
+        """Take over sorted run files (a worker's), deleted once read."""
+        self.runs.extend(runs)
+        self._compact()
 
     def _merged(self) -> Iterator[tuple[Any, list[Any]]]:
         """(key, values) of every key, from the runs and memory."""
@@ -89,20 +135,9 @@ class GroupTable:
         memory = sorted(((_sort_key(g), e[0], e[1]) for g, e in self.table.items()),
                         key=lambda t: t[0])  # fmt: skip
         self.table = {}
-        streams = [_read_run(path) for path in self.runs] + [iter(memory)]
-        current: Any = None
-        for sk, k, values in heapq.merge(*streams, key=lambda t: t[0]):
-            if current is not None and current[0] == sk:
-                current[2].extend(values)
-                continue
-            if current is not None:
-                yield current[1], current[2]
-            current = [sk, k, values]
-        if current is not None:
-            yield current[1], current[2]
-        for path in self.runs:
-            os.unlink(path)
-        self.runs = []
+        runs, self.runs = self.runs, []
+        for _sk, k, values in _merge_runs(runs, memory):
+            yield k, values
 
     def add_values(self, pairs: list[Any]) -> None:
         table = self.table
@@ -128,12 +163,30 @@ class GroupTable:
             entry[1].append(wv.with_value(v))
         self._check(len(wvs))
 
-    def take(self) -> dict[Any, list[Any]]:
-        """Everything grouped so far, as one table (spilled runs read back), leaving this empty."""
+    def take(self) -> dict[Any, list[Any]] | Runs:
+        """Everything grouped so far, leaving this empty: the table itself, or once it has
+        spilled, run files (what is left in memory spilled too) for the taker to `adopt`."""
         if not self.runs:
             table, self.table = self.table, {}
             return table
-        return {_g_of(_sort_key(self.kk(k))): [k, vs] for k, vs in self._merged()}
+        if self.table:
+            self._spill()
+        runs, self.runs = Runs(self.runs), []
+        return runs
+
+    def merge(self, table: dict[Any, list[Any]] | Runs) -> None:
+        """Add what another table's `take` gave."""
+        if isinstance(table, Runs):
+            self.adopt(table)
+            return
+        mine = self.table
+        for g, (k, values) in table.items():
+            entry = mine.get(g)
+            if entry is None:
+                mine[g] = [k, values]
+            else:
+                entry[1].extend(values)
+        self._check(CHECK_EVERY)
 
     def grouped(self, n: int) -> Iterator[list[Any]]:
         out: list[Any] = []
@@ -149,14 +202,43 @@ class GroupTable:
         yield from self._merged()
 
 
-def _g_of(sk: tuple[int, Any]) -> Any:
-    return sk[1] if sk[0] < 2 else (None, sk[1])
+def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]]) -> str:
+    """A run file of (sort key, key, values) entries in sort key order; its path."""
+    fd, path = tempfile.mkstemp(prefix="cloudlet-spill-", suffix=".run", dir=spill_dir)
+    with os.fdopen(fd, "wb") as f:
+        record: list[Any] = []
+        for entry in entries:
+            record.append(entry)
+            if len(record) >= _RECORD:
+                pickle.dump(record, f, pickle.HIGHEST_PROTOCOL)
+                record = []
+        if record:
+            pickle.dump(record, f, pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _merge_runs(runs: list[str], memory: list[Any]) -> Iterator[tuple[Any, Any, list[Any]]]:
+    """The entries of sorted `runs` and `memory`, one per sort key (values concatenated);
+    the run files are deleted once read."""
+    streams = [_read_run(path) for path in runs] + [iter(memory)]
+    current: Any = None
+    for sk, k, values in heapq.merge(*streams, key=lambda t: t[0]):
+        if current is not None and current[0] == sk:
+            current[2].extend(values)
+            continue
+        if current is not None:
+            yield current[0], current[1], current[2]
+        current = [sk, k, values]
+    if current is not None:
+        yield current[0], current[1], current[2]
+    for path in runs:
+        os.unlink(path)
 
 
 def _read_run(path: str) -> Iterator[Any]:
     with open(path, "rb") as f:
         while True:
             try:
-                yield pickle.load(f)
+                yield from pickle.load(f)
             except EOFError:
                 return
