@@ -21,6 +21,7 @@ budget + 200 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
@@ -39,7 +40,16 @@ from corpus import write_corpus  # bench/ runs as scripts, not as a package
 
 MARGIN_MB = 200
 
-WORDCOUNT = """
+# The drivers log the engine's spills (debug lines naming each spill file) to stderr.
+LOG = """
+import logging
+logging.basicConfig(format="%(name)s: %(message)s")
+logging.getLogger("cloudlet.dataflow.native").setLevel(logging.DEBUG)
+"""
+
+WORDCOUNT = (
+    LOG
+    + """
 import re, sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -52,9 +62,12 @@ with beam.Pipeline(options=PipelineOptions(sys.argv[3:])) as p:
        | "Format" >> beam.MapTuple(lambda w, n: f"{w}: {n}")
        | "Write" >> beam.io.WriteToText(out))
 """
+)
 
 # One line out: "count sum ok" over every group (a CombineGlobally of per-group checks).
-GROUPS = """
+GROUPS = (
+    LOG
+    + """
 import sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -79,6 +92,7 @@ with beam.Pipeline(options=PipelineOptions(sys.argv[4:])) as p:
        | "Format" >> beam.Map(lambda t: " ".join(map(str, t)))
        | "Write" >> beam.io.WriteToText(out, shard_name_template=""))
 """
+)
 
 
 class TreeSampler:
@@ -119,10 +133,8 @@ class TreeSampler:
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_pss = max(self.peak_pss, pss)
         self.peak_procs = max(self.peak_procs, n)
-        try:
+        with contextlib.suppress(OSError):
             self.spill_files.update(p.name for p in self.spill_dir.glob("cloudlet-spill-*"))
-        except OSError:
-            pass
 
     def stop(self) -> None:
         self._stop.set()
@@ -145,12 +157,14 @@ def run_case(script: str, args: list[str], budget_mb: int, work: Path) -> dict[s
     sampler.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"{driver} failed:\n{stderr[-3000:]}")
+    logged = set(re.findall(r"spilled .* to (\S+)", stderr))
     return {
         "seconds": time.monotonic() - started,
+        "spills_logged": sorted(logged),
         "peak_rss_mb": sampler.peak_rss / (1 << 20),
         "peak_pss_mb": sampler.peak_pss / (1 << 20),
         "processes": sampler.peak_procs,
-        "spill_files": len(sampler.spill_files),
+        "spill_files": len(sampler.spill_files | {Path(p).name for p in logged}),
         "spill_left": len(list(spill.glob("cloudlet-spill-*"))),
     }
 
@@ -186,7 +200,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 1 GB, 10 M, 5 M")
     parser.add_argument("--budget", type=int, default=1024, help="CLOUDLET_DATAFLOW_MEMORY_MB")
     parser.add_argument("--cases", default="wordcount,keys,hot")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cloudlet-bench")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "cloudlet-bench"
+    )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, dict[str, Any], bool]] = []
@@ -214,10 +230,13 @@ def main() -> None:
                 label = (f"GroupByKey, 1 key x {n:,} values" if case == "hot"
                          else f"GroupByKey, {n:,} keys")  # fmt: skip
             rows.append((label, result, ok))
-            print(label, result, "right" if ok else "WRONG", flush=True)
+            brief = {k: v for k, v in result.items() if k != "spills_logged"}
+            print(label, brief, "right" if ok else "WRONG", flush=True)
     print()
-    print("| case | seconds | peak RSS (MB, all processes) | peak PSS (MB) | under budget + "
-          f"{MARGIN_MB} MB | spill files seen | result |")
+    print(
+        "| case | seconds | peak RSS (MB, all processes) | peak PSS (MB) | under budget + "
+        f"{MARGIN_MB} MB | spill files seen | result |"
+    )
     print("|---|---|---|---|---|---|---|")
     for label, r, ok in rows:
         under = r["peak_rss_mb"] <= args.budget + MARGIN_MB

@@ -285,7 +285,8 @@ def test_step_wall_time_and_custom_counters(
     # in the step info panel, as the API's start+process+finish msecs.
     shown = f"{wall['Tidy'] / 1000:.1f} s"
     # The job has its own packages, so it asked for native and ran on fnapi.
-    assert described["environment"]["cloudletEngine"] == "native"
+    assert described["environment"]["cloudletEngine"] == "fnapi"
+    assert described["environment"]["cloudletEngineRequested"] == "native"
     assert page.locator("#info-engine").inner_text() == "fnapi (fallback from native)"
     assert page.locator('[data-step="Tidy"] .step-wall').inner_text() == shown
     page.get_by_role("button", name="Tidy:").click()

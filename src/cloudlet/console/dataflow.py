@@ -156,16 +156,14 @@ async def _messages(api: ApiClient, base: str) -> list[dict[str, Any]]:
     return sorted(messages, key=lambda m: m.get("time", ""))
 
 
-# The native engine's job message when it hands a job to fnapi before anything ran
-# (dataflow/native/engine.py); the job then ran on fnapi although it asked for native.
-_FELL_BACK = "on the fnapi engine"
-
-
-def _engine(job: dict[str, Any], messages: list[dict[str, Any]]) -> str | None:
-    """The engine the job ran on, from `jobs describe`'s `cloudletEngine` and its messages."""
-    engine = (job.get("environment") or {}).get("cloudletEngine")
-    if engine == "native" and any(_FELL_BACK in m.get("messageText", "") for m in messages):
-        return "fnapi (fallback from native)"
+def _engine(job: dict[str, Any]) -> str | None:
+    """The engine the job ran on, from `jobs describe`'s `cloudletEngine`, and the one it asked
+    for when an engine handed it over (`cloudletEngineRequested`, dataflow/native/engine.py)."""
+    env = job.get("environment") or {}
+    engine = env.get("cloudletEngine")
+    requested = env.get("cloudletEngineRequested")
+    if engine and requested and requested != engine:
+        return f"{engine} (fallback from {requested})"
     return str(engine) if engine else None
 
 
@@ -215,7 +213,8 @@ async def job_page(request: Request, project: str, location: str, job_id: str) -
             "job": job,
             "summary": job_summary(job),
             "info": _job_info(job),
-            "engine": _engine(job, messages),
+            "engine": _engine(job),
+            "engine_fallback": (job.get("environment") or {}).get("cloudletEngineFallback"),
             "nodes": nodes,
             "counts": jobgraph.step_counts(metrics),
             "wall": jobgraph.step_wall_times(job, metrics),

@@ -181,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         str,
     ),
     Setting(
+        "dataflow_memory_mb",
+        1024,
+        "Megabytes of memory a Dataflow job on the native engine may hold in all its processes "
+        "together; past its share, a process spills grouping tables and materialized "
+        "collections to disk in the job's work dir. docs/dataflow.md.",
+        int,
+    ),
+    Setting(
         "sandbox",
         "auto",
         "How App Engine instances and Dataflow jobs are kept out of the data dir: `uid` (a "
@@ -257,6 +265,7 @@ class Settings:
     deploy_max_total_bytes: int = 1024 * 1024 * 1024
     job_prepare_timeout: float = 3600.0
     dataflow_engine: str = "native"
+    dataflow_memory_mb: int = 1024
     sandbox: str = "auto"
     max_request_body: int = 32 * 1024 * 1024
     max_header_size: int = 64 * 1024

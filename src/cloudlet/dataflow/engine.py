@@ -41,6 +41,11 @@ class Reporter(Protocol):
     def abort(self, text: str) -> None:
         """The engine cannot go on (e.g. an SDK worker died): fail the job and end now."""
 
+    def engine(self, name: str, fallback: str | None = None) -> None:
+        """The job runs on engine `name`, not on the one it asked for, because of `fallback`
+        (e.g. "state and timers (transform 'ParDo(Count)')"): what `jobs describe` shows as
+        `cloudletEngine` and `cloudletEngineFallback`, and the console as the engine."""
+
 
 @dataclass(frozen=True)
 class EngineRun:

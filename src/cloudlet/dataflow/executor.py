@@ -55,6 +55,9 @@ class FileReporter:
             {"time": _now(), "importance": importance, "text": text},
         )
 
+    def engine(self, name: str, fallback: str | None = None) -> None:
+        write_json(self.files.engine, {"engine": name, "fallback": fallback})
+
     def abort(self, text: str) -> None:
         self.message("JOB_MESSAGE_ERROR", text)
         write_json(self.files.result, {"state": "JOB_STATE_FAILED", "time": _now()})

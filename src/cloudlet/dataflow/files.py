@@ -50,6 +50,10 @@ class JobFiles:
         return self.root / "started.json"
 
     @property
+    def engine(self) -> Path:  # the engine the job runs on, and why when not the one asked for
+        return self.root / "engine.json"
+
+    @property
     def result(self) -> Path:  # written last: the terminal state the executor reached
         return self.root / "result.json"
 

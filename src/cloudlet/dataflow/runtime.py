@@ -119,6 +119,8 @@ async def start_dataflow(state: GatewayState) -> None:
     # Pipelines read and write gs:// through our own Cloud Storage: as the job's service
     # account (job_identity), or anonymously for a job with no project.
     env = {"STORAGE_EMULATOR_HOST": settings.url}
+    # The native engine's memory budget (native/shuffle.py reads it in the job's processes).
+    env["CLOUDLET_DATAFLOW_MEMORY_MB"] = str(getattr(settings, "dataflow_memory_mb", 1024))
     supervisor = JobSupervisor(state.db, state.data, env, job_identity(state), state.get(SANDBOX))
     supervisor.start()
     state[JOBS] = supervisor

@@ -307,6 +307,26 @@ class JobSupervisor:
             job.metrics = dict(counts.get("metrics") or {})
             job.counts_time = _parse_time(counts.get("time")) or utcnow()
         self._read_messages(s, job, files)
+        self._read_engine(job, files)
+
+    def _read_engine(self, job: Job, files: JobFiles) -> None:
+        """An engine's hand-over (Reporter.engine) as job fields: the engine the job runs on
+        and the fallback reason, with the engine it asked for kept beside them."""
+        from cloudlet.dataflow.engine import ENGINES
+
+        report = read_json(files.engine)
+        if not isinstance(report, dict) or report.get("engine") not in ENGINES:
+            return  # none yet, or not an engine's (the job's own code can write its dir)
+        ran = str(report["engine"])
+        if ran == job.engine:
+            return
+        env = dict(job.environment or {})
+        env.setdefault("cloudletEngineRequested", job.engine)
+        fallback = report.get("fallback")
+        if isinstance(fallback, str) and fallback:
+            env["cloudletEngineFallback"] = fallback[:1000]
+        job.environment = env
+        job.engine = ran
 
     def _read_messages(self, s: Session, job: Job, files: JobFiles) -> None:
         try:  # never through a link: the job's own code can write its dir

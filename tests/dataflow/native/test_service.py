@@ -38,3 +38,27 @@ def test_jobs_run_native_by_default_and_fnapi_when_asked(
     job, basic = _run(gateway, api, project_id, tmp_path, "on-fnapi",
                       "--experiments=cloudlet_engine=fnapi")  # fmt: skip
     assert any("on the fnapi engine" in m for m in basic), basic
+    assert "cloudletEngineRequested" not in _environment(api, job)
+
+
+def _environment(api: httpx.Client, job: dict) -> dict:  # type: ignore[type-arg]
+    base = f"/v1b3/projects/{job['projectId']}/locations/{job['location']}/jobs/{job['id']}"
+    environment: dict = api.get(base, params={"view": "JOB_VIEW_ALL"}).json()["environment"]  # type: ignore[type-arg]
+    return environment
+
+
+def test_a_job_the_native_engine_hands_over_shows_the_engine_it_ran_on(
+    gateway: Gateway, api: httpx.Client, cli: CliRunner, project_id: str, tmp_path: Path
+) -> None:
+    """The hand-over is job data (`cloudletEngine`, `cloudletEngineRequested`,
+    `cloudletEngineFallback`), not only a message."""
+    make_project(api, project_id)
+    job, _ = _run(gateway, api, project_id, tmp_path, "handed-over", "--stateful")
+    env = _environment(api, job)
+    assert env["cloudletEngine"] == "fnapi"
+    assert env["cloudletEngineRequested"] == "native"
+    assert env["cloudletEngineFallback"] == "state and timers (transform 'Remember')"
+    described = cli("dataflow", "jobs", "describe", job["id"], "--full", "--project", project_id,
+                    check=True).stdout  # fmt: skip
+    assert "cloudletEngine: fnapi" in described
+    assert "cloudletEngineFallback: state and timers" in described

@@ -42,6 +42,7 @@ class NativeEngine:
                 "JOB_MESSAGE_BASIC",
                 "The job has its own Python environment; running it on the fnapi engine.",
             )
+            reporter.engine("fnapi", "the job has its own Python environment")
             return self._fallback(job, reporter)
         try:
             plan = build_plan(job.pipeline)
@@ -51,6 +52,7 @@ class NativeEngine:
                 f"The native engine does not support {exc.reason} (transform "
                 f"{exc.transform!r}); running the job on the fnapi engine instead.",
             )
+            reporter.engine("fnapi", f"{exc.reason} (transform {exc.transform!r})")
             return self._fallback(job, reporter)
         _set_options(job.options)
         execution = Execution(job.pipeline, plan, spill=str(job.work_dir), workers=job.workers)

@@ -20,6 +20,7 @@ as they are, which saves an encode per element; every other key is grouped by it
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import pickle
 import tempfile
@@ -40,6 +41,8 @@ def key_of(encode: Any) -> Any:
 
     return kk
 
+
+logger = logging.getLogger(__name__)
 
 CHECK_EVERY = 100_000
 MAX_RUNS = 64
@@ -214,6 +217,7 @@ def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]]) ->
                 record = []
         if record:
             pickle.dump(record, f, pickle.HIGHEST_PROTOCOL)
+    logger.debug("spilled a group table to %s", path)
     return path
 
 

@@ -15,6 +15,7 @@ parent never share a file offset.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import tempfile
@@ -25,6 +26,8 @@ from typing import Any
 from cloudlet.dataflow.native import shuffle
 
 __all__ = ["BatchStore", "Spilled", "load", "share"]
+
+logger = logging.getLogger(__name__)
 
 Batch = tuple[list[Any], Any]
 
@@ -126,6 +129,7 @@ class BatchStore:
                 f.write(data)
                 self.entries[i] = Spilled(path, offset, len(data))
                 offset += len(data)
+        logger.debug("spilled %d batches to %s", len(held), path)
 
     def close(self) -> None:
         """Drop the batches and delete the spill files."""

@@ -38,6 +38,9 @@ class _Keep:
     def message(self, importance: str, text: str) -> None:
         pass
 
+    def engine(self, name: str, fallback: str | None = None) -> None:
+        pass
+
     def abort(self, text: str) -> None:  # pragma: no cover - the engine raises instead
         raise RuntimeError(text)
 
