@@ -81,6 +81,14 @@ CASES: dict[str, Build] = {
     "side-input-empty": lambda p: _side(p, 0),
     "side-view": lambda p: _side_view(p, 4),
     "side-view-empty": lambda p: _side_view(p, 0),
+    "fanout": lambda p: _ints(p, 100) | beam.CombineGlobally(sum).with_fanout(3),
+    "hot-key-fanout": (
+        lambda p: (
+            _ints(p, 100)
+            | beam.Map(lambda i: (i % 3, i))
+            | beam.CombinePerKey(sum).with_hot_key_fanout(2)
+        )
+    ),
     "forked-workers": lambda p: _big(p) | beam.CombineGlobally(sum),
     "forked-workers-count": lambda p: _big(p) | combiners.Count.Globally(),
 }
@@ -114,7 +122,7 @@ def test_combine_globally_is_planned_natively() -> None:
     for case in sorted(CASES):
         _ = p | _Case(case)
     plan = build_plan(pipeline_proto(p, p.options))  # raises Unsupported on a fallback
-    assert sum(op.kind == "key_with_void" for op in plan.ops.values()) >= len(CASES) - 2  # Top
+    assert sum(op.kind == "key_with_void" for op in plan.ops.values()) >= len(CASES) - 3  # Top, hot-key
 
 
 @pytest.mark.slow
@@ -130,3 +138,18 @@ def test_combine_globally_gives_what_fnapi_gives(tmp_path: Path) -> None:
     assert by_case["count-empty"] == ["0"]
     assert by_case["sum"] == [repr(sum(range(100)))]
     assert by_case["forked-workers"] == [repr(sum(range(40_000)))]
+    assert by_case["fanout"] == [repr(sum(range(100)))]
+
+
+def test_write_to_files_runs_natively(tmp_path: Path) -> None:
+    """fileio.WriteToFiles (its shards loop back through a Flatten) is planned and runs."""
+    from apache_beam.io import fileio
+
+    p = beam.Pipeline(options=PipelineOptions([]))
+    _ = _ints(p, 10) | beam.Map(str) | fileio.WriteToFiles(str(tmp_path / "out"))
+    build_plan(pipeline_proto(p, p.options))
+    with beam.Pipeline(runner=NativeRunner()) as p:
+        _ = _ints(p, 10) | beam.Map(str) | fileio.WriteToFiles(str(tmp_path / "out"))
+    files = [f for f in (tmp_path / "out").iterdir() if f.is_file()]
+    lines = [line for f in files for line in f.read_text().split()]
+    assert sorted(lines, key=int) == [str(i) for i in range(10)]

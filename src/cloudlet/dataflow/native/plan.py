@@ -307,6 +307,13 @@ def _stages(
             break
         # Materialize the main input of the op that closes a cycle, and try again.
         removed = [pc for pc, oid in fused.items() if oid == offending]
+        if not removed:
+            # Its input comes from a grouping op of its own group, which it reaches again
+            # through a Flatten (a hot-key fanout: split → pre-combine → strip → flatten ←
+            # split): materialize the Flatten's inputs, so it starts a stage of its own.
+            group = find(offending)
+            removed = [pc for pc, oid in fused.items()
+                       if ops[oid].kind == "flatten" and find(oid) == group]  # fmt: skip
         if not removed:  # pragma: no cover - cannot happen on a DAG
             raise Unsupported(ops[offending].name, "a cycle the planner cannot cut")
         for pc in removed:
