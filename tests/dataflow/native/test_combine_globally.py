@@ -122,7 +122,9 @@ def test_combine_globally_is_planned_natively() -> None:
     for case in sorted(CASES):
         _ = p | _Case(case)
     plan = build_plan(pipeline_proto(p, p.options))  # raises Unsupported on a fallback
-    assert sum(op.kind == "key_with_void" for op in plan.ops.values()) >= len(CASES) - 3  # Top, hot-key
+    assert (
+        sum(op.kind == "key_with_void" for op in plan.ops.values()) >= len(CASES) - 3
+    )  # Top, hot-key
 
 
 @pytest.mark.slow
