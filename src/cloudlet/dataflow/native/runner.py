@@ -106,7 +106,9 @@ class NativeRunner(PipelineRunner):
             return fallback_runner(proto, self.is_drain).run_pipeline(pipeline, options)
         from apache_beam.options.pipeline_options import DirectOptions
 
-        workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
+        # Beam's convention (FnApiRunner's too): 1 by default, 0 for one per core.
+        requested = options.view_as(DirectOptions).direct_num_workers
+        workers = (os.cpu_count() or 1) if requested == 0 else max(1, requested or 1)
         execution = Execution(proto, plan, workers=workers)
         execution.run()
         return NativeResult(PipelineState.DONE, execution.monitoring_infos())
