@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,12 @@ def read_counts(prefix: Path) -> Counter[str]:
     return counts
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_driver(driver: Path, corpus: Path, out: Path, args: list[str],
                env: dict[str, str] | None = None) -> float:  # fmt: skip
     started = time.perf_counter()
@@ -177,6 +184,14 @@ def main() -> None:
     print(f"corpus {corpus} ({mb:.1f} MB), {args.workers} workers, {machine}, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of the contender's processes (user + system)
+    mark = [_children_cpu()]
+
+    def took(name: str, seconds: float) -> None:
+        results[name] = seconds
+        now = _children_cpu()
+        cpu[name], mark[0] = now - mark[0], now
+
     with tempfile.TemporaryDirectory(prefix="cloudlet-bench-") as tmp:
         work = Path(tmp)
         driver = work / "wordcount_driver.py"
@@ -184,37 +199,35 @@ def main() -> None:
 
         started = time.perf_counter()
         expected = plain_python(corpus, args.workers)
-        results["plain Python (Pool + Counter)"] = time.perf_counter() - started
+        took("plain Python (Pool + Counter)", time.perf_counter() - started)
 
         if not args.skip_direct:
             out = work / "direct" / "out"
-            results["Beam DirectRunner"] = run_driver(
-                driver, corpus, out, ["--runner", "DirectRunner"]
-            )
+            took("Beam DirectRunner", run_driver(driver, corpus, out, ["--runner", "DirectRunner"]))
             assert read_counts(out) == expected, "DirectRunner counts differ"
 
         out = work / "fnapi" / "out"
-        results["FnApiRunner in process"] = run_driver(driver, corpus, out, [
+        took("FnApiRunner in process", run_driver(driver, corpus, out, [
             "--runner", "FnApiRunner", "--direct_num_workers", str(args.workers),
             "--direct_running_mode", "multi_processing",
-        ])  # fmt: skip
+        ]))  # fmt: skip
         assert read_counts(out) == expected, "FnApiRunner counts differ"
 
         for n in (1, args.workers):
             out = work / f"native{n}" / "out"
             name = "1 process" if n == 1 else f"{n} workers"
-            results[f"native engine in process (NativeRunner, {name})"] = run_driver(
+            took(f"native engine in process (NativeRunner, {name})", run_driver(
                 driver, corpus, out, ["--runner", "cloudlet.dataflow.native.NativeRunner",
                                       "--direct_num_workers", str(n)],
-            )  # fmt: skip
+            ))  # fmt: skip
             assert read_counts(out) == expected, "NativeRunner counts differ"
 
         if not args.skip_spark:
             out = work / "spark" / "out"
-            results[f"spark engine in process (SparkRunner, local[{args.workers}])"] = run_driver(
+            took(f"spark engine in process (SparkRunner, local[{args.workers}])", run_driver(
                 driver, corpus, out, ["--runner", "cloudlet.dataflow.spark.SparkRunner",
                                       "--spark_master_url", f"local[{args.workers}]"],
-            )  # fmt: skip
+            ))  # fmt: skip
             assert read_counts(out) == expected, "SparkRunner counts differ"
 
         out = work / "service" / "out"
@@ -225,13 +238,17 @@ def main() -> None:
 
     peer = results["FnApiRunner in process"]
     plain = results["plain Python (Pool + Counter)"]
-    print("\n| contender | seconds | MB/s | FnApiRunner's time / this | this / plain Python's |")
-    print("|---|---|---|---|---|")
+    print("\n| contender | seconds | CPU seconds | MB/s | FnApiRunner's time / this "
+          "| this / plain Python's |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for name, seconds in results.items():
-        print(f"| {name} | {seconds:.1f} | {mb / seconds:.1f} | {peer / seconds:.2f}x "
+        used = f"{cpu[name]:.1f}" if name in cpu else "n/a"  # the service's run in the gateway
+        print(f"| {name} | {seconds:.1f} | {used} | {mb / seconds:.1f} | {peer / seconds:.2f}x "
               f"| {seconds / plain:.2f}x |")  # fmt: skip
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"mb": mb, "workers": args.workers, **results}))
+        args.json.write_text(json.dumps({"mb": mb, "workers": args.workers, **results,
+                                         "cpu": cpu}))  # fmt: skip
 
 
 if __name__ == "__main__":

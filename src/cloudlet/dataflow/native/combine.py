@@ -26,6 +26,7 @@ __all__ = ["CombineOp"]
 
 _INT = {int}
 _TWO = {2}
+_TUPLE = {tuple}
 _STR = {str, bytes}
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
@@ -101,16 +102,14 @@ class CombineOp(BaseOp):
         """Running sums; str and bytes keys (grouped as they are) in `self.sums`, key → sum.
         A batch of str keys whose values are all the int 1 is counted in C."""
         sums = self.sums
-        values = list(map(_second, pairs))
-        if (
-            values.count(1) == len(values)
-            and set(map(type, values)) == _INT
-            and set(map(len, pairs)) == _TWO
-        ):
-            keys = list(map(_first, pairs))
-            if set(map(type, keys)) <= _STR:
-                _count_elements(sums, keys)  # sums[k] = sums.get(k, 0) + 1, in C
-                return
+        if set(map(type, pairs)) == _TUPLE and set(map(len, pairs)) == _TWO:
+            values = list(map(_second, pairs))
+            # The types first: count() calls __eq__ on the values.
+            if set(map(type, values)) == _INT and values.count(1) == len(values):
+                keys = list(map(_first, pairs))
+                if set(map(type, keys)) <= _STR:
+                    _count_elements(sums, keys)  # sums[k] = sums.get(k, 0) + 1, in C
+                    return
         table = self.table
         kk = self.kk
         sget = sums.get
