@@ -12,10 +12,10 @@ gs:// files are also read as the caller: storage.objects.get on each.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from cloudlet.core.authz import (
     authorize_request,
@@ -25,11 +25,18 @@ from cloudlet.core.authz import (
     requires,
     requires_each,
 )
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.db import utcnow
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
+from cloudlet.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from cloudlet.core.state import gateway_state
-from cloudlet.dataproc import service
+from cloudlet.dataproc import schema, service
 from cloudlet.dataproc.states import TERMINAL_JOB_STATES, ClusterState
 from cloudlet.dataproc.supervisor import CLUSTERS, ClusterSupervisor
 from cloudlet.projects import requires_service
@@ -45,6 +52,22 @@ _CLUSTERS = _REGION + "/clusters"
 _JOBS = _REGION + "/jobs"
 
 
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The JSON object body, through the one body door (core/bodies.py): bounded, parsed,
+    and anything but an object is Google's 400."""
+    return await read_json_object(request)
+
+
+JsonBody = Annotated[dict[str, Any], Depends(_json_body)]
+# What the routes that read a JsonBody take, for the OpenAPI document (and schemathesis).
+_OBJECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 def _supervisor(request: Request) -> ClusterSupervisor:
     found = gateway_state(request).get(CLUSTERS)
     if found is None:
@@ -56,6 +79,19 @@ def _poke(request: Request) -> None:
     found = gateway_state(request).get(CLUSTERS)
     if found is not None:
         found.poke()
+
+
+def _check_capacity(request: Request, session: DbSession, name: str) -> None:
+    """Refuse a managed cluster past the `dataproc_max_clusters` setting, before any process
+    starts (Google answers a create past a quota with RESOURCE_EXHAUSTED)."""
+    limit = gateway_state(request).settings.dataproc_max_clusters
+    if service.managed_clusters(session) >= limit:
+        raise ResourceExhausted(
+            f"Cannot create cluster {name}: this gateway runs at most {limit} clusters of its "
+            "own (setting dataproc_max_clusters, CLOUDLET_DATAPROC_MAX_CLUSTERS). Delete one, "
+            "raise the setting, or register an existing Spark master with --master "
+            "(config.softwareConfig.properties cloudlet:spark.master)."
+        )
 
 
 def _spark_version(request: Request) -> str:
@@ -72,6 +108,7 @@ def _spark_version(request: Request) -> str:
 @router.post(
     _CLUSTERS,
     summary="projects.regions.clusters.create",
+    openapi_extra=_OBJECT_BODY,
     dependencies=[requires("dataproc.clusters.create", path_resource)],
 )
 def create_cluster(
@@ -80,14 +117,17 @@ def create_cluster(
     project: str,
     region: str,
     session: DbSession,
-    body: dict[str, Any] = Body(...),
+    body: JsonBody,
     requestId: str | None = Query(None),
 ) -> dict[str, Any]:
     supervisor = _supervisor(request)
-    now = utcnow()
-    cluster = service.new_cluster(session, project, region, body, now)
-    if cluster.managed:
+    spec = schema.cluster_spec(body, project)  # every field typed and checked: 400 naming it
+    schema.validate_region(region)
+    if spec.master_url is None:
+        _check_capacity(request, session, spec.name)
         supervisor.spark()  # no pyspark or no Java 17: say what to install, before anything
+    now = utcnow()
+    cluster = service.new_cluster(session, project, region, spec, now)
     name = service.operation_name(project, region)
     cluster.operation = name
     workers = f"{cluster.num_workers} worker" + ("" if cluster.num_workers == 1 else "s")
@@ -205,6 +245,7 @@ def _submit_checks(request: Request) -> list[tuple[str, Any]]:
 @router.post(
     _JOBS + ":submit",
     summary="projects.regions.jobs.submit",
+    openapi_extra=_OBJECT_BODY,
     dependencies=[
         requires_each(
             _submit_checks,
@@ -220,11 +261,12 @@ def submit_job(
     project: str,
     region: str,
     session: DbSession,
-    body: dict[str, Any] = Body(...),
+    body: JsonBody,
 ) -> dict[str, Any]:
-    job = service.new_job(session, project, region, body, utcnow())
-    spec = job.spec["pysparkJob"]
-    for uri in [spec["mainPythonFileUri"], *spec["pythonFileUris"]]:
+    spec = schema.job_spec(body, project)  # every field typed and checked: 400 naming it
+    schema.validate_region(region)
+    job = service.new_job(session, project, region, spec, utcnow())
+    for uri in [spec.main, *spec.python_files]:
         parsed = urlparse(uri)
         if parsed.scheme == "gs":  # the driver reads it as the gateway: check the caller may
             authorize_request(
@@ -275,8 +317,6 @@ def cancel_job(
     if not job.requested_cancel and job.state not in TERMINAL_JOB_STATES:
         job.requested_cancel = True
     elif job.state in TERMINAL_JOB_STATES:
-        from cloudlet.core.errors import FailedPrecondition
-
         raise FailedPrecondition(
             f"Job {job_id} is already in state {job.state}; there is nothing to cancel."
         )
