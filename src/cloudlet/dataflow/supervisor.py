@@ -31,6 +31,7 @@ from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
+from cloudlet.core.ticker import Ticker
 from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
@@ -91,25 +92,19 @@ class JobSupervisor:
         # Where executors and their SDK workers run (core/sandbox.py).
         self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self._handles: dict[str, _Handle] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("dataflow-supervisor", self.tick, _TICK)
+        self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.data.jobs.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="dataflow-supervisor",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
         """Stop supervising; jobs still running end FAILED with a message saying why."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._ticker.stop()
         with self._lock:
             handles = dict(self._handles)
             self._handles.clear()
@@ -132,16 +127,7 @@ class JobSupervisor:
 
     def poke(self) -> None:
         """Tick now (a job was created or a cancel requested)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("dataflow supervisor tick failed")
-            self._wake.wait(_TICK)
-            self._wake.clear()
+        self._ticker.poke()
 
     # -- one pass ----------------------------------------------------------------------------
 

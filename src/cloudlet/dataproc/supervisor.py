@@ -32,6 +32,7 @@ from cloudlet.core.errors import CloudletError
 from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir, tail, write_atomic
 from cloudlet.core.state import Slot
+from cloudlet.core.ticker import Ticker
 from cloudlet.dataproc import processes as procs
 from cloudlet.dataproc.drivers import DriverRunner
 from cloudlet.dataproc.models import Cluster
@@ -80,10 +81,9 @@ class ClusterSupervisor:
         self.drivers = DriverRunner(db, data, fetch, self.spark, env or {})
         self._handles: dict[tuple[str, str], procs.Handle] = {}  # (cluster uuid, name)
         self._started: dict[str, float] = {}  # cluster uuid -> monotonic start of CREATING
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._ticker = Ticker("dataproc-supervisor", self.tick, _TICK)
+        self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
         self._spark: SparkInstall | None = None
 
     def spark(self) -> SparkInstall:
@@ -96,15 +96,11 @@ class ClusterSupervisor:
 
     def start(self) -> None:
         self.data.dataproc.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="dataproc-supervisor", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
         """Stop every process of every cluster and every driver (the gateway is stopping)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._ticker.stop()
         with self._lock:
             self.drivers.stop_all()
             with self.db.session() as s:
@@ -128,16 +124,8 @@ class ClusterSupervisor:
             self._handles.clear()
 
     def poke(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("dataproc supervisor tick failed")
-            self._wake.wait(_TICK)
-            self._wake.clear()
+        """Tick now (a cluster or job was created, a delete or cancel requested)."""
+        self._ticker.poke()
 
     def tick(self) -> None:
         with self._lock:
