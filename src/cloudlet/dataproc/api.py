@@ -35,6 +35,7 @@ from cloudlet.core.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from cloudlet.core.pages import offset_page
 from cloudlet.core.state import gateway_state
 from cloudlet.dataproc import schema, service
 from cloudlet.dataproc.states import TERMINAL_JOB_STATES, ClusterState
@@ -160,7 +161,7 @@ def list_clusters(
         service.cluster_resource(c, version)
         for c in service.list_clusters(session, project, region)
     ]
-    return _page("clusters", items, pageSize, pageToken)
+    return offset_page("clusters", items, pageSize, pageToken)
 
 
 @router.get(
@@ -216,22 +217,6 @@ def get_operation(request: Request, project: str, region: str, operation: str) -
     if found is None:
         raise NotFound(f"Not found: Operation {name}")
     return found
-
-
-def _page(key: str, items: list[dict[str, Any]], size: int, token: str | None) -> dict[str, Any]:
-    try:
-        start = int(token) if token else 0
-    except ValueError:
-        raise InvalidArgument(
-            "Invalid pageToken: pass back the nextPageToken of a previous response."
-        ) from None
-    if size < 0 or start < 0:
-        raise InvalidArgument("pageSize and pageToken must not be negative.")
-    end = start + size if size else len(items)
-    body: dict[str, Any] = {key: items[start:end]}
-    if end < len(items):
-        body["nextPageToken"] = str(end)
-    return body
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -297,7 +282,7 @@ def list_jobs(
         raise InvalidArgument("jobStateMatcher must be ALL, ACTIVE or NON_ACTIVE.")
     data = gateway_state(request).data
     jobs = service.list_jobs(session, project, region, clusterName, jobStateMatcher)
-    return _page("jobs", [service.job_resource(j, data) for j in jobs], pageSize, pageToken)
+    return offset_page("jobs", [service.job_resource(j, data) for j in jobs], pageSize, pageToken)
 
 
 @router.post(
