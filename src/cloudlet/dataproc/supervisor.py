@@ -3,9 +3,9 @@ process that crashes, settles clusters after a gateway restart, and runs jobs' d
 (drivers.py).
 
 One thread in the gateway, ticking about once a second (sooner when poked). Its rules:
-- CREATING / STARTING: start every process that is not running; RUNNING once the master
-  answers and lists every worker ALIVE; ERROR (with the logs' last lines) if a process will
-  not stay up, or after `START_TIMEOUT`.
+- CREATING / STARTING: start the master, then (once it answers) every worker that is not
+  running; RUNNING once the master answers and lists every worker ALIVE; ERROR (with the
+  logs' last lines) if a process will not stay up, or after `START_TIMEOUT`.
 - RUNNING: a process that exits is started again on the same ports (`MAX_RESTARTS` at most).
 - After a gateway restart: processes still running as recorded (same pid and create time) are
   re-attached; if any is gone, the cluster goes to ERROR with the reason and the rest are
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir, tail, write_atomic
+from cloudlet.core.procs import signal_group
 from cloudlet.core.state import Slot
 from cloudlet.core.ticker import Ticker
 from cloudlet.dataproc import processes as procs
@@ -198,9 +200,14 @@ class ClusterSupervisor:
                     "Delete the cluster and create it again.",
                 )
                 return
+        # Workers start once the master answers: a worker that finds no master retries only
+        # after 5 to 15 s (Spark's initial registration interval), which a start would wait.
+        master_up = any(e["role"] == "MASTER" and e.get("state") == "RUNNING" for e in entries)
         for entry in entries:
             key = (cluster.cluster_uuid, entry["name"])
             handle = self._handles.get(key)
+            if handle is None and entry["role"] == "WORKER" and not master_up:
+                continue
             if handle is not None and handle.exit_code() is not None:
                 self._handles.pop(key, None)
                 handle.stop()
@@ -359,12 +366,18 @@ class ClusterSupervisor:
         logger.info("cluster %s deleted", cluster.name)
 
     def _stop_processes(self, cluster: Cluster) -> None:
+        """Stop the cluster's processes: all asked at once (SIGTERM), so that their graces
+        run together, then each waited for (SIGKILL after its grace)."""
+        handles = []
         for entry in cluster.processes or []:
             handle = self._handles.pop((cluster.cluster_uuid, entry["name"]), None)
             if handle is not None:
-                handle.stop()
+                signal_group(handle.pid, signal.SIGTERM)
+                handles.append(handle)
             else:
                 procs.stop_recorded(entry.get("pid"), entry.get("started"))
+        for handle in handles:
+            handle.stop()
 
     def _forget_pids(self, cluster: Cluster) -> None:
         cluster.processes = [
