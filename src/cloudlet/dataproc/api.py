@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from sqlalchemy.orm import Session
 
 from cloudlet.core.authz import (
     authorize_request,
@@ -82,7 +83,7 @@ def _poke(request: Request) -> None:
         found.poke()
 
 
-def _check_capacity(request: Request, session: DbSession, name: str) -> None:
+def _check_capacity(request: Request, session: Session, name: str) -> None:
     """Refuse a managed cluster past the `dataproc_max_clusters` setting, before any process
     starts (Google answers a create past a quota with RESOURCE_EXHAUSTED)."""
     limit = gateway_state(request).settings.dataproc_max_clusters
