@@ -74,17 +74,6 @@ BAD_CLUSTERS: list[tuple[Any, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("body", "says"), BAD_CLUSTERS)
-def test_a_bad_cluster_body_is_a_400_naming_the_problem(
-    gw: InProcessGateway, base: str, body: Any, says: str
-) -> None:
-    got = gw.request("POST", base + "/clusters", json=body)
-    assert got.status_code == 400, got.text
-    assert got.json()["error"]["status"] == "INVALID_ARGUMENT"
-    assert says in got.json()["error"]["message"]
-    assert gw.request("GET", base + "/clusters").json() == {"clusters": []}
-
-
 def _job(**changes: Any) -> dict[str, Any]:
     """A jobs.submit body with `a__b=value` set at job.a.b."""
     job: dict[str, Any] = {"placement": {"clusterName": "c1"},
@@ -126,13 +115,19 @@ BAD_JOBS: list[tuple[Any, str]] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("body", "says"), BAD_JOBS)
-def test_a_bad_job_body_is_a_400_naming_the_problem(
-    gw: InProcessGateway, base: str, body: Any, says: str
+@pytest.mark.parametrize(
+    ("route", "body", "says"),
+    [("clusters", body, says) for body, says in BAD_CLUSTERS]
+    + [("jobs:submit", body, says) for body, says in BAD_JOBS],
+)
+def test_a_bad_body_is_a_400_naming_the_problem(
+    gw: InProcessGateway, base: str, route: str, body: Any, says: str
 ) -> None:
-    got = gw.request("POST", base + "/jobs:submit", json=body)
+    got = gw.request("POST", f"{base}/{route}", json=body)
     assert got.status_code == 400, got.text
+    assert got.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert says in got.json()["error"]["message"]
+    assert gw.request("GET", base + "/clusters").json() == {"clusters": []}
     assert gw.request("GET", base + "/jobs").json() == {"jobs": []}
 
 
