@@ -178,3 +178,8 @@ def test_a_good_body_reads_as_before(tmp_path: Path) -> None:
                                             "pythonFileUris": [],
                                             "properties": {"spark.executor.memory": "1g"}}}  # fmt: skip
     assert (job.job_id, job.cluster_name) == ("j_1", "c1")
+
+
+def test_an_offset_past_any_file_is_a_400_not_an_overflow(gw: InProcessGateway, base: str) -> None:
+    got = gw.request("GET", base + "/jobs/j1:driverOutput", params={"offset": str(1 << 70)})
+    assert got.status_code == 400 and "offset" in got.json()["error"]["message"]

@@ -321,7 +321,7 @@ def driver_output(
     region: str,
     job_id: str,
     session: DbSession,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1 << 62),  # past it, seek would overflow: 400
     limit: int = Query(1 << 20, ge=1, le=8 << 20),
 ) -> dict[str, Any]:
     job = service.get_job(session, project, region, job_id)
