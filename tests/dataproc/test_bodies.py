@@ -183,3 +183,10 @@ def test_a_good_body_reads_as_before(tmp_path: Path) -> None:
 def test_an_offset_past_any_file_is_a_400_not_an_overflow(gw: InProcessGateway, base: str) -> None:
     got = gw.request("GET", base + "/jobs/j1:driverOutput", params={"offset": str(1 << 70)})
     assert got.status_code == 400 and "offset" in got.json()["error"]["message"]
+
+
+def test_a_hostile_name_in_a_path_is_not_echoed_whole(gw: InProcessGateway, base: str) -> None:
+    for kind in ("clusters", "jobs", "operations"):
+        got = gw.request("GET", f"{base}/{kind}/{'x' * 20_000}")
+        assert got.status_code == 404, got.text[:200]
+        assert len(got.text) < 2_000 and "..." in got.json()["error"]["message"]

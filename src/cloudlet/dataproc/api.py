@@ -216,7 +216,7 @@ def get_operation(request: Request, project: str, region: str, operation: str) -
     name = f"projects/{project}/regions/{region}/operations/{operation}"
     found = gateway_state(request).operations.get(name)
     if found is None:
-        raise NotFound(f"Not found: Operation {name}")
+        raise NotFound(f"Not found: Operation {service.short(name)}")
     return found
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "new_job",
     "operation_metadata",
     "operation_name",
+    "short",
 ]
 
 CLUSTER_TYPE = "google.cloud.dataproc.v1.Cluster"
@@ -95,6 +96,11 @@ def job_files(data: DataDir, job: DataprocJob) -> JobFiles:
 
 
 # -- clusters -----------------------------------------------------------------------------------
+
+
+def short(path: str) -> str:
+    """A resource path from the request, cut short: a hostile name is not echoed whole."""
+    return path if len(path) <= 300 else path[:297] + "..."
 
 
 def new_cluster(
@@ -155,7 +161,8 @@ def get_cluster(session: Session, project: str, region: str, name: str) -> Clust
         )
     ).first()
     if found is None:
-        raise NotFound(f"Not found: Cluster projects/{project}/regions/{region}/clusters/{name}")
+        path = short(f"projects/{project}/regions/{region}/clusters/{name}")
+        raise NotFound(f"Not found: Cluster {path}")
     return found
 
 
@@ -291,7 +298,9 @@ def new_job(
 def get_job(session: Session, project: str, region: str, job_id: str) -> DataprocJob:
     job = session.get(DataprocJob, job_id)
     if job is None or job.project_id != project or (region != "-" and job.region != region):
-        raise NotFound(f"Not found: Job projects/{project}/regions/{region}/jobs/{job_id}")
+        raise NotFound(
+            f"Not found: Job {short(f'projects/{project}/regions/{region}/jobs/{job_id}')}"
+        )
     return job
 
 
