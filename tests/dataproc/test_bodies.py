@@ -190,3 +190,10 @@ def test_a_hostile_name_in_a_path_is_not_echoed_whole(gw: InProcessGateway, base
         got = gw.request("GET", f"{base}/{kind}/{'x' * 20_000}")
         assert got.status_code == 404, got.text[:200]
         assert len(got.text) < 2_000 and "..." in got.json()["error"]["message"]
+
+
+def test_a_bad_request_id_query_is_a_400(gw: InProcessGateway, base: str) -> None:
+    for method, path in (("POST", "/clusters"), ("DELETE", "/clusters/c1")):
+        body = _registered() if method == "POST" else None
+        got = gw.request(method, base + path, params={"requestId": "no spaces!"}, json=body)
+        assert got.status_code == 400 and "requestId" in got.json()["error"]["message"]

@@ -125,6 +125,7 @@ def create_cluster(
     supervisor = _supervisor(request)
     spec = schema.cluster_spec(body, project)  # every field typed and checked: 400 naming it
     schema.validate_region(region)
+    schema.validate_request_id(requestId)
     if spec.master_url is None:
         _check_capacity(request, session, spec.name)
         supervisor.spark()  # no pyspark or no Java 17: say what to install, before anything
@@ -191,6 +192,7 @@ def delete_cluster(
     clusterUuid: str | None = Query(None),
     requestId: str | None = Query(None),
 ) -> dict[str, Any]:
+    schema.validate_request_id(requestId)
     found = service.get_cluster(session, project, region, cluster)
     if clusterUuid and clusterUuid != found.cluster_uuid:
         raise InvalidArgument(

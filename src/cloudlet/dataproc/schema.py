@@ -36,6 +36,7 @@ __all__ = [
     "parse_memory",
     "validate_cluster_name",
     "validate_region",
+    "validate_request_id",
 ]
 
 MAX_WORKERS = 16  # workers of one managed cluster, on one machine
@@ -66,6 +67,16 @@ def validate_cluster_name(name: str, where: str = "clusterName") -> str:
     if not _CLUSTER_NAME.fullmatch(name):
         raise InvalidArgument(f"Invalid value for field '{where}' {_shown(name)}: {_NAME_RULE}.")
     return name
+
+
+def validate_request_id(value: str | None, where: str = "requestId") -> None:
+    """A requestId (a body field or a query parameter): letters, digits, underscores and
+    hyphens, at most 40 characters."""
+    if value is not None and not _REQUEST_ID.fullmatch(value):
+        raise InvalidArgument(
+            f"Invalid value for {where} {_shown(value)}: use letters, digits, underscores and "
+            "hyphens, at most 40 characters (such as a UUID without braces)."
+        )
 
 
 def validate_region(region: str) -> str:
@@ -298,12 +309,7 @@ def _texts(fields: Fields, key: str) -> list[str]:
 def job_spec(body: dict[str, Any], project: str) -> JobSpec:
     """A SubmitJobRequest body: {"job": Job, "requestId": ...}. Only PySpark jobs run here."""
     fields = Fields(body)
-    request_id = fields.text("requestId", max_len=100)
-    if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
-        raise InvalidArgument(
-            f"Invalid value for field 'requestId' {_shown(request_id)}: use letters, digits, "
-            "underscores and hyphens, at most 40 characters."
-        )
+    validate_request_id(fields.text("requestId", max_len=100))
     job = fields.obj("job")
     if job is None:
         raise InvalidArgument('Required field: job. Send {"job": {"pysparkJob": {...}, ...}}.')
