@@ -10,13 +10,20 @@ dir, or any text file given with --corpus):
 - Beam DirectRunner, in process (Beam's default local runner for batch);
 - FnApiRunner in process with one SDK worker process per core (`direct_num_workers`,
   `multi_processing`), which is what our fnapi engine runs;
-- the native engine in process (`--runner=cloudlet.dataflow.native.NativeRunner`, one process);
+- the native engine in process (`--runner=cloudlet.dataflow.native.NativeRunner`), in one
+  process (Beam's default `direct_num_workers=1`) and with one worker per core
+  (`--direct_num_workers N`, the same workers as FnApiRunner);
 - the spark engine in process (`--runner=cloudlet.dataflow.spark.SparkRunner` on `local[N]`,
   N = --workers; its JVM and Python workers' start-up included; needs the `spark` extra);
 - the service: the same pipeline submitted with PortableRunner to a cloudlet gateway (its own
   data dir, loopback ports), timed from submission until the driver sees DONE, and the job's
   own run time (engine start to finish, from its messages).
 Every contender's counts are checked against the plain-Python ones.
+
+Every Python process of the run reads compiled bytecode from one cache (PYTHONPYCACHEPREFIX in
+the bench's cache dir, warmed before the first contender), as on a machine where pip wrote
+.pyc files: with PYTHONDONTWRITEBYTECODE=1 (set in some sandboxes) each process that imports
+Beam would compile ~1,800 modules first, 2-3 s of CPU, and that is no engine's cost.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,6 +70,16 @@ def run(argv):
 if __name__ == "__main__":
     run(sys.argv[1:])
 """
+
+
+# Imported once before the contenders run, to fill the bytecode cache.
+WARM = (
+    "import apache_beam, apache_beam.runners.portability.fn_api_runner.fn_runner, "
+    "apache_beam.runners.worker.sdk_worker_main, apache_beam.runners.portability.portable_runner, "
+    "cloudlet.dataflow.native.runner, cloudlet.dataflow.native.pardo, "
+    "cloudlet.dataflow.native.combine, cloudlet.dataflow.executor, cloudlet.dataflow.fnapi, "
+    "cloudlet.app"
+)
 
 
 def make_corpus(mb: float, seed: int, cache: Path) -> Path:
@@ -109,6 +127,12 @@ def read_counts(prefix: Path) -> Counter[str]:
     return counts
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_driver(driver: Path, corpus: Path, out: Path, args: list[str],
                env: dict[str, str] | None = None) -> float:  # fmt: skip
     started = time.perf_counter()
@@ -152,10 +176,22 @@ def main() -> None:
         args.mb, args.seed, Path(tempfile.gettempdir()) / "cloudlet-bench"
     )
     mb = corpus.stat().st_size / 1e6
+    cache = Path(tempfile.gettempdir()) / "cloudlet-bench" / "pycache"
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+    subprocess.run([sys.executable, "-c", WARM], check=True)
     machine = platform.processor() or platform.machine()
     print(f"corpus {corpus} ({mb:.1f} MB), {args.workers} workers, {machine}, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of the contender's processes (user + system)
+    mark = [_children_cpu()]
+
+    def took(name: str, seconds: float) -> None:
+        results[name] = seconds
+        now = _children_cpu()
+        cpu[name], mark[0] = now - mark[0], now
+
     with tempfile.TemporaryDirectory(prefix="cloudlet-bench-") as tmp:
         work = Path(tmp)
         driver = work / "wordcount_driver.py"
@@ -163,34 +199,35 @@ def main() -> None:
 
         started = time.perf_counter()
         expected = plain_python(corpus, args.workers)
-        results["plain Python (Pool + Counter)"] = time.perf_counter() - started
+        took("plain Python (Pool + Counter)", time.perf_counter() - started)
 
         if not args.skip_direct:
             out = work / "direct" / "out"
-            results["Beam DirectRunner"] = run_driver(
-                driver, corpus, out, ["--runner", "DirectRunner"]
-            )
+            took("Beam DirectRunner", run_driver(driver, corpus, out, ["--runner", "DirectRunner"]))
             assert read_counts(out) == expected, "DirectRunner counts differ"
 
         out = work / "fnapi" / "out"
-        results["FnApiRunner in process"] = run_driver(driver, corpus, out, [
+        took("FnApiRunner in process", run_driver(driver, corpus, out, [
             "--runner", "FnApiRunner", "--direct_num_workers", str(args.workers),
             "--direct_running_mode", "multi_processing",
-        ])  # fmt: skip
+        ]))  # fmt: skip
         assert read_counts(out) == expected, "FnApiRunner counts differ"
 
-        out = work / "native" / "out"
-        results["native engine in process (NativeRunner)"] = run_driver(
-            driver, corpus, out, ["--runner", "cloudlet.dataflow.native.NativeRunner"]
-        )
-        assert read_counts(out) == expected, "NativeRunner counts differ"
+        for n in (1, args.workers):
+            out = work / f"native{n}" / "out"
+            name = "1 process" if n == 1 else f"{n} workers"
+            took(f"native engine in process (NativeRunner, {name})", run_driver(
+                driver, corpus, out, ["--runner", "cloudlet.dataflow.native.NativeRunner",
+                                      "--direct_num_workers", str(n)],
+            ))  # fmt: skip
+            assert read_counts(out) == expected, "NativeRunner counts differ"
 
         if not args.skip_spark:
             out = work / "spark" / "out"
-            results[f"spark engine in process (SparkRunner, local[{args.workers}])"] = run_driver(
+            took(f"spark engine in process (SparkRunner, local[{args.workers}])", run_driver(
                 driver, corpus, out, ["--runner", "cloudlet.dataflow.spark.SparkRunner",
                                       "--spark_master_url", f"local[{args.workers}]"],
-            )  # fmt: skip
+            ))  # fmt: skip
             assert read_counts(out) == expected, "SparkRunner counts differ"
 
         out = work / "service" / "out"
@@ -200,12 +237,18 @@ def main() -> None:
         results["cloudlet service (engine only)"] = engine
 
     peer = results["FnApiRunner in process"]
-    print("\n| contender | seconds | MB/s | time vs in-process FnApiRunner |")
-    print("|---|---|---|---|")
+    plain = results["plain Python (Pool + Counter)"]
+    print("\n| contender | seconds | CPU seconds | MB/s | FnApiRunner's time / this "
+          "| this / plain Python's |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for name, seconds in results.items():
-        print(f"| {name} | {seconds:.1f} | {mb / seconds:.1f} | {seconds / peer:.2f}x |")
+        used = f"{cpu[name]:.1f}" if name in cpu else "n/a"  # the service's run in the gateway
+        print(f"| {name} | {seconds:.1f} | {used} | {mb / seconds:.1f} | {peer / seconds:.2f}x "
+              f"| {seconds / plain:.2f}x |")  # fmt: skip
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"mb": mb, "workers": args.workers, **results}))
+        args.json.write_text(json.dumps({"mb": mb, "workers": args.workers, **results,
+                                         "cpu": cpu}))  # fmt: skip
 
 
 if __name__ == "__main__":

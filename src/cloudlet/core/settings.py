@@ -189,6 +189,15 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "dataproc_max_clusters",
+        4,
+        "Most Dataproc clusters whose Spark master and workers (a JVM each) the gateway runs "
+        "at once on this machine; a create past it is refused (429, as Google's quota). 0: "
+        "the gateway starts no Spark processes and only registers existing masters "
+        "(--master). docs/dataproc.md.",
+        int,
+    ),
+    Setting(
         "sandbox",
         "auto",
         "How App Engine instances and Dataflow jobs are kept out of the data dir: `uid` (a "
@@ -266,6 +275,7 @@ class Settings:
     job_prepare_timeout: float = 3600.0
     dataflow_engine: str = "native"
     dataflow_memory_mb: int = 1024
+    dataproc_max_clusters: int = 4
     sandbox: str = "auto"
     max_request_body: int = 32 * 1024 * 1024
     max_header_size: int = 64 * 1024

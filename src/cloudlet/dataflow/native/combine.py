@@ -13,6 +13,8 @@ merge_accumulators / extract_output, with setup and teardown around them.
 from __future__ import annotations
 
 import builtins
+import operator
+from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +24,12 @@ from cloudlet.dataflow.native.shuffle import key_of
 __all__ = ["CombineOp"]
 
 
+_INT = {int}
+_TWO = {2}
+_TUPLE = {tuple}
+_STR = {str, bytes}
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 _UNSET: Any = object()  # no value yet for a running min/max
 
 
@@ -47,6 +55,7 @@ class CombineOp(BaseOp):
             self.windowing = self.ctx.windowing(pc)
             self.global_ = isinstance(self.windowing.windowfn, GlobalWindows)
             self.table: dict[Any, list[Any]] = {}  # grouping key → [key, window, acc]
+            self.sums: dict[Any, Any] = {}  # str/bytes key → running sum (see _sum)
             self.builtin = None
             if isinstance(self.fn, core.CallableWrapperCombineFn):
                 f = self.fn._fn
@@ -70,17 +79,11 @@ class CombineOp(BaseOp):
         f = self.builtin
         get = table.get
         if f is builtins.sum:
+            self._sum(pairs)
+        elif f is builtins.min or f is builtins.max:
             for k, v in pairs:
                 g = k if type(k) is str else kk(k)
                 e = get(g)
-                if e is None:
-                    table[g] = [k, None, 0 + v]
-                else:
-                    e[2] += v
-        elif f is builtins.min or f is builtins.max:
-            for k, v in pairs:
-                g = kk(k)
-                e = table.get(g)
                 if e is None:
                     table[g] = [k, None, v]
                 else:
@@ -89,11 +92,52 @@ class CombineOp(BaseOp):
             create = self.fn.create_accumulator
             add = self.fn.add_input
             for k, v in pairs:
-                g = kk(k)
-                e = table.get(g)
+                g = k if type(k) is str else kk(k)
+                e = get(g)
                 if e is None:
                     table[g] = e = [k, None, create()]
                 e[2] = add(e[2], v)
+
+    def _sum(self, pairs: list[Any]) -> None:
+        """Running sums; str and bytes keys (grouped as they are) in `self.sums`, key → sum.
+        A batch of str keys whose values are all the int 1 is counted in C."""
+        sums = self.sums
+        if set(map(type, pairs)) == _TUPLE and set(map(len, pairs)) == _TWO:
+            values = list(map(_second, pairs))
+            # The types first: count() calls __eq__ on the values.
+            if set(map(type, values)) == _INT and values.count(1) == len(values):
+                keys = list(map(_first, pairs))
+                if set(map(type, keys)) <= _STR:
+                    _count_elements(sums, keys)  # sums[k] = sums.get(k, 0) + 1, in C
+                    return
+        table = self.table
+        kk = self.kk
+        sget = sums.get
+        get = table.get
+        for k, v in pairs:
+            t = type(k)
+            if t is str or t is bytes:
+                sums[k] = sget(k, 0) + v
+                continue
+            g = kk(k)
+            e = get(g)
+            if e is None:
+                table[g] = [k, None, 0 + v]
+            else:
+                e[2] += v
+
+    def _fold(self) -> None:
+        """Move `self.sums` into the table (as [key, None, sum] entries)."""
+        if not self.sums:
+            return
+        table = self.table
+        for k, total in self.sums.items():
+            e = table.get(k)
+            if e is None:
+                table[k] = [k, None, total]
+            else:
+                e[2] = e[2] + total
+        self.sums = {}
 
     def _add_windowed(self, wvs: list[Any]) -> None:
         table = self.table
@@ -120,10 +164,12 @@ class CombineOp(BaseOp):
                 e[2] = add(e[2], v)
 
     def take(self) -> dict[Any, list[Any]]:
+        self._fold()
         table, self.table = self.table, {}
         return table
 
     def merge(self, table: dict[Any, list[Any]]) -> None:
+        self._fold()
         mine = self.table
         f = self.builtin
         for g, entry in table.items():
@@ -141,6 +187,7 @@ class CombineOp(BaseOp):
         from apache_beam.utils import windowed_value as wvm
 
         fn = self.fn
+        self._fold()
         table, self.table = self.table, {}
         with self.ctx.scoped(self.op, "finish"):
             if self.global_ and self.builtin is not None:

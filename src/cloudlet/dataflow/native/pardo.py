@@ -17,6 +17,9 @@ splits, each processed to completion (a residual from a self-checkpoint is proce
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BaseOp, Batch, explode
@@ -74,6 +77,41 @@ class _MultiMap:
 
 _SPECIAL: tuple[type, ...] = ()
 _OUT_BATCH = 256  # input elements per output batch (a FlatMap may fan out a lot)
+_WRAPPERS: dict[Any, str] = {}
+_NOT_NONE = functools.partial(operator.is_not, None)
+
+
+def _wrapper_codes() -> dict[Any, str]:
+    """The code of the lambdas Beam's Map, MapTuple and Filter wrap the user's callable in
+    (`lambda x: [fn(x)]`, ...), taken from Beam itself: a DoFn whose callable has that code
+    is run as `map(fn, values)` (C's loop, no list per element) with the same result."""
+    if not _WRAPPERS:
+        from apache_beam.transforms import core
+
+        def probe(x: Any) -> Any:
+            return x
+
+        for kind, make in (("map", core.Map), ("maptuple", core.MapTuple),
+                           ("filter", core.Filter)):  # fmt: skip
+            wrapper = make(probe).fn._fn
+            _WRAPPERS[wrapper.__code__] = kind
+    return _WRAPPERS
+
+
+def _unwrap(fn: Any) -> tuple[str, Any]:
+    """("map" | "maptuple" | "filter", the user's callable) for a DoFn made by beam.Map,
+    MapTuple or Filter, else ("flatmap", the DoFn's process method)."""
+    from apache_beam.transforms import core
+
+    wrapper: Any = getattr(fn, "_fn", None)
+    code = getattr(wrapper, "__code__", None)
+    if isinstance(fn, core.CallableWrapperDoFn) and code is not None:
+        kind = _wrapper_codes().get(code)
+        if kind is not None and "fn" in code.co_freevars and wrapper.__closure__:
+            inner = wrapper.__closure__[code.co_freevars.index("fn")].cell_contents
+            if callable(inner):
+                return kind, inner
+    return "flatmap", fn.process
 
 
 def _special() -> tuple[type, ...]:
@@ -172,6 +210,7 @@ class ParDoOp(BaseOp):
             and (isinstance(fn, core.CallableWrapperDoFn) or inspect.isgeneratorfunction(method))
         )
         self.method = method
+        self.shape, self.inner = _unwrap(fn) if self.fast else ("flatmap", method)
         self.handler = common._OutputHandler(
             windowing.windowfn, receivers[None] if None in receivers else Drop(), receivers,
             None, None, False, False, check_user_dofn_output=False)  # fmt: skip
@@ -194,16 +233,27 @@ class ParDoOp(BaseOp):
         self._flush()
 
     def _fast(self, values: list[Any], tmpl: Any) -> None:
+        shape = self.shape
+        if shape != "flatmap":
+            fn = self.inner
+            try:
+                if shape == "map":
+                    out = list(map(fn, values))
+                elif shape == "maptuple":
+                    out = list(itertools.starmap(fn, values))
+                else:
+                    out = list(filter(fn, values))
+            except BaseException as exn:
+                self.runner._reraise_augmented(exn)
+            self._send(out, tmpl)
+            return
+        # FlatMap: every non-None result iterated into one list, all in C's loops.
         method = self.method
+        chain = itertools.chain.from_iterable
         step = _OUT_BATCH
         for i in range(0, len(values), step):
-            out: list[Any] = []
-            ext = out.extend
             try:
-                for v in values[i : i + step]:
-                    r = method(v)
-                    if r is not None:
-                        ext(r)
+                out = list(chain(filter(_NOT_NONE, map(method, values[i : i + step]))))
             except BaseException as exn:
                 self.runner._reraise_augmented(exn)
             self._send(out, tmpl)

@@ -49,12 +49,12 @@ def pipeline_proto(pipeline: Any, options: Any) -> Any:
     """The runner API proto of a Pipeline object, prepared as FnApiRunner prepares it."""
     from apache_beam.options import pipeline_options as po
     from apache_beam.options.value_provider import RuntimeValueProvider
-    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners import pipeline_utils  # FnApiRunner's visitor, without its import
     from apache_beam.transforms import environments
 
     RuntimeValueProvider.set_runtime_options({})
     pipeline.visit(
-        fn_runner.group_by_key_input_visitor(  # type: ignore[attr-defined]
+        pipeline_utils.group_by_key_input_visitor(
             not options.view_as(po.TypeOptions).allow_non_deterministic_key_coders
         )
     )
@@ -106,7 +106,9 @@ class NativeRunner(PipelineRunner):
             return fallback_runner(proto, self.is_drain).run_pipeline(pipeline, options)
         from apache_beam.options.pipeline_options import DirectOptions
 
-        workers = options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1
+        # Beam's convention (FnApiRunner's too): 1 by default, 0 for one per core.
+        requested = options.view_as(DirectOptions).direct_num_workers
+        workers = (os.cpu_count() or 1) if requested == 0 else max(1, requested or 1)
         execution = Execution(proto, plan, workers=workers)
         execution.run()
         return NativeResult(PipelineState.DONE, execution.monitoring_infos())

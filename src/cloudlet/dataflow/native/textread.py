@@ -82,32 +82,30 @@ def read_lines(path: str, start: int = 0, end: int | None = None) -> Iterator[li
             block = f.read(_BLOCK)
             if not block:
                 break
-            data = carry + block
+            data = carry + block if carry else block
             last = data.rfind(b"\n")
             if last < 0:
                 carry = data
                 continue
-            lines = data[:last].split(b"\n")
-            if end is not None:
-                lines = _until(lines, pos, end)
-            yield from _decoded(lines)
+            cut = last
+            if end is not None and pos + last >= end:
+                # Keep the lines that start before `end`: up to the first newline at or
+                # after end - 1 (the newline that ends the last line owned by the range).
+                cut = data.find(b"\n", max(0, end - pos - 1))
+            yield from _decoded(data[:cut])
+            if cut < last:
+                return
             carry = data[last + 1 :]
             pos += last + 1
         if carry and (end is None or pos < end):
             yield [carry.decode("utf-8")]  # at the end of the file: no newline to strip
 
 
-def _until(lines: list[bytes], first_offset: int, end: int) -> list[bytes]:
-    """The lines (the first at `first_offset`) that start before `end`."""
-    off = first_offset
-    for i, line in enumerate(lines):
-        if off >= end:
-            return lines[:i]
-        off += len(line) + 1
-    return lines
-
-
-def _decoded(lines: list[bytes]) -> Iterator[list[str]]:
+def _decoded(chunk: bytes) -> Iterator[list[str]]:
+    """The lines of `chunk` (whole lines, the last one's newline cut off), decoded at once
+    and split in C, one trailing carriage return removed from each."""
+    lines = chunk.decode("utf-8").split("\n")
+    if b"\r" in chunk:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     for i in range(0, len(lines), BATCH):
-        chunk = lines[i : i + BATCH]
-        yield [(line[:-1] if line.endswith(b"\r") else line).decode("utf-8") for line in chunk]
+        yield lines[i : i + BATCH]
