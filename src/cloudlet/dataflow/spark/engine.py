@@ -122,11 +122,13 @@ class SparkEngine:
             sc.stop()
 
 
-def run_on(sc: Any, proto: Any, options: Mapping[str, Any], reporter: Reporter) -> None:
-    """Run `proto` on the SparkContext `sc`, reporting counts and metrics to `reporter`."""
+def run_on(sc: Any, proto: Any, options: Mapping[str, Any], reporter: Reporter) -> Any:
+    """Run `proto` on the SparkContext `sc`, reporting counts and metrics to `reporter`;
+    returns the finished `driver.SparkExecution`."""
     from cloudlet.dataflow.native.engine import _set_options, run_reporting
     from cloudlet.dataflow.spark.driver import SparkExecution
 
     _set_options(options)
     execution = SparkExecution(sc, proto, options)
     run_reporting(execution, reporter, "spark")
+    return execution
