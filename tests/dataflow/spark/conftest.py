@@ -41,14 +41,35 @@ def spark_test_pipeline(request: pytest.FixtureRequest, spark_context: Any) -> I
     TestPipeline.pytest_test_pipeline_options = before
 
 
+# The ValidatesRunner tests not marked slow: one or two per feature (metrics, DoFn params and
+# lifecycle, multiple outputs, flatten, GroupByKey by encoded key, side inputs, an SDF read,
+# lifted and windowed combines, reshuffle, a fallback). Every Spark stage is a Spark job, a
+# few seconds each on a loaded 2-core machine: all 42 took 9 min on 2 xdist workers there.
+REPRESENTATIVE = {
+    "test_user_counter_using_pardo",
+    "test_key_param",
+    "test_dofn_lifecycle",
+    "test_par_do_with_multiple_outputs_and_using_yield",
+    "test_flatten_pcollections",
+    "test_group_by_key_dynamic_special_types",
+    "test_as_list_and_as_dict_side_inputs",
+    "test_side_input_with_sdf",
+    "test_gbk_immediately_followed_by_combine",
+    "test_reshuffle_preserves_timestamps",
+    "test_combining_value_state",
+}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Of Beam's modules imported into spark/test_validates_runner.py, keep only the batch
-    tests Beam marks it_validatesrunner."""
+    tests Beam marks it_validatesrunner; all but the REPRESENTATIVE ones are marked slow."""
     keep, drop = [], []
     for item in items:
         if "spark/test_validates_runner" in item.nodeid:
             marked = item.get_closest_marker("it_validatesrunner") is not None
             (keep if marked and "streaming" not in item.name else drop).append(item)
+            if marked and item.name not in REPRESENTATIVE:
+                item.add_marker(pytest.mark.slow)
         else:
             keep.append(item)
     if drop:
