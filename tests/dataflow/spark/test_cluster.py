@@ -70,7 +70,7 @@ def test_a_job_on_a_two_worker_cluster(tmp_path: Path) -> None:
     cli = make_cli(gw.url, tmp_path / "config")
     key = tmp_path / "key.json"
     try:
-        seed_setup(cli, PROJECT, BUCKET, "words", key)
+        seed_setup(cli, PROJECT, BUCKET, "wordcount", key)
         cli("services", "enable", "dataproc.googleapis.com", "--project", PROJECT, check=True)
         (tmp_path / "in.txt").write_text(TEXT)
         cli("storage", "cp", str(tmp_path / "in.txt"), f"gs://{BUCKET}/in.txt",
