@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 
+__all__: list[str] = []  # run as `python -m` by Spark, nothing to import
+
 
 def _preload() -> None:
     with contextlib.suppress(Exception):
