@@ -107,9 +107,10 @@ def test_an_unsupported_pipeline_fails_the_job_naming_why(
 ) -> None:
     make_project(api, project_id)
     args = [*portable_args(gateway, project_id, "spark-no"), "--experiments=cloudlet_engine=spark"]
-    result = run_pipeline("slow.py", ["--elements", "10", *args], tmp_path)  # CombineGlobally
+    result = run_pipeline(str(HERE / "stateful.py"), args, tmp_path)
     assert result.returncode != 0
     job = job_by_name(api, project_id, "spark-no")
     assert job is not None and job["currentState"] == "JOB_STATE_FAILED"
     errors = " ".join(messages(api, job, "JOB_MESSAGE_ERROR"))
-    assert "The spark engine does not support" in errors and "KeyWithVoid" in errors, errors
+    assert "The spark engine does not support state and timers" in errors, errors
+    assert "Keep state" in errors, errors

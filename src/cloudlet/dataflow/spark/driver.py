@@ -27,12 +27,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloudlet.dataflow.native.plan import GROUPING, Plan, Unsupported, build_plan
+from cloudlet.dataflow.spark.metrics import Metrics, MetricsParam
 from cloudlet.dataflow.spark.tasks import (
     GroupOutput,
     Job,
     Merge,
-    Metrics,
-    MetricsParam,
     StageTask,
     adjusted_plan,
     partition_of,
@@ -95,6 +94,12 @@ class SparkExecution:
         value: Metrics = self.accumulator.value
         return value.reporter_metrics()
 
+    def results(self) -> Any:
+        """The job's user metrics as Beam's MetricResults (once it ended)."""
+        from cloudlet.dataflow.spark.metrics import SparkMetricResults
+
+        return SparkMetricResults(self.accumulator.value)
+
     def run(self) -> None:
         sc = self.sc
         plan = self.plan
@@ -148,7 +153,9 @@ class SparkExecution:
                     continue
                 for path, start, end in split_ranges(files, self.parallelism * 2):
                     records.append((index, ("range", wv, path, start, end)))
-        return self.sc.parallelize(records, max(1, len(records)))
+        # Contiguous slices: a task reads its ranges (or expands its elements) in turn; a
+        # partition per element would cost a Spark task each (a thousand for 1,000 elements).
+        return self.sc.parallelize(records, max(1, min(len(records), self.parallelism * 2)))
 
     def _outputs(self, stage: Any, out: Any) -> None:
         plan = self.plan

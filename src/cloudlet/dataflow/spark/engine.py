@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MASTER = "local[2]"
 # The job's identity and storage endpoint (dataflow/identity.py), for executors on other hosts;
 # local[N] executors inherit them anyway.
-_FORWARDED = ("GOOGLE_", "GCE_", "CLOUDSDK_", "STORAGE_EMULATOR_HOST")
+_FORWARDED = ("GOOGLE_", "GCE_", "CLOUDSDK_", "STORAGE_EMULATOR_HOST", "API_ENDPOINT_OVERRIDE")
 
 
 class SparkUnsupported(RuntimeError):
@@ -79,12 +79,23 @@ def spark_context(master: str, app_name: str, extra: Mapping[str, str] | None = 
         .set("spark.ui.enabled", "false")
         .set("spark.driver.host", "127.0.0.1")
         .set("spark.driver.bindAddress", "127.0.0.1")
+        # Python workers forked with Beam and the engine already imported (daemon.py).
+        .set("spark.python.daemon.module", "cloudlet.dataflow.spark.daemon")
     )
     for key, value in (extra or {}).items():  # a cluster's secret and executor memory
         conf.set(key, str(value))
     for name, value in os.environ.items():  # gs:// on executors: the same storage, same identity
         if name.startswith(_FORWARDED):
             conf.set(f"spark.executorEnv.{name}", value)
+    if os.environ.get("GCE_METADATA_HOST"):
+        # The job acts as its service account: a cluster worker's own STORAGE_EMULATOR_HOST
+        # (anonymous storage) or key file must not win over it in the executors (empty is
+        # unset for google-auth and google-cloud-storage).
+        from cloudlet.iam import CLEARED_VARIABLES
+
+        for name in CLEARED_VARIABLES:
+            if name not in os.environ:
+                conf.set(f"spark.executorEnv.{name}", "")
     sc = pyspark.SparkContext(conf=conf)
     sc.setLogLevel("WARN")
     return sc
@@ -122,11 +133,13 @@ class SparkEngine:
             sc.stop()
 
 
-def run_on(sc: Any, proto: Any, options: Mapping[str, Any], reporter: Reporter) -> None:
-    """Run `proto` on the SparkContext `sc`, reporting counts and metrics to `reporter`."""
+def run_on(sc: Any, proto: Any, options: Mapping[str, Any], reporter: Reporter) -> Any:
+    """Run `proto` on the SparkContext `sc`, reporting counts and metrics to `reporter`;
+    returns the finished `driver.SparkExecution`."""
     from cloudlet.dataflow.native.engine import _set_options, run_reporting
     from cloudlet.dataflow.spark.driver import SparkExecution
 
     _set_options(options)
     execution = SparkExecution(sc, proto, options)
     run_reporting(execution, reporter, "spark")
+    return execution

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cloudlet.dataflow.native.execute import Execution
 from cloudlet.dataflow.native.plan import GROUPING, Plan, _stages, build_plan
+from cloudlet.dataflow.spark.metrics import Metrics
 
 __all__ = ["GroupOutput", "Job", "Merge", "StageTask", "adjusted_plan", "partition_of"]
 
@@ -105,7 +105,7 @@ class _Local(Execution):
         pass
 
     def report(self, job: Job) -> None:
-        job.metrics.add(Metrics.of(self.counts, self.metrics()))
+        job.metrics.add(Metrics.of(self.counts, self.metrics()["msecs"], self.containers))
 
 
 class StageTask:
@@ -219,73 +219,3 @@ class GroupOutput:
         finally:
             op.teardown()
         ex.report(self.job)
-
-
-class Metrics:
-    """What tasks send the driver: element counts per PCollection, and user metrics and
-    msecs in the Reporter's shape, merged by (step, namespace, name)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-        self.msecs: dict[str, dict[str, int]] = {}
-        self.user: dict[tuple[str, str, str, str], Any] = {}
-
-    @classmethod
-    def of(cls, counts: Counter[str], metrics: dict[str, Any]) -> Metrics:
-        m = cls()
-        m.counts.update(counts)
-        m.msecs = metrics["msecs"]
-        for item in metrics["user"]:
-            if item["kind"] == "gauge":
-                continue
-            value = item["attempted"]
-            if item["kind"] == "distribution" and not isinstance(value, dict):
-                value = {"count": value.count, "sum": value.sum, "min": value.min,
-                         "max": value.max}  # fmt: skip
-            m.user[(item["step"], item["namespace"], item["name"], item["kind"])] = value
-        return m
-
-    def merge(self, other: Metrics) -> Metrics:
-        self.counts.update(other.counts)
-        for step, entry in other.msecs.items():
-            mine = self.msecs.setdefault(step, {})
-            for k, v in entry.items():
-                mine[k] = mine.get(k, 0) + v
-        for key, value in other.user.items():
-            have = self.user.get(key)
-            if have is None:
-                self.user[key] = value
-            elif key[3] == "counter":
-                self.user[key] = have + value
-            else:
-                self.user[key] = {
-                    "count": have["count"] + value["count"],
-                    "sum": have["sum"] + value["sum"],
-                    "min": min(have["min"], value["min"]),
-                    "max": max(have["max"], value["max"]),
-                }
-        return self
-
-    def reporter_metrics(self) -> dict[str, Any]:
-        user = [
-            {
-                "step": step,
-                "namespace": ns,
-                "name": name,
-                "kind": kind,
-                "attempted": value,
-                "committed": value,
-            }
-            for (step, ns, name, kind), value in self.user.items()
-        ]
-        return {"msecs": self.msecs, "user": user}
-
-
-class MetricsParam:
-    """The AccumulatorParam of `Metrics` (pyspark.AccumulatorParam's protocol)."""
-
-    def zero(self, value: Metrics) -> Metrics:
-        return Metrics()
-
-    def addInPlace(self, a: Metrics, b: Metrics) -> Metrics:
-        return a.merge(b)
