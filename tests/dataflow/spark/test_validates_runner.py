@@ -33,14 +33,7 @@ pytestmark = pytest.mark.usefixtures("spark_test_pipeline")
 # the service's spark engine refuses at submission): SparkRunner runs them on NativeRunner
 # (--experiments=cloudlet_spark_fallback), and they pass there. A test listed here may fall back
 # only for its reason; any other test must run on Spark.
-_KEY_WITH_VOID = "DoFn URN beam:dofn:python_key_with_none:v1"  # until the plan has key_with_void
 FALLBACKS: dict[str, str] = {
-    # CombineGlobally's KeyWithVoid step (DoOnce + InjectDefault for empty input).
-    "test_run_packable_combine_globally": _KEY_WITH_VOID,
-    "test_run_packable_combine_limit": _KEY_WITH_VOID,
-    # CombineGlobally(...).with_fanout: the plan cannot cut the stages of its hot-key fanout.
-    "test_combine": "a cycle the planner cannot cut",
-    "test_non_liftable_combine": "a cycle the planner cannot cut",
     # A DoFn with CombiningValueState.
     "test_combining_value_state": "state and timers",
     # TestStream, a streaming source (NativeRunner runs it on Beam's BundleBasedDirectRunner).
@@ -59,5 +52,6 @@ def _ran_on_spark_or_fell_back_as_listed(request: pytest.FixtureRequest) -> Iter
     want = FALLBACKS.get(request.node.name)
     if want is None:
         assert got == [], f"fell back to NativeRunner: {got}"
-    else:  # once the engine runs it, the entry can go
+    else:
+        assert got, f"ran on Spark: delete its entry ({want!r}) from FALLBACKS"
         assert all(want in reason for reason in got), got
