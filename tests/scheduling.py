@@ -8,8 +8,8 @@ longest test is longest go first. A module's tests stay together and in their fi
 module-scoped fixtures are set up once per worker and tests that build on each other still do.
 Tests the file does not know count as fast.
 
-`pytest --record-durations` (e.g. `./scripts/test --record-durations`) rewrites the file from
-the run's own timings (the tests that took a second or more).
+`pytest --record-durations` (e.g. `./scripts/test --record-durations`) updates the file with the
+run's own timings (the tests that took a second or more) for the tests it ran.
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ class _Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(session.config, "workerinput"):
             return  # an xdist worker: the controller writes the file
-        slow = {k: round(v, 1) for k, v in self.seconds.items() if v >= RECORD_FROM}
-        ordered = dict(sorted(slow.items(), key=lambda kv: -kv[1]))
+        recorded = _recorded()  # a partial run updates the tests it ran, keeps the others
+        for nodeid, seconds in self.seconds.items():
+            recorded.pop(nodeid, None)
+            if seconds >= RECORD_FROM:
+                recorded[nodeid] = round(seconds, 1)
+        ordered = dict(sorted(recorded.items(), key=lambda kv: -kv[1]))
         DURATIONS.write_text(json.dumps(ordered, indent=1) + "\n")
 
 
