@@ -173,7 +173,8 @@ SEEDS: list[Seed] = [
          {"requestedState": "JOB_STATE_CANCELLED", "labels": {"a": "b"}}),
     Seed("PUT /v1b3/projects/{project}/jobs/{job_id}", "/v1b3/projects/{project}/jobs/{job}",
          {"requestedState": "JOB_STATE_CANCELLED"}),
-    # Dataproc v1 (skipped in test_fuzz.py for now: a fuzzed create may start Spark)
+    # Dataproc v1: the fuzzing gateway has dataproc_max_clusters=0, so a create that loses the
+    # registered master is refused before any Spark process starts
     Seed("POST /v1/projects/{project}/regions/{region}/clusters",
          "/v1/projects/{project}/regions/us-central1/clusters",
          {"clusterName": "{cluster}", "labels": {"a": "b"},

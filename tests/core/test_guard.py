@@ -13,6 +13,7 @@ from cloudlet.core.guard import (
     HostAllowlist,
     cross_site_refusal,
     host_name,
+    scope_headers,
 )
 from cloudlet.core.settings import Settings
 from cloudlet.testing import Gateway
@@ -53,6 +54,11 @@ def _client(**settings: Any) -> _Client:
 )  # fmt: skip
 def test_host_name(raw: str, name: str | None) -> None:
     assert host_name(raw) == name
+
+
+def test_scope_headers_reads_each_named_header_in_one_pass() -> None:
+    scope = {"headers": [(b"host", b"a"), (b"origin", b"o"), (b"host", b"b"), (b"x", b"\xe9")]}
+    assert scope_headers(scope, b"host", b"origin", b"cookie", b"x") == ["b", "o", None, "é"]
 
 
 def test_host_allowlist() -> None:

@@ -10,6 +10,7 @@ killed with a worker gone meanwhile (ERROR with the reason) → delete (no JVM l
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -82,7 +83,7 @@ def _running(api: httpx.Client) -> dict[str, Any] | None:
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+    except psutil.Error:  # gone (or a zombie) while looked at
         return False
 
 
@@ -90,12 +91,18 @@ def _jvms_of(pids: list[int]) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-def _in_dir(root: Path) -> list[psutil.Process]:
+def _in_dir(root: Path, name: str = "") -> list[int]:
+    """Pids of the living processes working in `root` (whose name holds `name`), skipping
+    any that exit (or linger as zombies) while they are looked at."""
     found = []
     for proc in psutil.process_iter(["pid"]):
         try:
-            if Path(proc.cwd()).is_relative_to(root):
-                found.append(proc)
+            if (
+                Path(proc.cwd()).is_relative_to(root)
+                and name in proc.name()
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(proc.pid)
         except (psutil.Error, OSError):
             continue
     return found
@@ -176,9 +183,9 @@ def test_a_cluster_through_its_life(tmp_path: Path) -> None:
 
         _until("the sleeper's driver", ready)
         job_dir = Path(api.get(BASE + "/jobs/sleepy").json()["driverControlFilesUri"][7:])
-        drivers = [p for p in _in_dir(job_dir) if "java" in p.name()]
+        drivers = _in_dir(job_dir, "java")
         assert drivers, "no driver JVM found"
-        os.kill(drivers[0].pid, signal.SIGKILL)
+        os.kill(drivers[0], signal.SIGKILL)
         job = _until("the job ERROR", lambda: (j := api.get(BASE + "/jobs/sleepy").json())
                      ["status"]["state"] == "ERROR" and j)  # fmt: skip
         assert "SIGKILL" in job["status"]["details"]
@@ -234,5 +241,6 @@ def test_a_cluster_through_its_life(tmp_path: Path) -> None:
         gw.close()
         for pid in pids:
             if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
                 raise AssertionError(f"a cluster process outlived the test: {pid}")

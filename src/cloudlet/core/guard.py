@@ -43,6 +43,7 @@ __all__ = [
     "cross_site_refusal",
     "host_name",
     "response_headers",
+    "scope_headers",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -173,6 +174,16 @@ def _refusal(status: int, message: str) -> tuple[bytes, list[tuple[bytes, bytes]
     return body, headers
 
 
+def scope_headers(scope: Scope, *names: bytes) -> list[str | None]:
+    """The value of each header of `names` (lowercase, as ASGI gives them) in an ASGI scope,
+    decoded as latin-1, or None where absent; of a repeated header, the last. One pass."""
+    found: dict[bytes, str] = {}
+    for key, value in scope.get("headers", ()):
+        if key in names:
+            found[key] = value.decode("latin-1")
+    return [found.get(name) for name in names]
+
+
 class BrowserGuard:
     """Pure ASGI middleware: the Host allowlist, the cross-site write check and the response
     headers, in front of everything else of the gateway's own routes."""
@@ -185,14 +196,7 @@ class BrowserGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = origin = fetch_site = None
-        for key, value in scope["headers"]:
-            if key == b"host":
-                host = value.decode("latin-1")
-            elif key == b"origin":
-                origin = value.decode("latin-1")
-            elif key == b"sec-fetch-site":
-                fetch_site = value.decode("latin-1")
+        host, origin, fetch_site = scope_headers(scope, b"host", b"origin", b"sec-fetch-site")
         if host is not None:  # clients without Host (HTTP/1.0) are no browser
             name = host_name(host)
             if name is None or not self.hosts.allows(name):

@@ -181,6 +181,15 @@ SETTINGS: tuple[Setting, ...] = (
         str,
     ),
     Setting(
+        "dataproc_max_clusters",
+        4,
+        "Most Dataproc clusters whose Spark master and workers (a JVM each) the gateway runs "
+        "at once on this machine; a create past it is refused (429, as Google's quota). 0: "
+        "the gateway starts no Spark processes and only registers existing masters "
+        "(--master). docs/dataproc.md.",
+        int,
+    ),
+    Setting(
         "sandbox",
         "auto",
         "How App Engine instances and Dataflow jobs are kept out of the data dir: `uid` (a "
@@ -257,6 +266,7 @@ class Settings:
     deploy_max_total_bytes: int = 1024 * 1024 * 1024
     job_prepare_timeout: float = 3600.0
     dataflow_engine: str = "native"
+    dataproc_max_clusters: int = 4
     sandbox: str = "auto"
     max_request_body: int = 32 * 1024 * 1024
     max_header_size: int = 64 * 1024

@@ -22,6 +22,7 @@ from cloudlet.core.authz import path_resource, requires
 from cloudlet.core.bodies import Fields
 from cloudlet.core.deps import DbSession
 from cloudlet.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.pages import offset_page
 from cloudlet.core.paths import DataDir
 from cloudlet.core.state import gateway_state
 from cloudlet.dataflow import service
@@ -202,7 +203,7 @@ def list_jobs(
     pageToken: str | None = Query(None),
 ) -> dict[str, Any]:
     jobs = service.list_jobs(session, project, None if location == "-" else location, filter)
-    return _page([service.job_resource(j, view) for j in jobs], pageSize, pageToken)
+    return offset_page("jobs", [service.job_resource(j, view) for j in jobs], pageSize, pageToken)
 
 
 @router.get(
@@ -220,25 +221,7 @@ def aggregated(
     pageToken: str | None = Query(None),
 ) -> dict[str, Any]:
     jobs = service.list_jobs(session, project, location, filter)
-    return _page([service.job_resource(j, view) for j in jobs], pageSize, pageToken)
-
-
-def _page(items: list[dict[str, Any]], size: int, token: str | None) -> dict[str, Any]:
-    start = 0
-    if token:
-        try:
-            start = int(token)
-        except ValueError:
-            raise InvalidArgument(
-                "Invalid pageToken: pass back the nextPageToken of a previous response."
-            ) from None
-    if size < 0:
-        raise InvalidArgument("pageSize must be positive.")
-    end = start + size if size else len(items)
-    body: dict[str, Any] = {"jobs": items[start:end]}
-    if end < len(items):
-        body["nextPageToken"] = str(end)
-    return body
+    return offset_page("jobs", [service.job_resource(j, view) for j in jobs], pageSize, pageToken)
 
 
 @_job_route("GET", "/{job_id}", "get", "dataflow.jobs.get")

@@ -16,21 +16,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
-from cloudlet.core.procs import group_alive, kill_group
+from cloudlet.core.procs import Child, alive_as_recorded, created_at, group_alive, kill_group
 from cloudlet.core.sandbox import Sandbox, Workload
 from cloudlet.core.state import Slot
+from cloudlet.core.ticker import Ticker
 from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
@@ -43,31 +42,6 @@ __all__ = ["JOBS", "JobSupervisor"]
 logger = logging.getLogger(__name__)
 
 _TICK = 0.5
-
-
-@dataclass
-class _Handle:
-    pid: int
-    popen: subprocess.Popen[bytes] | None  # None when re-attached after a gateway restart
-
-    def exit_code(self) -> int | None:
-        """The exit code once the executor has ended, else None."""
-        if self.popen is not None:
-            return self.popen.poll()
-        try:
-            proc = psutil.Process(self.pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return -1
-            return None
-        except psutil.NoSuchProcess:
-            return -1
-
-
-def _started_at(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
 
 
 Identity = Callable[[Session, Job, Path], dict[str, str]]
@@ -90,26 +64,20 @@ class JobSupervisor:
         self.identity = identity
         # Where executors and their SDK workers run (core/sandbox.py).
         self.sandbox = sandbox or Sandbox("none", data, "not configured")
-        self._handles: dict[str, _Handle] = {}
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._handles: dict[str, Child] = {}
+        self._ticker = Ticker("dataflow-supervisor", self.tick, _TICK)
+        self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.data.jobs.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="dataflow-supervisor",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
         """Stop supervising; jobs still running end FAILED with a message saying why."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._ticker.stop()
         with self._lock:
             handles = dict(self._handles)
             self._handles.clear()
@@ -132,16 +100,7 @@ class JobSupervisor:
 
     def poke(self) -> None:
         """Tick now (a job was created or a cancel requested)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("dataflow supervisor tick failed")
-            self._wake.wait(_TICK)
-            self._wake.clear()
+        self._ticker.poke()
 
     # -- one pass ----------------------------------------------------------------------------
 
@@ -205,7 +164,7 @@ class JobSupervisor:
                 importance="JOB_MESSAGE_ERROR",
             )
 
-    def _launch(self, s: Session, job: Job, files: JobFiles) -> _Handle | None:
+    def _launch(self, s: Session, job: Job, files: JobFiles) -> Child | None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
@@ -238,37 +197,26 @@ class JobSupervisor:
                 **launch.popen_kwargs(),
             )
         job.pid = popen.pid
-        job.pid_started = _started_at(popen.pid)
+        job.pid_started = created_at(popen.pid)
         add_message(s, job.job_id, "JOB_MESSAGE_DETAILED", f"Executor process {popen.pid} started.")
-        handle = _Handle(popen.pid, popen)
+        handle = Child(popen.pid, popen)
         self._handles[job.job_id] = handle
         s.flush()
         return handle
 
-    def _reattach(self, s: Session, job: Job, files: JobFiles) -> _Handle | None:
+    def _reattach(self, s: Session, job: Job, files: JobFiles) -> Child | None:
         pid = job.pid
         assert pid is not None
-        started = _started_at(pid)
-        same = (
-            started is not None
-            and job.pid_started is not None
-            and abs(started - job.pid_started) < 1.0
-        )
-        if same:
-            try:
-                alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                alive = False
-            if alive:
-                handle = _Handle(pid, None)
-                self._handles[job.job_id] = handle
-                add_message(
-                    s,
-                    job.job_id,
-                    "JOB_MESSAGE_WARNING",
-                    f"The gateway restarted; re-attached to the job's executor (pid {pid}).",
-                )
-                return handle
+        if alive_as_recorded(pid, job.pid_started):
+            handle = Child(pid, None)
+            self._handles[job.job_id] = handle
+            add_message(
+                s,
+                job.job_id,
+                "JOB_MESSAGE_WARNING",
+                f"The gateway restarted; re-attached to the job's executor (pid {pid}).",
+            )
+            return handle
         # The executor is gone. If it finished and wrote its result, honour that.
         self._sync(s, job, files)
         if group_alive(pid):  # its SDK workers may outlive it

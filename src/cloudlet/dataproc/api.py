@@ -12,10 +12,11 @@ gs:// files are also read as the caller: storage.objects.get on each.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from sqlalchemy.orm import Session
 
 from cloudlet.core.authz import (
     authorize_request,
@@ -25,11 +26,19 @@ from cloudlet.core.authz import (
     requires,
     requires_each,
 )
+from cloudlet.core.bodies import read_json_object
 from cloudlet.core.db import utcnow
 from cloudlet.core.deps import DbSession
-from cloudlet.core.errors import InvalidArgument, NotFound, Unavailable
+from cloudlet.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from cloudlet.core.pages import offset_page
 from cloudlet.core.state import gateway_state
-from cloudlet.dataproc import service
+from cloudlet.dataproc import schema, service
 from cloudlet.dataproc.states import TERMINAL_JOB_STATES, ClusterState
 from cloudlet.dataproc.supervisor import CLUSTERS, ClusterSupervisor
 from cloudlet.projects import requires_service
@@ -45,6 +54,22 @@ _CLUSTERS = _REGION + "/clusters"
 _JOBS = _REGION + "/jobs"
 
 
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The JSON object body, through the one body door (core/bodies.py): bounded, parsed,
+    and anything but an object is Google's 400."""
+    return await read_json_object(request)
+
+
+JsonBody = Annotated[dict[str, Any], Depends(_json_body)]
+# What the routes that read a JsonBody take, for the OpenAPI document (and schemathesis).
+_OBJECT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
 def _supervisor(request: Request) -> ClusterSupervisor:
     found = gateway_state(request).get(CLUSTERS)
     if found is None:
@@ -56,6 +81,19 @@ def _poke(request: Request) -> None:
     found = gateway_state(request).get(CLUSTERS)
     if found is not None:
         found.poke()
+
+
+def _check_capacity(request: Request, session: Session, name: str) -> None:
+    """Refuse a managed cluster past the `dataproc_max_clusters` setting, before any process
+    starts (Google answers a create past a quota with RESOURCE_EXHAUSTED)."""
+    limit = gateway_state(request).settings.dataproc_max_clusters
+    if service.managed_clusters(session) >= limit:
+        raise ResourceExhausted(
+            f"Cannot create cluster {name}: this gateway runs at most {limit} clusters of its "
+            "own (setting dataproc_max_clusters, CLOUDLET_DATAPROC_MAX_CLUSTERS). Delete one, "
+            "raise the setting, or register an existing Spark master with --master "
+            "(config.softwareConfig.properties cloudlet:spark.master)."
+        )
 
 
 def _spark_version(request: Request) -> str:
@@ -72,6 +110,7 @@ def _spark_version(request: Request) -> str:
 @router.post(
     _CLUSTERS,
     summary="projects.regions.clusters.create",
+    openapi_extra=_OBJECT_BODY,
     dependencies=[requires("dataproc.clusters.create", path_resource)],
 )
 def create_cluster(
@@ -80,14 +119,18 @@ def create_cluster(
     project: str,
     region: str,
     session: DbSession,
-    body: dict[str, Any] = Body(...),
+    body: JsonBody,
     requestId: str | None = Query(None),
 ) -> dict[str, Any]:
     supervisor = _supervisor(request)
-    now = utcnow()
-    cluster = service.new_cluster(session, project, region, body, now)
-    if cluster.managed:
+    spec = schema.cluster_spec(body, project)  # every field typed and checked: 400 naming it
+    schema.validate_region(region)
+    schema.validate_request_id(requestId)
+    if spec.master_url is None:
+        _check_capacity(request, session, spec.name)
         supervisor.spark()  # no pyspark or no Java 17: say what to install, before anything
+    now = utcnow()
+    cluster = service.new_cluster(session, project, region, spec, now)
     name = service.operation_name(project, region)
     cluster.operation = name
     workers = f"{cluster.num_workers} worker" + ("" if cluster.num_workers == 1 else "s")
@@ -120,7 +163,7 @@ def list_clusters(
         service.cluster_resource(c, version)
         for c in service.list_clusters(session, project, region)
     ]
-    return _page("clusters", items, pageSize, pageToken)
+    return offset_page("clusters", items, pageSize, pageToken)
 
 
 @router.get(
@@ -149,6 +192,7 @@ def delete_cluster(
     clusterUuid: str | None = Query(None),
     requestId: str | None = Query(None),
 ) -> dict[str, Any]:
+    schema.validate_request_id(requestId)
     found = service.get_cluster(session, project, region, cluster)
     if clusterUuid and clusterUuid != found.cluster_uuid:
         raise InvalidArgument(
@@ -174,24 +218,8 @@ def get_operation(request: Request, project: str, region: str, operation: str) -
     name = f"projects/{project}/regions/{region}/operations/{operation}"
     found = gateway_state(request).operations.get(name)
     if found is None:
-        raise NotFound(f"Not found: Operation {name}")
+        raise NotFound(f"Not found: Operation {service.short(name)}")
     return found
-
-
-def _page(key: str, items: list[dict[str, Any]], size: int, token: str | None) -> dict[str, Any]:
-    try:
-        start = int(token) if token else 0
-    except ValueError:
-        raise InvalidArgument(
-            "Invalid pageToken: pass back the nextPageToken of a previous response."
-        ) from None
-    if size < 0 or start < 0:
-        raise InvalidArgument("pageSize and pageToken must not be negative.")
-    end = start + size if size else len(items)
-    body: dict[str, Any] = {key: items[start:end]}
-    if end < len(items):
-        body["nextPageToken"] = str(end)
-    return body
 
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -205,6 +233,7 @@ def _submit_checks(request: Request) -> list[tuple[str, Any]]:
 @router.post(
     _JOBS + ":submit",
     summary="projects.regions.jobs.submit",
+    openapi_extra=_OBJECT_BODY,
     dependencies=[
         requires_each(
             _submit_checks,
@@ -220,11 +249,12 @@ def submit_job(
     project: str,
     region: str,
     session: DbSession,
-    body: dict[str, Any] = Body(...),
+    body: JsonBody,
 ) -> dict[str, Any]:
-    job = service.new_job(session, project, region, body, utcnow())
-    spec = job.spec["pysparkJob"]
-    for uri in [spec["mainPythonFileUri"], *spec["pythonFileUris"]]:
+    spec = schema.job_spec(body, project)  # every field typed and checked: 400 naming it
+    schema.validate_region(region)
+    job = service.new_job(session, project, region, spec, utcnow())
+    for uri in [spec.main, *spec.python_files]:
         parsed = urlparse(uri)
         if parsed.scheme == "gs":  # the driver reads it as the gateway: check the caller may
             authorize_request(
@@ -255,7 +285,7 @@ def list_jobs(
         raise InvalidArgument("jobStateMatcher must be ALL, ACTIVE or NON_ACTIVE.")
     data = gateway_state(request).data
     jobs = service.list_jobs(session, project, region, clusterName, jobStateMatcher)
-    return _page("jobs", [service.job_resource(j, data) for j in jobs], pageSize, pageToken)
+    return offset_page("jobs", [service.job_resource(j, data) for j in jobs], pageSize, pageToken)
 
 
 @router.post(
@@ -275,8 +305,6 @@ def cancel_job(
     if not job.requested_cancel and job.state not in TERMINAL_JOB_STATES:
         job.requested_cancel = True
     elif job.state in TERMINAL_JOB_STATES:
-        from cloudlet.core.errors import FailedPrecondition
-
         raise FailedPrecondition(
             f"Job {job_id} is already in state {job.state}; there is nothing to cancel."
         )
@@ -295,7 +323,7 @@ def driver_output(
     region: str,
     job_id: str,
     session: DbSession,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1 << 62),  # past it, seek would overflow: 400
     limit: int = Query(1 << 20, ge=1, le=8 << 20),
 ) -> dict[str, Any]:
     job = service.get_job(session, project, region, job_id)

@@ -12,64 +12,23 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
+from cloudlet.core.procs import Child, alive_as_recorded, created_at, stop_recorded
 
-from cloudlet.core.procs import group_alive, kill_group
-
-__all__ = ["Handle", "alive_as_recorded", "master_status", "pick_ports", "spawn"]
-
-
-@dataclass
-class Handle:
-    """A running process the supervisor owns: started here (`popen`) or re-attached."""
-
-    pid: int
-    popen: subprocess.Popen[bytes] | None
-
-    def exit_code(self) -> int | None:
-        """Its exit status once it has ended (-1 when re-attached: unknown), else None."""
-        if self.popen is not None:
-            return self.popen.poll()
-        try:
-            if psutil.Process(self.pid).status() == psutil.STATUS_ZOMBIE:
-                return -1
-            return None
-        except psutil.NoSuchProcess:
-            return -1
-
-    def stop(self) -> None:
-        """SIGTERM its process group, SIGKILL what is left after a grace (blocking)."""
-        kill_group(self.pid, self.popen)
+__all__ = [
+    "Handle",
+    "alive_as_recorded",
+    "created_at",
+    "master_status",
+    "pick_ports",
+    "spawn",
+    "stop_recorded",
+]
 
 
-def created_at(pid: int) -> float | None:
-    try:
-        return float(psutil.Process(pid).create_time())
-    except psutil.Error:
-        return None
-
-
-def alive_as_recorded(pid: int | None, started: float | None) -> bool:
-    """Whether `pid` runs and is the process recorded (same create time: not a recycled pid)."""
-    if pid is None or started is None:
-        return False
-    now = created_at(pid)
-    if now is None or abs(now - started) >= 1.0:
-        return False
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def stop_recorded(pid: int | None, started: float | None) -> None:
-    """Stop a recorded process group that outlived its owner (a gateway that crashed)."""
-    if pid is not None and (alive_as_recorded(pid, started) or group_alive(pid)):
-        kill_group(pid)
+Handle = Child  # a master's, a worker's or a driver's process group
 
 
 def spawn(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> Handle:

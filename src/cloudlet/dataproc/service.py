@@ -12,28 +12,26 @@ since Google's per-VM view has no equivalent here.
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloudlet.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from cloudlet.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from cloudlet.core.operations import TYPE_URL
 from cloudlet.core.paths import DataDir
 from cloudlet.core.times import rfc3339
 from cloudlet.dataproc.models import Cluster, DataprocJob
+from cloudlet.dataproc.schema import ClusterSpec, JobSpec
 from cloudlet.dataproc.states import ClusterState, JobState
 
 __all__ = [
     "ClusterFiles",
-    "ClusterSpec",
     "JobFiles",
     "cluster_files",
     "cluster_resource",
@@ -43,39 +41,16 @@ __all__ = [
     "job_resource",
     "list_clusters",
     "list_jobs",
+    "managed_clusters",
     "new_cluster",
     "new_job",
     "operation_metadata",
     "operation_name",
-    "parse_memory",
-    "validate_cluster_name",
+    "short",
 ]
 
 CLUSTER_TYPE = "google.cloud.dataproc.v1.Cluster"
 JOB_TYPE = "google.cloud.dataproc.v1.Job"
-_CLUSTER_NAME = re.compile(r"^[a-z](?:[a-z0-9-]{0,49}[a-z0-9])?$")
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
-_MEMORY = re.compile(r"^(\d+)([mMgG])$")
-
-
-def validate_cluster_name(name: str) -> str:
-    """Google's rule: a lowercase letter, then up to 50 lowercase letters, digits or hyphens,
-    not ending in a hyphen."""
-    if not _CLUSTER_NAME.match(name or ""):
-        raise InvalidArgument(
-            f"Invalid cluster name {name!r}: it must start with a lowercase letter, hold only "
-            "lowercase letters, digits and hyphens, end with a letter or digit, and be at most "
-            "51 characters long (such as c1 or my-cluster)."
-        )
-    return name
-
-
-def parse_memory(value: str) -> str:
-    """A worker's memory as Spark writes it (512m, 2g)."""
-    match = _MEMORY.match(value.strip()) if value else None
-    if not match or int(match.group(1)) <= 0:
-        raise InvalidArgument(f"Invalid worker memory {value!r}: write it as 512m or 2g.")
-    return f"{int(match.group(1))}{match.group(2).lower()}"
 
 
 @dataclass(frozen=True)
@@ -123,65 +98,16 @@ def job_files(data: DataDir, job: DataprocJob) -> JobFiles:
 # -- clusters -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
-    name: str
-    num_workers: int = 2
-    worker_cores: int = 1
-    worker_memory: str = "1g"
-    master_url: str | None = None  # an existing master to register, instead of starting one
-    labels: dict[str, str] | None = None
-
-
-def _spec_from_body(body: dict[str, Any]) -> ClusterSpec:
-    config = body.get("config") or {}
-    if not isinstance(config, dict):
-        raise InvalidArgument("config must be an object (a ClusterConfig).")
-    worker = config.get("workerConfig") or {}
-    properties = (config.get("softwareConfig") or {}).get("properties") or {}
-    if not isinstance(worker, dict) or not isinstance(properties, dict):
-        raise InvalidArgument("config.workerConfig and softwareConfig.properties must be objects.")
-    try:
-        workers = int(worker.get("numInstances", 2))
-        cores = int(properties.get("spark:spark.worker.cores", 1))
-    except (TypeError, ValueError):
-        raise InvalidArgument(
-            "workerConfig.numInstances and spark:spark.worker.cores must be integers."
-        ) from None
-    if not 0 <= workers <= 16:
-        raise InvalidArgument(f"numInstances {workers}: give 0 to 16 workers on one machine.")
-    if not 1 <= cores <= 64:
-        raise InvalidArgument(f"spark:spark.worker.cores {cores}: give 1 to 64.")
-    master = properties.get("cloudlet:spark.master")
-    if master is not None:
-        parsed = urlparse(str(master))
-        if parsed.scheme != "spark" or not parsed.hostname or not parsed.port:
-            raise InvalidArgument(
-                f"Invalid master URL {master!r}: write it as spark://HOST:PORT (such as "
-                "spark://10.0.0.5:7077)."
-            )
-    labels = body.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise InvalidArgument("labels must be an object of strings.")
-    return ClusterSpec(
-        name=validate_cluster_name(str(body.get("clusterName") or "")),
-        num_workers=workers,
-        worker_cores=cores,
-        worker_memory=parse_memory(str(properties.get("spark:spark.worker.memory", "1g"))),
-        master_url=str(master) if master is not None else None,
-        labels={str(k): str(v) for k, v in labels.items()},
-    )
+def short(path: str) -> str:
+    """A resource path from the request, cut short: a hostile name is not echoed whole."""
+    return path if len(path) <= 300 else path[:297] + "..."
 
 
 def new_cluster(
-    session: Session, project: str, region: str, body: dict[str, Any], now: datetime
+    session: Session, project: str, region: str, spec: ClusterSpec, now: datetime
 ) -> Cluster:
-    """Add a CREATING cluster from a Cluster body (the supervisor starts its processes).
-
-    Sizes come from Google's fields where they exist (workerConfig.numInstances) and from
-    softwareConfig.properties (`spark:spark.worker.cores`, `spark:spark.worker.memory`, and
-    cloudlet's `cloudlet:spark.master` to register an existing master)."""
-    spec = _spec_from_body(body)
+    """Add a CREATING cluster (the supervisor starts its processes, or reaches the registered
+    master). AlreadyExists if the name is taken in the project's region."""
     taken = session.scalars(
         select(Cluster).where(
             Cluster.project_id == project, Cluster.region == region, Cluster.name == spec.name
@@ -215,6 +141,15 @@ def new_cluster(
     return cluster
 
 
+def managed_clusters(session: Session) -> int:
+    """How many clusters the gateway runs processes for (or will again, once started): the
+    managed ones that are not in ERROR (their processes are stopped) or being deleted."""
+    idle = (ClusterState.ERROR.value, ClusterState.DELETING.value)
+    query = select(func.count()).select_from(Cluster)
+    query = query.where(Cluster.managed.is_(True), Cluster.state.not_in(idle))
+    return int(session.scalar(query) or 0)
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -226,7 +161,8 @@ def get_cluster(session: Session, project: str, region: str, name: str) -> Clust
         )
     ).first()
     if found is None:
-        raise NotFound(f"Not found: Cluster projects/{project}/regions/{region}/clusters/{name}")
+        path = short(f"projects/{project}/regions/{region}/clusters/{name}")
+        raise NotFound(f"Not found: Cluster {path}")
     return found
 
 
@@ -319,49 +255,21 @@ def operation_metadata(
 
 
 def new_job(
-    session: Session, project: str, region: str, body: dict[str, Any], now: datetime
+    session: Session, project: str, region: str, spec: JobSpec, now: datetime
 ) -> DataprocJob:
-    """Add a PENDING job from a jobs.submit body ({"job": Job, "requestId"})."""
-    job = body.get("job")
-    if not isinstance(job, dict):
-        raise InvalidArgument('The request has no job: send {"job": {...}}.')
-    pyspark = job.get("pysparkJob")
-    if not isinstance(pyspark, dict):
-        others = [k for k in job if k.endswith("Job")]
-        raise InvalidArgument(
-            f"Only PySpark jobs (pysparkJob) run here; got {', '.join(others) or 'no job type'}."
+    """Add a PENDING job on a cluster that can take it (NotFound, FailedPrecondition)."""
+    cluster = get_cluster(session, project, region, spec.cluster_name)
+    if spec.cluster_uuid and spec.cluster_uuid != cluster.cluster_uuid:
+        raise FailedPrecondition(
+            f"Cluster {spec.cluster_name} has clusterUuid {cluster.cluster_uuid}, not the "
+            "job.placement.clusterUuid given: it was deleted and created again."
         )
-    main = pyspark.get("mainPythonFileUri")
-    if not isinstance(main, str) or not main:
-        raise InvalidArgument("pysparkJob.mainPythonFileUri is required (gs://... or file://...).")
-    for uri in [main, *(pyspark.get("pythonFileUris") or [])]:
-        if urlparse(str(uri)).scheme not in ("gs", "file"):
-            raise InvalidArgument(
-                f"Unsupported file URI {uri!r}: give a gs://BUCKET/OBJECT in this gateway's "
-                "Cloud Storage, or a file:// path on the gateway's machine."
-            )
-    args = pyspark.get("args") or []
-    properties = pyspark.get("properties") or {}
-    if not isinstance(args, list) or not isinstance(properties, dict):
-        raise InvalidArgument("pysparkJob.args must be a list and properties an object.")
-    placement = job.get("placement") or {}
-    cluster_name = str(placement.get("clusterName") or "") if isinstance(placement, dict) else ""
-    if not cluster_name:
-        raise InvalidArgument("placement.clusterName is required: the cluster to run on.")
-    cluster = get_cluster(session, project, region, cluster_name)
     if ClusterState(cluster.state) in (ClusterState.ERROR, ClusterState.DELETING):
         raise FailedPrecondition(
-            f"Cluster {cluster_name} is {cluster.state} and cannot run jobs"
+            f"Cluster {spec.cluster_name} is {cluster.state} and cannot run jobs"
             + (f": {cluster.detail}" if cluster.detail else ".")
         )
-    reference = job.get("reference") or {}
-    job_id = str(reference.get("jobId") or "") if isinstance(reference, dict) else ""
-    job_id = job_id or uuid.uuid4().hex
-    if not _JOB_ID.match(job_id):
-        raise InvalidArgument(
-            f"Invalid job id {job_id!r}: use letters, digits, underscores and hyphens, at most "
-            "100 characters."
-        )
+    job_id = spec.job_id or uuid.uuid4().hex
     if session.get(DataprocJob, job_id) is not None:
         raise AlreadyExists(
             f"Already exists: Job projects/{project}/regions/{region}/jobs/{job_id}"
@@ -373,15 +281,8 @@ def new_job(
         region=region,
         cluster_name=cluster.name,
         cluster_uuid=cluster.cluster_uuid,
-        spec={
-            "pysparkJob": {
-                "mainPythonFileUri": main,
-                "args": [str(a) for a in args],
-                "pythonFileUris": [str(u) for u in pyspark.get("pythonFileUris") or []],
-                "properties": {str(k): str(v) for k, v in properties.items()},
-            }
-        },
-        labels={str(k): str(v) for k, v in (job.get("labels") or {}).items()},
+        spec=spec.as_spec(),
+        labels=dict(spec.labels),
         state=JobState.PENDING.value,
         detail="",
         state_time=now,
@@ -397,7 +298,9 @@ def new_job(
 def get_job(session: Session, project: str, region: str, job_id: str) -> DataprocJob:
     job = session.get(DataprocJob, job_id)
     if job is None or job.project_id != project or (region != "-" and job.region != region):
-        raise NotFound(f"Not found: Job projects/{project}/regions/{region}/jobs/{job_id}")
+        raise NotFound(
+            f"Not found: Job {short(f'projects/{project}/regions/{region}/jobs/{job_id}')}"
+        )
     return job
 
 

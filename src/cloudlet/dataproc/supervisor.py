@@ -3,9 +3,9 @@ process that crashes, settles clusters after a gateway restart, and runs jobs' d
 (drivers.py).
 
 One thread in the gateway, ticking about once a second (sooner when poked). Its rules:
-- CREATING / STARTING: start every process that is not running; RUNNING once the master
-  answers and lists every worker ALIVE; ERROR (with the logs' last lines) if a process will
-  not stay up, or after `START_TIMEOUT`.
+- CREATING / STARTING: start the master, then (once it answers) every worker that is not
+  running; RUNNING once the master answers and lists every worker ALIVE; ERROR (with the
+  logs' last lines) if a process will not stay up, or after `START_TIMEOUT`.
 - RUNNING: a process that exits is started again on the same ports (`MAX_RESTARTS` at most).
 - After a gateway restart: processes still running as recorded (same pid and create time) are
   re-attached; if any is gone, the cluster goes to ERROR with the reason and the rest are
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,9 @@ from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.operations import OperationStore
 from cloudlet.core.paths import DataDir, tail, write_atomic
+from cloudlet.core.procs import signal_group
 from cloudlet.core.state import Slot
+from cloudlet.core.ticker import Ticker
 from cloudlet.dataproc import processes as procs
 from cloudlet.dataproc.drivers import DriverRunner
 from cloudlet.dataproc.models import Cluster
@@ -80,10 +83,9 @@ class ClusterSupervisor:
         self.drivers = DriverRunner(db, data, fetch, self.spark, env or {})
         self._handles: dict[tuple[str, str], procs.Handle] = {}  # (cluster uuid, name)
         self._started: dict[str, float] = {}  # cluster uuid -> monotonic start of CREATING
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._ticker = Ticker("dataproc-supervisor", self.tick, _TICK)
+        self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.RLock()
-        self._thread: threading.Thread | None = None
         self._spark: SparkInstall | None = None
 
     def spark(self) -> SparkInstall:
@@ -96,15 +98,11 @@ class ClusterSupervisor:
 
     def start(self) -> None:
         self.data.dataproc.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._loop, name="dataproc-supervisor", daemon=True)
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
         """Stop every process of every cluster and every driver (the gateway is stopping)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._ticker.stop()
         with self._lock:
             self.drivers.stop_all()
             with self.db.session() as s:
@@ -128,16 +126,8 @@ class ClusterSupervisor:
             self._handles.clear()
 
     def poke(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                logger.exception("dataproc supervisor tick failed")
-            self._wake.wait(_TICK)
-            self._wake.clear()
+        """Tick now (a cluster or job was created, a delete or cancel requested)."""
+        self._ticker.poke()
 
     def tick(self) -> None:
         with self._lock:
@@ -210,9 +200,14 @@ class ClusterSupervisor:
                     "Delete the cluster and create it again.",
                 )
                 return
+        # Workers start once the master answers: a worker that finds no master retries only
+        # after 5 to 15 s (Spark's initial registration interval), which a start would wait.
+        master_up = any(e["role"] == "MASTER" and e.get("state") == "RUNNING" for e in entries)
         for entry in entries:
             key = (cluster.cluster_uuid, entry["name"])
             handle = self._handles.get(key)
+            if handle is None and entry["role"] == "WORKER" and not master_up:
+                continue
             if handle is not None and handle.exit_code() is not None:
                 self._handles.pop(key, None)
                 handle.stop()
@@ -371,12 +366,18 @@ class ClusterSupervisor:
         logger.info("cluster %s deleted", cluster.name)
 
     def _stop_processes(self, cluster: Cluster) -> None:
+        """Stop the cluster's processes: all asked at once (SIGTERM), so that their graces
+        run together, then each waited for (SIGKILL after its grace)."""
+        handles = []
         for entry in cluster.processes or []:
             handle = self._handles.pop((cluster.cluster_uuid, entry["name"]), None)
             if handle is not None:
-                handle.stop()
+                signal_group(handle.pid, signal.SIGTERM)
+                handles.append(handle)
             else:
                 procs.stop_recorded(entry.get("pid"), entry.get("started"))
+        for handle in handles:
+            handle.stop()
 
     def _forget_pids(self, cluster: Cluster) -> None:
         cluster.processes = [

@@ -32,7 +32,7 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cloudlet.core.errors import PermissionDenied, Unauthenticated
-from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY
+from cloudlet.core.guard import PRINCIPAL_SCOPE_KEY, scope_headers
 from cloudlet.core.settings import Settings
 from cloudlet.core.state import GatewayState, StateSource, gateway_state
 from cloudlet.iam.bearer import verify_bearer
@@ -245,14 +245,7 @@ class AuthMiddleware:
             state["principal"] = scope[PRINCIPAL_SCOPE_KEY]
             await self.app(scope, receive, send)
             return
-        authorization = host = cookie = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"cookie":
-                cookie = value.decode("latin-1")
+        authorization, host, cookie = scope_headers(scope, b"authorization", b"host", b"cookie")
         if (
             authorization is not None
             and scope["path"] == "/token"

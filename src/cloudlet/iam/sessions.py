@@ -28,6 +28,7 @@ import anyio.to_thread
 from starlette.types import Scope
 
 from cloudlet.core.errors import PermissionDenied
+from cloudlet.core.guard import scope_headers
 from cloudlet.core.state import StateSource, gateway_state
 from cloudlet.iam.keyring import keyring_for
 from cloudlet.iam.tokens import SERVICE_ACCOUNT, USER, Principal
@@ -157,11 +158,8 @@ def csrf_ok(app: StateSource, cookie: str, presented: str | None) -> bool:
 
 
 def _csrf_header(scope: Scope) -> str | None:
-    wanted = CSRF_HEADER.lower().encode()
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return str(value.decode("latin-1"))
-    return None
+    (value,) = scope_headers(scope, CSRF_HEADER.lower().encode())
+    return value
 
 
 async def authenticate_cookie(scope: Scope) -> Principal | None:
