@@ -17,6 +17,9 @@ import pytest
 from cloudlet.testing import Gateway
 from tests.browser import browser, tab  # noqa: F401  (registered once, for every directory)
 
+# The suite's order: its longest modules first (tests/scheduling.py, tests/durations.json).
+pytest_plugins = ["tests.scheduling"]
+
 CLOUDLET = str(Path(sys.executable).parent / "cloudlet")
 
 

@@ -79,6 +79,10 @@ def free_port() -> int:
     return free_ports(1)
 
 
+class PortTaken(RuntimeError):
+    """The gateway could not bind a port it was given: another process took it first."""
+
+
 def _make_test_database() -> tuple[str, str] | None:
     admin = os.environ.get("CLOUDLET_TEST_DATABASE_URL")
     if not admin:
@@ -139,8 +143,17 @@ class Gateway:
             list(serve_args or []),
         )
         gw._admin_url = made[0] if made else None
-        gw.launch()
-        return gw
+        for attempt in range(3):
+            try:
+                gw.launch()
+                return gw
+            except PortTaken:
+                # Another process bound a port between free_port() and the gateway's bind
+                # (other test workers and their apps pick ports too): new ports, once more.
+                if attempt == 2:
+                    raise
+                gw.port, gw.grpc_port = free_port(), free_port()
+        raise AssertionError("unreachable")
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
@@ -165,9 +178,13 @@ class Gateway:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        if not wait_healthy(self.url, timeout, self.proc):
+        start = len(self.log_text())
+        root = Path(self.data_dir).expanduser().resolve()
+        if not wait_healthy(self.url, timeout, self.proc, root):
             self.kill()
-            raise RuntimeError(f"gateway did not start; log:\n{self.log_text()[-4000:]}")
+            text = self.log_text()
+            error = PortTaken if "address already in use" in text[start:] else RuntimeError
+            raise error(f"gateway did not start; log:\n{text[-4000:]}")
 
     def log_text(self) -> str:
         try:

@@ -83,6 +83,23 @@ def test_start_status_stop(tmp_path: Path) -> None:
         httpx.get(f"http://127.0.0.1:{port}/api/v1/projects")
 
 
+def test_start_on_a_port_another_gateway_serves_fails_and_names_the_port(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """`cloudlet start` when 8080 (here: the shared gateway's port) already has a gateway of
+    another data dir: it must not take that one for its own and report success (later commands
+    would then create projects there); it fails with the bind error from its log."""
+    env = _env(tmp_path / "home")
+    env["CLOUDLET_PORT"] = str(gateway.port)
+    started = subprocess.run([CLOUDLET, "start"], env=env, capture_output=True, text=True,
+                             timeout=180)  # fmt: skip
+    assert started.returncode == 1, started.stderr
+    assert f"did not come up at http://127.0.0.1:{gateway.port}" in started.stderr
+    assert "address already in use" in started.stderr
+    assert not (tmp_path / "home" / "gateway.pid").exists()
+    assert httpx.get(f"{gateway.url}/api/v1/status").json()["dataDir"] != str(tmp_path / "home")
+
+
 def test_a_second_gateway_on_the_same_data_dir_is_refused(private_gateway: Gateway) -> None:
     env = private_gateway.child_env()
     env["CLOUDLET_PORT"] = str(free_port())

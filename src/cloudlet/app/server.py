@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -114,15 +115,26 @@ def serve(settings: Settings) -> None:
         raise SystemExit(1)
 
 
-def wait_healthy(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> bool:
+def wait_healthy(
+    url: str,
+    timeout: float,
+    proc: subprocess.Popen[Any] | None = None,
+    data_dir: Path | None = None,
+) -> bool:
+    """Whether a gateway answers at `url` within `timeout` seconds; False at once if `proc`
+    exits. With `data_dir`, only the gateway of that data dir counts: another one already on
+    the port (whose port the new one then fails to bind) is not mistaken for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            if httpx.get(f"{url}/api/v1/status", timeout=1).status_code == 200:
+            response = httpx.get(f"{url}/api/v1/status", timeout=1)
+            if response.status_code == 200 and (
+                data_dir is None or response.json().get("dataDir") == str(data_dir)
+            ):
                 return True
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError, AttributeError):
             pass
         time.sleep(0.1)
     return False
@@ -148,7 +160,7 @@ def start_daemon(settings: Settings, timeout: float = 60) -> tuple[GatewayInfo, 
         start_new_session=True,  # survive the shell that started it
     )
     log.close()
-    if not wait_healthy(settings.url, timeout, proc):
+    if not wait_healthy(settings.url, timeout, proc, data.root):
         if proc.poll() is None:
             proc.terminate()
         raise RuntimeError(
