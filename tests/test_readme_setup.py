@@ -10,7 +10,8 @@ must then answer the CLI installed in that venv, and `cloudlet stop` must stop i
 
 The second command, `./scripts/test`, runs this suite: running it from inside the suite would
 be circular. CI runs it (`.ci/run`, on SQLite and then on PostgreSQL), so the test checks that
-`.ci/run` runs exactly the README's second command, and CI's green run is that command's test.
+`.ci/run` runs exactly the README's second command (and its slow tests, `-m slow`), and CI's
+green run is that command's test.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def test_ci_runs_the_readmes_second_command() -> None:
         line for line in runs
         if line.startswith("CLOUDLET_TEST_DATABASE_URL=") and line.endswith(" " + test_command)
     ]  # fmt: skip
-    assert len(sqlite) == 1 and len(postgres) == 1, runs
+    slow = [line for line in runs if line.strip() == test_command + " -m slow"]
+    assert len(sqlite) == 1 and len(postgres) == 1 and len(slow) == 1, runs
     assert (ROOT / test_command.removeprefix("./")).stat().st_mode & 0o111
 
 
