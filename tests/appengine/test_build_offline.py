@@ -8,7 +8,6 @@ uv cache of the test's own (UV_CACHE_DIR) so nothing depends on the machine's ca
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 from cloudlet.appengine.appyaml import parse_app_yaml
 from cloudlet.appengine.builder import BuildFailed, build_venv
 from cloudlet.appengine.indexes import network_failure, pip_index_args
+from tests.asyncrun import run_async
 
 APP = parse_app_yaml("runtime: python311\nentrypoint: python main.py\n")
 NAME = "cloudlet_offline_probe"
@@ -99,7 +99,7 @@ def build(tmp_path: Path, requirements: str, label: str) -> tuple[Path, str]:
     (source / "requirements.txt").write_text(requirements)
     log = tmp_path / f"{label}.log"
     try:
-        venv, _ = asyncio.run(build_venv(APP, source, tmp_path / "venvs", log))
+        venv, _ = run_async(build_venv(APP, source, tmp_path / "venvs", log))
     except BuildFailed as exc:
         raise BuildFailed(f"{exc}\n--- build log:\n{log.read_text()}") from exc
     return venv, log.read_text()

@@ -1,6 +1,10 @@
 """One `local[2]` SparkContext per test process, shared by the in-process tests (a JVM per
 test would cost seconds each), and Beam's ValidatesRunner tests on SparkRunner.
 
+With CLOUDLET_TEST_SPARK_MASTER=spark://HOST:PORT (and CLOUDLET_TEST_SPARK_CONF, a cluster's
+spark-defaults file carrying its secret) the context runs on that cluster instead:
+test_validates_runner_cluster.py runs the ValidatesRunner tests so on a 2-worker cluster.
+
 Beam's TestPipeline takes its options from `--test-pipeline-options` (the root conftest
 registers it); without it, the ValidatesRunner tests here run on SparkRunner with
 `--experiments=cloudlet_spark_fallback`, so a pipeline the spark engine does not support runs
@@ -9,7 +13,9 @@ on NativeRunner (test_validates_runner.py lists those, each with the feature).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +29,17 @@ def spark_context() -> Iterator[Any]:
     pytest.importorskip("pyspark")
     from cloudlet.dataflow.spark.engine import spark_context as start
 
-    context = start("local[2]", "cloudlet-tests")
+    master = os.environ.get("CLOUDLET_TEST_SPARK_MASTER", "local[2]")
+    conf = os.environ.get("CLOUDLET_TEST_SPARK_CONF")
+    context = start(master, "cloudlet-tests", spark_defaults(Path(conf)) if conf else None)
     yield context
     context.stop()
+
+
+def spark_defaults(path: Path) -> dict[str, str]:
+    """The `key value` lines of a spark-defaults file (comments and blanks skipped)."""
+    pairs = (line.strip().partition(" ") for line in path.read_text().splitlines())
+    return {key: value.strip() for key, _, value in pairs if key and not key.startswith("#")}
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""Beam's ValidatesRunner tests on the spark engine on a 2-worker cluster (issue 17,
+acceptance 3: `local[2]` and the 2-worker cluster).
+
+A gateway creates a managed Dataproc cluster (a master and two workers, each its own JVM) and
+the ValidatesRunner module runs in a pytest subprocess whose SparkContext is a driver on that
+cluster (CLOUDLET_TEST_SPARK_MASTER, and the cluster's spark-defaults with its secret): the
+same tests, the same fallback list and checks as on `local[2]`. The master's own JSON status
+then shows the application it ran, and each worker's work dir an executor of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cloudlet.testing import Gateway
+from tests.dataflow.spark.conftest import REPRESENTATIVE
+
+pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # JVMs: a master, two workers, and executors for every test
+
+ROOT = Path(__file__).resolve().parents[3]
+PROJECT = "vr-cluster"
+BASE = f"/v1/projects/{PROJECT}/regions/us-central1/clusters"
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = 300) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_validates_runner_tests_pass_on_a_two_worker_cluster(tmp_path: Path) -> None:
+    gw = Gateway.start(tmp_path / "cloudlet")
+    api = httpx.Client(base_url=gw.url, timeout=30)
+    try:
+        api.post("/api/v1/projects", json={"projectId": PROJECT}).raise_for_status()
+        api.post(
+            f"/api/v1/projects/{PROJECT}/services/dataproc.googleapis.com:enable"
+        ).raise_for_status()
+        body = {"clusterName": "c1", "config": {"workerConfig": {"numInstances": 2}}}
+        api.post(BASE, json=body).raise_for_status()
+        cluster = _until("c1 RUNNING", lambda: (c := api.get(f"{BASE}/c1").json())
+                         ["status"]["state"] == "RUNNING" and c)  # fmt: skip
+        master = cluster["spark"]["masterUrl"]
+        (defaults,) = gw.data_dir.rglob("spark-defaults.conf")
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
+        env.update(CLOUDLET_TEST_SPARK_MASTER=master, CLOUDLET_TEST_SPARK_CONF=str(defaults))
+        # The representative tests (one or two per feature); all 42 take ~10 min here.
+        selected = " or ".join(sorted(REPRESENTATIVE))
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "tests/dataflow/spark/test_validates_runner.py",
+             "-p", "no:cacheprovider", "-q", "-m", "", "-k", selected],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+        passed = re.search(r"(\d+) passed", run.stdout)
+        assert passed and int(passed.group(1)) == len(REPRESENTATIVE), run.stdout[-2000:]
+
+        # The master ran the tests' application, with an executor on each worker (a worker
+        # keeps an app-ID/EXECUTOR directory in its work dir for every executor it ran).
+        status = httpx.get(cluster["spark"]["masterUi"].rstrip("/") + "/json/", timeout=30).json()
+        apps = {a["id"] for a in status["completedapps"] if a["name"] == "cloudlet-tests"}
+        assert apps, status["completedapps"]
+        for worker in ("worker-0", "worker-1"):
+            ran = {d.name for d in (defaults.parent / "work" / worker).glob("app-*")}
+            assert ran & apps, (worker, ran, apps)
+    finally:
+        api.close()
+        gw.stop()
