@@ -3,7 +3,7 @@ test would cost seconds each), and Beam's ValidatesRunner tests on SparkRunner.
 
 With CLOUDLET_TEST_SPARK_MASTER=spark://HOST:PORT (and CLOUDLET_TEST_SPARK_CONF, a cluster's
 spark-defaults file carrying its secret) the context runs on that cluster instead:
-test_validates_runner_cluster.py runs the ValidatesRunner tests so on a 2-worker cluster.
+test_cluster_conformance.py runs the ValidatesRunner tests so on a 2-worker cluster.
 
 Beam's TestPipeline takes its options from `--test-pipeline-options` (the root conftest
 registers it); without it, the ValidatesRunner tests here run on SparkRunner with
