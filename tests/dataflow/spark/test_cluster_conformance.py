@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from cloudlet.testing import Gateway
-from tests.dataflow.spark.conftest import REPRESENTATIVE
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow  # JVMs: a master, two workers, and executors for every test
@@ -31,6 +30,7 @@ pytestmark = pytest.mark.slow  # JVMs: a master, two workers, and executors for 
 ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "vr-cluster"
 BASE = f"/v1/projects/{PROJECT}/regions/us-central1/clusters"
+ALL_PASSING = 39  # of Beam's 42 batch it_validatesrunner tests; 3 are skipped by Beam itself
 
 
 def _until(what: str, check: Callable[[], Any], timeout: float = 300) -> Any:
@@ -60,16 +60,15 @@ def test_validates_runner_tests_pass_on_a_two_worker_cluster(tmp_path: Path) -> 
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
         env.update(CLOUDLET_TEST_SPARK_MASTER=master, CLOUDLET_TEST_SPARK_CONF=str(defaults))
-        # The representative tests (one or two per feature); all 42 take ~10 min here.
-        selected = " or ".join(sorted(REPRESENTATIVE))
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "tests/dataflow/spark/test_validates_runner.py",
-             "-p", "no:cacheprovider", "-q", "-m", "", "-k", selected],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+             "-p", "no:cacheprovider", "-q", "-rs", "-m", ""],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+        # All of them, as on local[2]: 39 pass, and Beam itself skips 3 (TestStream, dill).
         passed = re.search(r"(\d+) passed", run.stdout)
-        assert passed and int(passed.group(1)) == len(REPRESENTATIVE), run.stdout[-2000:]
+        assert passed and int(passed.group(1)) >= ALL_PASSING, run.stdout[-3000:]
 
         # The master ran the tests' application, with an executor on each worker (a worker
         # keeps an app-ID/EXECUTOR directory in its work dir for every executor it ran).
