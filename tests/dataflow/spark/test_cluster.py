@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +18,7 @@ import pytest
 
 from cloudlet.testing import Gateway
 from tests.conftest import make_cli
-from tests.dataflow.helpers import clean_env, seed_setup
+from tests.dataflow.helpers import clean_env, seed_setup, wait_for
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow  # JVMs: a master, two workers, their executors and a driver
@@ -30,16 +28,6 @@ BUCKET = "sparkeng-words"
 REGION = "us-central1"
 SCRIPT = Path(__file__).resolve().parent / "jvm_words.py"
 TEXT = "".join(f"line {i}: the cat sat on the mat; the dog's bone {i % 7}\n" for i in range(40000))
-
-
-def _until(what: str, check: Any, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _run(
@@ -82,7 +70,11 @@ def test_a_job_on_a_two_worker_cluster(tmp_path: Path) -> None:
         base = f"/v1/projects/{PROJECT}/regions/{REGION}/clusters"
         body = {"clusterName": "c1", "config": {"workerConfig": {"numInstances": 2}}}
         api.post(base, json=body).raise_for_status()
-        _until("c1 RUNNING", lambda: api.get(f"{base}/c1").json()["status"]["state"] == "RUNNING")
+        wait_for(
+            timeout=300,
+            what="c1 RUNNING",
+            check=lambda: api.get(f"{base}/c1").json()["status"]["state"] == "RUNNING",
+        )
 
         done = _run(gw, tmp_path, "on-c1", "c1", key)
         assert done.returncode == 0, done.stderr[-4000:]

@@ -14,15 +14,13 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from cloudlet.testing import Gateway
+from tests.dataflow.helpers import wait_for
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow  # JVMs: a master, two workers, and executors for every test
@@ -31,16 +29,6 @@ ROOT = Path(__file__).resolve().parents[3]
 PROJECT = "vr-cluster"
 BASE = f"/v1/projects/{PROJECT}/regions/us-central1/clusters"
 ALL_PASSING = 39  # of Beam's 42 batch it_validatesrunner tests; 3 are skipped by Beam itself
-
-
-def _until(what: str, check: Callable[[], Any], timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_validates_runner_tests_pass_on_a_two_worker_cluster(tmp_path: Path) -> None:
@@ -53,8 +41,11 @@ def test_validates_runner_tests_pass_on_a_two_worker_cluster(tmp_path: Path) -> 
         ).raise_for_status()
         body = {"clusterName": "c1", "config": {"workerConfig": {"numInstances": 2}}}
         api.post(BASE, json=body).raise_for_status()
-        cluster = _until("c1 RUNNING", lambda: (c := api.get(f"{BASE}/c1").json())
-                         ["status"]["state"] == "RUNNING" and c)  # fmt: skip
+        cluster = wait_for(
+            lambda: (c := api.get(f"{BASE}/c1").json())["status"]["state"] == "RUNNING" and c,
+            timeout=300,
+            what="c1 RUNNING",
+        )
         master = cluster["spark"]["masterUrl"]
         (defaults,) = gw.data_dir.rglob("spark-defaults.conf")
 
