@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BaseOp, Batch, explode
@@ -77,6 +79,11 @@ class _MultiMap:
 
 _SPECIAL: tuple[type, ...] = ()
 _OUT_BATCH = 256  # input elements per output batch (a FlatMap may fan out a lot)
+# A batch goes through the user's callable in slices whose size adapts so that each takes about
+# _SLICE_AIM seconds: a fast callable runs in few large C loops, a slow one (10 ms an element)
+# in slices of a few elements, so its step's count still rises live (about once a second).
+_SLICE_AIM = 0.05
+_SLICE_FIRST, _SLICE_MOST = 16, 1 << 16
 _WRAPPERS: dict[Any, str] = {}
 _NOT_NONE = functools.partial(operator.is_not, None)
 
@@ -236,27 +243,45 @@ class ParDoOp(BaseOp):
         shape = self.shape
         if shape != "flatmap":
             fn = self.inner
-            try:
-                if shape == "map":
-                    out = list(map(fn, values))
-                elif shape == "maptuple":
-                    out = list(itertools.starmap(fn, values))
-                else:
-                    out = list(filter(fn, values))
-            except BaseException as exn:
-                self.runner._reraise_augmented(exn)
-            self._send(out, tmpl)
+            for part in self._slices(values, _SLICE_MOST):
+                try:
+                    if shape == "map":
+                        out = list(map(fn, part))
+                    elif shape == "maptuple":
+                        out = list(itertools.starmap(fn, part))
+                    else:
+                        out = list(filter(fn, part))
+                except BaseException as exn:
+                    self.runner._reraise_augmented(exn)
+                self._send(out, tmpl)
             return
         # FlatMap: every non-None result iterated into one list, all in C's loops.
         method = self.method
         chain = itertools.chain.from_iterable
-        step = _OUT_BATCH
-        for i in range(0, len(values), step):
+        for part in self._slices(values, _OUT_BATCH):
             try:
-                out = list(chain(filter(_NOT_NONE, map(method, values[i : i + step]))))
+                out = list(chain(filter(_NOT_NONE, map(method, part))))
             except BaseException as exn:
                 self.runner._reraise_augmented(exn)
             self._send(out, tmpl)
+
+    def _slices(self, values: list[Any], most: int) -> Iterator[list[Any]]:
+        """`values` in slices of the op's current size (`values` itself when it fits), the
+        size doubled after a slice processed in under _SLICE_AIM seconds and halved after
+        one that took over four times that (the caller's work happens between the yields)."""
+        clock = time.perf_counter
+        step: int = getattr(self, "_slice", _SLICE_FIRST)
+        i, n = 0, len(values)
+        while i < n:
+            started = clock()
+            yield values if (i == 0 and step >= n) else values[i : i + step]
+            i += step
+            took = clock() - started
+            if took < _SLICE_AIM:
+                step = min(step * 2, most)
+            elif took > 4 * _SLICE_AIM:
+                step = max(step // 2, 1)
+            self._slice = step
 
     def _send(self, out: list[Any], tmpl: Any) -> None:
         special = _special()
