@@ -68,7 +68,7 @@ def test_cancel_ends_the_spark_application(
         "--experiments=cloudlet_engine=spark",
     ]
     with (tmp_path / "driver.log").open("wb") as log:
-        driver = subprocess.Popen([sys.executable, str(HERE / "slow_sum.py"), *args], cwd=tmp_path,
+        driver = subprocess.Popen([sys.executable, str(HERE.parent / "pipelines" / "slow.py"), *args], cwd=tmp_path,
                                   env=clean_env(), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         job = wait_for(lambda: job_by_name(api, project_id, "spark-cancel"), what="job created")
