@@ -43,6 +43,9 @@ class Execution:
         self.worker_nsecs: Counter[tuple[str, str]] = Counter()  # from forked workers (parallel.py)
         self.ops: dict[str, BaseOp] = {}
         self.remaining: Counter[str] = Counter()
+        self.stage_of = {oid: stage for stage in plan.stages for oid in stage.ops}
+        self.done: set[int] = set()  # stages run (or run early: `_prerequisites`)
+        self.skip: set[int] = set()  # stages the workers ran after their shuffle (parallel.py)
         for pc in plan.materialized:
             self.remaining[pc] = len(plan.consumers[pc])
 
@@ -106,7 +109,14 @@ class Execution:
             for oid in self.plan.order:
                 self.ops[oid] = build_op(self.plan.ops[oid], self, self.emit)
             for stage in self.plan.stages:
+                if stage.id in self.done or stage.id in self.skip:
+                    continue
+                if self.workers > 1:
+                    for early in self._prerequisites(stage):
+                        self._run_stage(early)
+                        self.done.add(early.id)
                 self._run_stage(stage)
+                self.done.add(stage.id)
         finally:
             self.sampler.stop()
             for store in self.stores.values():
@@ -145,6 +155,32 @@ class Execution:
                 grouped: Any = self.ops[oid]
                 for batch in grouped.output():
                     self.emit(out, batch)
+
+    def _prerequisites(self, stage: Any) -> list[Any]:
+        """Stages to run before `stage` so its workers can run the stages after its groupings
+        themselves (exchange.next_stage): those stages' other dependencies (such as
+        WriteToText's InitializeWrite, a side input of its WriteBundles), when they do not
+        depend on `stage` or what follows it."""
+        from cloudlet.dataflow.native.exchange import chain
+
+        plan = self.plan
+        everything = {s.id for s in plan.stages}
+        groupings = [o for o in stage.ops if plan.ops[o].kind in GROUPING]
+        after = {s.id for s in chain(plan, self.stage_of, groupings, everything).values() if s}
+        if not after:
+            return []
+        by_id = {s.id: s for s in plan.stages}
+        needed: set[int] = set()
+        todo = [d for a in after for d in by_id[a].depends]
+        while todo:
+            d = todo.pop()
+            if d in needed or d in self.done or d == stage.id or d in after:
+                continue
+            needed.add(d)
+            todo.extend(by_id[d].depends)
+        if any(d == stage.id or d in after for n in needed for d in by_id[n].depends):
+            return []
+        return [s for s in plan.stages if s.id in needed]
 
     def _read(self, pcoll: str) -> Iterator[Batch]:
         yield from self.stores.get(pcoll, [])

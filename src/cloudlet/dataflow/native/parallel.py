@@ -24,6 +24,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from cloudlet.dataflow.native.exchange import exclusive_read
+from cloudlet.dataflow.native.plan import GROUPING
+
 __all__ = ["WorkerDied", "fan_out", "fan_out_batches", "split_ranges"]
 
 MIN_BYTES = 1 << 20  # below this, forking costs more than it saves
@@ -76,7 +79,8 @@ def fan_out(ex: Any, oid: str, out: str, tmpl: Any, files: list[tuple[str, int]]
             yield
 
     feeds = [feed(ranges[i::workers]) for i in range(workers)]
-    _run_workers(ex, downstream(ex.plan, oid), feeds)
+    stage = ex.stage_of[oid]
+    _run_workers(ex, downstream(ex.plan, oid), feeds, exclusive_read(ex.plan, stage, oid))
     return True
 
 
@@ -101,26 +105,45 @@ def fan_out_batches(ex: Any, oid: str, batches: list[Any]) -> bool:
             yield
 
     feeds = [feed(share(batches, i, workers)) for i in range(workers)]
-    _run_workers(ex, [oid, *downstream(ex.plan, oid)], feeds)
+    _run_workers(ex, [oid, *downstream(ex.plan, oid)], feeds, True)
     return True
 
 
-def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]]) -> None:
+def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]],
+                 exclusive: bool) -> None:  # fmt: skip
     """Fork one worker per feed; each drives its feed through the `closure` ops (already
-    started in the parent), finishes them and sends back what they hold; merge it here."""
+    started in the parent) and finishes them. With `exclusive` (the feeds are all the input
+    the closure's grouping ops get), the workers shuffle those ops' contents among themselves
+    (exchange.py), round after round, this process handing each worker its partition files
+    once every worker wrote them; they send back only what leaves them (materialized batches).
+    Otherwise each sends back its partial tables, merged here."""
     import multiprocessing
     from multiprocessing.connection import wait
 
+    from cloudlet.dataflow.native.exchange import chain
+
+    groupings = [o for o in closure if ex.plan.ops[o].kind in GROUPING]
+    chained = chain(ex.plan, ex.stage_of, groupings, ex.done) if exclusive else {}
     stores0 = {pc: len(batches) for pc, batches in ex.stores.items()}
     ctx = multiprocessing.get_context("fork")
+    n = len(feeds)
     procs: dict[Any, Any] = {}
+    gos: list[Any] = []
+    inherited: list[Any] = []  # this process's pipe ends, which a worker closes
     for i, feed in enumerate(feeds):
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(ex, feed, closure, stores0, send),
-                           name=f"native-worker-{i}", daemon=True)  # fmt: skip
+        go_receive, go = ctx.Pipe(duplex=False)
+        inherited += [receive, go]
+        args = (ex, feed, closure, chained, stores0, send, go_receive, list(inherited), n)
+        proc = ctx.Process(target=_child, args=args, name=f"native-worker-{i}", daemon=True)
         proc.start()
         send.close()
+        go_receive.close()
         procs[receive] = proc
+        gos.append(go)
+    rounds: dict[int, list[Any]] = {}  # round → the routes of the workers that wrote theirs
+    routed: list[str] = []  # partition files handed out: deleted here if the run fails
+    ok = False
     try:
         while procs:
             for conn in wait(list(procs)):
@@ -140,49 +163,76 @@ def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]]) -> No
                     counts, nsecs = payload
                     ex.counts.update(counts)
                     ex.worker_nsecs.update(nsecs)
+                elif kind == "partitioned":
+                    r, routes = payload
+                    routed.extend(p for per in routes for rs in per.values() for _, p in rs)
+                    got = rounds.setdefault(r, [])
+                    got.append(routes)
+                    if len(got) == n:
+                        del rounds[r]
+                        for j, go in enumerate(gos):
+                            mine: dict[str, list[Any]] = {}
+                            for routes in got:
+                                for g, rs in routes[j].items():
+                                    mine.setdefault(g, []).extend(rs)
+                            with contextlib.suppress(OSError):  # died: its EOF tells
+                                go.send(mine)
                 elif kind == "error":
                     raise RuntimeError(payload)
                 else:
                     _merge(ex, closure, payload)
                     del procs[conn]
                     proc.join()
+        ok = True
+        ex.skip.update(stage.id for stage in chained.values() if stage is not None)
     finally:
         for proc in procs.values():
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+        for go in gos:
+            go.close()
+        if not ok:
+            for path in routed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
 
 
-def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str, int],
-           conn: Any) -> None:  # fmt: skip
+def _child(ex: Any, feed: Iterator[None], closure: list[str], chained: dict[str, Any],
+           stores0: dict[str, int], conn: Any, go: Any, inherited: list[Any],
+           n: int) -> None:  # fmt: skip
     from apache_beam.runners.worker import statesampler
     from apache_beam.utils.counters import CounterFactory
 
-    from cloudlet.dataflow.native.plan import GROUPING
-
     code = 0
     try:
+        for end in inherited:  # so a dead parent's pipes read EOF here, never hang
+            end.close()
         ex.workers = 1  # a worker forks no workers of its own
         ex.containers = {}
         ex.states = {}
         ex.sampler = statesampler.StateSampler("native-worker", CounterFactory())
         ex.sampler.start()
-        sent: Counter[str] = Counter(ex.counts)
-        sent_ns: Counter[tuple[str, str]] = Counter()
-        for _ in feed:
-            delta, sent = _delta(ex.counts, sent)
-            ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+        sent: list[Counter[Any]] = [Counter(ex.counts), Counter()]
+
+        def report() -> None:
+            delta, sent[0] = _delta(ex.counts, sent[0])
+            ns, sent[1] = _delta(_nsecs(ex), sent[1])
             conn.send(("counts", (delta, ns)))
+
+        for _ in feed:
+            report()
         for oid in closure:
             ex.ops[oid].finish()
+        ran = [*closure, *_shuffle(ex, closure, chained, conn, go, n, report)]
         ex.sampler.stop()
-        delta, sent = _delta(ex.counts, sent)
-        ns, sent_ns = _delta(_nsecs(ex), sent_ns)
+        delta, sent[0] = _delta(ex.counts, sent[0])
+        ns, sent[1] = _delta(_nsecs(ex), sent[1])
         conn.send(("counts", (Counter(), ns)))
         tables = {
             oid: ex.ops[oid].take()
             for oid in closure
-            if ex.plan.ops[oid].kind in GROUPING and ex.ops[oid].set_up
+            if ex.plan.ops[oid].kind in GROUPING and ex.ops[oid].set_up and oid not in chained
         }
         stores = {
             pc: batches.since(stores0.get(pc, 0))
@@ -191,7 +241,7 @@ def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str,
         }
         metrics = {name: c.get_cumulative() for name, c in ex.containers.items()}
         conn.send(("done", (tables, stores, delta, metrics)))
-        for oid in closure:
+        for oid in ran:
             ex.ops[oid].teardown()
     except BaseException:
         code = 1
@@ -200,6 +250,51 @@ def _child(ex: Any, feed: Iterator[None], closure: list[str], stores0: dict[str,
     finally:
         conn.close()
         os._exit(code)
+
+
+def _shuffle(ex: Any, closure: list[str], chained: dict[str, Any], conn: Any, go: Any, n: int,
+             report: Any) -> list[str]:  # fmt: skip
+    """Exchange the closure's grouping ops' partitions with the other workers (exchange.py),
+    emit each grouping's output here, run the stages chained after them, and so on round after
+    round; the ops of the stages run."""
+    from cloudlet.dataflow.native.exchange import absorb, write_partitions
+
+    ran: list[str] = []
+    current = [oid for oid in closure if oid in chained]
+    r = 0
+    while current:
+        routes: list[dict[str, Any]] = [{} for _ in range(n)]
+        for g in current:
+            for j, rs in enumerate(write_partitions(ex.ops[g], n, ex.spill)):
+                if rs:
+                    routes[j][g] = rs
+        conn.send(("partitioned", (r, routes)))
+        mine = go.recv()
+        following: list[str] = []
+        for g in current:
+            grouped: Any = ex.ops[g]
+            absorb(grouped, mine.get(g, []))
+            (out,) = ex.plan.ops[g].outputs.values()
+            stage = chained[g]
+            if stage is None:  # to the parent, as materialized batches
+                for batch in grouped.output():
+                    ex.emit(out, batch)
+            else:
+                ops = [ex.ops[oid] for oid in stage.ops]
+                for op in ops:
+                    op.start()
+                first = ex.ops[stage.sources[0][2]]
+                for batch in grouped.output():
+                    ex.counts[out] += len(batch[0])
+                    first.process(batch)
+                for op in ops:
+                    op.finish()
+                ran.extend(stage.ops)
+                following.extend(oid for oid in stage.ops if oid in chained)
+            report()
+        current = following
+        r += 1
+    return ran
 
 
 def _nsecs(ex: Any) -> Counter[tuple[str, str]]:
