@@ -34,11 +34,13 @@ Batch = tuple[list[Any], Any]
 
 @dataclass(frozen=True)
 class Spilled:
-    """A batch pickled at `offset` (`length` bytes) of the spill file `path`."""
+    """A batch of `count` elements pickled at `offset` (`length` bytes) of the spill file
+    `path`."""
 
     path: str
     offset: int
     length: int
+    count: int = 0
 
 
 _fds: dict[str, int] = {}
@@ -106,6 +108,7 @@ class BatchStore:
             if type(entry) is Spilled:
                 self.files.add(entry.path)
                 self.entries.append(entry)
+                self.elements += entry.count
                 self._added = 0
             else:
                 self.append(entry)
@@ -125,9 +128,10 @@ class BatchStore:
         offset = 0
         with os.fdopen(fd, "wb") as f:
             for i in held:
-                data = pickle.dumps(self.entries[i], pickle.HIGHEST_PROTOCOL)
+                batch = self.entries[i]
+                data = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
                 f.write(data)
-                self.entries[i] = Spilled(path, offset, len(data))
+                self.entries[i] = Spilled(path, offset, len(data), len(batch[0]))
                 offset += len(data)
         logger.debug("spilled %d batches to %s", len(held), path)
 
