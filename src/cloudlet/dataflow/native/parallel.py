@@ -1,18 +1,25 @@
-"""One worker process per core for a read and everything fused after it.
+"""One worker process per core for a read and everything fused after it, and the shuffle
+between them.
 
 When a text read (textread.py) reaches its files, the executor forks `workers` processes. Each
 takes a share of the files' byte ranges (Beam's split rule: a range owns the lines that start
 in it) and pushes its lines through the ops fused downstream of the read, exactly as the
-parent would, up to the stage's grouping ops and materialized PCollections. It then finishes
-its bundles and sends back what those ops hold (partial group tables and combine accumulators,
-new materialized batches), its element counts and per-step msecs (also after every range, for
-live progress; a worker runs its own state sampler, since the parent's sampling thread does not
-survive the fork) and its user metrics. The parent merges them and goes on.
+parent would, up to the stage's grouping ops and materialized PCollections; a stage reading
+one large materialized PCollection is spread the same way, a share of its batches each.
+When the workers' shares are all the grouping ops' input, the workers then shuffle
+(exchange.py), round after round: each writes its partitions, the parent hands worker `j` the
+files of partition `j` once all are written, and worker `j` merges them, emits the grouping's
+output and runs the stage after it when that stage reads only that output. Otherwise a worker
+sends back its partial group tables and combine accumulators for the parent to merge. Each
+sends back its new materialized batches, its element counts and per-step msecs (also as it
+goes, for live progress; a worker runs its own state sampler, since the parent's sampling
+thread does not survive the fork) and its user metrics, merged here.
 
 A worker that raises sends its traceback, and the job fails with it. A worker that dies
 (`kill -9`, out of memory) closes its pipe: the parent sees EOF at once and fails the job
-naming the worker, its exit code and what to do, and the other workers are stopped; it never
-waits forever.
+naming the worker, its exit code and what to do, and the other workers (perhaps waiting for
+its partition files) are stopped; it never waits forever. A worker whose parent died reads
+EOF on its pipe from the parent and exits.
 """
 
 from __future__ import annotations
@@ -287,6 +294,7 @@ def _shuffle(ex: Any, closure: list[str], chained: dict[str, Any], conn: Any, go
                 for batch in grouped.output():
                     ex.counts[out] += len(batch[0])
                     first.process(batch)
+                    report()  # live counts, as a worker's feed reports after every batch
                 for op in ops:
                     op.finish()
                 ran.extend(stage.ops)
