@@ -209,3 +209,18 @@ def test_windowed_groups_are_shuffled_by_key_and_window(numbers: Path) -> None:
         want = [(k, c, start) for (k, start), c in expected.items()]
         assert_that(summed, equal_to(want), label="summed")
         assert_that(grouped, equal_to(want), label="grouped")
+
+
+def test_a_side_input_from_a_stage_the_workers_ran(numbers: Path) -> None:
+    # The first GroupByKey's workers run the stage after it (the sizes); the second's workers
+    # run a stage reading those sizes as a side input, which the parent holds by then.
+    n = 200_000
+    with _pipeline() as p:
+        sizes = (_read(p, numbers) | "Five" >> beam.Map(lambda i: (WORDS[i % 5], i))
+                 | "G1" >> beam.GroupByKey() | beam.MapTuple(lambda k, vs: len(vs)))  # fmt: skip
+        second = p | "Again" >> beam.io.ReadFromText(str(numbers)) | "Int" >> beam.Map(int)
+        out = (second | "Three" >> beam.Map(lambda i: (i % 3, 1)) | "G2" >> beam.GroupByKey()
+               | beam.Map(lambda kv, s: (kv[0], len(kv[1]), sorted(s)),
+                          beam.pvalue.AsList(sizes)))  # fmt: skip
+        counts = Counter(i % 3 for i in range(n))
+        assert_that(out, equal_to([(k, c, [n // 5] * 5) for k, c in counts.items()]))

@@ -44,8 +44,9 @@ class Execution:
         self.ops: dict[str, BaseOp] = {}
         self.remaining: Counter[str] = Counter()
         self.stage_of = {oid: stage for stage in plan.stages for oid in stage.ops}
-        self.done: set[int] = set()  # stages run (or run early: `_prerequisites`)
-        self.skip: set[int] = set()  # stages the workers ran after their shuffle (parallel.py)
+        # Stages run: here (some early: `_prerequisites`) or by the workers after their
+        # shuffle (parallel.py).
+        self.done: set[int] = set()
         for pc in plan.materialized:
             self.remaining[pc] = len(plan.consumers[pc])
 
@@ -109,7 +110,7 @@ class Execution:
             for oid in self.plan.order:
                 self.ops[oid] = build_op(self.plan.ops[oid], self, self.emit)
             for stage in self.plan.stages:
-                if stage.id in self.done or stage.id in self.skip:
+                if stage.id in self.done:
                     continue
                 if self.workers > 1:
                     for early in self._prerequisites(stage):

@@ -191,7 +191,7 @@ def _run_workers(ex: Any, closure: list[str], feeds: list[Iterator[None]],
                     del procs[conn]
                     proc.join()
         ok = True
-        ex.skip.update(stage.id for stage in chained.values() if stage is not None)
+        ex.done.update(stage.id for stage in chained.values() if stage is not None)
     finally:
         for proc in procs.values():
             if proc.is_alive():
