@@ -224,3 +224,21 @@ def test_a_side_input_from_a_stage_the_workers_ran(numbers: Path) -> None:
                           beam.pvalue.AsList(sizes)))  # fmt: skip
         counts = Counter(i % 3 for i in range(n))
         assert_that(out, equal_to([(k, c, [n // 5] * 5) for k, c in counts.items()]))
+
+
+def _fail_on_gamma(kv: tuple[str, int]) -> tuple[str, int]:
+    if kv[0] == "gamma" and os.getpid() != int(os.environ["NATIVE_TEST_PARENT"]):
+        raise ValueError("no gamma after the shuffle")
+    return kv
+
+
+def test_a_dofn_failing_after_the_shuffle_fails_the_job_with_its_traceback(
+    numbers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATIVE_TEST_PARENT", str(os.getpid()))
+    failed = r"(?s)_fail_on_gamma.*no gamma after the shuffle"
+    with pytest.raises(RuntimeError, match=failed), _pipeline() as p:
+        counted = (_read(p, numbers) | beam.Map(lambda i: (WORDS[i % 5], i))
+                   | beam.CombinePerKey(sum))  # fmt: skip
+        _ = counted | beam.Map(_fail_on_gamma)
+    assert multiprocessing.active_children() == []
