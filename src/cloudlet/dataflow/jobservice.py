@@ -15,16 +15,22 @@ need no artifacts run at Prepare, before any stream exists, and a Run that still
 preparation's streams with its error before it answers. For the same reason a job's message
 stream ends after its state streams: PortableRunner stops reading the state stream at the
 terminal state and waits for the message stream to end, then exits.
+
+Nothing here waits for a poll when it need not: `notify` (the gateway's notification pipe,
+runtime.py) pokes the gateway's job supervisor when Run has stored a job or Cancel a request,
+and `changed()` (the supervisor's news, through the same pipes) wakes the state and message
+streams, which otherwise look at the store every `dataflow_poll_interval` seconds (a setting).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -298,7 +304,7 @@ class _JobService:
         if refusal is not None:
             self.server.staging.remove(job_id)
             _fail(context, *refusal)
-        # The gateway's job supervisor (another process) picks the job up on its next tick.
+        self.server.notify()  # the gateway's job supervisor (another process) starts it now
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
 
     def _create(self, job_id: str, prepared: _Prepared) -> None:
@@ -376,12 +382,14 @@ class _JobService:
                 state = job.state
         except CloudletError as exc:
             self._abort(context, exc)
+        self.server.notify()  # committed: the supervisor stops the job now
         return beam_job_api_pb2.CancelJobResponse(state=beam_state(state))  # type: ignore[arg-type]
 
     def _states(self, job_id: str, context: Any) -> Iterator[int]:
         """The stored job's beam state on every change, until a terminal state."""
         last = None
         while context.is_active():
+            seen = self.server.generation
             job = self._job(job_id)
             if job is None:
                 return
@@ -390,7 +398,7 @@ class _JobService:
                 yield beam_state(job.state)
                 if JobState(job.state).terminal:
                     return
-            time.sleep(_POLL)
+            self.server.wait_for_change(seen, self.server.poll)
 
     def GetStateStream(self, request: Any, context: Any) -> Iterator[Any]:
         from apache_beam.portability.api import beam_job_api_pb2
@@ -425,6 +433,7 @@ class _JobService:
         after = 0
         last_state = None
         while context.is_active():
+            seen = self.server.generation
             job = self._job(job_id)
             if job is None:
                 return
@@ -440,7 +449,7 @@ class _JobService:
                 yield beam_job_api_pb2.JobMessagesResponse(state_response=state_response(job.state))
                 if terminal:
                     return
-            time.sleep(_POLL)
+            self.server.wait_for_change(seen, self.server.poll)
 
     def GetJobMetrics(self, request: Any, context: Any) -> Any:
         job = self._job(request.job_id)
@@ -467,7 +476,16 @@ class JobApiServer:
         enforce_services: bool = True,
         prepare_timeout: float = 3600.0,
         settings: Settings | None = None,
+        notify: Callable[[], None] | None = None,
     ) -> None:
+        # Called (must not block) once a job has been stored or a cancel requested, so that
+        # the job supervisor acts at once rather than on its next tick.
+        self._notify = notify
+        # How long a stream waits for `changed()` before it looks at the store anyway.
+        self.poll = float(getattr(settings, "dataflow_poll_interval", _POLL))
+        # Bumped by `changed()`; the streams wait on it between their looks at the store.
+        self.generation = 0
+        self._change = threading.Condition()
         self.settings = settings  # given: calls are authenticated as on HTTP (jobauth.py)
         self.enforce_services = enforce_services
         self.prepare_timeout = prepare_timeout
@@ -477,6 +495,25 @@ class JobApiServer:
         self.port = port
         self._server: grpc.Server | None = None
         self._staging: ArtifactStaging | None = None
+
+    def notify(self) -> None:
+        if self._notify is not None:
+            try:
+                self._notify()
+            except Exception:  # the supervisor's tick covers a lost notification
+                logger.exception("could not notify the job supervisor")
+
+    def changed(self) -> None:
+        """A job's state or messages changed in the store: wake every stream to look now."""
+        with self._change:
+            self.generation += 1
+            self._change.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> None:
+        """Return once `changed()` has been called since `generation` was `seen`, or after
+        `timeout` seconds."""
+        with self._change:
+            self._change.wait_for(lambda: self.generation != seen, timeout)
 
     @property
     def staging(self) -> ArtifactStaging:
@@ -534,17 +571,22 @@ class JobApiServer:
             self._server = None
 
 
-def main() -> None:
-    """`python -m cloudlet.dataflow.jobservice`: the Beam Job API as the gateway's child.
+def main(argv: list[str] | None = None) -> None:
+    """`python -m cloudlet.dataflow.jobservice [--notify-fds POKES,CHANGES]`: the Beam Job API
+    as the gateway's child.
 
     It runs in its own process so that Beam, pyarrow and numpy (~200 MB) never load into the
     gateway. Settings come from the environment the gateway passes (Settings.as_env()). The
     gateway migrated the database already; this process only reads and writes rows. It exits
     on SIGTERM, and by itself when the gateway that started it is gone (even after kill -9),
     so that a restarted gateway can bind the port again.
+
+    With `--notify-fds` (runtime.py), it writes a byte to POKES when it has stored a job or a
+    cancel, and reads CHANGES: each byte there wakes the job streams.
     """
     import os
     import signal
+    import sys
 
     from cloudlet.core.db import open_database
     from cloudlet.core.settings import configure_logging
@@ -553,6 +595,10 @@ def main() -> None:
     configure_logging(settings)
     data = DataDir(settings.root)
     db = open_database(settings.database_url, data.database, migrate=False)
+    args = sys.argv[1:] if argv is None else argv
+    pokes = changes = None
+    if len(args) == 2 and args[0] == "--notify-fds":
+        pokes, changes = (int(fd) for fd in args[1].split(","))
     server = JobApiServer(
         db,
         data,
@@ -561,8 +607,12 @@ def main() -> None:
         enforce_services=settings.enforce_services,
         prepare_timeout=settings.job_prepare_timeout,
         settings=settings,
+        notify=_pipe_writer(pokes) if pokes is not None else None,
     )
     server.start()
+    if changes is not None:
+        threading.Thread(target=_read_changes, args=(changes, server), daemon=True,
+                         name="beam-job-api-changes").start()  # fmt: skip
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -573,6 +623,29 @@ def main() -> None:
             break
     server.stop()
     db.dispose()
+
+
+def _pipe_writer(fd: int) -> Callable[[], None]:
+    import os
+
+    os.set_blocking(fd, False)
+
+    def write() -> None:
+        with contextlib.suppress(BlockingIOError):  # full: the gateway has pokes pending
+            os.write(fd, b"!")
+
+    return write
+
+
+def _read_changes(fd: int, server: JobApiServer) -> None:
+    """Wake the streams for every byte the gateway writes, until it closes the pipe."""
+    import os
+
+    try:
+        while os.read(fd, 512):
+            server.changed()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
