@@ -1,7 +1,7 @@
 """Start and stop Dataflow with the gateway (its lifespan hook).
 
 The job supervisor runs in the gateway. The Beam Job API (gRPC, for PortableRunner) runs in a
-supervised child process, `python -m cloudlet.dataflow.jobservice`: it needs Beam, and Beam
+supervised child process, `python -m cloudlet.dataflow.jobapi`: it needs Beam, and Beam
 with pyarrow and numpy would add ~200 MB to the gateway's memory for every user, pipelines or
 not. The child is restarted with backoff if it dies, and stopped with the gateway.
 
@@ -84,7 +84,7 @@ class JobApiProcess:
             notify = ["--notify-fds", f"{pokes_w},{changes_r}"]
             try:
                 self.popen = subprocess.Popen(
-                    [sys.executable, "-m", "cloudlet.dataflow.jobservice", *notify],
+                    [sys.executable, "-m", "cloudlet.dataflow.jobapi", *notify],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
