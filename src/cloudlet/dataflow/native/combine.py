@@ -13,6 +13,7 @@ merge_accumulators / extract_output, with setup and teardown around them.
 from __future__ import annotations
 
 import builtins
+import itertools
 import operator
 from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterator
@@ -72,6 +73,24 @@ class CombineOp(BaseOp):
                 self._add(values)
             else:
                 self._add_windowed(explode(batch))
+
+    def add_keys(self, keys: list[Any], value: Any, tmpl: Any) -> None:
+        """What `process` does with the pairs `(k, value) for k in keys`, without building
+        them (the ParDo before this one pairs every element with one constant: pardo.py).
+        String keys paired with the int 1 under `sum` are counted in C."""
+        with self.ctx.scoped(self.op, "process"):
+            if tmpl is not None and self.global_:
+                if (
+                    self.builtin is builtins.sum
+                    and type(value) is int
+                    and value == 1
+                    and set(map(type, keys)) <= _STR
+                ):
+                    _count_elements(self.sums, keys)
+                    return
+                self._add(list(zip(keys, itertools.repeat(value))))
+            else:
+                self._add_windowed(explode((list(zip(keys, itertools.repeat(value))), tmpl)))
 
     def _add(self, pairs: list[Any]) -> None:
         table = self.table

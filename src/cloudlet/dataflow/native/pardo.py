@@ -18,9 +18,11 @@ splits, each processed to completion (a residual from a self-checkpoint is proce
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import operator
 import time
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,6 +123,35 @@ def _unwrap(fn: Any) -> tuple[str, Any]:
     return "flatmap", fn.process
 
 
+_NO_PAIR: Any = object()
+_PAIR_CODE = (lambda x: (x, 1)).__code__  # LOAD_FAST x, LOAD_CONST 1, BUILD_TUPLE 2, RETURN
+_PLAIN_FLAGS = (
+    inspect.CO_VARARGS
+    | inspect.CO_VARKEYWORDS
+    | inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+)
+
+
+def _pair_constant(fn: Any) -> Any:
+    """`c` when the callable `fn` is exactly `lambda x: (x, c)` for a constant `c` (any names,
+    a `def` as well), else _NO_PAIR: its bytecode is that of the template, so calling it can
+    do nothing but build that tuple, and the pairs can be handed on as (keys, c)."""
+    code = getattr(fn, "__code__", None)
+    if (
+        not isinstance(fn, types.FunctionType)
+        or code is None
+        or code.co_code != _PAIR_CODE.co_code
+        or code.co_argcount != 1
+        or code.co_kwonlyargcount
+        or code.co_flags & _PLAIN_FLAGS
+        or fn.__closure__
+    ):
+        return _NO_PAIR
+    return code.co_consts[1]
+
+
 def _special() -> tuple[type, ...]:
     global _SPECIAL
     if not _SPECIAL:
@@ -218,6 +249,7 @@ class ParDoOp(BaseOp):
         )
         self.method = method
         self.shape, self.inner = _unwrap(fn) if self.fast else ("flatmap", method)
+        self.pair = _pair_constant(self.inner) if self.shape == "map" else _NO_PAIR
         self.handler = common._OutputHandler(
             windowing.windowfn, receivers[None] if None in receivers else Drop(), receivers,
             None, None, False, False, check_user_dofn_output=False)  # fmt: skip
@@ -241,6 +273,9 @@ class ParDoOp(BaseOp):
 
     def _fast(self, values: list[Any], tmpl: Any) -> None:
         shape = self.shape
+        if self.pair is not _NO_PAIR:
+            self._pairs(values, tmpl)
+            return
         if shape != "flatmap":
             fn = self.inner
             for part in self._slices(values, _SLICE_MOST):
@@ -264,6 +299,19 @@ class ParDoOp(BaseOp):
             except BaseException as exn:
                 self.runner._reraise_augmented(exn)
             self._send(out, tmpl)
+
+    def _pairs(self, values: list[Any], tmpl: Any) -> None:
+        """`beam.Map(lambda x: (x, c))`: a lifted combine fused next takes the keys and `c`
+        as they are (combine.py's add_keys; `c` is 1 in a wordcount, whose keys it then
+        counts in C); any other consumer gets the pairs."""
+        ctx, out, c = self.ctx, self.main_out, self.pair
+        consumer = ctx.ops.get(ctx.plan.fused.get(out))
+        add_keys = getattr(consumer, "add_keys", None)
+        if add_keys is not None:
+            ctx.counts[out] += len(values)
+            add_keys(values, c, tmpl)
+        else:
+            self.emit(out, (list(zip(values, itertools.repeat(c))), tmpl))
 
     def _slices(self, values: list[Any], most: int) -> Iterator[list[Any]]:
         """`values` in slices of the op's current size (`values` itself when it fits), the
