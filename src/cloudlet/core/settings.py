@@ -189,6 +189,14 @@ SETTINGS: tuple[Setting, ...] = (
         int,
     ),
     Setting(
+        "dataflow_poll_interval",
+        0.5,
+        "Seconds between the Dataflow job supervisor's looks at running jobs (their progress "
+        "counts, a re-attached executor's end) and the Beam Job API streams' looks at the "
+        "store. Job starts, ends, cancels and state changes do not wait for it.",
+        float,
+    ),
+    Setting(
         "dataproc_max_clusters",
         4,
         "Most Dataproc clusters whose Spark master and workers (a JVM each) the gateway runs "
@@ -275,6 +283,7 @@ class Settings:
     job_prepare_timeout: float = 3600.0
     dataflow_engine: str = "native"
     dataflow_memory_mb: int = 1024
+    dataflow_poll_interval: float = 0.5
     dataproc_max_clusters: int = 4
     sandbox: str = "auto"
     max_request_body: int = 32 * 1024 * 1024

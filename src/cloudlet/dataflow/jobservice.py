@@ -15,6 +15,11 @@ need no artifacts run at Prepare, before any stream exists, and a Run that still
 preparation's streams with its error before it answers. For the same reason a job's message
 stream ends after its state streams: PortableRunner stops reading the state stream at the
 terminal state and waits for the message stream to end, then exits.
+
+Nothing here waits for a poll when it need not: `notify` (the gateway's notification pipe,
+runtime.py) pokes the gateway's job supervisor when Run has stored a job or Cancel a request,
+and `changed()` (the supervisor's news, through the same pipes) wakes the state and message
+streams, which otherwise look at the store every `dataflow_poll_interval` seconds (a setting).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -298,7 +303,7 @@ class _JobService:
         if refusal is not None:
             self.server.staging.remove(job_id)
             _fail(context, *refusal)
-        # The gateway's job supervisor (another process) picks the job up on its next tick.
+        self.server.notify()  # the gateway's job supervisor (another process) starts it now
         return beam_job_api_pb2.RunJobResponse(job_id=job_id)
 
     def _create(self, job_id: str, prepared: _Prepared) -> None:
@@ -376,12 +381,14 @@ class _JobService:
                 state = job.state
         except CloudletError as exc:
             self._abort(context, exc)
+        self.server.notify()  # committed: the supervisor stops the job now
         return beam_job_api_pb2.CancelJobResponse(state=beam_state(state))  # type: ignore[arg-type]
 
     def _states(self, job_id: str, context: Any) -> Iterator[int]:
         """The stored job's beam state on every change, until a terminal state."""
         last = None
         while context.is_active():
+            seen = self.server.generation
             job = self._job(job_id)
             if job is None:
                 return
@@ -390,7 +397,7 @@ class _JobService:
                 yield beam_state(job.state)
                 if JobState(job.state).terminal:
                     return
-            time.sleep(_POLL)
+            self.server.wait_for_change(seen, self.server.poll)
 
     def GetStateStream(self, request: Any, context: Any) -> Iterator[Any]:
         from apache_beam.portability.api import beam_job_api_pb2
@@ -425,6 +432,7 @@ class _JobService:
         after = 0
         last_state = None
         while context.is_active():
+            seen = self.server.generation
             job = self._job(job_id)
             if job is None:
                 return
@@ -440,7 +448,7 @@ class _JobService:
                 yield beam_job_api_pb2.JobMessagesResponse(state_response=state_response(job.state))
                 if terminal:
                     return
-            time.sleep(_POLL)
+            self.server.wait_for_change(seen, self.server.poll)
 
     def GetJobMetrics(self, request: Any, context: Any) -> Any:
         job = self._job(request.job_id)
@@ -467,7 +475,16 @@ class JobApiServer:
         enforce_services: bool = True,
         prepare_timeout: float = 3600.0,
         settings: Settings | None = None,
+        notify: Callable[[], None] | None = None,
     ) -> None:
+        # Called (must not block) once a job has been stored or a cancel requested, so that
+        # the job supervisor acts at once rather than on its next tick.
+        self._notify = notify
+        # How long a stream waits for `changed()` before it looks at the store anyway.
+        self.poll = float(getattr(settings, "dataflow_poll_interval", _POLL))
+        # Bumped by `changed()`; the streams wait on it between their looks at the store.
+        self.generation = 0
+        self._change = threading.Condition()
         self.settings = settings  # given: calls are authenticated as on HTTP (jobauth.py)
         self.enforce_services = enforce_services
         self.prepare_timeout = prepare_timeout
@@ -477,6 +494,25 @@ class JobApiServer:
         self.port = port
         self._server: grpc.Server | None = None
         self._staging: ArtifactStaging | None = None
+
+    def notify(self) -> None:
+        if self._notify is not None:
+            try:
+                self._notify()
+            except Exception:  # the supervisor's tick covers a lost notification
+                logger.exception("could not notify the job supervisor")
+
+    def changed(self) -> None:
+        """A job's state or messages changed in the store: wake every stream to look now."""
+        with self._change:
+            self.generation += 1
+            self._change.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> None:
+        """Return once `changed()` has been called since `generation` was `seen`, or after
+        `timeout` seconds."""
+        with self._change:
+            self._change.wait_for(lambda: self.generation != seen, timeout)
 
     @property
     def staging(self) -> ArtifactStaging:
@@ -532,48 +568,3 @@ class JobApiServer:
         if self._server is not None:
             self._server.stop(grace=1).wait(5)
             self._server = None
-
-
-def main() -> None:
-    """`python -m cloudlet.dataflow.jobservice`: the Beam Job API as the gateway's child.
-
-    It runs in its own process so that Beam, pyarrow and numpy (~200 MB) never load into the
-    gateway. Settings come from the environment the gateway passes (Settings.as_env()). The
-    gateway migrated the database already; this process only reads and writes rows. It exits
-    on SIGTERM, and by itself when the gateway that started it is gone (even after kill -9),
-    so that a restarted gateway can bind the port again.
-    """
-    import os
-    import signal
-
-    from cloudlet.core.db import open_database
-    from cloudlet.core.settings import configure_logging
-
-    settings = Settings.load()
-    configure_logging(settings)
-    data = DataDir(settings.root)
-    db = open_database(settings.database_url, data.database, migrate=False)
-    server = JobApiServer(
-        db,
-        data,
-        settings.host,
-        settings.grpc_port,
-        enforce_services=settings.enforce_services,
-        prepare_timeout=settings.job_prepare_timeout,
-        settings=settings,
-    )
-    server.start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    parent = os.getppid()
-    while not done.wait(1.0):
-        if os.getppid() != parent:
-            logger.warning("the gateway (pid %s) is gone: stopping the Beam Job API", parent)
-            break
-    server.stop()
-    db.dispose()
-
-
-if __name__ == "__main__":
-    main()

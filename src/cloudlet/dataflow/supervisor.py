@@ -1,9 +1,17 @@
 """The job supervisor: starts each job's executor, copies its progress into the job store,
 enforces cancel, and makes sure no job is left RUNNING when its executor is gone.
 
-One thread in the gateway, ticking twice a second over the active jobs. Each executor is its
-own process group (start_new_session), so a cancel is one killpg that takes its SDK workers
-down with it.
+One thread in the gateway, ticking over the active jobs every `dataflow_poll_interval` seconds
+(a setting; twice a second by default), and at once when
+something happens: a job is created or a cancel requested (`poke`: the REST API in the gateway,
+the Beam Job API child through its notification pipe, runtime.py), or an executor this gateway
+started exits (a thread waits on each). So a job starts, and ends in the store, without waiting
+for a tick; the tick copies running jobs' progress and covers executors re-attached after a
+restart, which only it can see end. Every change it commits to a job's state or messages is
+announced to `on_change` (the Job API's streams push it to drivers at once).
+
+Each executor is its own process group (start_new_session), so a cancel is one killpg that
+takes its SDK workers down with it.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ class JobSupervisor:
         env: dict[str, str] | None = None,
         identity: Identity | None = None,
         sandbox: Sandbox | None = None,
+        *,
+        interval: float = _TICK,
     ) -> None:
         self.db = db
         self.data = data
@@ -65,7 +75,10 @@ class JobSupervisor:
         # Where executors and their SDK workers run (core/sandbox.py).
         self.sandbox = sandbox or Sandbox("none", data, "not configured")
         self._handles: dict[str, Child] = {}
-        self._ticker = Ticker("dataflow-supervisor", self.tick, _TICK)
+        self._ticker = Ticker("dataflow-supervisor", self.tick, interval)
+        # Called (no arguments, from the supervisor's thread) after a tick committed a change
+        # to a job's state or messages; it must not block.
+        self.on_change: Callable[[], None] | None = None
         self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.Lock()
 
@@ -112,10 +125,22 @@ class JobSupervisor:
         for job_id in ids:
             if self._stop.is_set():
                 return
+            changed = False
             with self.db.session() as s:
                 job = s.get(Job, job_id)
                 if job is not None and not JobState(job.state).terminal:
+                    before = _seen(job)
                     self._tick_job(s, job)
+                    changed = _seen(job) != before
+            if changed:  # committed: tell the Job API's streams
+                self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # a listener's failure must not stop supervision
+                logger.exception("dataflow supervisor: on_change failed")
 
     def _tick_job(self, s: Session, job: Job) -> None:
         files = job_files(self.data, job.job_id)
@@ -201,8 +226,15 @@ class JobSupervisor:
         add_message(s, job.job_id, "JOB_MESSAGE_DETAILED", f"Executor process {popen.pid} started.")
         handle = Child(popen.pid, popen)
         self._handles[job.job_id] = handle
+        # Tick as soon as it exits: the job ends in the store without waiting for a tick.
+        threading.Thread(target=self._await_exit, args=(popen,), daemon=True,
+                         name=f"dataflow-executor-{popen.pid}").start()  # fmt: skip
         s.flush()
         return handle
+
+    def _await_exit(self, popen: subprocess.Popen[bytes]) -> None:
+        popen.wait()  # Popen's own lock makes this safe beside the tick's poll()
+        self.poke()
 
     def _reattach(self, s: Session, job: Job, files: JobFiles) -> Child | None:
         pid = job.pid
@@ -320,6 +352,12 @@ class JobSupervisor:
         # copied into the job at Run): nothing reads it once the job has ended.
         shutil.rmtree(self.data.job_staging / job.job_id, ignore_errors=True)
         logger.info("job %s ended %s", job.job_id, state.value)
+
+
+def _seen(job: Job) -> tuple[Any, ...]:
+    """What a Job API stream shows of a job: its state, and messages (the executor's are
+    read up to `log_offset`; the supervisor's own come with a new pid or state)."""
+    return (job.state, job.log_offset, job.pid)
 
 
 def _parse_time(value: Any) -> datetime | None:
