@@ -9,7 +9,8 @@ dir, or any text file given with --corpus):
   Counter (the ceiling: no framework at all);
 - Beam DirectRunner, in process (Beam's default local runner for batch);
 - FnApiRunner in process with one SDK worker process per core (`direct_num_workers`,
-  `multi_processing`), which is what our fnapi engine runs;
+  `multi_processing`), which is what our fnapi engine runs, and with Beam's default of one
+  SDK worker inside the driver (the peer of the native engine in one process);
 - the native engine in process (`--runner=cloudlet.dataflow.native.NativeRunner`), in one
   process (Beam's default `direct_num_workers=1`) and with one worker per core
   (`--direct_num_workers N`, the same workers as FnApiRunner);
@@ -213,6 +214,11 @@ def main() -> None:
         ]))  # fmt: skip
         assert read_counts(out) == expected, "FnApiRunner counts differ"
 
+        out = work / "fnapi1" / "out"  # Beam's default: one SDK worker, in the driver
+        took("FnApiRunner in process, 1 worker", run_driver(driver, corpus, out, [
+            "--runner", "FnApiRunner"]))  # fmt: skip
+        assert read_counts(out) == expected, "FnApiRunner (1 worker) counts differ"
+
         for n in (1, args.workers):
             out = work / f"native{n}" / "out"
             name = "1 process" if n == 1 else f"{n} workers"
@@ -245,6 +251,18 @@ def main() -> None:
         used = f"{cpu[name]:.1f}" if name in cpu else "n/a"  # the service's run in the gateway
         print(f"| {name} | {seconds:.1f} | {used} | {mb / seconds:.1f} | {peer / seconds:.2f}x "
               f"| {seconds / plain:.2f}x |")  # fmt: skip
+    native = "native engine in process (NativeRunner, {})"
+    same = {
+        "one process, against FnApiRunner with 1 worker": (
+            results["FnApiRunner in process, 1 worker"] / results[native.format("1 process")]),
+        f"{args.workers} workers, against FnApiRunner with {args.workers}": (
+            peer / results[native.format(f"{args.workers} workers")]),
+        f"the service (submit → DONE) / the native engine in process with {args.workers}": (
+            results["cloudlet service (submit → DONE)"]
+            / results[native.format(f"{args.workers} workers")]),
+    }  # fmt: skip
+    for what, ratio in same.items():
+        print(f"- native engine, {what}: {ratio:.2f}x")
     print(f"load at the end {os.getloadavg()[0]:.1f}")
     if args.json:
         args.json.write_text(json.dumps({"mb": mb, "workers": args.workers, **results,
