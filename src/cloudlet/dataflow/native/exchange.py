@@ -75,25 +75,24 @@ def write_partitions(op: Any, n: int, spill: Any) -> list[list[Route]]:
     if isinstance(taken, Runs):  # a spilled GroupByKey table: sorted runs in, sorted runs out
         files: list[Any] = [None] * n
         records: list[list[Any]] = [[] for _ in range(n)]
+
+        def dump(j: int) -> None:
+            if files[j] is None:
+                fd, path = _new_file(spill, ".run")
+                files[j] = os.fdopen(fd, "wb")
+                routes[j].append(("run", path))
+            pickle.dump(records[j], files[j], pickle.HIGHEST_PROTOCOL)
+            records[j] = []
+
         try:
             for entry in _merge_runs(list(taken), []):
                 j = _sk_hash(entry[0]) % n
-                record = records[j]
-                record.append(entry)
-                if len(record) >= _RECORD:
-                    if files[j] is None:
-                        fd, path = _new_file(spill, ".run")
-                        files[j] = os.fdopen(fd, "wb")
-                        routes[j].append(("run", path))
-                    pickle.dump(record, files[j], pickle.HIGHEST_PROTOCOL)
-                    records[j] = []
-            for j, record in enumerate(records):
-                if record:
-                    if files[j] is None:
-                        fd, path = _new_file(spill, ".run")
-                        files[j] = os.fdopen(fd, "wb")
-                        routes[j].append(("run", path))
-                    pickle.dump(record, files[j], pickle.HIGHEST_PROTOCOL)
+                records[j].append(entry)
+                if len(records[j]) >= _RECORD:
+                    dump(j)
+            for j in range(n):
+                if records[j]:
+                    dump(j)
         finally:
             for f in files:
                 if f is not None:
