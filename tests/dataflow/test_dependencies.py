@@ -36,7 +36,14 @@ def test_requirements_file_installs_into_a_cached_job_environment(
         assert sorted(out.read_text().split()) == ["1,234,567", "89"]
     second = job_by_name(api, project_id, "needs-package-second")
     assert second is not None
-    assert any("Reusing the cached job environment" in m for m in messages(api, second))
+    said = messages(api, second)
+    assert any("Reusing the cached job environment" in m for m in said)
+    # The native engine ran it, in the executor re-run on the venv's interpreter: no fallback.
+    assert any("on the native engine" in m for m in said), said
+    base = f"/v1b3/projects/{project_id}/locations/{second['location']}/jobs/{second['id']}"
+    environment = api.get(base, params={"view": "JOB_VIEW_ALL"}).json()["environment"]
+    assert environment["cloudletEngine"] == "native"
+    assert "cloudletEngineFallback" not in environment
 
     bad = tmp_path / "bad.txt"
     bad.write_text("humanize==999.0.0\n")

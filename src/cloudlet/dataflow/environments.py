@@ -39,7 +39,8 @@ class Dependencies:
 
 def environment_key(deps: Dependencies) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{sys.version}|{sys.executable}".encode())
+    # v2: the gateway's site dirs are added with site.addsitedir (their .pth files read).
+    digest.update(f"v2|{sys.version}|{sys.executable}".encode())
     if deps.requirements is not None:
         digest.update(b"requirements\0" + deps.requirements.read_bytes())
     for package in deps.packages:
@@ -78,9 +79,12 @@ def prepare_environment(
         site = subprocess.run(
             [str(_venv_python(building)), "-c", probe], capture_output=True, text=True, check=True
         ).stdout.strip()
-        # The gateway's packages come after the venv's own on sys.path.
+        # The gateway's packages come after the venv's own on sys.path, as site dirs (their
+        # own .pth files are read, so cloudlet is importable also from an editable install:
+        # the native engine runs in the job's interpreter, executor.py).
         gateway_site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-        Path(site, "_cloudlet_gateway.pth").write_text("\n".join(sorted(gateway_site)) + "\n")
+        lines = [f"import site; site.addsitedir({path!r})" for path in sorted(gateway_site)]
+        Path(site, "_cloudlet_gateway.pth").write_text("\n".join(lines) + "\n")
         install = [uv, "pip", "install", "--python", str(_venv_python(building))]
         if deps.requirements is not None:
             log("JOB_MESSAGE_BASIC", "Installing the packages of --requirements_file.")

@@ -29,6 +29,8 @@ __all__ = ["main"]
 
 logger = logging.getLogger("cloudlet.dataflow.executor")
 
+_IN_ENV = "CLOUDLET_EXECUTOR_IN_JOB_ENV"  # set when the executor re-ran itself in the job's venv
+
 # Beam's chatter that says nothing to a user about their job.
 _NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
 
@@ -105,7 +107,12 @@ def run(files: JobFiles) -> int:
         # In a sandbox (core/sandbox.py) the data dir's venvs/ is out of reach: the job's
         # project has a venvs dir of its own.
         venvs = Path(os.environ.get("CLOUDLET_JOB_VENVS") or spec["venvs"])
-        python, _cached = prepare_environment(deps, venvs, reporter.message)
+        if os.environ.get(_IN_ENV) == "1":  # the executor again, in the job's environment
+            python = Path(sys.executable)
+        else:
+            python, _cached = prepare_environment(deps, venvs, reporter.message)
+            if spec.get("engine") == "native" and not _same_interpreter(python):
+                _in_environment(python, files)
         pipeline = beam_runner_api_pb2.Pipeline.FromString(files.pipeline.read_bytes())
         engine = load_engine(spec.get("engine", "fnapi"))
         workers = int(spec.get("workers") or os.cpu_count() or 1)
@@ -145,6 +152,22 @@ def run(files: JobFiles) -> int:
     )
     write_json(files.result, {"state": "JOB_STATE_DONE", "time": _now()})
     return 0
+
+
+def _same_interpreter(python: Path) -> bool:
+    # A venv's python is a symlink to the same binary: compare the paths, not the files.
+    return os.path.abspath(python) == os.path.abspath(sys.executable)
+
+
+def _in_environment(python: Path, files: JobFiles) -> None:
+    """Become the executor again on the job's own interpreter (its venv, which sees the
+    gateway's packages after its own): the native engine runs the DoFns in this process, and
+    they need the venv's packages. Same pid, same files, same process group; never returns."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, _IN_ENV: "1"}
+    os.execve(python, [str(python), "-m", "cloudlet.dataflow.executor", str(files.root)], env)
 
 
 def _user_traceback(exc: BaseException) -> str:

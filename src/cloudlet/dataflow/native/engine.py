@@ -1,8 +1,9 @@
 """The native engine behind the job service's seam (dataflow/engine.py).
 
-It runs the pipeline in the executor process, so it needs the executor's interpreter: a job
-with its own environment (requirements or packages, so another interpreter) runs on fnapi,
-whose SDK workers start with that interpreter. So does a pipeline the plan does not support
+It runs the pipeline in the executor process, so it needs the job's interpreter: for a job
+with its own environment (requirements or packages) the executor re-runs itself on the venv's
+interpreter first (executor.py); should the interpreters still differ, the job runs on fnapi,
+whose SDK workers start with the job's. So does a pipeline the plan does not support
 (plan.Unsupported); a job message names the transform and the reason. Either way the switch
 happens before anything ran: never a wrong or a half result.
 """
