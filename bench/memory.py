@@ -94,6 +94,34 @@ with beam.Pipeline(options=PipelineOptions(sys.argv[4:])) as p:
 """
 )
 
+# One line out: "count sum ok" over every key of two CombinePerKeys with one key per number: a
+# sum (str keys: the engine's running sums) and Beam's MeanCombineFn (int keys: accumulators).
+COMBINES = (
+    LOG
+    + """
+import sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+inp, out = sys.argv[1], sys.argv[2]
+
+def add(rows):
+    rows = list(rows)
+    return (sum(r[0] for r in rows), sum(r[1] for r in rows), all(r[2] for r in rows))
+
+with beam.Pipeline(options=PipelineOptions(sys.argv[3:])) as p:
+    numbers = p | "Read" >> beam.io.ReadFromText(inp) | "Int" >> beam.Map(int)
+    sums = (numbers | "Key" >> beam.Map(lambda n: (str(n), n)) | "Sum" >> beam.CombinePerKey(sum)
+            | "CheckSum" >> beam.MapTuple(lambda k, s: (1, s, s == int(k))))
+    means = (numbers | "KeyInt" >> beam.Map(lambda n: (n, n))
+             | "Mean" >> beam.CombinePerKey(beam.combiners.MeanCombineFn())
+             | "CheckMean" >> beam.MapTuple(lambda k, m: (1, k, m == k)))
+    ((sums, means) | beam.Flatten()
+       | "Total" >> beam.CombineGlobally(add)
+       | "Format" >> beam.Map(lambda t: " ".join(map(str, t)))
+       | "Write" >> beam.io.WriteToText(out, shard_name_template=""))
+"""
+)
+
 
 class TreeSampler:
     """Peaks of the summed RSS and PSS of a process and its descendants, and the spill files
@@ -157,10 +185,12 @@ def run_case(script: str, args: list[str], budget_mb: int, work: Path) -> dict[s
     sampler.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"{driver} failed:\n{stderr[-3000:]}")
-    logged = set(re.findall(r"spilled .* to (\S+)", stderr))
+    spills = re.findall(r"spilled (.*) to (\S+)", stderr)
+    logged = {path for _, path in spills}
     return {
         "seconds": time.monotonic() - started,
         "spills_logged": sorted(logged),
+        "spilled": sorted({what for what, _ in spills}),  # what spilled: tables, batches...
         "peak_rss_mb": sampler.peak_rss / (1 << 20),
         "peak_pss_mb": sampler.peak_pss / (1 << 20),
         "processes": sampler.peak_procs,
@@ -199,7 +229,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0: 1 GB, 10 M, 5 M")
     parser.add_argument("--budget", type=int, default=1024, help="CLOUDLET_DATAFLOW_MEMORY_MB")
-    parser.add_argument("--cases", default="wordcount,keys,hot")
+    parser.add_argument("--cases", default="wordcount,keys,hot,combine")
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "cloudlet-bench"
     )
@@ -219,6 +249,12 @@ def main() -> None:
                 result = run_case(WORDCOUNT, [str(corpus), str(out)], args.budget, work)
                 ok = read_counts(out) == count_words(corpus)
                 label = f"wordcount, {mb:g} MB"
+            elif case == "combine":
+                n = int(10_000_000 * args.scale)
+                inp = numbers_file(args.cache / f"numbers-{n}.txt", n)
+                result = run_case(COMBINES, [str(inp), str(out)], args.budget, work)
+                ok = out.read_text().split() == [str(2 * n), str(n * (n - 1)), "True"]
+                label = f"CombinePerKey (sum and mean), {n:,} keys each"
             else:
                 n = int((10_000_000 if case == "keys" else 5_000_000) * args.scale)
                 inp = numbers_file(args.cache / f"numbers-{n}.txt", n)
@@ -230,7 +266,7 @@ def main() -> None:
                 label = (f"GroupByKey, 1 key x {n:,} values" if case == "hot"
                          else f"GroupByKey, {n:,} keys")  # fmt: skip
             rows.append((label, result, ok))
-            brief = {k: v for k, v in result.items() if k != "spills_logged"}
+            brief = {k: v for k, v in result.items() if k not in ("spills_logged", "spilled")}
             print(label, brief, "right" if ok else "WRONG", flush=True)
     print()
     print(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from bench.corpus import write_corpus
 from bench.memory import (
+    COMBINES,
     GROUPS,
     MARGIN_MB,
     WORDCOUNT,
@@ -37,6 +38,21 @@ def test_a_group_by_key_spills_and_stays_under_the_budget(tmp_path: Path, case: 
     keys = 1 if case == "hot" else n
     assert out.read_text().split() == [str(keys), str(n), str(n * (n - 1) // 2), "True"]
     assert result["spills_logged"], "no spill"
+    assert not any(Path(p).exists() for p in result["spills_logged"])
+    assert result["spill_left"] == 0
+    assert result["peak_rss_mb"] <= BUDGET_MB + MARGIN_MB, result
+
+
+def test_combines_spill_their_accumulators_and_stay_under_the_budget(tmp_path: Path) -> None:
+    n = 150_000
+    inp = numbers_file(tmp_path / "numbers.txt", n)
+    out = tmp_path / "out"
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_case(COMBINES, [str(inp), str(out)], BUDGET_MB, work)
+    # Every key's sum and mean is its own number: n keys twice, 2 * (0 + ... + n-1).
+    assert out.read_text().split() == [str(2 * n), str(n * (n - 1)), "True"]
+    assert any("accumulators" in what for what in result["spilled"]), result["spilled"]
     assert not any(Path(p).exists() for p in result["spills_logged"])
     assert result["spill_left"] == 0
     assert result["peak_rss_mb"] <= BUDGET_MB + MARGIN_MB, result

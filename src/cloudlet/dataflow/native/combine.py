@@ -13,6 +13,7 @@ merge_accumulators / extract_output, with setup and teardown around them.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import operator
 from collections import _count_elements  # type: ignore[attr-defined]
@@ -20,7 +21,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from cloudlet.dataflow.native.ops import BATCH, BaseOp, Batch, _on_time_global, explode
-from cloudlet.dataflow.native.shuffle import key_of
+from cloudlet.dataflow.native.shuffle import (
+    CHECK_EVERY,
+    Runs,
+    _merge_runs,
+    _sort_key,
+    _write_run,
+    key_of,
+    over_budget,
+)
 
 __all__ = ["CombineOp"]
 
@@ -57,6 +66,8 @@ class CombineOp(BaseOp):
             self.global_ = isinstance(self.windowing.windowfn, GlobalWindows)
             self.table: dict[Any, list[Any]] = {}  # grouping key → [key, window, acc]
             self.sums: dict[Any, Any] = {}  # str/bytes key → running sum (see _sum)
+            self.runs: list[str] = []  # spilled accumulators (see _check)
+            self.added = 0
             self.builtin = None
             if isinstance(self.fn, core.CallableWrapperCombineFn):
                 f = self.fn._fn
@@ -73,6 +84,36 @@ class CombineOp(BaseOp):
                 self._add(values)
             else:
                 self._add_windowed(explode(batch))
+        self._check(len(values))
+
+    def _check(self, n: int) -> None:
+        """Every CHECK_EVERY elements, past this process's share of the memory budget
+        (shuffle.py), write the accumulators of a global-window combine to a run file sorted
+        by grouping key, as a GroupByKey's table spills: a run entry is (sort key, key,
+        [accumulator]); runs are merged key by key and a key's accumulators merged (`_fold_accs`)
+        when the output is read."""
+        self.added += n
+        if self.added < CHECK_EVERY:
+            return
+        self.added = 0
+        if self.global_ and (self.table or self.sums) and over_budget():
+            self._spill()
+
+    def _spill(self) -> None:
+        self._fold()
+        table, self.table = self.table, {}
+        entries = ((_sort_key(g), table[g][0], [table[g][2]]) for g in sorted(table, key=_sort_key))
+        what = f"the accumulators of {self.op.name!r}"
+        self.runs.append(_write_run(self.ctx.spill, entries, what))
+
+    def _fold_accs(self, accs: list[Any]) -> Any:
+        """One accumulator for a key's spilled ones, as `merge` would combine them."""
+        f = self.builtin
+        if f is builtins.sum:
+            return functools.reduce(operator.add, accs)
+        if f is not None:
+            return functools.reduce(f, accs)
+        return self.fn.merge_accumulators(accs)
 
     def add_keys(self, keys: list[Any], value: Any, tmpl: Any) -> None:
         """What `process` does with the pairs `(k, value) for k in keys`, without building
@@ -87,10 +128,11 @@ class CombineOp(BaseOp):
                     and set(map(type, keys)) <= _STR
                 ):
                     _count_elements(self.sums, keys)
-                    return
-                self._add(list(zip(keys, itertools.repeat(value))))
+                else:
+                    self._add(list(zip(keys, itertools.repeat(value))))
             else:
                 self._add_windowed(explode((list(zip(keys, itertools.repeat(value))), tmpl)))
+        self._check(len(keys))
 
     def _add(self, pairs: list[Any]) -> None:
         table = self.table
@@ -182,12 +224,22 @@ class CombineOp(BaseOp):
                     table[g] = e = [k, w, create()]
                 e[2] = add(e[2], v)
 
-    def take(self) -> dict[Any, list[Any]]:
+    def take(self) -> dict[Any, list[Any]] | Runs:
+        """Everything accumulated so far, leaving this empty: the table, or once it has
+        spilled, run files (what is left in memory spilled too; `_AccRuns`)."""
+        if self.runs:
+            self._spill()
+            runs, self.runs = _AccRuns(self.runs), []
+            runs.fold = self._fold_accs
+            return runs
         self._fold()
         table, self.table = self.table, {}
         return table
 
-    def merge(self, table: dict[Any, list[Any]]) -> None:
+    def merge(self, table: dict[Any, list[Any]] | Runs) -> None:
+        if isinstance(table, Runs):  # a spilled table's runs (or a shuffle's partition)
+            self.runs.extend(table)
+            return
         self._fold()
         mine = self.table
         f = self.builtin
@@ -207,20 +259,25 @@ class CombineOp(BaseOp):
 
         fn = self.fn
         self._fold()
-        table, self.table = self.table, {}
         with self.ctx.scoped(self.op, "finish"):
+            entries = self._entries()
             if self.global_ and self.builtin is not None:
                 tmpl = _on_time_global()
-                out = [(k, acc) for k, _w, acc in table.values()]
-                for i in range(0, len(out), BATCH):
-                    yield out[i : i + BATCH], tmpl
+                out: list[Any] = []
+                for k, _w, acc in entries:
+                    out.append((k, acc))
+                    if len(out) >= BATCH:
+                        yield out, tmpl
+                        out = []
+                if out:
+                    yield out, tmpl
                 return
             pane = wvm.PaneInfo(True, True, wvm.PaneInfoTiming.ON_TIME, 0, 0)
             merge, extract = fn.merge_accumulators, fn.extract_output
             if self.global_:
                 tmpl = _on_time_global()
                 chunk: list[Any] = []
-                for k, _w, acc in table.values():
+                for k, _w, acc in entries:
                     chunk.append((k, extract(merge([acc]))))
                     if len(chunk) >= BATCH:
                         yield chunk, tmpl
@@ -229,7 +286,7 @@ class CombineOp(BaseOp):
                     yield chunk, tmpl
                 return
             wchunk: list[Any] = []
-            for k, w, acc in table.values():
+            for k, w, acc in entries:
                 value = (k, acc if self.builtin else extract(merge([acc])))
                 wchunk.append(wvm.WindowedValue(value, w.max_timestamp(), (w,), pane))
                 if len(wchunk) >= BATCH:
@@ -238,7 +295,37 @@ class CombineOp(BaseOp):
             if wchunk:
                 yield wchunk, None
 
+    def _entries(self) -> Iterator[Any]:
+        """[key, window, accumulator] of every key, leaving this empty: from the table, or
+        once it has spilled, from the runs and the table merged key by key (one key's
+        accumulators in memory at a time)."""
+        table, self.table = self.table, {}
+        if not self.runs:
+            yield from table.values()
+            return
+        memory = sorted(((_sort_key(g), e[0], [e[2]]) for g, e in table.items()),
+                        key=operator.itemgetter(0))  # fmt: skip
+        del table
+        runs, self.runs = self.runs, []
+        for _sk, k, accs in _merge_runs(runs, memory):
+            yield k, None, self._fold_accs(accs)
+
     def teardown(self) -> None:
         if self.set_up:
             self.set_up = False
             self.fn.teardown()
+
+
+class _AccRuns(Runs):
+    """A combine's spilled accumulators as run files; `items()` gives the table's entries
+    ([key, None, accumulator], a key's accumulators merged), for a taker that reads them as a
+    table (the spark engine); the shuffle (exchange.py) moves the runs as they are."""
+
+    fold: Any = None  # the op's _fold_accs; not pickled (a worker's runs go to the parent)
+
+    def __reduce__(self) -> Any:
+        return (Runs, (list(self),))
+
+    def items(self) -> Iterator[tuple[Any, list[Any]]]:
+        for sk, k, accs in _merge_runs(list(self), []):
+            yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]

@@ -205,7 +205,8 @@ class GroupTable:
         yield from self._merged()
 
 
-def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]]) -> str:
+def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]],
+               what: str = "a group table") -> str:  # fmt: skip
     """A run file of (sort key, key, values) entries in sort key order; its path."""
     fd, path = tempfile.mkstemp(prefix="cloudlet-spill-", suffix=".run", dir=spill_dir)
     with os.fdopen(fd, "wb") as f:
@@ -217,7 +218,7 @@ def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]]) ->
                 record = []
         if record:
             pickle.dump(record, f, pickle.HIGHEST_PROTOCOL)
-    logger.debug("spilled a group table to %s", path)
+    logger.debug("spilled %s to %s", what, path)
     return path
 
 
