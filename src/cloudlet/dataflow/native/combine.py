@@ -8,6 +8,10 @@ Fast paths: `sum`, `min` and `max` (Beam's CallableWrapperCombineFn around the b
 running value per key, which is what the builtin computes over the same values in the same
 order; every other CombineFn goes through create_accumulator / add_input /
 merge_accumulators / extract_output, with setup and teardown around them.
+
+Memory: in the global window, past the process's share of the memory budget the accumulators
+spill as a GroupByKey's table does (shuffle.py's sorted runs), and are merged key by key when
+the output is read (`_check`, `_entries`).
 """
 
 from __future__ import annotations
