@@ -301,10 +301,10 @@ def test_step_wall_time_and_custom_counters(
     # "Tidy" (Strip + a Slow step that sleeps 1 s in all) shows its wall time on its box and
     # in the step info panel, as the API's start+process+finish msecs.
     shown = f"{wall['Tidy'] / 1000:.1f} s"
-    # The job has its own packages, so it asked for native and ran on fnapi.
-    assert described["environment"]["cloudletEngine"] == "fnapi"
-    assert described["environment"]["cloudletEngineRequested"] == "native"
-    assert page.locator("#info-engine").inner_text() == "fnapi (fallback from native)"
+    # The job has its own packages; the native engine runs it in the job's venv.
+    assert described["environment"]["cloudletEngine"] == "native"
+    assert "cloudletEngineRequested" not in described["environment"]
+    assert page.locator("#info-engine").inner_text() == "native"
     assert page.locator('[data-step="Tidy"] .step-wall').inner_text() == shown
     page.get_by_role("button", name="Tidy:").click()
     details = page.locator("#step-details").inner_text()
@@ -319,6 +319,30 @@ def test_step_wall_time_and_custom_counters(
     assert shown in page.locator("#step-totals").inner_text()
     check_accessibility(page)
     screenshot(page, "job-metrics")
+
+
+def test_a_job_handed_over_to_fnapi_shows_both_engines_and_the_reason(
+    gateway: Gateway, tab: Tab, api: httpx.Client, dataflow_project: dict
+) -> None:
+    env = dataflow_project
+    name = "stateful-" + uuid.uuid4().hex[:6]
+    work = env["work"]
+    result = run_pipeline(
+        "words.py",
+        ["--output", str(work / f"{name}.txt"), "--stateful",
+         *portable_args(gateway, env["project"], name)],
+        work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    job = job_by_name(api, env["project"], name)
+    assert job is not None
+    page = tab.page
+    page.goto(
+        f"{gateway.url}/console/projects/{env['project']}/dataflow/jobs/us-central1/{job['id']}"
+    )
+    engine = page.locator("#info-engine")
+    assert engine.inner_text() == "fnapi (fallback from native)"
+    assert engine.get_attribute("title") == ("Handed over: state and timers (transform 'Remember')")
 
 
 def test_an_empty_job_list_names_the_endpoint_to_submit_to(
