@@ -99,3 +99,21 @@ def test_job_api_will_not_share_its_port_with_another_gateway(
     with httpx.Client(base_url=gateway.url, timeout=30) as api:
         make_project(api, project_id)
     _count_words(gateway, project_id, "one-port", tmp_path)
+
+
+def test_starting_the_job_api_returns_once_its_child_is_spawned(tmp_path: Path) -> None:
+    """The gateway's start-up ends with the child there, not spawned a moment later by the
+    supervising thread (an in-process gateway's first test saw it appear as a leaked child)."""
+    from cloudlet.core.settings import Settings
+    from cloudlet.dataflow.runtime import JobApiProcess
+
+    settings = Settings(data_dir=str(tmp_path), port=free_port(), grpc_port=free_port())
+    job_api = JobApiProcess(settings, tmp_path / "beam-job-api.log")
+    job_api.start()
+    try:
+        pid = job_api.pid
+        assert pid is not None
+        assert psutil.Process(pid).ppid() == os.getpid()
+    finally:
+        job_api.stop()
+    assert job_api.pid is None

@@ -55,6 +55,7 @@ class JobApiProcess:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._spawned = threading.Event()  # set once the first child is spawned (or not)
 
     @property
     def pid(self) -> int | None:
@@ -62,8 +63,11 @@ class JobApiProcess:
         return popen.pid if popen is not None and popen.poll() is None else None
 
     def start(self) -> None:
+        """Start the child and return once it is spawned (its restarts happen in a thread),
+        so the child is there when the gateway's start-up is done."""
         self._thread = threading.Thread(target=self._run, name="beam-job-api", daemon=True)
         self._thread.start()
+        self._spawned.wait(10)
 
     def changed(self) -> None:
         """Tell the child that a job's state or messages changed (never blocks)."""
@@ -130,7 +134,10 @@ class JobApiProcess:
         with self.log_file.open("ab") as log:
             while not self._stop.is_set():
                 started = time.monotonic()
-                popen = self._spawn(log)
+                try:
+                    popen = self._spawn(log)
+                finally:
+                    self._spawned.set()
                 if popen is None:
                     return
                 logger.info("Beam Job API started (pid %s, port %s)", popen.pid,
