@@ -45,7 +45,10 @@ def test_counts_rise_live_during_a_100mb_wordcount(
     driver = start_pipeline(
         str(WORDCOUNT),
         ["--input", str(corpus), "--output", str(tmp_path / "counts"),
-         *portable_args(gateway, project_id, "live-100mb")],
+         *portable_args(gateway, project_id, "live-100mb"),
+         # FnApiRunner (~20 s here): the native engine can finish 100 MB in ~3 s, before three
+         # polls; tests/console/test_dataflow.py gates a native job to see its counts rise.
+         "--experiments=cloudlet_engine=fnapi"],
         tmp_path, tmp_path / "driver.log",
     )  # fmt: skip
     try:
