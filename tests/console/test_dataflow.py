@@ -274,21 +274,29 @@ def test_cancel_a_job_from_the_ui(
         _reap(proc)
 
 
-def test_step_wall_time_and_custom_counters(
-    gateway: Gateway, tab: Tab, api: httpx.Client, dataflow_project: dict
-) -> None:
-    env = dataflow_project
-    name = "metered-" + uuid.uuid4().hex[:6]
+def _run_to_the_end(gateway: Gateway, api: httpx.Client, env: dict, script: str, prefix: str,
+                    *args: str) -> dict:  # fmt: skip
+    """Run tests/dataflow/pipelines/`script` through PortableRunner until it exits; its job."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     work = env["work"]
     result = run_pipeline(
-        "metered.py",
-        ["--output", str(work / f"{name}.txt"), "--extra_package", str(make_wheel(work)),
+        script,
+        ["--output", str(work / f"{name}.txt"), *args,
          *portable_args(gateway, env["project"], name)],
         work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     job = job_by_name(api, env["project"], name)
     assert job is not None
+    return job
+
+
+def test_step_wall_time_and_custom_counters(
+    gateway: Gateway, tab: Tab, api: httpx.Client, dataflow_project: dict
+) -> None:
+    env = dataflow_project
+    job = _run_to_the_end(gateway, api, env, "metered.py", "metered",
+                          "--extra_package", str(make_wheel(env["work"])))  # fmt: skip
     base = f"/v1b3/projects/{env['project']}/locations/us-central1/jobs/{job['id']}"
     described = api.get(base, params={"view": "JOB_VIEW_ALL"}).json()
     wall = step_wall_times(described, api.get(base + "/metrics").json())
@@ -325,17 +333,7 @@ def test_a_job_handed_over_to_fnapi_shows_both_engines_and_the_reason(
     gateway: Gateway, tab: Tab, api: httpx.Client, dataflow_project: dict
 ) -> None:
     env = dataflow_project
-    name = "stateful-" + uuid.uuid4().hex[:6]
-    work = env["work"]
-    result = run_pipeline(
-        "words.py",
-        ["--output", str(work / f"{name}.txt"), "--stateful",
-         *portable_args(gateway, env["project"], name)],
-        work,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    job = job_by_name(api, env["project"], name)
-    assert job is not None
+    job = _run_to_the_end(gateway, api, env, "words.py", "stateful", "--stateful")
     page = tab.page
     page.goto(
         f"{gateway.url}/console/projects/{env['project']}/dataflow/jobs/us-central1/{job['id']}"
