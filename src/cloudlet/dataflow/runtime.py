@@ -186,8 +186,9 @@ async def start_dataflow(state: GatewayState) -> None:
     env["CLOUDLET_DATAFLOW_MEMORY_MB"] = str(getattr(settings, "dataflow_memory_mb", 1024))
     interval = float(getattr(settings, "dataflow_poll_interval", 0.5))
     sandbox = state.get(SANDBOX)
+    standby = int(getattr(settings, "dataflow_standby_executors", 1))
     supervisor = JobSupervisor(state.db, state.data, env, job_identity(state), sandbox,
-                               interval=interval)  # fmt: skip
+                               interval=interval, standby=standby)  # fmt: skip
     supervisor.start()
     state[JOBS] = supervisor
     state.pop(JOB_API)
