@@ -12,7 +12,7 @@ importing; else its executor starts cold, as it always did.
 A standby is the executor's process as `_launch` starts it (the same `Sandbox.wrap` for its
 project, the same environment but for the job's identity, its own process group), running
 `python -m cloudlet.dataflow.standby_executor DIR` (standby_executor.py) in DIR =
-`jobs/.standby-RANDOM`, a dir granted to the project, with its stdin a pipe from here. The
+`jobs/.standby-PROJECT-RANDOM`, a dir granted to the project, with its stdin a pipe from here. The
 hand-over (`hand_over`) renames DIR to the job's dir with the job's files moved in, and sends
 the job's path and variables down the pipe: the job's workload token goes nowhere else.
 A standby that dies unasked is replaced after a pause that doubles (5 s up to 5 min);
@@ -50,7 +50,7 @@ __all__ = ["PREFIX", "Standby", "StandbyPool"]
 
 logger = logging.getLogger(__name__)
 
-PREFIX = ".standby-"  # jobs/.standby-RANDOM: never a job id (those start with a date)
+PREFIX = ".standby-"  # jobs/.standby-PROJECT-RANDOM: never a job id (those start with a date)
 DATAFLOW = "dataflow.googleapis.com"
 _PAUSE_FIRST = 5.0  # seconds before replacing a standby that died unasked; doubles
 _PAUSE_MAX = 300.0
@@ -97,6 +97,10 @@ class StandbyPool:
             for entry in self.data.jobs.iterdir():
                 if entry.name.startswith(PREFIX) and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
+
+    @property
+    def standbys(self) -> list[Standby]:
+        return list(self._standbys.values())
 
     def stop(self) -> None:
         standbys = list(self._standbys.values())
@@ -155,7 +159,7 @@ class StandbyPool:
         return ranked[: self.size]
 
     def _spawn(self, project: str) -> Standby:
-        root = self.data.jobs / f"{PREFIX}{secrets.token_hex(8)}"
+        root = self.data.jobs / f"{PREFIX}{project}-{secrets.token_hex(8)}"
         root.mkdir(parents=True)
         self.sandbox.grant_job(root, project)
         launch = self.sandbox.wrap(
