@@ -187,11 +187,18 @@ def test_standbys_of_a_killed_gateway_exit_and_their_dirs_go_at_restart(
     procs = _tree(standby)
     jobs = gw.data_dir / "jobs"
     (old,) = jobs.glob(f".standby-{project_id}-*")
+    others = [p for p in gw.descendants() if p.pid not in {q.pid for q in procs}]
     assert gw.proc is not None
     os.kill(gw.proc.pid, signal.SIGKILL)  # not gw.kill(): that kills the children too
     gw.proc.wait()
-    _, alive = psutil.wait_procs(procs, timeout=60)  # their stdin closed: they leave
-    assert [p for p in alive if _running(p)] == []
+    try:
+        _, alive = psutil.wait_procs(procs, timeout=60)  # their stdin closed: they leave
+        assert [p for p in alive if _running(p)] == []
+    finally:
+        for proc in others:  # the Beam Job API child, left by the killed gateway
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(others, timeout=10)
     assert old.is_dir()
     gw.launch()
     assert not old.exists()
