@@ -15,8 +15,11 @@ import httpx
 import psutil
 import pytest
 
+from cloudlet.core.paths import DataDir
+from cloudlet.core.sandbox import Sandbox
 from cloudlet.core.state import gateway_state
 from cloudlet.dataflow import JOBS
+from cloudlet.dataflow.standby import StandbyPool
 from cloudlet.iam.workload import PATH_PREFIX
 from cloudlet.testing import Gateway
 from tests.core.inprocess import InProcessGateway
@@ -243,3 +246,22 @@ def test_no_standby_when_the_setting_is_zero(tmp_path: Path) -> None:
         supervisor.tick()
         assert not any(STANDBY in " ".join(p.cmdline()) for p in psutil.Process().children())
         assert list((tmp_path / "cloudlet" / "jobs").glob(".standby-*")) == []
+
+
+def test_start_up_removes_standby_dirs_and_finishes_a_cut_short_hand_over(tmp_path: Path) -> None:
+    """A gateway killed mid hand-over left the job's files aside and its dir the standby's:
+    the next start puts them back; a standby's dir left behind is removed."""
+    data = DataDir(tmp_path / "cloudlet")
+    jobs = data.jobs
+    (jobs / ".standby-p-0123").mkdir(parents=True)
+    (jobs / ".standby-p-0123" / "executor.log").write_text("importing\n")
+    job, aside = jobs / "2026-12-06_10_00_00-1", jobs / ".handoff-2026-12-06_10_00_00-1"
+    job.mkdir()
+    (job / "executor.log").write_text("standby\n")
+    (aside / "artifacts").mkdir(parents=True)
+    (aside / "spec.json").write_text("{}")
+    (aside / "pipeline.pb").write_bytes(b"\x00")
+    StandbyPool(data, Sandbox("none", data), dict, 1).start()
+    assert sorted(p.name for p in jobs.iterdir()) == [job.name]
+    assert sorted(p.name for p in job.iterdir()) == [
+        "artifacts", "executor.log", "pipeline.pb", "spec.json"]  # fmt: skip

@@ -51,6 +51,7 @@ __all__ = ["PREFIX", "Standby", "StandbyPool"]
 logger = logging.getLogger(__name__)
 
 PREFIX = ".standby-"  # jobs/.standby-PROJECT-RANDOM: never a job id (those start with a date)
+_ASIDE = ".handoff-"  # jobs/.handoff-JOB_ID: a job's files while its dir is handed over
 DATAFLOW = "dataflow.googleapis.com"
 _PAUSE_FIRST = 5.0  # seconds before replacing a standby that died unasked; doubles
 _PAUSE_MAX = 300.0
@@ -92,10 +93,21 @@ class StandbyPool:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Remove the dirs of standbys a killed gateway left behind."""
+        """Remove the dirs of standbys a killed gateway left behind, and finish a hand-over
+        it was killed in the middle of (the job's files back into the job's dir)."""
         with contextlib.suppress(OSError):
             for entry in self.data.jobs.iterdir():
-                if entry.name.startswith(PREFIX) and not entry.is_symlink():
+                if entry.is_symlink():
+                    continue
+                if entry.name.startswith(PREFIX):
+                    shutil.rmtree(entry, ignore_errors=True)
+                elif entry.name.startswith(_ASIDE):
+                    job = entry.with_name(entry.name[len(_ASIDE) :])
+                    if not job.exists():
+                        job.mkdir()
+                    for item in entry.iterdir():
+                        if not (job / item.name).exists():
+                            os.rename(item, job / item.name)
                     shutil.rmtree(entry, ignore_errors=True)
 
     @property
@@ -212,7 +224,7 @@ class StandbyPool:
         job. False when it could not be (the standby died): it is discarded, and the job's
         dir is the job's, ready for a cold start."""
         job = files.root
-        aside = job.with_name(f".handoff-{job.name}")
+        aside = job.with_name(f"{_ASIDE}{job.name}")
         try:
             os.rename(job, aside)
         except OSError:
