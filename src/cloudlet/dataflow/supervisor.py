@@ -199,19 +199,19 @@ class JobSupervisor:
                 importance="JOB_MESSAGE_ERROR",
             )
 
-    def _base_env(self) -> dict[str, str]:
-        """An executor's environment before its job's identity."""
+    def _base_env(self, *, identity: bool = True) -> dict[str, str]:
+        """An executor's environment before its job's identity: without the variables that
+        would give it another one, unless its job has none (no project: its workers reach
+        storage anonymously, through STORAGE_EMULATOR_HOST)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
-        for name in CLEARED_VARIABLES:  # a standby's, until its job's identity comes
-            env.pop(name, None)
+        if identity:
+            for name in CLEARED_VARIABLES:
+                env.pop(name, None)
         return env
 
     def _launch(self, s: Session, job: Job, files: JobFiles) -> Child | None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
-        env.update(self.env)
-        env["PYTHONUNBUFFERED"] = "1"
         try:
             identity = self.identity(s, job, files.root) if self.identity else {}
         except CloudletError as exc:
@@ -219,10 +219,9 @@ class JobSupervisor:
                          f"The job's workers cannot get their identity: {exc.message}",
                          importance="JOB_MESSAGE_ERROR")  # fmt: skip
             return None
-        if identity:  # the job's service account, not the gateway's own credentials
-            for name in CLEARED_VARIABLES:
-                env.pop(name, None)
-            env.update(identity)
+        # The job's service account, not the gateway's own credentials.
+        env = {**self._base_env(identity=bool(identity)), **identity}
+        # A standby has no identity until it takes a job: a job with none starts cold.
         popen = self._take_standby(job, files, identity) if identity else None
         if popen is not None:
             text = f"Executor process {popen.pid} (started ahead of the job) took the job."
