@@ -117,3 +117,37 @@ def test_starting_the_job_api_returns_once_its_child_is_spawned(tmp_path: Path) 
     finally:
         job_api.stop()
     assert job_api.pid is None
+
+
+# Starts the Job API child as the gateway does (its notification pipes) and leaves at once, so
+# the child is orphaned before it could note its parent's pid.
+_ORPHAN = """
+import os, subprocess, sys
+pokes_r, pokes_w = os.pipe()
+changes_r, changes_w = os.pipe()
+child = subprocess.Popen(
+    [sys.executable, "-m", "cloudlet.dataflow.jobapi", "--notify-fds", f"{pokes_w},{changes_r}"],
+    pass_fds=(pokes_w, changes_r), start_new_session=True,
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+print(child.pid, flush=True)
+os._exit(0)
+"""
+
+
+def test_job_api_whose_gateway_died_during_its_start_up_exits(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from cloudlet.core.settings import Settings
+
+    settings = Settings(data_dir=str(tmp_path), port=free_port(), grpc_port=free_port())
+    env = {**os.environ, **settings.as_env()}
+    out = subprocess.run([sys.executable, "-c", _ORPHAN], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)  # fmt: skip
+    pid = int(out.stdout)
+    try:
+        wait_for(lambda: _gone(pid), timeout=120, what="the orphaned Job API to exit")
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)

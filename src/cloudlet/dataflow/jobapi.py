@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     It runs in its own process so that Beam, pyarrow and numpy (~200 MB) never load into the
     gateway. Settings come from the environment the gateway passes (Settings.as_env()). The
     gateway migrated the database already; this process only reads and writes rows. It exits
-    on SIGTERM, and by itself when the gateway that started it is gone (even after kill -9),
-    so that a restarted gateway can bind the port again.
+    on SIGTERM, and by itself when the gateway that started it is gone (even after kill -9:
+    its parent changes, and the gateway's end of the notification pipe closes), so that a
+    restarted gateway can bind the port again.
 
     With `--notify-fds` (runtime.py), it writes a byte to POKES when it has stored a job or a
     cancel, and reads CHANGES: each byte there wakes the job streams.
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     import signal
     import sys
 
+    parent = os.getppid()  # first: the gateway may die while the rest starts up
     from cloudlet.core.db import open_database
     from cloudlet.core.settings import configure_logging
 
@@ -59,13 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         notify=_pipe_writer(pokes) if pokes is not None else None,
     )
     server.start()
-    if changes is not None:
-        threading.Thread(target=_read_changes, args=(changes, server), daemon=True,
-                         name="beam-job-api-changes").start()  # fmt: skip
     done = threading.Event()
+    if changes is not None:
+        threading.Thread(target=_read_changes, args=(changes, server, done), daemon=True,
+                         name="beam-job-api-changes").start()  # fmt: skip
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    parent = os.getppid()
     while not done.wait(1.0):
         if os.getppid() != parent:
             logger.warning("the gateway (pid %s) is gone: stopping the Beam Job API", parent)
@@ -86,8 +87,10 @@ def _pipe_writer(fd: int) -> Callable[[], None]:
     return write
 
 
-def _read_changes(fd: int, server: JobApiServer) -> None:
-    """Wake the streams for every byte the gateway writes, until it closes the pipe."""
+def _read_changes(fd: int, server: JobApiServer, done: threading.Event) -> None:
+    """Wake the streams for every byte the gateway writes. The pipe closes when the gateway
+    is gone (even one killed before this process could note its pid) or gave up on this
+    child: then stop."""
     import os
 
     try:
@@ -95,6 +98,8 @@ def _read_changes(fd: int, server: JobApiServer) -> None:
             server.changed()
     except OSError:
         pass
+    logger.warning("the gateway closed its notification pipe: stopping the Beam Job API")
+    done.set()
 
 
 if __name__ == "__main__":
