@@ -1,8 +1,9 @@
 """The shuffle between the native engine's worker processes (native/exchange.py): a grouping's
 merge, its output and the stage after it run in the workers, never in the parent; 1, True and
 1.0 stay three keys whichever worker they land in; many keys give FnApiRunner's output; a
-spilled table is shuffled as sorted runs whose files are gone at the end; a worker killed
-after its partitions were written fails the job, naming it, and leaves no process behind."""
+spilled table is shuffled as sorted runs whose files are gone at the end; a combine spills
+what it receives past the budget; a worker killed after its partitions were written fails the
+job, naming it, and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -242,3 +243,59 @@ def test_a_dofn_failing_after_the_shuffle_fails_the_job_with_its_traceback(
                    | beam.CombinePerKey(sum))  # fmt: skip
         _ = counted | beam.Map(_fail_on_gamma)
     assert multiprocessing.active_children() == []
+
+
+def test_a_combine_spills_what_it_receives_past_the_budget(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget of 1 MB is below any process's RSS, and a check every 150,000 elements comes
+    after a worker's ~100,000 inputs per combine but before the input and the partitions it
+    receives: the workers hand each other unspilled tables, and the receiving side spills
+    while it merges them (it held them all in memory before). Both the running sums (`sum`,
+    str keys) and a CombineFn's accumulators (mean, int keys) come back right."""
+    from cloudlet.dataflow.native import combine, shuffle
+
+    log = tmp_path / "events.log"
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setenv("CLOUDLET_DATAFLOW_MEMORY_MB", "1")
+    monkeypatch.setattr(shuffle, "CHECK_EVERY", 150_000)
+    monkeypatch.setattr(shuffle.tempfile, "tempdir", str(spill))
+    spill_op = combine.CombineOp._spill
+    partition = exchange.write_partitions
+
+    def spy(self: combine.CombineOp) -> None:
+        spill_op(self)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} spilled {self.op.name} {self.runs[-1]}\n")
+
+    def partitioned(op: Any, n: int, spill_dir: Any) -> list[list[tuple[str, str]]]:
+        routes = partition(op, n, spill_dir)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} partitioned {op.op.name} {sum(map(len, routes))}\n")
+        return routes
+
+    monkeypatch.setattr(combine.CombineOp, "_spill", spy)
+    monkeypatch.setattr(exchange, "write_partitions", partitioned)
+    n = 200_000
+    with _pipeline() as p:
+        ints = _read(p, numbers)
+        sums = (ints | beam.Map(lambda i: (str(i), i)) | "Sum" >> beam.CombinePerKey(sum)
+                | beam.MapTuple(lambda k, s: s == int(k)))  # fmt: skip
+        means = (ints | beam.Map(lambda i: (i, i))
+                 | "Mean" >> beam.CombinePerKey(beam.combiners.MeanCombineFn())
+                 | beam.MapTuple(lambda k, m: m == k))  # fmt: skip
+        checked = (sums, means) | beam.Flatten() | beam.combiners.Count.PerElement()
+        assert_that(checked, equal_to([(True, 2 * n)]))
+    events = [line.split() for line in log.read_text().splitlines()]
+    for name in ("Sum", "Mean"):
+        # Per worker: its partitions written (no spill before: it sent a table), then spills.
+        mine = [(int(pid), what) for pid, what, op, _ in events if op == name]
+        pids = {pid for pid, _ in mine}
+        assert len(pids) == 2 and os.getpid() not in pids, mine
+        for pid in pids:
+            whats = [what for p, what in mine if p == pid]
+            assert whats[0] == "partitioned" and "spilled" in whats[1:], (name, whats)
+    spilled = [path for _, what, _, path in events if what == "spilled"]
+    assert not any(Path(path).exists() for path in spilled)
+    assert list(spill.iterdir()) == []

@@ -11,28 +11,32 @@ merge_accumulators / extract_output, with setup and teardown around them.
 
 Memory: in the global window, past the process's share of the memory budget the accumulators
 spill as a GroupByKey's table does (shuffle.py's sorted runs), and are merged key by key when
-the output is read (`_check`, `_entries`).
+the output is read (`_check`, `_entries`). The check runs as input is added and as the
+partitions other workers send are merged (`absorb`); a spill sorts the keys by reference and
+writes the entries a record at a time, so it needs little memory beyond what it frees.
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
+import heapq
 import itertools
 import operator
 from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterator
 from typing import Any
 
+from cloudlet.dataflow.native import shuffle
 from cloudlet.dataflow.native.ops import BATCH, BaseOp, Batch, _on_time_global, explode
 from cloudlet.dataflow.native.shuffle import (
-    CHECK_EVERY,
     Runs,
-    _merge_runs,
-    _sort_key,
-    _write_run,
     key_of,
+    merge_runs,
     over_budget,
+    sort_key,
+    sorted_keys,
+    write_run,
 )
 
 __all__ = ["CombineOp"]
@@ -97,18 +101,29 @@ class CombineOp(BaseOp):
         [accumulator]); runs are merged key by key and a key's accumulators merged (`_fold_accs`)
         when the output is read."""
         self.added += n
-        if self.added < CHECK_EVERY:
+        if self.added < shuffle.CHECK_EVERY:
             return
         self.added = 0
         if self.global_ and (self.table or self.sums) and over_budget():
             self._spill()
 
     def _spill(self) -> None:
-        self._fold()
+        """Write the accumulators held in memory to one run file and forget them. Nothing is
+        copied whole on the way (a spill starts when memory is short): the grouping keys are
+        sorted by reference and the run's entries made a record at a time (`_sorted`)."""
         table, self.table = self.table, {}
-        entries = ((_sort_key(g), table[g][0], [table[g][2]]) for g in sorted(table, key=_sort_key))
+        sums, self.sums = self.sums, {}
         what = f"the accumulators of {self.op.name!r}"
-        self.runs.append(_write_run(self.ctx.spill, entries, what))
+        self.runs.append(write_run(self.ctx.spill, _sorted(table, sums), what))
+
+    def absorb(self, table: dict[Any, list[Any]] | Runs) -> None:
+        """`merge`, then spill past this process's share of the memory budget as `process`
+        does: the receiving side of the shuffle between workers (exchange.absorb), which
+        hands over a partition in chunks. `merge` itself never spills (the spark engine
+        merges two partial accumulators under a placeholder key with it: spark/tasks.py)."""
+        self.merge(table)
+        if not isinstance(table, Runs):
+            self._check(len(table))
 
     def _fold_accs(self, accs: list[Any]) -> Any:
         """One accumulator for a key's spilled ones, as `merge` would combine them."""
@@ -232,7 +247,8 @@ class CombineOp(BaseOp):
         """Everything accumulated so far, leaving this empty: the table, or once it has
         spilled, run files (what is left in memory spilled too; `_AccRuns`)."""
         if self.runs:
-            self._spill()
+            if self.table or self.sums:
+                self._spill()
             runs, self.runs = _AccRuns(self.runs), []
             runs.fold = self._fold_accs
             return runs
@@ -262,7 +278,6 @@ class CombineOp(BaseOp):
         from apache_beam.utils import windowed_value as wvm
 
         fn = self.fn
-        self._fold()
         with self.ctx.scoped(self.op, "finish"):
             entries = self._entries()
             if self.global_ and self.builtin is not None:
@@ -300,24 +315,42 @@ class CombineOp(BaseOp):
                 yield wchunk, None
 
     def _entries(self) -> Iterator[Any]:
-        """[key, window, accumulator] of every key, leaving this empty: from the table, or
-        once it has spilled, from the runs and the table merged key by key (one key's
-        accumulators in memory at a time)."""
+        """[key, window, accumulator] of every key, leaving this empty: from the table and
+        the running sums (a key's sum added to its table entry's, as `_fold` would, without
+        copying the sums into the table), or once it has spilled, from the runs and memory
+        merged key by key (one key's accumulators in memory at a time)."""
         table, self.table = self.table, {}
+        sums, self.sums = self.sums, {}
         if not self.runs:
-            yield from table.values()
+            if sums:
+                pop = sums.pop
+                for g, e in table.items():
+                    total = pop(g, _UNSET)
+                    yield e if total is _UNSET else (e[0], e[1], e[2] + total)
+                for k, total in sums.items():
+                    yield k, None, total
+            else:
+                yield from table.values()
             return
-        memory = sorted(((_sort_key(g), e[0], [e[2]]) for g, e in table.items()),
-                        key=operator.itemgetter(0))  # fmt: skip
-        del table
         runs, self.runs = self.runs, []
-        for _sk, k, accs in _merge_runs(runs, memory):
+        for _sk, k, accs in merge_runs(runs, _sorted(table, sums)):
             yield k, None, self._fold_accs(accs)
 
     def teardown(self) -> None:
         if self.set_up:
             self.set_up = False
             self.fn.teardown()
+
+
+def _sorted(table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
+    """The run entries (sort key, key, [accumulator]) of a global-window combine's `table`
+    and running `sums`, in sort key order, made one at a time; a key in both gives two
+    entries, the table's first, which `merge_runs` joins in that order (as `_fold` adds)."""
+    entries = ((sort_key(g), e[0], [e[2]]) for g in sorted_keys(table) for e in (table[g],))
+    if not sums:
+        return entries
+    running = ((sort_key(k), k, [sums[k]]) for k in sorted_keys(sums))
+    return heapq.merge(entries, running, key=_first)
 
 
 class _AccRuns(Runs):
@@ -331,5 +364,5 @@ class _AccRuns(Runs):
         return (Runs, (list(self),))
 
     def items(self) -> Iterator[tuple[Any, list[Any]]]:
-        for sk, k, accs in _merge_runs(list(self), []):
+        for sk, k, accs in merge_runs(list(self)):
             yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]
