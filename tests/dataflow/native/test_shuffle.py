@@ -299,3 +299,58 @@ def test_a_combine_spills_what_it_receives_past_the_budget(
     spilled = [path for _, what, _, path in events if what == "spilled"]
     assert not any(Path(path).exists() for path in spilled)
     assert list(spill.iterdir()) == []
+
+
+def test_a_windowed_combine_spills_past_the_budget(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a 1 MB budget (every check spills) a combine in fixed and in sliding windows
+    spills its accumulators, per (key, window), and gives the right sums and means from the
+    runs the workers exchanged; the spill files are gone at the end."""
+    from apache_beam.transforms import window
+
+    from cloudlet.dataflow.native import combine, shuffle
+
+    log = tmp_path / "spills.log"
+    log.touch()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setenv("CLOUDLET_DATAFLOW_MEMORY_MB", "1")
+    monkeypatch.setattr(shuffle, "CHECK_EVERY", 5000)
+    monkeypatch.setattr(shuffle.tempfile, "tempdir", str(spill))
+    spill_op = combine.CombineOp._spill
+
+    def spy(self: combine.CombineOp) -> None:
+        spill_op(self)
+        with log.open("a") as f:
+            f.write(f"{self.op.name} {self.runs[-1]}\n")
+
+    monkeypatch.setattr(combine.CombineOp, "_spill", spy)
+    kept = range(0, 200_000, 4)  # 50,000 numbers
+    keys = 1000  # 10,000 (key, window)s: more than a check's worth
+    fixed: Counter[tuple[int, int]] = Counter()
+    for i in kept:
+        fixed[(i % keys, i % 100 // 10 * 10)] += i
+    sliding: Counter[tuple[int, int]] = Counter()
+    for i in kept:
+        for start in range(i % 100 // 10 * 10 - 10, i % 100 // 10 * 10 + 1, 10):
+            sliding[(i % keys, start)] += 1
+    with _pipeline() as p:
+        stamped = (
+            _read(p, numbers)
+            | beam.Filter(lambda i: i % 4 == 0)
+            | beam.Map(lambda i: window.TimestampedValue((i % keys, i), i % 100))
+        )
+        sums = (stamped | "Fixed" >> beam.WindowInto(window.FixedWindows(10))
+                | "Sum" >> beam.CombinePerKey(sum) | "S" >> beam.Map(_with_window))  # fmt: skip
+        counts = (stamped | "Sliding" >> beam.WindowInto(window.SlidingWindows(20, 10))
+                  | beam.MapTuple(lambda k, i: (str(k), i))
+                  | "Count" >> beam.CombinePerKey(beam.combiners.CountCombineFn())
+                  | "C" >> beam.Map(_with_window))  # fmt: skip
+        assert_that(sums, equal_to([(k, s, w) for (k, w), s in fixed.items()]), label="sums")
+        want = [(str(k), c, w) for (k, w), c in sliding.items()]
+        assert_that(counts, equal_to(want), label="counts")
+    spilled = [line.split() for line in log.read_text().splitlines()]
+    assert {"Sum", "Count"} <= {name for name, _ in spilled}, spilled
+    assert not any(Path(path).exists() for _, path in spilled)
+    assert list(spill.iterdir()) == []

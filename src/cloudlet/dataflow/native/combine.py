@@ -9,11 +9,12 @@ running value per key, which is what the builtin computes over the same values i
 order; every other CombineFn goes through create_accumulator / add_input /
 merge_accumulators / extract_output, with setup and teardown around them.
 
-Memory: in the global window, past the process's share of the memory budget the accumulators
+Memory: past the process's share of the memory budget the accumulators
 spill as a GroupByKey's table does (shuffle.py's sorted runs), and are merged key by key when
 the output is read (`_check`, `_entries`). The check runs as input is added and as the
-partitions other workers send are merged (`absorb`); a spill sorts the keys by reference and
-writes the entries a record at a time, so it needs little memory beyond what it frees.
+partitions other workers send are merged (`absorb`). A spill writes the entries a record at
+a time; in the global window it sorts the keys by reference, so it needs little memory beyond
+what it frees (in other windows each (key, window) gets a sort key while they sort).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class CombineOp(BaseOp):
             self.kk = key_of(self.ctx.key_coder(pc).get_impl().encode)
             self.windowing = self.ctx.windowing(pc)
             self.global_ = isinstance(self.windowing.windowfn, GlobalWindows)
+            self.wenc = self.windowing.windowfn.get_window_coder().get_impl().encode
             self.table: dict[Any, list[Any]] = {}  # grouping key → [key, window, acc]
             self.sums: dict[Any, Any] = {}  # str/bytes key → running sum (see _sum)
             self.runs: list[str] = []  # spilled accumulators (see _check)
@@ -96,15 +98,16 @@ class CombineOp(BaseOp):
 
     def _check(self, n: int) -> None:
         """Every CHECK_EVERY elements, past this process's share of the memory budget
-        (shuffle.py), write the accumulators of a global-window combine to a run file sorted
-        by grouping key, as a GroupByKey's table spills: a run entry is (sort key, key,
-        [accumulator]); runs are merged key by key and a key's accumulators merged (`_fold_accs`)
-        when the output is read."""
+        (shuffle.py), write the accumulators to a run file sorted by grouping key, as a
+        GroupByKey's table spills: a run entry is (sort key, key, [accumulator]), or in other
+        windows than the global one ((3, sort key, encoded window), (key, window),
+        [accumulator]); runs are merged key by key and a key's accumulators merged
+        (`_fold_accs`) when the output is read."""
         self.added += n
         if self.added < shuffle.CHECK_EVERY:
             return
         self.added = 0
-        if self.global_ and (self.table or self.sums) and over_budget():
+        if (self.table or self.sums) and over_budget():
             self._spill()
 
     def _spill(self) -> None:
@@ -114,7 +117,22 @@ class CombineOp(BaseOp):
         table, self.table = self.table, {}
         sums, self.sums = self.sums, {}
         what = f"the accumulators of {self.op.name!r}"
-        self.runs.append(write_run(self.ctx.spill, _sorted(table, sums), what))
+        self.runs.append(write_run(self.ctx.spill, self._sorted(table, sums), what))
+
+    def _sorted(self, table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
+        """The run entries of `table` and `sums` in sort key order (`_check`), made one at a
+        time. In the global window the keys are sorted by reference (`_sorted_global`); in
+        others windows do not order, so each (key, window) gets its sort key, (3, the key's
+        shuffle.sort_key, the window's encoding by the window coder), while they sort."""
+        if self.global_:
+            return _sorted_global(table, sums)
+        wenc = self.wenc
+
+        def wsk(g: Any) -> tuple[int, Any, bytes]:
+            return (3, sort_key(g[0]), wenc(g[1]))
+
+        return ((wsk(g), (e[0], e[1]), [e[2]]) for g in sorted(table, key=wsk)
+                for e in (table[g],))  # fmt: skip
 
     def absorb(self, table: dict[Any, list[Any]] | Runs) -> None:
         """`merge`, then spill past this process's share of the memory budget as `process`
@@ -333,8 +351,13 @@ class CombineOp(BaseOp):
                 yield from table.values()
             return
         runs, self.runs = self.runs, []
-        for _sk, k, accs in merge_runs(runs, _sorted(table, sums)):
-            yield k, None, self._fold_accs(accs)
+        fold = self._fold_accs
+        if self.global_:
+            for _sk, k, accs in merge_runs(runs, self._sorted(table, sums)):
+                yield k, None, fold(accs)
+            return
+        for _sk, (k, w), accs in merge_runs(runs, self._sorted(table, sums)):
+            yield k, w, fold(accs)
 
     def teardown(self) -> None:
         if self.set_up:
@@ -342,7 +365,7 @@ class CombineOp(BaseOp):
             self.fn.teardown()
 
 
-def _sorted(table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
+def _sorted_global(table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
     """The run entries (sort key, key, [accumulator]) of a global-window combine's `table`
     and running `sums`, in sort key order, made one at a time; a key in both gives two
     entries, the table's first, which `merge_runs` joins in that order (as `_fold` adds)."""
@@ -355,8 +378,9 @@ def _sorted(table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
 
 class _AccRuns(Runs):
     """A combine's spilled accumulators as run files; `items()` gives the table's entries
-    ([key, None, accumulator], a key's accumulators merged), for a taker that reads them as a
-    table (the spark engine); the shuffle (exchange.py) moves the runs as they are."""
+    ((grouping key, [key, window, accumulator]), a key's accumulators merged), for a taker
+    that reads them as a table (the spark engine); the shuffle (exchange.py) moves the runs
+    as they are."""
 
     fold: Any = None  # the op's _fold_accs; not pickled (a worker's runs go to the parent)
 
@@ -365,4 +389,8 @@ class _AccRuns(Runs):
 
     def items(self) -> Iterator[tuple[Any, list[Any]]]:
         for sk, k, accs in merge_runs(list(self)):
-            yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]
+            if sk[0] == 3:  # (key, window) in a window other than the global one
+                g0 = sk[1][1] if sk[1][0] < 2 else (None, sk[1][1])
+                yield (g0, k[1]), [k[0], k[1], self.fold(accs)]
+            else:
+                yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]

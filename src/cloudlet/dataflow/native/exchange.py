@@ -59,7 +59,10 @@ def partition_of(g: Any, n: int) -> int:
 
 
 def _sk_hash(sk: tuple[int, Any]) -> int:
-    """The hash of a run entry's sort key (shuffle.sort_key), equal to `_hash` of its key."""
+    """The hash of a run entry's sort key (shuffle.sort_key; a combine's (3, that, encoded
+    window) in other windows than the global one), equal to `_hash` of its grouping key."""
+    if sk[0] == 3:
+        return _sk_hash(sk[1])
     if sk[0] == 0:
         return zlib.crc32(sk[1].encode("utf-8", "surrogatepass"))
     return zlib.crc32(sk[1])

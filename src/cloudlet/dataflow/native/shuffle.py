@@ -101,7 +101,8 @@ class Runs(list[str]):
 def sort_key(g: Any) -> tuple[int, Any]:
     """The order of grouping key `g` (a `key_of` result) in a run file: str keys first (by
     their order), then bytes keys, then (None, encoded key) by the encoded bytes. Equal sort
-    keys are the same grouping key. exchange.py hashes a run entry by its sort key."""
+    keys are the same grouping key. exchange.py hashes a run entry by its sort key (and a
+    combine's in other windows than the global one, (3, this, encoded window): combine.py)."""
     if type(g) is str:
         return (0, g)
     if type(g) is bytes:
