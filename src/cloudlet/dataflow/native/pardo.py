@@ -21,6 +21,7 @@ import functools
 import inspect
 import itertools
 import operator
+import re
 import time
 import types
 from collections.abc import Iterator
@@ -107,6 +108,20 @@ def _wrapper_codes() -> dict[Any, str]:
     return _WRAPPERS
 
 
+def _plain_defaults(defaults: list[Any]) -> bool:
+    """Whether none of a process method's defaults asks Beam for a DoFn parameter (the
+    element, key, window, a side input, state, a timer, ...). Beam's invoker then calls
+    `process(element)` and the defaults stay Python's (common._get_arg_placeholders), as
+    with `beam.FlatMap(str.split)` or `FlatMap(pattern.findall)`, whose methods have
+    defaults (`sep=None`, `pos=0`): the fast path makes the same call."""
+    from apache_beam.transforms.core import _DoFnParam
+
+    return not any(
+        isinstance(d, _DoFnParam) or (isinstance(d, type) and issubclass(d, _DoFnParam))
+        for d in defaults
+    )
+
+
 def _unwrap(fn: Any) -> tuple[str, Any]:
     """("map" | "maptuple" | "filter", the user's callable) for a DoFn made by beam.Map,
     MapTuple or Filter, else ("flatmap", the DoFn's process method)."""
@@ -150,6 +165,48 @@ def _pair_constant(fn: Any) -> Any:
     ):
         return _NO_PAIR
     return code.co_consts[1]
+
+
+_RE_CODE = (lambda x: re.findall("", x)).__code__  # LOAD_GLOBAL re, LOAD_ATTR, CONST, x, CALL
+# The functions of `re` that are `_compile(pattern, 0).<name>(string)` when given just those two.
+_RE_FUNCTIONS = {
+    name: getattr(re, name) for name in ("findall", "finditer", "fullmatch", "match", "search",
+                                         "split")
+}  # fmt: skip
+
+
+def _compiled_pattern(fn: Any) -> Any:
+    """For a callable that is exactly `lambda x: re.findall(PATTERN, x)` (any names, a `def`
+    too; findall, finditer, fullmatch, match, search or split, with a constant pattern and
+    `re` the module), the compiled pattern's bound method, which returns the same for every
+    argument: `re.findall(p, x)` is `re._compile(p, 0).findall(x)`, minus the per-call
+    lookup in re's cache (a third of a wordcount's split step). Else None."""
+    code = getattr(fn, "__code__", None)
+    if (
+        not isinstance(fn, types.FunctionType)
+        or code is None
+        or code.co_code != _RE_CODE.co_code
+        or code.co_argcount != 1
+        or code.co_kwonlyargcount
+        or code.co_flags & _PLAIN_FLAGS
+        or fn.__closure__
+        or len(code.co_names) != 2
+    ):
+        return None
+    module, name = code.co_names
+    pattern = code.co_consts[_RE_CODE.co_consts.index("")]
+    function = _RE_FUNCTIONS.get(name)
+    if (
+        function is None
+        or fn.__globals__.get(module) is not re
+        or getattr(re, name) is not function
+        or not isinstance(pattern, (str, bytes))
+    ):
+        return None
+    try:
+        return getattr(re.compile(pattern), name)
+    except re.error:
+        return None  # the user's call raises it, from their code
 
 
 def _special() -> tuple[type, ...]:
@@ -241,15 +298,17 @@ class ParDoOp(BaseOp):
             and not side_maps
             and not args
             and not kwargs
-            and not sig.process_method.defaults
+            and _plain_defaults(sig.process_method.defaults)
             and not sig.is_stateful_dofn()
             and len(outs) == 1
             and not getattr(fn, "_process_batch_defined", False)
             and (isinstance(fn, core.CallableWrapperDoFn) or inspect.isgeneratorfunction(method))
         )
-        self.method = method
+        # The user's callable the fast path calls: beam.Map's, ..., else the DoFn's process.
         self.shape, self.inner = _unwrap(fn) if self.fast else ("flatmap", method)
         self.pair = _pair_constant(self.inner) if self.shape == "map" else _NO_PAIR
+        # What the fast path calls per element: the same callable, or its C equivalent.
+        self.call = _compiled_pattern(self.inner) or self.inner
         self.handler = common._OutputHandler(
             windowing.windowfn, receivers[None] if None in receivers else Drop(), receivers,
             None, None, False, False, check_user_dofn_output=False)  # fmt: skip
@@ -276,29 +335,31 @@ class ParDoOp(BaseOp):
         if self.pair is not _NO_PAIR:
             self._pairs(values, tmpl)
             return
-        if shape != "flatmap":
-            fn = self.inner
-            for part in self._slices(values, _SLICE_MOST):
-                try:
-                    if shape == "map":
-                        out = list(map(fn, part))
-                    elif shape == "maptuple":
-                        out = list(itertools.starmap(fn, part))
-                    else:
-                        out = list(filter(fn, part))
-                except BaseException as exn:
-                    self.runner._reraise_augmented(exn)
-                self._send(out, tmpl)
-            return
-        # FlatMap: every non-None result iterated into one list, all in C's loops.
-        method = self.method
-        chain = itertools.chain.from_iterable
-        for part in self._slices(values, _OUT_BATCH):
+        most = _SLICE_MOST if shape != "flatmap" else _OUT_BATCH
+        for part in self._slices(values, most):
             try:
-                out = list(chain(filter(_NOT_NONE, map(method, part))))
+                out = self._apply(self.call, part)
             except BaseException as exn:
+                if self.call is not self.inner:
+                    # The same call through the user's own callable: it raises the same
+                    # error, with their code in the traceback.
+                    try:
+                        self._apply(self.inner, part)
+                    except BaseException as theirs:
+                        self.runner._reraise_augmented(theirs)
                 self.runner._reraise_augmented(exn)
             self._send(out, tmpl)
+
+    def _apply(self, fn: Any, part: list[Any]) -> list[Any]:
+        shape = self.shape
+        if shape == "map":
+            return list(map(fn, part))
+        if shape == "maptuple":
+            return list(itertools.starmap(fn, part))
+        if shape == "filter":
+            return list(filter(fn, part))
+        # FlatMap: every non-None result iterated into one list, all in C's loops.
+        return list(itertools.chain.from_iterable(filter(_NOT_NONE, map(fn, part))))
 
     def _pairs(self, values: list[Any], tmpl: Any) -> None:
         """`beam.Map(lambda x: (x, c))`: a lifted combine fused next takes the keys and `c`
