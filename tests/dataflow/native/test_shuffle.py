@@ -354,3 +354,37 @@ def test_a_windowed_combine_spills_past_the_budget(
     assert {"Sum", "Count"} <= {name for name, _ in spilled}, spilled
     assert not any(Path(path).exists() for _, path in spilled)
     assert list(spill.iterdir()) == []
+
+
+def test_a_workers_large_output_reaches_the_parent_as_spill_files(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read's output has two consumers, so the workers materialize it: each sends its
+    ~100,000 numbers to the parent as a spill file (past SEND_ELEMENTS), not through its pipe
+    for the parent to hold in memory. The files are gone at the end."""
+    from cloudlet.dataflow.native import parallel, store
+
+    log = tmp_path / "spills.log"
+    log.touch()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(parallel, "SEND_ELEMENTS", 50_000)
+    monkeypatch.setattr(store.tempfile, "tempdir", str(spill))
+    spill_store = store.BatchStore.spill
+
+    def spy(self: store.BatchStore, start: int = 0) -> None:
+        spill_store(self, start)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    monkeypatch.setattr(store.BatchStore, "spill", spy)
+    n = 200_000
+    with _pipeline() as p:
+        ints = _read(p, numbers)
+        total = ints | beam.CombineGlobally(sum)
+        count = ints | beam.combiners.Count.Globally()
+        assert_that(total, equal_to([n * (n - 1) // 2]), label="total")
+        assert_that(count, equal_to([n]), label="count")
+    pids = {int(line) for line in log.read_text().splitlines()}
+    assert len(pids) >= 2 and os.getpid() not in pids, pids
+    assert list(spill.iterdir()) == []
