@@ -28,6 +28,9 @@ class InProcessGateway:
     """The gateway app, started, on a private event loop thread."""
 
     def __init__(self, data_dir: Path, **settings: Any) -> None:
+        # No standby executors unless a test asks: they would outlive the test that made them
+        # a Dataflow project (tests/conftest.py's no_leaked_children).
+        settings.setdefault("dataflow_standby_executors", 0)
         self.settings = Settings(
             data_dir=str(data_dir), port=free_port(), grpc_port=free_port(), **settings
         )

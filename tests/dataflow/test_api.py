@@ -22,9 +22,15 @@ from tests.dataflow.helpers import make_project, wait_for
 from tests.iam.conftest import grant
 
 
-def _pipeline_bytes() -> bytes:
+def _pipeline_bytes(*, hold: bool = False) -> bytes:
+    """A tiny pipeline; with `hold`, one that runs until cancelled (a job on a standby
+    executor can end before a test's next request)."""
     p = beam.Pipeline(runner="FnApiRunner")
-    _ = p | "Numbers" >> beam.Create(list(range(10))) | "Double" >> beam.Map(lambda x: x * 2)
+    numbers = p | "Numbers" >> beam.Create(list(range(10)))
+    if hold:
+        _ = numbers | "Hold" >> beam.Map(lambda x: time.sleep(3600) or x)
+    else:
+        _ = numbers | "Double" >> beam.Map(lambda x: x * 2)
     return bytes(p.to_runner_api().SerializeToString())
 
 
@@ -84,7 +90,7 @@ def test_create_rejects_tampering_and_duplicates_then_cancels(
 ) -> None:
     make_project(api, project_id)
     base = f"/v1b3/projects/{project_id}/locations/us-central1/jobs"
-    data = _pipeline_bytes()
+    data = _pipeline_bytes(hold=True)  # active until its cancel below
     url = _stage(api, project_id, data)
 
     # A pipeline.pb changed after staging no longer matches its hash: rejected, nothing made.

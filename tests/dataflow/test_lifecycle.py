@@ -26,12 +26,20 @@ from tests.dataflow.helpers import (
 
 
 def _job_processes(gw: Gateway, job_id: str) -> list[psutil.Process]:
-    """The job's executor and its descendants (the SDK worker processes)."""
-    executor = next(
-        p
-        for p in gw.processes_running("cloudlet.dataflow.executor")
-        if job_id in " ".join(p.cmdline())
-    )
+    """The job's executor and its descendants (the SDK worker processes). The executor was
+    started for the job (its command line names the job's dir), or it is a standby executor
+    that took the job (dataflow/standby.py: its dir, its working dir, became the job's)."""
+    job_dir = str((gw.data_dir / "jobs" / job_id).resolve())
+
+    def runs_it(p: psutil.Process) -> bool:
+        try:
+            return job_id in " ".join(p.cmdline()) or p.cwd() == job_dir
+        except psutil.Error:
+            return False
+
+    found = [p for p in gw.processes_running("cloudlet.dataflow.") if runs_it(p)]
+    pids = {p.pid for p in found}
+    executor = next(p for p in found if p.ppid() not in pids)  # the outermost (a sandbox's)
     return [executor, *executor.children(recursive=True)]
 
 

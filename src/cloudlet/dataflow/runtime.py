@@ -186,12 +186,15 @@ async def start_dataflow(state: GatewayState) -> None:
     env["CLOUDLET_DATAFLOW_MEMORY_MB"] = str(getattr(settings, "dataflow_memory_mb", 1024))
     interval = float(getattr(settings, "dataflow_poll_interval", 0.5))
     sandbox = state.get(SANDBOX)
+    beam = importlib.util.find_spec("apache_beam") is not None
+    # Executors started ahead of jobs (standby.py): none without Beam, which they import.
+    standby = int(getattr(settings, "dataflow_standby_executors", 1)) if beam else 0
     supervisor = JobSupervisor(state.db, state.data, env, job_identity(state), sandbox,
-                               interval=interval)  # fmt: skip
+                               interval=interval, standby=standby)  # fmt: skip
     supervisor.start()
     state[JOBS] = supervisor
     state.pop(JOB_API)
-    if importlib.util.find_spec("apache_beam") is None:
+    if not beam:
         logger.warning("apache-beam is not installed: the Beam Job API is off "
                        "(pip install 'cloudlet[dataflow]')")  # fmt: skip
         return

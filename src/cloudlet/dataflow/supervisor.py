@@ -11,7 +11,8 @@ restart, which only it can see end. Every change it commits to a job's state or 
 announced to `on_change` (the Job API's streams push it to drivers at once).
 
 Each executor is its own process group (start_new_session), so a cancel is one killpg that
-takes its SDK workers down with it.
+takes its SDK workers down with it. A job may start on a standby executor, started ahead of it
+for its project (standby.py); from then on it is the job's executor like any other.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
+from cloudlet.dataflow.standby import StandbyPool
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState, transition
 from cloudlet.iam import CLEARED_VARIABLES
 
@@ -65,6 +67,7 @@ class JobSupervisor:
         sandbox: Sandbox | None = None,
         *,
         interval: float = _TICK,
+        standby: int = 0,
     ) -> None:
         self.db = db
         self.data = data
@@ -81,16 +84,20 @@ class JobSupervisor:
         self.on_change: Callable[[], None] | None = None
         self._stop = self._ticker.stopping  # set when the gateway stops
         self._lock = threading.Lock()
+        # Executors started ahead of jobs, for the `standby` most recently active projects.
+        self._standbys = StandbyPool(data, self.sandbox, self._base_env, standby)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.data.jobs.mkdir(parents=True, exist_ok=True)
+        self._standbys.start()
         self._ticker.start()
 
     def stop(self) -> None:
         """Stop supervising; jobs still running end FAILED with a message saying why."""
         self._ticker.stop()
+        self._standbys.stop()
         with self._lock:
             handles = dict(self._handles)
             self._handles.clear()
@@ -134,6 +141,9 @@ class JobSupervisor:
                     changed = _seen(job) != before
             if changed:  # committed: tell the Job API's streams
                 self._changed()
+        if self._standbys.size and not self._stop.is_set():
+            with self.db.session() as s:
+                self._standbys.refresh(s, busy=bool(self._handles))
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -189,10 +199,19 @@ class JobSupervisor:
                 importance="JOB_MESSAGE_ERROR",
             )
 
-    def _launch(self, s: Session, job: Job, files: JobFiles) -> Child | None:
+    def _base_env(self, *, identity: bool = True) -> dict[str, str]:
+        """An executor's environment before its job's identity: without the variables that
+        would give it another one, unless its job has none (no project: its workers reach
+        storage anonymously, through STORAGE_EMULATOR_HOST)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDLET_")}
         env.update(self.env)
         env["PYTHONUNBUFFERED"] = "1"
+        if identity:
+            for name in CLEARED_VARIABLES:
+                env.pop(name, None)
+        return env
+
+    def _launch(self, s: Session, job: Job, files: JobFiles) -> Child | None:
         try:
             identity = self.identity(s, job, files.root) if self.identity else {}
         except CloudletError as exc:
@@ -200,10 +219,40 @@ class JobSupervisor:
                          f"The job's workers cannot get their identity: {exc.message}",
                          importance="JOB_MESSAGE_ERROR")  # fmt: skip
             return None
-        if identity:  # the job's service account, not the gateway's own credentials
-            for name in CLEARED_VARIABLES:
-                env.pop(name, None)
-            env.update(identity)
+        # The job's service account, not the gateway's own credentials.
+        env = {**self._base_env(identity=bool(identity)), **identity}
+        # A standby has no identity until it takes a job: a job with none starts cold.
+        popen = self._take_standby(job, files, identity) if identity else None
+        if popen is not None:
+            text = f"Executor process {popen.pid} (started ahead of the job) took the job."
+        else:
+            popen = self._start_executor(job, files, env)
+            text = f"Executor process {popen.pid} started."
+        job.pid = popen.pid
+        job.pid_started = created_at(popen.pid)
+        add_message(s, job.job_id, "JOB_MESSAGE_DETAILED", text)
+        handle = Child(popen.pid, popen)
+        self._handles[job.job_id] = handle
+        # Tick as soon as it exits: the job ends in the store without waiting for a tick.
+        threading.Thread(target=self._await_exit, args=(popen,), daemon=True,
+                         name=f"dataflow-executor-{popen.pid}").start()  # fmt: skip
+        s.flush()
+        return handle
+
+    def _take_standby(
+        self, job: Job, files: JobFiles, identity: dict[str, str]
+    ) -> subprocess.Popen[bytes] | None:
+        """The project's standby executor, handed this job, if it has one (standby.py)."""
+        standby = self._standbys.take(job.project_id, job.engine)
+        if standby is None:
+            return None
+        if not self._standbys.hand_over(standby, files, identity):
+            return None
+        return standby.popen
+
+    def _start_executor(
+        self, job: Job, files: JobFiles, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
         self.sandbox.grant_job(files.root, job.project_id)
         launch = self.sandbox.wrap(
             [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],
@@ -221,16 +270,7 @@ class JobSupervisor:
                 start_new_session=True,  # its own process group: cancel is one killpg
                 **launch.popen_kwargs(),
             )
-        job.pid = popen.pid
-        job.pid_started = created_at(popen.pid)
-        add_message(s, job.job_id, "JOB_MESSAGE_DETAILED", f"Executor process {popen.pid} started.")
-        handle = Child(popen.pid, popen)
-        self._handles[job.job_id] = handle
-        # Tick as soon as it exits: the job ends in the store without waiting for a tick.
-        threading.Thread(target=self._await_exit, args=(popen,), daemon=True,
-                         name=f"dataflow-executor-{popen.pid}").start()  # fmt: skip
-        s.flush()
-        return handle
+        return popen
 
     def _await_exit(self, popen: subprocess.Popen[bytes]) -> None:
         popen.wait()  # Popen's own lock makes this safe beside the tick's poll()

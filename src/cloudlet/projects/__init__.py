@@ -5,7 +5,8 @@ For other subsystems (names imported lazily, so that the CLI stays quick to star
 - `Project`: the table every project-scoped row refers to;
 - `get_project(session, id)` / `get_active_project(session, id)`: a project, or NotFound /
   FailedPrecondition (deleted) in Google's words;
-- `enable_service(session, project, name)`, `require_service(session, project, name)`;
+- `enable_service(session, project, name)`, `require_service(session, project, name)`,
+  `projects_with_service(session, name)` (the active projects with an API enabled);
 - `requires_service(name)`: the FastAPI dependency a route declares for its API.
 """
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         enable_service,
         get_active_project,
         get_project,
+        projects_with_service,
         require_service,
     )
 
@@ -31,6 +33,7 @@ __all__ = [
     "enable_service",
     "get_active_project",
     "get_project",
+    "projects_with_service",
     "require_service",
     "requires_service",
 ]
@@ -42,6 +45,7 @@ __getattr__ = lazy_exports(
         "enable_service": "service",
         "get_active_project": "service",
         "get_project": "service",
+        "projects_with_service": "service",
         "require_service": "service",
         "requires_service": "deps",
     },

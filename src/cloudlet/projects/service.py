@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +40,7 @@ __all__ = [
     "list_projects",
     "list_services",
     "project_resource",
+    "projects_with_service",
     "require_service",
     "set_billing",
     "undelete_project",
@@ -172,6 +174,16 @@ def enabled_services(session: Session, project_id: str) -> set[str]:
         select(EnabledService.service).where(EnabledService.project_id == project_id)
     )
     return set(rows)
+
+
+def projects_with_service(session: Session, name: str) -> list[tuple[str, datetime]]:
+    """The active projects with service `name` enabled, and when each enabled it."""
+    rows = session.execute(
+        select(EnabledService.project_id, EnabledService.enable_time)
+        .join(Project, Project.project_id == EnabledService.project_id)
+        .where(EnabledService.service == name, Project.lifecycle_state == "ACTIVE")
+    )
+    return [(project, when) for project, when in rows]
 
 
 def list_services(session: Session, project_id: str, state: str | None) -> list[dict[str, Any]]:
