@@ -1,8 +1,9 @@
 """The shuffle between the native engine's worker processes (native/exchange.py): a grouping's
 merge, its output and the stage after it run in the workers, never in the parent; 1, True and
 1.0 stay three keys whichever worker they land in; many keys give FnApiRunner's output; a
-spilled table is shuffled as sorted runs whose files are gone at the end; a worker killed
-after its partitions were written fails the job, naming it, and leaves no process behind."""
+spilled table is shuffled as sorted runs whose files are gone at the end; a combine spills
+what it receives past the budget; a worker killed after its partitions were written fails the
+job, naming it, and leaves no process behind."""
 
 from __future__ import annotations
 
@@ -242,3 +243,148 @@ def test_a_dofn_failing_after_the_shuffle_fails_the_job_with_its_traceback(
                    | beam.CombinePerKey(sum))  # fmt: skip
         _ = counted | beam.Map(_fail_on_gamma)
     assert multiprocessing.active_children() == []
+
+
+def test_a_combine_spills_what_it_receives_past_the_budget(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget of 1 MB is below any process's RSS, and a check every 150,000 elements comes
+    after a worker's ~100,000 inputs per combine but before the input and the partitions it
+    receives: the workers hand each other unspilled tables, and the receiving side spills
+    while it merges them (it held them all in memory before). Both the running sums (`sum`,
+    str keys) and a CombineFn's accumulators (mean, int keys) come back right."""
+    from cloudlet.dataflow.native import combine, shuffle
+
+    log = tmp_path / "events.log"
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setenv("CLOUDLET_DATAFLOW_MEMORY_MB", "1")
+    monkeypatch.setattr(shuffle, "CHECK_EVERY", 150_000)
+    monkeypatch.setattr(shuffle.tempfile, "tempdir", str(spill))
+    spill_op = combine.CombineOp._spill
+    partition = exchange.write_partitions
+
+    def spy(self: combine.CombineOp) -> None:
+        spill_op(self)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} spilled {self.op.name} {self.runs[-1]}\n")
+
+    def partitioned(op: Any, n: int, spill_dir: Any) -> list[list[tuple[str, str]]]:
+        routes = partition(op, n, spill_dir)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} partitioned {op.op.name} {sum(map(len, routes))}\n")
+        return routes
+
+    monkeypatch.setattr(combine.CombineOp, "_spill", spy)
+    monkeypatch.setattr(exchange, "write_partitions", partitioned)
+    n = 200_000
+    with _pipeline() as p:
+        ints = _read(p, numbers)
+        sums = (ints | beam.Map(lambda i: (str(i), i)) | "Sum" >> beam.CombinePerKey(sum)
+                | beam.MapTuple(lambda k, s: s == int(k)))  # fmt: skip
+        means = (ints | beam.Map(lambda i: (i, i))
+                 | "Mean" >> beam.CombinePerKey(beam.combiners.MeanCombineFn())
+                 | beam.MapTuple(lambda k, m: m == k))  # fmt: skip
+        checked = (sums, means) | beam.Flatten() | beam.combiners.Count.PerElement()
+        assert_that(checked, equal_to([(True, 2 * n)]))
+    events = [line.split() for line in log.read_text().splitlines()]
+    for name in ("Sum", "Mean"):
+        # Per worker: its partitions written (no spill before: it sent a table), then spills.
+        mine = [(int(pid), what) for pid, what, op, _ in events if op == name]
+        pids = {pid for pid, _ in mine}
+        assert len(pids) == 2 and os.getpid() not in pids, mine
+        for pid in pids:
+            whats = [what for p, what in mine if p == pid]
+            assert whats[0] == "partitioned" and "spilled" in whats[1:], (name, whats)
+    spilled = [path for _, what, _, path in events if what == "spilled"]
+    assert not any(Path(path).exists() for path in spilled)
+    assert list(spill.iterdir()) == []
+
+
+def test_a_windowed_combine_spills_past_the_budget(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a 1 MB budget (every check spills) a combine in fixed and in sliding windows
+    spills its accumulators, per (key, window), and gives the right sums and means from the
+    runs the workers exchanged; the spill files are gone at the end."""
+    from apache_beam.transforms import window
+
+    from cloudlet.dataflow.native import combine, shuffle
+
+    log = tmp_path / "spills.log"
+    log.touch()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setenv("CLOUDLET_DATAFLOW_MEMORY_MB", "1")
+    monkeypatch.setattr(shuffle, "CHECK_EVERY", 5000)
+    monkeypatch.setattr(shuffle.tempfile, "tempdir", str(spill))
+    spill_op = combine.CombineOp._spill
+
+    def spy(self: combine.CombineOp) -> None:
+        spill_op(self)
+        with log.open("a") as f:
+            f.write(f"{self.op.name} {self.runs[-1]}\n")
+
+    monkeypatch.setattr(combine.CombineOp, "_spill", spy)
+    kept = range(0, 200_000, 4)  # 50,000 numbers
+    keys = 1000  # 10,000 (key, window)s: more than a check's worth
+    fixed: Counter[tuple[int, int]] = Counter()
+    for i in kept:
+        fixed[(i % keys, i % 100 // 10 * 10)] += i
+    sliding: Counter[tuple[int, int]] = Counter()
+    for i in kept:
+        for start in range(i % 100 // 10 * 10 - 10, i % 100 // 10 * 10 + 1, 10):
+            sliding[(i % keys, start)] += 1
+    with _pipeline() as p:
+        stamped = (
+            _read(p, numbers)
+            | beam.Filter(lambda i: i % 4 == 0)
+            | beam.Map(lambda i: window.TimestampedValue((i % keys, i), i % 100))
+        )
+        sums = (stamped | "Fixed" >> beam.WindowInto(window.FixedWindows(10))
+                | "Sum" >> beam.CombinePerKey(sum) | "S" >> beam.Map(_with_window))  # fmt: skip
+        counts = (stamped | "Sliding" >> beam.WindowInto(window.SlidingWindows(20, 10))
+                  | beam.MapTuple(lambda k, i: (str(k), i))
+                  | "Count" >> beam.CombinePerKey(beam.combiners.CountCombineFn())
+                  | "C" >> beam.Map(_with_window))  # fmt: skip
+        assert_that(sums, equal_to([(k, s, w) for (k, w), s in fixed.items()]), label="sums")
+        want = [(str(k), c, w) for (k, w), c in sliding.items()]
+        assert_that(counts, equal_to(want), label="counts")
+    spilled = [line.split() for line in log.read_text().splitlines()]
+    assert {"Sum", "Count"} <= {name for name, _ in spilled}, spilled
+    assert not any(Path(path).exists() for _, path in spilled)
+    assert list(spill.iterdir()) == []
+
+
+def test_a_workers_large_output_reaches_the_parent_as_spill_files(
+    numbers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read's output has two consumers, so the workers materialize it: each sends its
+    ~100,000 numbers to the parent as a spill file (past SEND_ELEMENTS), not through its pipe
+    for the parent to hold in memory. The files are gone at the end."""
+    from cloudlet.dataflow.native import parallel, store
+
+    log = tmp_path / "spills.log"
+    log.touch()
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(parallel, "SEND_ELEMENTS", 50_000)
+    monkeypatch.setattr(store.tempfile, "tempdir", str(spill))
+    spill_store = store.BatchStore.spill
+
+    def spy(self: store.BatchStore, start: int = 0) -> None:
+        spill_store(self, start)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+
+    monkeypatch.setattr(store.BatchStore, "spill", spy)
+    n = 200_000
+    with _pipeline() as p:
+        ints = _read(p, numbers)
+        total = ints | beam.CombineGlobally(sum)
+        count = ints | beam.combiners.Count.Globally()
+        assert_that(total, equal_to([n * (n - 1) // 2]), label="total")
+        assert_that(count, equal_to([n]), label="count")
+    pids = {int(line) for line in log.read_text().splitlines()}
+    assert len(pids) >= 2 and os.getpid() not in pids, pids
+    assert list(spill.iterdir()) == []

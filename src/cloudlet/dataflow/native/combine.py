@@ -9,30 +9,35 @@ running value per key, which is what the builtin computes over the same values i
 order; every other CombineFn goes through create_accumulator / add_input /
 merge_accumulators / extract_output, with setup and teardown around them.
 
-Memory: in the global window, past the process's share of the memory budget the accumulators
+Memory: past the process's share of the memory budget the accumulators
 spill as a GroupByKey's table does (shuffle.py's sorted runs), and are merged key by key when
-the output is read (`_check`, `_entries`).
+the output is read (`_check`, `_entries`). The check runs as input is added and as the
+partitions other workers send are merged (`absorb`). A spill writes the entries a record at
+a time; in the global window it sorts the keys by reference, so it needs little memory beyond
+what it frees (in other windows each (key, window) gets a sort key while they sort).
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
+import heapq
 import itertools
 import operator
 from collections import _count_elements  # type: ignore[attr-defined]
 from collections.abc import Iterator
 from typing import Any
 
+from cloudlet.dataflow.native import shuffle
 from cloudlet.dataflow.native.ops import BATCH, BaseOp, Batch, _on_time_global, explode
 from cloudlet.dataflow.native.shuffle import (
-    CHECK_EVERY,
     Runs,
-    _merge_runs,
-    _sort_key,
-    _write_run,
     key_of,
+    merge_runs,
     over_budget,
+    sort_key,
+    sorted_keys,
+    write_run,
 )
 
 __all__ = ["CombineOp"]
@@ -68,6 +73,7 @@ class CombineOp(BaseOp):
             self.kk = key_of(self.ctx.key_coder(pc).get_impl().encode)
             self.windowing = self.ctx.windowing(pc)
             self.global_ = isinstance(self.windowing.windowfn, GlobalWindows)
+            self.wenc = self.windowing.windowfn.get_window_coder().get_impl().encode
             self.table: dict[Any, list[Any]] = {}  # grouping key → [key, window, acc]
             self.sums: dict[Any, Any] = {}  # str/bytes key → running sum (see _sum)
             self.runs: list[str] = []  # spilled accumulators (see _check)
@@ -92,23 +98,50 @@ class CombineOp(BaseOp):
 
     def _check(self, n: int) -> None:
         """Every CHECK_EVERY elements, past this process's share of the memory budget
-        (shuffle.py), write the accumulators of a global-window combine to a run file sorted
-        by grouping key, as a GroupByKey's table spills: a run entry is (sort key, key,
-        [accumulator]); runs are merged key by key and a key's accumulators merged (`_fold_accs`)
-        when the output is read."""
+        (shuffle.py), write the accumulators to a run file sorted by grouping key, as a
+        GroupByKey's table spills: a run entry is (sort key, key, [accumulator]), or in other
+        windows than the global one ((3, sort key, encoded window), (key, window),
+        [accumulator]); runs are merged key by key and a key's accumulators merged
+        (`_fold_accs`) when the output is read."""
         self.added += n
-        if self.added < CHECK_EVERY:
+        if self.added < shuffle.CHECK_EVERY:
             return
         self.added = 0
-        if self.global_ and (self.table or self.sums) and over_budget():
+        if (self.table or self.sums) and over_budget():
             self._spill()
 
     def _spill(self) -> None:
-        self._fold()
+        """Write the accumulators held in memory to one run file and forget them. Nothing is
+        copied whole on the way (a spill starts when memory is short): the grouping keys are
+        sorted by reference and the run's entries made a record at a time (`_sorted`)."""
         table, self.table = self.table, {}
-        entries = ((_sort_key(g), table[g][0], [table[g][2]]) for g in sorted(table, key=_sort_key))
+        sums, self.sums = self.sums, {}
         what = f"the accumulators of {self.op.name!r}"
-        self.runs.append(_write_run(self.ctx.spill, entries, what))
+        self.runs.append(write_run(self.ctx.spill, self._sorted(table, sums), what))
+
+    def _sorted(self, table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
+        """The run entries of `table` and `sums` in sort key order (`_check`), made one at a
+        time. In the global window the keys are sorted by reference (`_sorted_global`); in
+        others windows do not order, so each (key, window) gets its sort key, (3, the key's
+        shuffle.sort_key, the window's encoding by the window coder), while they sort."""
+        if self.global_:
+            return _sorted_global(table, sums)
+        wenc = self.wenc
+
+        def wsk(g: Any) -> tuple[int, Any, bytes]:
+            return (3, sort_key(g[0]), wenc(g[1]))
+
+        return ((wsk(g), (e[0], e[1]), [e[2]]) for g in sorted(table, key=wsk)
+                for e in (table[g],))  # fmt: skip
+
+    def absorb(self, table: dict[Any, list[Any]] | Runs) -> None:
+        """`merge`, then spill past this process's share of the memory budget as `process`
+        does: the receiving side of the shuffle between workers (exchange.absorb), which
+        hands over a partition in chunks. `merge` itself never spills (the spark engine
+        merges two partial accumulators under a placeholder key with it: spark/tasks.py)."""
+        self.merge(table)
+        if not isinstance(table, Runs):
+            self._check(len(table))
 
     def _fold_accs(self, accs: list[Any]) -> Any:
         """One accumulator for a key's spilled ones, as `merge` would combine them."""
@@ -232,7 +265,8 @@ class CombineOp(BaseOp):
         """Everything accumulated so far, leaving this empty: the table, or once it has
         spilled, run files (what is left in memory spilled too; `_AccRuns`)."""
         if self.runs:
-            self._spill()
+            if self.table or self.sums:
+                self._spill()
             runs, self.runs = _AccRuns(self.runs), []
             runs.fold = self._fold_accs
             return runs
@@ -262,7 +296,6 @@ class CombineOp(BaseOp):
         from apache_beam.utils import windowed_value as wvm
 
         fn = self.fn
-        self._fold()
         with self.ctx.scoped(self.op, "finish"):
             entries = self._entries()
             if self.global_ and self.builtin is not None:
@@ -300,19 +333,31 @@ class CombineOp(BaseOp):
                 yield wchunk, None
 
     def _entries(self) -> Iterator[Any]:
-        """[key, window, accumulator] of every key, leaving this empty: from the table, or
-        once it has spilled, from the runs and the table merged key by key (one key's
-        accumulators in memory at a time)."""
+        """[key, window, accumulator] of every key, leaving this empty: from the table and
+        the running sums (a key's sum added to its table entry's, as `_fold` would, without
+        copying the sums into the table), or once it has spilled, from the runs and memory
+        merged key by key (one key's accumulators in memory at a time)."""
         table, self.table = self.table, {}
+        sums, self.sums = self.sums, {}
         if not self.runs:
-            yield from table.values()
+            if sums:
+                pop = sums.pop
+                for g, e in table.items():
+                    total = pop(g, _UNSET)
+                    yield e if total is _UNSET else (e[0], e[1], e[2] + total)
+                for k, total in sums.items():
+                    yield k, None, total
+            else:
+                yield from table.values()
             return
-        memory = sorted(((_sort_key(g), e[0], [e[2]]) for g, e in table.items()),
-                        key=operator.itemgetter(0))  # fmt: skip
-        del table
         runs, self.runs = self.runs, []
-        for _sk, k, accs in _merge_runs(runs, memory):
-            yield k, None, self._fold_accs(accs)
+        fold = self._fold_accs
+        if self.global_:
+            for _sk, k, accs in merge_runs(runs, self._sorted(table, sums)):
+                yield k, None, fold(accs)
+            return
+        for _sk, (k, w), accs in merge_runs(runs, self._sorted(table, sums)):
+            yield k, w, fold(accs)
 
     def teardown(self) -> None:
         if self.set_up:
@@ -320,10 +365,22 @@ class CombineOp(BaseOp):
             self.fn.teardown()
 
 
+def _sorted_global(table: dict[Any, list[Any]], sums: dict[Any, Any]) -> Iterator[Any]:
+    """The run entries (sort key, key, [accumulator]) of a global-window combine's `table`
+    and running `sums`, in sort key order, made one at a time; a key in both gives two
+    entries, the table's first, which `merge_runs` joins in that order (as `_fold` adds)."""
+    entries = ((sort_key(g), e[0], [e[2]]) for g in sorted_keys(table) for e in (table[g],))
+    if not sums:
+        return entries
+    running = ((sort_key(k), k, [sums[k]]) for k in sorted_keys(sums))
+    return heapq.merge(entries, running, key=_first)
+
+
 class _AccRuns(Runs):
     """A combine's spilled accumulators as run files; `items()` gives the table's entries
-    ([key, None, accumulator], a key's accumulators merged), for a taker that reads them as a
-    table (the spark engine); the shuffle (exchange.py) moves the runs as they are."""
+    ((grouping key, [key, window, accumulator]), a key's accumulators merged), for a taker
+    that reads them as a table (the spark engine); the shuffle (exchange.py) moves the runs
+    as they are."""
 
     fold: Any = None  # the op's _fold_accs; not pickled (a worker's runs go to the parent)
 
@@ -331,5 +388,9 @@ class _AccRuns(Runs):
         return (Runs, (list(self),))
 
     def items(self) -> Iterator[tuple[Any, list[Any]]]:
-        for sk, k, accs in _merge_runs(list(self), []):
-            yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]
+        for sk, k, accs in merge_runs(list(self)):
+            if sk[0] == 3:  # (key, window) in a window other than the global one
+                g0 = sk[1][1] if sk[1][0] < 2 else (None, sk[1][1])
+                yield (g0, k[1]), [k[0], k[1], self.fold(accs)]
+            else:
+                yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, None, self.fold(accs)]

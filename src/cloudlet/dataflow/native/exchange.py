@@ -6,11 +6,13 @@ one partition per worker by a process-independent hash of the grouping key, the 
 key's deterministic encoded bytes (str and bytes keys, grouped as they are, hash their UTF-8
 or their bytes; Python's `hash()` is salted per process and never used), and writes partition
 `j` to files in the job's spill dir for worker `j`. A table that had spilled is read back from
-its sorted runs and written as one sorted run per partition, so nothing is held whole. The
-parent hands each worker the list of files meant for it once every worker wrote its own (a
-*round*); worker `j` then merges its partition from every worker (a combine merges
-accumulators, a GroupByKey concatenates a key's values and merges runs as a spilled table
-does), deleting each file once read, and emits the grouping's output.
+its sorted runs and written as one sorted run per partition, a table in memory as its entries,
+a record at a time either way, so nothing is held whole. The parent hands each worker the list
+of files meant for it once every worker wrote its own (a *round*); worker `j` then merges its
+partition from every worker (a combine merges accumulators, a GroupByKey concatenates a key's
+values and merges runs as a spilled table does) in chunks, spilling past its share of the
+memory budget as it does while its input is added, deleting each file once read, and emits
+the grouping's output.
 
 Where the output goes (`next_stage`): when the only consumer of a grouping's output is the
 single source of a stage whose side inputs are all computed already, the worker runs that
@@ -30,8 +32,9 @@ import tempfile
 import zlib
 from typing import Any
 
+from cloudlet.dataflow.native import shuffle
 from cloudlet.dataflow.native.plan import GROUPING
-from cloudlet.dataflow.native.shuffle import _RECORD, Runs, _merge_runs
+from cloudlet.dataflow.native.shuffle import RECORD, Runs, merge_runs, read_run
 
 __all__ = ["absorb", "exclusive_read", "next_stage", "partition_of", "write_partitions"]
 
@@ -56,7 +59,10 @@ def partition_of(g: Any, n: int) -> int:
 
 
 def _sk_hash(sk: tuple[int, Any]) -> int:
-    """The hash of a run entry's sort key (shuffle._sort_key), equal to `_hash` of its key."""
+    """The hash of a run entry's sort key (shuffle.sort_key; a combine's (3, that, encoded
+    window) in other windows than the global one), equal to `_hash` of its grouping key."""
+    if sk[0] == 3:
+        return _sk_hash(sk[1])
     if sk[0] == 0:
         return zlib.crc32(sk[1].encode("utf-8", "surrogatepass"))
     return zlib.crc32(sk[1])
@@ -67,61 +73,72 @@ def _new_file(spill: Any, suffix: str) -> tuple[int, str]:
 
 
 def write_partitions(op: Any, n: int, spill: Any) -> list[list[Route]]:
-    """Take what grouping op `op` holds and write it as `n` partitions; the files per partition."""
+    """Take what grouping op `op` holds and write it as `n` partitions; the files per partition.
+
+    A table that had spilled (run files) is merged and written as one sorted run per partition
+    ("run"); a table in memory as (grouping key, entry) pairs ("table"). Either way entries are
+    pickled `shuffle.RECORD` at a time as `shuffle.read_run` reads them, so no partition is
+    built whole in memory."""
     routes: list[list[Route]] = [[] for _ in range(n)]
     if not op.set_up:
         return routes
     taken = op.take()
-    if isinstance(taken, Runs):  # a spilled GroupByKey table: sorted runs in, sorted runs out
-        files: list[Any] = [None] * n
-        records: list[list[Any]] = [[] for _ in range(n)]
+    spilled = isinstance(taken, Runs)
+    kind, suffix = ("run", ".run") if spilled else ("table", ".part")
+    files: list[Any] = [None] * n
+    records: list[list[Any]] = [[] for _ in range(n)]
 
-        def dump(j: int) -> None:
-            if files[j] is None:
-                fd, path = _new_file(spill, ".run")
-                files[j] = os.fdopen(fd, "wb")
-                routes[j].append(("run", path))
-            pickle.dump(records[j], files[j], pickle.HIGHEST_PROTOCOL)
-            records[j] = []
+    def dump(j: int) -> None:
+        if files[j] is None:
+            fd, path = _new_file(spill, suffix)
+            files[j] = os.fdopen(fd, "wb")
+            routes[j].append((kind, path))
+        pickle.dump(records[j], files[j], pickle.HIGHEST_PROTOCOL)
+        records[j] = []
 
-        try:
-            for entry in _merge_runs(list(taken), []):
+    try:
+        if spilled:  # sorted runs in, sorted runs out
+            for entry in merge_runs(list(taken)):
                 j = _sk_hash(entry[0]) % n
                 records[j].append(entry)
-                if len(records[j]) >= _RECORD:
+                if len(records[j]) >= RECORD:
                     dump(j)
-            for j in range(n):
-                if records[j]:
+        else:
+            for pair in taken.items():
+                j = _hash(pair[0]) % n
+                records[j].append(pair)
+                if len(records[j]) >= RECORD:
                     dump(j)
-        finally:
-            for f in files:
-                if f is not None:
-                    f.close()
-        return routes
-    parts: list[dict[Any, Any]] = [{} for _ in range(n)]
-    for g, entry in taken.items():
-        parts[_hash(g) % n][g] = entry
-    del taken
-    for j, part in enumerate(parts):
-        if part:
-            fd, path = _new_file(spill, ".part")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(part, f, pickle.HIGHEST_PROTOCOL)
-            routes[j].append(("table", path))
+            del taken
+        for j in range(n):
+            if records[j]:
+                dump(j)
+    finally:
+        for f in files:
+            if f is not None:
+                f.close()
     return routes
 
 
 def absorb(op: Any, routes: list[Route]) -> None:
-    """Merge the partition files `routes` into grouping op `op`; each file is deleted once
-    read (a run file once the grouping's output has read it)."""
+    """Merge the partition files `routes` into grouping op `op` with its `absorb`: a table
+    partition in chunks of `shuffle.CHECK_EVERY` entries, so the op spills past the memory
+    budget while it receives (as it does while its input is added), a run as it is. Each
+    file is deleted once read (a run file once the grouping's output has read it)."""
     for kind, path in routes:
         if kind == "run":
-            op.merge(Runs([path]))
+            op.absorb(Runs([path]))
             continue
-        with open(path, "rb") as f:
-            table = pickle.load(f)
+        chunk: dict[Any, Any] = {}
+        for g, entry in read_run(path):
+            chunk[g] = entry
+            if len(chunk) >= shuffle.CHECK_EVERY:
+                op.absorb(chunk)
+                chunk = {}
+        if chunk:
+            op.absorb(chunk)
+        del chunk
         os.unlink(path)
-        op.merge(table)
 
 
 def exclusive_read(plan: Any, stage: Any, sdf: str) -> bool:

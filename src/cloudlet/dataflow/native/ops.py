@@ -149,6 +149,10 @@ class GroupByKeyOp(BaseOp):
     def merge(self, table: Any) -> None:
         self.table.merge(table)
 
+    def absorb(self, table: Any) -> None:
+        """`merge` (which spills past the memory budget): the shuffle's receiving side."""
+        self.table.merge(table)
+
     def output(self) -> Iterator[Batch]:
         """The grouped elements, in batches; called once all input is in."""
         wvm = _beam()

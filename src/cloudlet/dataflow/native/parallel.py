@@ -11,9 +11,10 @@ When the workers' shares are all the grouping ops' input, the workers then shuff
 files of partition `j` once all are written, and worker `j` merges them, emits the grouping's
 output and runs the stage after it when that stage reads only that output. Otherwise a worker
 sends back its partial group tables and combine accumulators for the parent to merge. Each
-sends back its new materialized batches, its element counts and per-step msecs (also as it
-goes, for live progress; a worker runs its own state sampler, since the parent's sampling
-thread does not survive the fork) and its user metrics, merged here.
+sends back its new materialized batches (as spill files past `SEND_ELEMENTS`), its element
+counts and per-step msecs (also as it goes, for live progress; a worker runs its own state
+sampler, since the parent's sampling thread does not survive the fork) and its user metrics,
+merged here.
 
 A worker that raises sends its traceback, and the job fails with it. A worker that dies
 (`kill -9`, out of memory) closes its pipe: the parent sees EOF at once and fails the job
@@ -38,6 +39,10 @@ __all__ = ["WorkerDied", "fan_out", "fan_out_batches", "split_ranges"]
 
 MIN_BYTES = 1 << 20  # below this, forking costs more than it saves
 MIN_ELEMENTS = 20_000  # the same, for a materialized PCollection
+# A worker's new materialized batches holding more elements than this go to the parent as spill
+# files, not through the pipe: the parent would hold them in memory, and every worker it forks
+# next would count them in its RSS too.
+SEND_ELEMENTS = 100_000
 
 
 class WorkerDied(RuntimeError):
@@ -241,11 +246,13 @@ def _child(ex: Any, feed: Iterator[None], closure: list[str], chained: dict[str,
             for oid in closure
             if ex.plan.ops[oid].kind in GROUPING and ex.ops[oid].set_up and oid not in chained
         }
-        stores = {
-            pc: batches.since(stores0.get(pc, 0))
-            for pc, batches in ex.stores.items()
-            if len(batches) > stores0.get(pc, 0)
-        }
+        stores = {}
+        for pc, batches in ex.stores.items():
+            k = stores0.get(pc, 0)
+            if len(batches) > k:
+                if batches.held(k) >= SEND_ELEMENTS:  # by reference: the parent stays small
+                    batches.spill(k)
+                stores[pc] = batches.since(k)
         metrics = {name: c.get_cumulative() for name, c in ex.containers.items()}
         conn.send(("done", (tables, stores, delta, metrics)))
         for oid in ran:

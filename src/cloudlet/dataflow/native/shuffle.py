@@ -21,13 +21,27 @@ from __future__ import annotations
 
 import heapq
 import logging
+import operator
 import os
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["GroupTable", "Runs", "key_of", "over_budget", "set_processes"]
+__all__ = [
+    "CHECK_EVERY",
+    "RECORD",
+    "GroupTable",
+    "Runs",
+    "key_of",
+    "merge_runs",
+    "over_budget",
+    "read_run",
+    "set_processes",
+    "sort_key",
+    "sorted_keys",
+    "write_run",
+]
 
 
 def key_of(encode: Any) -> Any:
@@ -43,12 +57,12 @@ def key_of(encode: Any) -> Any:
 
 
 logger = logging.getLogger(__name__)
+_first = operator.itemgetter(0)
 
-CHECK_EVERY = 100_000
+CHECK_EVERY = 100_000  # values added between two budget checks (read it at call time)
 MAX_RUNS = 64
 
-
-_RECORD = 1024  # grouped entries per pickle record in a run file
+RECORD = 1024  # entries per pickle record in a run file (and in a shuffle's partition file)
 _processes = 1  # engine processes sharing the budget (the parent and its workers)
 
 
@@ -80,16 +94,40 @@ class Runs(list[str]):
 
     def items(self) -> Iterator[tuple[Any, list[Any]]]:
         """(grouping key, [key, values]) read back from the runs, as a table's items."""
-        for sk, k, values in _merge_runs(list(self), []):
+        for sk, k, values in merge_runs(list(self)):
             yield (sk[1] if sk[0] < 2 else (None, sk[1])), [k, values]
 
 
-def _sort_key(g: Any) -> tuple[int, Any]:
+def sort_key(g: Any) -> tuple[int, Any]:
+    """The order of grouping key `g` (a `key_of` result) in a run file: str keys first (by
+    their order), then bytes keys, then (None, encoded key) by the encoded bytes. Equal sort
+    keys are the same grouping key. exchange.py hashes a run entry by its sort key (and a
+    combine's in other windows than the global one, (3, this, encoded window): combine.py)."""
     if type(g) is str:
         return (0, g)
     if type(g) is bytes:
         return (1, g)
     return (2, g[1])
+
+
+def sorted_keys(keys: Iterable[Any]) -> list[Any]:
+    """Grouping keys (`key_of` results, each once) in `sort_key` order, without making a sort
+    key per key (a sort with `key=` holds one for every key at once, more memory than a spill
+    can spare): str, bytes and (None, encoded key) tuples sorted apart and chained (tuples
+    compare by their encoded bytes, the None first elements being equal)."""
+    strs: list[Any] = []
+    byts: list[Any] = []
+    rest: list[Any] = []
+    for g in keys:
+        t = type(g)
+        (strs if t is str else byts if t is bytes else rest).append(g)
+    strs.sort()
+    byts.sort()
+    rest.sort()
+    strs += byts
+    del byts
+    strs += rest
+    return strs
 
 
 class GroupTable:
@@ -111,17 +149,17 @@ class GroupTable:
             self._spill()
 
     def _spill(self) -> None:
-        table = self.table
-        entries = ((_sort_key(g), *table[g]) for g in sorted(table, key=_sort_key))
-        self.runs.append(_write_run(self.spill_dir, entries))
-        self.table = {}
+        table, self.table = self.table, {}
+        entries = ((sort_key(g), *table[g]) for g in sorted_keys(table))
+        self.runs.append(write_run(self.spill_dir, entries))
+        del table, entries
         self._compact()
 
     def _compact(self) -> None:
         """Past MAX_RUNS run files, merge them into one (a merge opens every run at once)."""
         if len(self.runs) >= MAX_RUNS:
             runs, self.runs = self.runs, []
-            self.runs.append(_write_run(self.spill_dir, _merge_runs(runs, [])))
+            self.runs.append(write_run(self.spill_dir, merge_runs(runs)))
 
     def adopt(self, runs: list[str]) -> None:
         """Take over sorted run files (a worker's), deleted once read."""
@@ -135,11 +173,10 @@ class GroupTable:
                 yield entry[0], entry[1]
             self.table = {}
             return
-        memory = sorted(((_sort_key(g), e[0], e[1]) for g, e in self.table.items()),
-                        key=lambda t: t[0])  # fmt: skip
-        self.table = {}
+        table, self.table = self.table, {}
+        memory = ((sort_key(g), *table[g]) for g in sorted_keys(table))
         runs, self.runs = self.runs, []
-        for _sk, k, values in _merge_runs(runs, memory):
+        for _sk, k, values in merge_runs(runs, memory):
             yield k, values
 
     def add_values(self, pairs: list[Any]) -> None:
@@ -205,15 +242,21 @@ class GroupTable:
         yield from self._merged()
 
 
-def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]],
-               what: str = "a group table") -> str:  # fmt: skip
-    """A run file of (sort key, key, values) entries in sort key order; its path."""
+def write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]],
+              what: str = "a group table") -> str:  # fmt: skip
+    """Write a run file in `spill_dir` (None: the temp dir) and return its path.
+
+    `entries` are (sort key, key, values) triples in `sort_key` order (consumed lazily; a sort
+    key may repeat, `merge_runs` joins such entries); they are pickled `RECORD` at a time, so
+    only one record is in memory. The file is named `cloudlet-spill-*.run` and logged at debug
+    level as "spilled {what} to {path}" (bench/memory.py counts them); whoever ends up holding
+    it deletes it (`merge_runs` does, once read)."""
     fd, path = tempfile.mkstemp(prefix="cloudlet-spill-", suffix=".run", dir=spill_dir)
     with os.fdopen(fd, "wb") as f:
         record: list[Any] = []
         for entry in entries:
             record.append(entry)
-            if len(record) >= _RECORD:
+            if len(record) >= RECORD:
                 pickle.dump(record, f, pickle.HIGHEST_PROTOCOL)
                 record = []
         if record:
@@ -222,12 +265,15 @@ def _write_run(spill_dir: Any, entries: Iterable[tuple[Any, Any, list[Any]]],
     return path
 
 
-def _merge_runs(runs: list[str], memory: list[Any]) -> Iterator[tuple[Any, Any, list[Any]]]:
-    """The entries of sorted `runs` and `memory`, one per sort key (values concatenated);
-    the run files are deleted once read."""
-    streams = [_read_run(path) for path in runs] + [iter(memory)]
+def merge_runs(runs: list[str], memory: Iterable[Any] = ()) -> Iterator[tuple[Any, Any, list[Any]]]:
+    """The entries of the run files `runs` and of `memory` (triples in the same order, e.g. a
+    table's, sorted with `sorted_keys`), merged in sort key order, one per sort key: the
+    values lists of a key's entries concatenated, runs first in their order, then memory's.
+    One record per run is in memory at a time. Each run file is deleted once read to the
+    end (a caller that stops early leaves them)."""
+    streams = [read_run(path) for path in runs] + [iter(memory)]
     current: Any = None
-    for sk, k, values in heapq.merge(*streams, key=lambda t: t[0]):
+    for sk, k, values in heapq.merge(*streams, key=_first):
         if current is not None and current[0] == sk:
             current[2].extend(values)
             continue
@@ -240,7 +286,9 @@ def _merge_runs(runs: list[str], memory: list[Any]) -> Iterator[tuple[Any, Any, 
         os.unlink(path)
 
 
-def _read_run(path: str) -> Iterator[Any]:
+def read_run(path: str) -> Iterator[Any]:
+    """The entries of a run file (or a shuffle partition file: pickled lists, one after the
+    other), a record at a time; the file is left in place."""
     with open(path, "rb") as f:
         while True:
             try:

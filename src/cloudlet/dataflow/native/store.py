@@ -117,9 +117,14 @@ class BatchStore:
         """The entries from the `k`th on (spilled ones stay references)."""
         return self.entries[k:]
 
-    def spill(self) -> None:
-        """Write the batches held in memory to a spill file, keeping references to them."""
-        held = [i for i, e in enumerate(self.entries) if type(e) is not Spilled]
+    def held(self, start: int = 0) -> int:
+        """The elements of the batches from the `start`th on that are held in memory."""
+        return sum(len(e[0]) for e in self.entries[start:] if type(e) is not Spilled)
+
+    def spill(self, start: int = 0) -> None:
+        """Write the batches held in memory (from the `start`th on) to a spill file, keeping
+        references to them."""
+        held = [i for i in range(start, len(self.entries)) if type(self.entries[i]) is not Spilled]
         if not held:
             return
         fd, path = tempfile.mkstemp(prefix="cloudlet-spill-", suffix=".batches",
