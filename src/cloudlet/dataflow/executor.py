@@ -17,7 +17,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cloudlet.core.times import now_rfc3339
 from cloudlet.dataflow.engine import EngineRun, load_engine
@@ -25,7 +25,7 @@ from cloudlet.dataflow.environments import Dependencies, EnvironmentError_, prep
 from cloudlet.dataflow.files import JobFiles, append_json_line, read_json, write_json
 from cloudlet.dataflow.states import MessageImportance
 
-__all__ = ["main"]
+__all__ = ["leave", "main"]
 
 logger = logging.getLogger("cloudlet.dataflow.executor")
 
@@ -186,13 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     return run(JobFiles(Path(args[0])))
 
 
-if __name__ == "__main__":
-    code = main()
-    # The job's end is in result.json (or it never started): leave without the interpreter's
-    # teardown (collecting the engine's heap and Beam's modules took ~0.7 s of a wordcount's
-    # end), which the job's end in the store would wait for. The supervisor stops whatever is
-    # left of the process group, as after any exit.
+def leave(code: int) -> NoReturn:
+    """Exit with `code` once the job's end is in result.json (or it never started), without
+    the interpreter's teardown (collecting the engine's heap and Beam's modules took ~0.7 s of
+    a wordcount's end), which the job's end in the store would wait for. The supervisor stops
+    whatever is left of the process group, as after any exit."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    leave(main())

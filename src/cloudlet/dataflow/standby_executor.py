@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -114,9 +113,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    # As executor.py: the job's end is in result.json; skip the interpreter's teardown.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    from cloudlet.dataflow.executor import leave
+
+    leave(main())  # as executor.py: without the interpreter's teardown

@@ -153,18 +153,25 @@ def _pair_constant(fn: Any) -> Any:
     """`c` when the callable `fn` is exactly `lambda x: (x, c)` for a constant `c` (any names,
     a `def` as well), else _NO_PAIR: its bytecode is that of the template, so calling it can
     do nothing but build that tuple, and the pairs can be handed on as (keys, c)."""
+    code = _shaped_like(fn, _PAIR_CODE)
+    return _NO_PAIR if code is None else code.co_consts[1]
+
+
+def _shaped_like(fn: Any, template: types.CodeType) -> types.CodeType | None:
+    """`fn`'s code when `fn` is a plain function of one argument (no closure, defaults,
+    varargs or keyword-only arguments) whose bytecode is `template`'s, else None."""
     code = getattr(fn, "__code__", None)
     if (
         not isinstance(fn, types.FunctionType)
         or code is None
-        or code.co_code != _PAIR_CODE.co_code
+        or code.co_code != template.co_code
         or code.co_argcount != 1
         or code.co_kwonlyargcount
         or code.co_flags & _PLAIN_FLAGS
         or fn.__closure__
     ):
-        return _NO_PAIR
-    return code.co_consts[1]
+        return None
+    return code
 
 
 _RE_CODE = (lambda x: re.findall("", x)).__code__  # LOAD_GLOBAL re, LOAD_ATTR, CONST, x, CALL
@@ -181,17 +188,8 @@ def _compiled_pattern(fn: Any) -> Any:
     `re` the module), the compiled pattern's bound method, which returns the same for every
     argument: `re.findall(p, x)` is `re._compile(p, 0).findall(x)`, minus the per-call
     lookup in re's cache (a third of a wordcount's split step). Else None."""
-    code = getattr(fn, "__code__", None)
-    if (
-        not isinstance(fn, types.FunctionType)
-        or code is None
-        or code.co_code != _RE_CODE.co_code
-        or code.co_argcount != 1
-        or code.co_kwonlyargcount
-        or code.co_flags & _PLAIN_FLAGS
-        or fn.__closure__
-        or len(code.co_names) != 2
-    ):
+    code = _shaped_like(fn, _RE_CODE)
+    if code is None or len(code.co_names) != 2:
         return None
     module, name = code.co_names
     pattern = code.co_consts[_RE_CODE.co_consts.index("")]
