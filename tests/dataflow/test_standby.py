@@ -198,7 +198,7 @@ def test_standbys_of_a_killed_gateway_exit_and_their_dirs_go_at_restart(
         _, alive = psutil.wait_procs(procs, timeout=60)  # their stdin closed: they leave
         assert [p for p in alive if _running(p)] == []
     finally:
-        for proc in others:  # the Beam Job API child, left by the killed gateway
+        for proc in others:  # the Beam Job API child: it leaves by itself, but never a leak
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(others, timeout=10)
