@@ -22,6 +22,7 @@ from cloudlet.dataflow import JOBS
 from cloudlet.dataflow.standby import StandbyPool
 from cloudlet.iam.workload import PATH_PREFIX
 from cloudlet.testing import Gateway
+from tests.conftest import make_cli
 from tests.core.inprocess import InProcessGateway
 from tests.dataflow.helpers import (
     DATAFLOW,
@@ -103,6 +104,15 @@ def test_a_job_takes_its_projects_standby_which_never_saw_its_token(
     standby = wait_for(lambda: _standby_of(gw, project_id), what="the project's standby")
     before = _seen_by(_tree(standby))
     assert "GCE_METADATA_HOST" not in before and PATH_PREFIX not in before
+    # A user sees it: in /api/v1/status and `cloudlet status`.
+    waiting = client.get("/api/v1/status").json()["jobApi"]["standbys"]
+    assert {"project": project_id, "pid": standby.pid} in waiting
+    cli = make_cli(gw.url, tmp_path / "config")
+    status = cli("status", "--data-dir", str(gw.data_dir), check=True).stdout
+    assert (
+        f"dataflow standby executor: pid {standby.pid}, for project {project_id}'s next job"
+        in status
+    )
 
     out = tmp_path / "out.txt"
     args = ["--input", f"gs://{bucket}/in.txt", "--output", str(out),

@@ -200,6 +200,9 @@ def status(
         pid = f"pid {job_api['pid']}" if job_api.get("pid") else "starting"
         where = (body.get("listeners") or {}).get("jobApi") or f"port {body.get('grpcPort')}"
         print(f"beam job api: {where} ({pid}, {job_api.get('restarts', 0)} restarts)")
+        for standby in job_api.get("standbys") or []:
+            print(f"dataflow standby executor: pid {standby['pid']}, for project "
+                  f"{standby['project']}'s next job")  # fmt: skip
 
 
 def register_gateway_commands(app: typer.Typer) -> None:

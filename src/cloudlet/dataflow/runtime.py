@@ -220,4 +220,11 @@ def job_api_status(state: GatewayState) -> dict[str, Any]:
     if jobapi is None:
         return {"state": "OFF"}
     pid = jobapi.pid
-    return {"state": "RUNNING" if pid else "STARTING", "pid": pid, "restarts": jobapi.restarts}
+    supervisor = state.get(JOBS)
+    return {
+        "state": "RUNNING" if pid else "STARTING",
+        "pid": pid,
+        "restarts": jobapi.restarts,
+        # The executors started ahead of their projects' next jobs (standby.py).
+        "standbys": supervisor.standby_status() if supervisor is not None else [],
+    }

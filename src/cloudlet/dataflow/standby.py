@@ -114,6 +114,11 @@ class StandbyPool:
     def standbys(self) -> list[Standby]:
         return list(self._standbys.values())
 
+    def status(self) -> list[dict[str, object]]:
+        """The waiting standbys, as /api/v1/status reports them (read from any thread: a
+        copy of the table, taken at once)."""
+        return [{"project": s.project, "pid": s.pid} for s in dict(self._standbys).values()]
+
     def stop(self) -> None:
         standbys = list(self._standbys.values())
         self._standbys.clear()

@@ -94,6 +94,10 @@ class JobSupervisor:
         self._standbys.start()
         self._ticker.start()
 
+    def standby_status(self) -> list[dict[str, object]]:
+        """The standby executors waiting for their projects' next jobs (standby.py)."""
+        return self._standbys.status()
+
     def stop(self) -> None:
         """Stop supervising; jobs still running end FAILED with a message saying why."""
         self._ticker.stop()
