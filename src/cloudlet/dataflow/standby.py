@@ -46,7 +46,7 @@ from cloudlet.dataflow.files import JobFiles
 from cloudlet.dataflow.models import Job
 from cloudlet.projects import projects_with_service
 
-__all__ = ["PREFIX", "Standby", "StandbyPool"]
+__all__ = ["PREFIX", "Standby", "StandbyPool", "spawn_executor"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,24 +178,8 @@ class StandbyPool:
     def _spawn(self, project: str) -> Standby:
         root = self.data.jobs / f"{PREFIX}{project}-{secrets.token_hex(8)}"
         root.mkdir(parents=True)
-        self.sandbox.grant_job(root, project)
-        launch = self.sandbox.wrap(
-            [sys.executable, "-m", "cloudlet.dataflow.standby_executor", str(root)],
-            Workload(project, root, read_write=(root,), job=True),
-        )
-        env = self.base_env()
-        env.update(launch.env)
-        with JobFiles(root).log.open("ab") as log:
-            popen = subprocess.Popen(
-                launch.argv,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=str(root),
-                start_new_session=True,  # its own process group, as an executor's
-                **launch.popen_kwargs(),
-            )
+        popen = spawn_executor(self.sandbox, project, root, "cloudlet.dataflow.standby_executor",
+                               self.base_env(), stdin=subprocess.PIPE)  # fmt: skip
         logger.info("standby executor %s started for project %s", popen.pid, project)
         return Standby(project, root, popen)
 
@@ -258,3 +242,27 @@ class StandbyPool:
             standby.popen.poll()
             return False
         return True
+
+
+def spawn_executor(sandbox: Sandbox, project: str, root: Path, module: str, env: dict[str, str],
+                   *, stdin: int) -> subprocess.Popen[bytes]:  # fmt: skip
+    """Start `python -m MODULE ROOT` as every executor starts, a job's or a standby: `root`
+    granted to `project`, in the project's sandbox with `root` writable, `env` plus what the
+    sandbox adds, its output to `root`'s executor.log, in its own process group (a cancel is
+    one killpg)."""
+    sandbox.grant_job(root, project)
+    launch = sandbox.wrap(
+        [sys.executable, "-m", module, str(root)],
+        Workload(project, root, read_write=(root,), job=True),
+    )
+    with JobFiles(root).log.open("ab") as log:
+        return subprocess.Popen(
+            launch.argv,
+            stdin=stdin,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**env, **launch.env},
+            cwd=str(root),
+            start_new_session=True,
+            **launch.popen_kwargs(),
+        )

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -36,14 +35,14 @@ from cloudlet.core.db import Database, utcnow
 from cloudlet.core.errors import CloudletError
 from cloudlet.core.paths import DataDir
 from cloudlet.core.procs import Child, alive_as_recorded, created_at, group_alive, kill_group
-from cloudlet.core.sandbox import Sandbox, Workload
+from cloudlet.core.sandbox import Sandbox
 from cloudlet.core.state import Slot
 from cloudlet.core.ticker import Ticker
 from cloudlet.core.times import parse_rfc3339
 from cloudlet.dataflow.files import JobFiles, read_json
 from cloudlet.dataflow.models import Job
 from cloudlet.dataflow.service import add_message, job_files
-from cloudlet.dataflow.standby import StandbyPool
+from cloudlet.dataflow.standby import StandbyPool, spawn_executor
 from cloudlet.dataflow.states import ACTIVE_STATES, JobState, transition
 from cloudlet.iam import CLEARED_VARIABLES
 
@@ -257,24 +256,9 @@ class JobSupervisor:
     def _start_executor(
         self, job: Job, files: JobFiles, env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
-        self.sandbox.grant_job(files.root, job.project_id)
-        launch = self.sandbox.wrap(
-            [sys.executable, "-m", "cloudlet.dataflow.executor", str(files.root)],
-            Workload(job.project_id, files.root, read_write=(files.root,), job=True),
-        )
-        env.update(launch.env)
-        with files.log.open("ab") as log:
-            popen = subprocess.Popen(
-                launch.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=str(files.root),
-                start_new_session=True,  # its own process group: cancel is one killpg
-                **launch.popen_kwargs(),
-            )
-        return popen
+        module = "cloudlet.dataflow.executor"
+        return spawn_executor(self.sandbox, job.project_id, files.root, module, env,
+                              stdin=subprocess.DEVNULL)  # fmt: skip
 
     def _await_exit(self, popen: subprocess.Popen[bytes]) -> None:
         popen.wait()  # Popen's own lock makes this safe beside the tick's poll()
